@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks use: SoftHSM2 (PKCS#11
+# token), PostgreSQL 15 (vault record store), restic and borg (benchmarks).
+# Idempotent; does nothing when everything is already there.
+set -euo pipefail
+need=()
+command -v softhsm2-util >/dev/null || need+=(softhsm2)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+command -v restic >/dev/null || need+=(restic)
+command -v borg >/dev/null || need+=(borgbackup)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "strongroom setup: please install: ${need[*]} (sudo apt-get install ${need[*]})" >&2
+  exit 0
+fi
+echo "strongroom setup: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null

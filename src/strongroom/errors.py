@@ -1,0 +1,243 @@
+"""The one exception tree of Strongroom.
+
+Every error a user can meet is a :class:`StrongroomError`.  Each class's
+docstring is its user-facing message (first line), ``hint`` is the advice the
+CLI prints after it, and ``exit_code`` is the process exit status the CLI
+returns (documented in the README and ``docs/spec/cli.md``)::
+
+    StrongroomError                                  exit 1
+    ├── UsageError            bad arguments / config                 exit 2
+    ├── RepositoryError
+    │   ├── RepositoryNotFound                                       exit 10
+    │   ├── RepositoryExists                                         exit 10
+    │   ├── WrongKey          "this key does not open this backup"   exit 11
+    │   ├── InvalidKeyFormat  mistyped 64-digit key                  exit 11
+    │   ├── DataDamaged       tampering, truncation, missing object  exit 12
+    │   ├── FormatError       unparsable object (never retried)      exit 12
+    │   ├── RepositoryLocked                                         exit 13
+    │   ├── UnsupportedVersion  written by a newer Strongroom        exit 14
+    │   └── SnapshotNotFound                                         exit 10
+    ├── StorageError                                                 exit 15
+    │   ├── ObjectNotFound
+    │   ├── TransientStorageError   (the retry wrapper may retry)
+    │   └── PermanentStorageError
+    ├── LocalWriteError       full disk / unwritable target          exit 16
+    ├── VaultError                                                   exit 20
+    │   ├── InvalidLogin      wrong password OR unknown account      exit 21
+    │   ├── AttemptsExhausted record destroyed after the limit       exit 22
+    │   ├── VaultUnreachable                                         exit 23
+    │   ├── VaultProtocolError malformed message / pinned key mismatch exit 24
+    │   └── VaultAuthError    bad or foreign account token           exit 25
+    ├── ProtocolError         OPAQUE/OPRF message rejected           exit 24
+    └── InternalError         a bug; the CLI shows a traceback       exit 70
+
+Warnings that do not stop a backup (a source file vanished or unreadable)
+are not exceptions: they are listed in the backup summary and give exit 3.
+
+Rules: third-party exceptions are translated only at the boundary modules
+(``storage/``, ``crypto/``, ``vault/`` clients) with ``raise X(...) from exc``.
+No message ever contains a secret (key, password, token, plaintext).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_PARTIAL = 3  # backup finished but some source files could not be read
+
+
+class StrongroomError(Exception):
+    """Strongroom failed."""
+
+    exit_code = 1
+    hint: str | None = None
+
+    def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
+        if message is None:
+            message = (self.__doc__ or type(self).__name__).strip().splitlines()[0]
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UsageError(StrongroomError):
+    """Invalid arguments or configuration."""
+
+    exit_code = 2
+
+
+class RepositoryError(StrongroomError):
+    """The repository cannot be used."""
+
+
+class RepositoryNotFound(RepositoryError):
+    """No Strongroom repository exists at this location."""
+
+    exit_code = 10
+    hint = "check --repo, or create one with 'strongroom init'"
+
+
+class RepositoryExists(RepositoryError):
+    """A repository already exists at this location."""
+
+    exit_code = 10
+
+
+class SnapshotNotFound(RepositoryError):
+    """No such snapshot."""
+
+    exit_code = 10
+    hint = "list snapshots with 'strongroom snapshots'"
+
+
+class WrongKey(RepositoryError):
+    """This key does not open this backup."""
+
+    exit_code = 11
+    hint = "check that you typed the 64-digit key of this backup, not another one"
+
+
+class InvalidKeyFormat(RepositoryError):
+    """That is not a valid 64-digit key."""
+
+    exit_code = 11
+    hint = "a key is 64 digits 0-9 and a-f, in 16 groups of 4; spaces and dashes are ignored"
+
+
+class DataDamaged(RepositoryError):
+    """The backup data is damaged or has been tampered with."""
+
+    exit_code = 12
+    hint = "run 'strongroom check --read-data' to see which objects and files are affected"
+
+
+class FormatError(DataDamaged):
+    """A stored object could not be parsed."""
+
+    exit_code = 12
+
+
+class RepositoryLocked(RepositoryError):
+    """The repository is locked by another operation."""
+
+    exit_code = 13
+    hint = "wait for the other operation to finish; a lock older than its expiry is removed automatically"
+
+
+class UnsupportedVersion(RepositoryError):
+    """This repository was written by a newer version of Strongroom."""
+
+    exit_code = 14
+    hint = "upgrade Strongroom to read it; nothing was changed"
+
+
+class StorageError(StrongroomError):
+    """The storage provider failed."""
+
+    exit_code = 15
+
+
+class ObjectNotFound(StorageError):
+    """The object does not exist in storage."""
+
+
+class TransientStorageError(StorageError):
+    """The storage provider had a temporary failure."""
+
+    hint = "check the network and try again; nothing was lost"
+
+
+class PermanentStorageError(StorageError):
+    """The storage provider refused the request."""
+
+
+class LocalWriteError(StrongroomError):
+    """Could not write to the local disk."""
+
+    exit_code = 16
+    hint = "free some space or choose another --target; files already restored are kept"
+
+
+class VaultError(StrongroomError):
+    """The Backup Key Vault failed."""
+
+    exit_code = 20
+
+
+class InvalidLogin(VaultError):
+    """Wrong password."""
+
+    exit_code = 21
+
+
+class AttemptsExhausted(VaultError):
+    """Too many wrong passwords: the vault has permanently destroyed this backup key."""
+
+    exit_code = 22
+    hint = "only the 64-digit key can open this backup now, if you kept one"
+
+
+class VaultUnreachable(VaultError):
+    """The Backup Key Vault cannot be reached."""
+
+    exit_code = 23
+    hint = "check --vault and your network connection, then try again; no attempt was used"
+
+
+class VaultProtocolError(VaultError):
+    """The Backup Key Vault sent an invalid answer."""
+
+    exit_code = 24
+
+
+class VaultAuthError(VaultError):
+    """The vault did not accept this account's credentials."""
+
+    exit_code = 25
+    hint = "check --vault-token / STRONGROOM_VAULT_TOKEN"
+
+
+class ProtocolError(StrongroomError):
+    """An OPAQUE protocol message was invalid."""
+
+    exit_code = 24
+
+
+class InternalError(StrongroomError):
+    """Internal error (a bug in Strongroom)."""
+
+    exit_code = 70
+
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "AttemptsExhausted",
+    "DataDamaged",
+    "FormatError",
+    "InternalError",
+    "InvalidKeyFormat",
+    "InvalidLogin",
+    "LocalWriteError",
+    "ObjectNotFound",
+    "PermanentStorageError",
+    "ProtocolError",
+    "RepositoryError",
+    "RepositoryExists",
+    "RepositoryLocked",
+    "RepositoryNotFound",
+    "SnapshotNotFound",
+    "StorageError",
+    "StrongroomError",
+    "TransientStorageError",
+    "UnsupportedVersion",
+    "UsageError",
+    "VaultAuthError",
+    "VaultError",
+    "VaultProtocolError",
+    "VaultUnreachable",
+    "WrongKey",
+]
