@@ -27,8 +27,11 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   ├── AttemptsExhausted record destroyed after the limit       exit 22
     │   ├── VaultUnreachable                                         exit 23
     │   ├── VaultProtocolError malformed message / pinned key mismatch exit 24
-    │   └── VaultAuthError    bad or foreign account token           exit 25
+    │   ├── VaultAuthError    bad or foreign account token           exit 25
+    │   └── VaultStoreError   vault's database failed (server side)  exit 20
+    │   (VaultSessionInvalid < VaultProtocolError: stale/replayed KE3)
     ├── ProtocolError         OPAQUE/OPRF message rejected           exit 24
+    │   └── ServerKeyMismatch  vault key is not the pinned one        exit 24
     └── InternalError         a bug; the CLI shows a traceback       exit 70
 
 Warnings that do not stop a backup (a source file vanished or unreadable)
@@ -200,10 +203,31 @@ class VaultAuthError(VaultError):
     hint = "check --vault-token / STRONGROOM_VAULT_TOKEN"
 
 
+class VaultSessionInvalid(VaultProtocolError):
+    """This login session expired or was already used."""
+
+    exit_code = 24
+    hint = "start the login again; no attempt was used by this answer"
+
+
+class VaultStoreError(VaultError):
+    """The vault's record store failed; the outcome of the last change is unknown."""
+
+    exit_code = 20
+    hint = "try again later; a guess that may have been counted stays counted"
+
+
 class ProtocolError(StrongroomError):
     """An OPAQUE protocol message was invalid."""
 
     exit_code = 24
+
+
+class ServerKeyMismatch(ProtocolError):
+    """The vault's public key is not the one this client pinned."""
+
+    exit_code = 24
+    hint = "this is not the vault the password was registered with; check --vault"
 
 
 class InternalError(StrongroomError):
@@ -229,6 +253,7 @@ __all__ = [
     "RepositoryExists",
     "RepositoryLocked",
     "RepositoryNotFound",
+    "ServerKeyMismatch",
     "SnapshotNotFound",
     "StorageError",
     "StrongroomError",
@@ -238,6 +263,8 @@ __all__ = [
     "VaultAuthError",
     "VaultError",
     "VaultProtocolError",
+    "VaultSessionInvalid",
+    "VaultStoreError",
     "VaultUnreachable",
     "WrongKey",
 ]

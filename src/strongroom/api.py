@@ -1,0 +1,207 @@
+"""The library API of Strongroom: what the CLI and a chat app call.
+
+Open or create a repository on any :class:`~strongroom.storage.base.Backend`
+with a :class:`BackupKey`, back up directories, list snapshots, restore,
+check, forget and prune.  The contract is ``docs/dev/team-contract.md``;
+the on-storage format is ``docs/spec/backup-format.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .crypto.keys import BackupKey
+from .progress import NullProgress, Progress
+from .storage.base import Backend
+
+Clock = Callable[[], float]
+Rng = Callable[[int], bytes]
+
+
+class _Jsonable:
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict of this result."""
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
+@dataclass(frozen=True)
+class BackupSummary(_Jsonable):
+    """What a backup did.  ``warnings`` non-empty means some source files were skipped.
+
+    ``changed`` lists files that changed while they were read: each was stored as
+    read (the next backup picks up the rest); it is not a warning.
+    """
+
+    snapshot_id: str
+    files: int
+    dirs: int
+    bytes_read: int
+    bytes_added: int
+    files_unchanged: int = 0
+    blobs_added: int = 0
+    warnings: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SnapshotInfo(_Jsonable):
+    """One snapshot as listed (the manifest itself is read only when needed)."""
+
+    id: str
+    time: float
+    hostname: str
+    paths: list[str]
+    files: int
+    bytes: int
+    parent: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 hex digits of the id."""
+        return self.id[:8]
+
+
+@dataclass(frozen=True)
+class RestoreSummary(_Jsonable):
+    """What a restore wrote.  ``damaged`` lists files not restored because of damage."""
+
+    snapshot_id: str
+    files: int
+    bytes: int
+    damaged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Problem(_Jsonable):
+    """One thing ``check`` found wrong: the object, what is wrong, the files affected."""
+
+    object: str
+    what: str
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckReport(_Jsonable):
+    """The result of ``check``: ``ok`` is True only when ``problems`` is empty."""
+
+    ok: bool
+    problems: list[Problem] = field(default_factory=list)
+    snapshots: int = 0
+    packs: int = 0
+    blobs: int = 0
+    read_data: bool = False
+
+
+@dataclass(frozen=True)
+class ForgetResult(_Jsonable):
+    """Which snapshots a retention policy keeps and removes (ids, oldest first)."""
+
+    keep: list[str]
+    remove: list[str]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class PruneSummary(_Jsonable):
+    """What prune deleted and rewrote."""
+
+    packs_deleted: int
+    packs_repacked: int
+    bytes_freed: int
+    indexes_written: int
+
+
+class Repository:
+    """An open Strongroom repository.  Use :meth:`create` or :meth:`open`; a context manager."""
+
+    def __init__(self, engine: Any) -> None:  # use create()/open()
+        self._engine = engine
+        self.id: str = engine.repo_id_hex
+
+    @classmethod
+    def create(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+               rng: Rng = os.urandom) -> Repository:
+        """Create a new, empty repository; ``RepositoryExists`` if one is there."""
+        from .repo.engine import Engine
+
+        return cls(Engine.create(backend, key, clock=clock, rng=rng))
+
+    @classmethod
+    def open(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+             rng: Rng = os.urandom) -> Repository:
+        """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``."""
+        from .repo.engine import Engine
+
+        return cls(Engine.open(backend, key, clock=clock, rng=rng))
+
+    @staticmethod
+    def public_config(backend: Backend) -> dict[str, Any]:
+        """The plaintext config (no key needed); ``RepositoryNotFound`` if absent."""
+        from .repo.config import read_config
+
+        return read_config(backend).to_public()
+
+    def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
+               hostname: str | None = None) -> BackupSummary:
+        """Back up files and directories into a new snapshot."""
+        return self._engine.backup(sources, progress=progress or NullProgress(),
+                                   hostname=hostname)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Every snapshot, oldest first."""
+        return self._engine.snapshots()
+
+    def find_snapshot(self, ref: str) -> SnapshotInfo:
+        """``latest`` or a unique id prefix; ``SnapshotNotFound`` otherwise."""
+        return self._engine.find_snapshot(ref)
+
+    def restore(self, ref: str, target: str | Path, *, include: Sequence[str] = (),
+                allow_damaged: bool = False, progress: Progress | None = None) -> RestoreSummary:
+        """Restore a snapshot (or the paths under ``include``) into ``target``."""
+        return self._engine.restore(ref, target, include=include, allow_damaged=allow_damaged,
+                                    progress=progress or NullProgress())
+
+    def check(self, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
+        """Verify the repository's structure, and with ``read_data`` every blob."""
+        return self._engine.check(read_data=read_data, progress=progress or NullProgress())
+
+    def forget(self, *, keep_last: int | None = None, keep_daily: int | None = None,
+               keep_weekly: int | None = None, dry_run: bool = False) -> ForgetResult:
+        """Remove snapshots not kept by the policy (restic semantics)."""
+        return self._engine.forget(keep_last=keep_last, keep_daily=keep_daily,
+                                   keep_weekly=keep_weekly, dry_run=dry_run)
+
+    def prune(self, *, progress: Progress | None = None) -> PruneSummary:
+        """Delete data no snapshot refers to any more."""
+        return self._engine.prune(progress=progress or NullProgress())
+
+    def close(self) -> None:
+        """Release the repository (idempotent)."""
+        self._engine.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Repository {self.id[:8]}>"
+
+
+__all__ = [
+    "BackupKey",
+    "BackupSummary",
+    "CheckReport",
+    "ForgetResult",
+    "Problem",
+    "PruneSummary",
+    "Repository",
+    "RestoreSummary",
+    "SnapshotInfo",
+]

@@ -1,0 +1,82 @@
+"""``strongroom init``: create a repository and its key K."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..api import BackupKey, Repository
+from ..errors import UsageError
+from .context import AppContext
+from .errors import say
+from .keystore import DeviceKeyStore, write_key_file
+from .options import global_options, pass_app
+from .output import key_block
+
+WARNING = """\
+This 64-digit key is the only way to open this backup without a password.
+Write it down or print it, and keep it somewhere safe, away from this device.
+Strongroom cannot recover it: it is not stored anywhere else{device}.
+Without it (or a password set up with the Backup Key Vault) nobody,
+including you, can restore this backup."""
+
+EPILOG = """\b
+Examples:
+  strongroom --repo /mnt/backup init
+  strongroom --repo /mnt/backup init --key-file ~/strongroom.key
+  strongroom --repo s3:https://s3.example.com/bucket/chats init --no-store
+
+The key is shown once.  With --key-file it is written to that file instead
+(mode 0600; an existing file is never overwritten), for automation.  Unless
+--no-store is given, this device also keeps the key (OS keyring, or a 0600
+file under ~/.config/strongroom/keys/) so daily backups need no typing."""
+
+
+@click.command("init", epilog=EPILOG)
+@click.option("--no-store", is_flag=True,
+              help="Do not keep the key on this device (type it or use --key-file each time).")
+@global_options
+@pass_app
+def command(app: AppContext, no_store: bool) -> None:
+    """Create a new encrypted repository and its 64-digit backup key."""
+    if app.json and not app.key_file:
+        raise UsageError("init --json needs --key-file",
+                         hint="the key is never written into machine-readable output")
+    location = app.require_repo()
+    key = BackupKey.generate()
+    # The key file comes first, so a repository never exists without its key
+    # having been saved somewhere; if creating the repository fails, it goes.
+    if app.key_file:
+        write_key_file(app.key_file, key, comment="Strongroom backup key (keep it secret)")
+    try:
+        repository = Repository.create(app.backend(create=True), key)
+    except BaseException:
+        if app.key_file:
+            os.unlink(app.key_file)
+        raise
+    with repository:
+        repo_id = repository.id
+    stored = None if no_store else DeviceKeyStore.from_environment(app.env).save(repo_id, key)
+    _show(app, location, repo_id, key, stored)
+
+
+def _show(app: AppContext, location: str, repo_id: str, key: BackupKey,
+          stored: str | None) -> None:
+    if app.json:
+        app.emit_json({"repository_id": repo_id, "location": location,
+                       "key_file": app.key_file, "stored_on_device": stored})
+        return
+    app.echo(f"created repository {repo_id[:8]} at {location}")
+    if stored:
+        app.echo(f"this device keeps the key in {stored}")
+    if app.key_file:
+        app.echo(f"the 64-digit key is in {app.key_file} (mode 0600)")
+        say("warning", "copy that key file somewhere safe: without it the backup cannot "
+                       "be opened on another device")
+        return
+    # Shown even with --quiet: a key nobody saw is a backup nobody can restore.
+    device = "\nexcept on this device, which you may lose along with its chats" if stored else ""
+    click.echo("\nYour backup key:\n")
+    click.echo(key_block(key))
+    click.echo("\n" + WARNING.format(device=device))

@@ -1,0 +1,37 @@
+"""``strongroom prune``: delete data no snapshot needs."""
+
+from __future__ import annotations
+
+import click
+
+from ..api import PruneSummary
+from .context import AppContext
+from .options import global_options, pass_app
+from .output import human_bytes
+
+EPILOG = """\b
+Examples:
+  strongroom --repo /mnt/backup forget --keep-daily 7
+  strongroom --repo /mnt/backup prune
+
+Deletes packs that no remaining snapshot refers to and repacks partly-used
+ones.  Safe to interrupt: nothing a snapshot needs is deleted before its
+replacement is stored."""
+
+
+@click.command("prune", epilog=EPILOG)
+@global_options
+@pass_app
+def command(app: AppContext) -> None:
+    """Free the space of data that no snapshot refers to any more."""
+    summary = app.open_repository().prune(progress=app.progress())
+    if app.json:
+        app.emit_json(summary.to_json())
+    else:
+        app.echo(describe(summary))
+
+
+def describe(summary: PruneSummary) -> str:
+    """One line saying what prune did."""
+    return (f"pruned: {summary.packs_deleted} pack(s) deleted, {summary.packs_repacked} "
+            f"repacked, {human_bytes(summary.bytes_freed)} freed")

@@ -1,0 +1,128 @@
+"""``strongroom vault``: run a Backup Key Vault, manage its accounts, see a repository's record."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import click
+
+from ..errors import UsageError
+from .context import AppContext
+from .options import global_options, pass_app
+from .vault_support import vault_client, vault_options
+
+ENV_DB = "STRONGROOM_VAULT_DB"
+ENV_SECRETS = "STRONGROOM_VAULT_SECRETS"
+ENV_PASSPHRASE = "STRONGROOM_VAULT_PASSPHRASE"
+ENV_PIN = "STRONGROOM_VAULT_PIN"
+
+EPILOG = """\b
+Examples:
+  export STRONGROOM_VAULT_PASSPHRASE=...        # software keystore (development)
+  strongroom vault serve --db vault.db --secrets vault-secrets.json --port 8443
+  strongroom vault account create alice --db vault.db
+  STRONGROOM_VAULT_PIN=1234 strongroom vault serve --keystore pkcs11 --token-label strongroom
+  strongroom vault status --repo /mnt/backup --vault-token TOKEN"""
+
+
+@click.group("vault", epilog=EPILOG)
+def command() -> None:
+    """The Backup Key Vault: serve it, manage accounts, show a record's status."""
+
+
+def _db_option(f):  # type: ignore[no-untyped-def]
+    return click.option("--db", "database", envvar=ENV_DB, default="vault.db", show_default=True,
+                        metavar="PATH|postgresql://...",
+                        help=f"Record store: a SQLite file or a PostgreSQL URL [env {ENV_DB}].")(f)
+
+
+@command.command("serve")
+@_db_option
+@click.option("--secrets", envvar=ENV_SECRETS, default="vault-secrets.json", show_default=True,
+              help=f"Sealed secrets file, created on first start [env {ENV_SECRETS}].")
+@click.option("--keystore", type=click.Choice(["software", "pkcs11"]), default="software",
+              show_default=True, help="What seals the secrets: a passphrase or a PKCS#11 token.")
+@click.option("--pkcs11-module", default="/usr/lib/softhsm/libsofthsm2.so", show_default=True)
+@click.option("--token-label", default="strongroom", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--attempt-limit", default=10, show_default=True, type=int,
+              help="Wrong guesses allowed before the record is destroyed.")
+@click.option("--auth", "auth_mode", type=click.Choice(["tokens", "jwt"]), default="tokens",
+              show_default=True, help="Standalone account tokens, or JWTs from the chat app.")
+@click.option("--jwt-public-key", type=click.Path(dir_okay=False), help="PEM public key (jwt mode).")
+@click.option("--jwt-issuer", help="Required 'iss' (jwt mode).")
+@click.option("--jwt-audience", help="Required 'aud' (jwt mode).")
+@click.option("--kdf-memory-kib", default=65536, show_default=True, type=int,
+              help="Argon2id memory of a new software keystore.")
+def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
+          host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
+          jwt_issuer: str | None, jwt_audience: str | None, kdf_memory_kib: int) -> None:
+    """Run the vault over HTTP (uvicorn, one process)."""
+    import uvicorn
+
+    from ..vault.app import create_app
+    from ..vault.server import VaultSettings, build_vault, open_auth
+
+    settings = VaultSettings(
+        database=database, secrets=secrets, keystore=keystore,
+        passphrase=os.environ.get(ENV_PASSPHRASE), pkcs11_module=pkcs11_module,
+        token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
+        auth=auth_mode, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
+        jwt_audience=jwt_audience,
+        software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
+    vault = build_vault(settings)
+    app = create_app(vault, open_auth(settings, vault.store))
+    key = base64.urlsafe_b64encode(vault.server_public_key).rstrip(b"=").decode()
+    click.echo(f"strongroom vault on http://{host}:{port} (public key {key})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1)
+
+
+@command.group("account")
+def account() -> None:
+    """Standalone-mode accounts (bearer tokens)."""
+
+
+@account.command("create")
+@click.argument("name")
+@_db_option
+def account_create(name: str, database: str) -> None:
+    """Create account NAME (or give it a new token) and print its token once."""
+    from ..vault.auth import TokenAuth
+    from ..vault.server import open_store
+
+    store = open_store(database)
+    try:
+        token = TokenAuth(store).create_account(name)
+    finally:
+        store.close()
+    click.echo(token)
+
+
+@command.command("status")
+@vault_options
+@global_options
+@pass_app
+def status(app: AppContext) -> None:
+    """Show whether this repository's key is in the vault and the attempts left."""
+    from ..client import flows
+
+    backend = app.backend()
+    loc = flows.read_locator(backend)
+    if loc is None and not app.extra.get("vault"):
+        raise UsageError("this repository has no password set up (no ext/vault.json)",
+                         hint="enable one with 'strongroom enable --password'")
+    client = vault_client(app, url=loc.url if loc else None, account=loc.account if loc else None)
+    st = flows.status(backend, client)
+    if app.json:
+        app.emit_json(st)
+        return
+    if st["locked"]:
+        app.echo(f"vault {st['vault']}: account {st['account']}: PERMANENTLY LOCKED "
+                 "(too many wrong passwords); only the 64-digit key opens this backup")
+    elif st["exists"]:
+        app.echo(f"vault {st['vault']}: account {st['account']}: key deposited, "
+                 f"{st['attempts_left']} of {st['attempt_limit']} attempts left")
+    else:
+        app.echo(f"vault {st['vault']}: account {st['account']}: no key deposited")

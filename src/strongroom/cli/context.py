@@ -1,0 +1,123 @@
+"""The state one CLI invocation carries: global options and how to act on them.
+
+Every command receives an :class:`AppContext` (``click.pass_obj``).  It knows
+the repository location, the key options and the output mode, and it is the
+only place commands get a backend, a repository or a progress display from.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from ..api import BackupKey, Repository
+from ..errors import UsageError
+from ..progress import Progress
+from ..storage.base import Backend
+
+#: Environment variables the CLI reads (also listed in ``docs/spec/cli.md``).
+ENV_REPO = "STRONGROOM_REPO"
+ENV_KEY_FILE = "STRONGROOM_KEY_FILE"
+
+
+def open_backend(location: str, *, create: bool = False) -> Backend:
+    """Open the storage backend for ``location`` through the storage registry."""
+    from ..storage import registry
+
+    opener = registry.open_backend
+    # The registry may or may not take ``create`` (it decides whether a missing
+    # local folder is made); pass it only when it is understood.
+    if "create" in inspect.signature(opener).parameters:
+        return opener(location, create=create)
+    return opener(location)
+
+
+@dataclass
+class AppContext:
+    """Global options of one invocation, plus helpers every command uses."""
+
+    repo: str | None = None
+    key_file: str | None = None
+    json: bool = False
+    quiet: bool = False
+    no_progress: bool = False
+    #: Options added by extensions (e.g. the vault's ``--password-file``), by name.
+    extra: dict[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    #: Whether stdin is a terminal we may prompt on (a parameter so tests can be exact).
+    stdin_is_tty: Callable[[], bool] = field(default=lambda: sys.stdin.isatty())
+    #: The key ``open_repository`` resolved (for ``key show``); never printed by repr.
+    key: BackupKey | None = field(default=None, repr=False)
+    #: Set once a command has written its JSON document (an error then adds none).
+    json_emitted: bool = False
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def require_repo(self) -> str:
+        """The repository location, or a usage error saying how to give one."""
+        if not self.repo:
+            raise UsageError("no repository given",
+                             hint=f"pass --repo PATH|URL or set {ENV_REPO}")
+        return self.repo
+
+    def backend(self, *, create: bool = False) -> Backend:
+        """Open the backend of ``--repo``; closed when the command ends."""
+        backend = open_backend(self.require_repo(), create=create)
+        self._closers.append(backend.close)
+        return backend
+
+    def open_repository(self) -> Repository:
+        """Open ``--repo`` with the key ``resolve_key`` finds; closed when the command ends."""
+        from .keysource import KeyRequest, resolve_key
+
+        backend = self.backend()
+        config = Repository.public_config(backend)  # RepositoryNotFound before any key prompt
+        key = resolve_key(KeyRequest(app=self, backend=backend, config=config))
+        repository = Repository.open(backend, key)
+        self.key = key
+        self._closers.insert(0, repository.close)
+        return repository
+
+    def progress(self) -> Progress:
+        """A progress display for this invocation (silent unless stderr is a terminal)."""
+        from .progress import make_progress
+
+        progress = make_progress(enabled=not (self.quiet or self.no_progress or self.json))
+        # A command that fails mid-phase must still take its bar off the screen.
+        self._closers.insert(0, progress.finish)
+        return progress
+
+    def emit_json(self, document: Any) -> None:
+        """Write one JSON document on stdout (the only thing ``--json`` puts there)."""
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+        self.json_emitted = True
+
+    def echo(self, text: str = "") -> None:
+        """Human output on stdout, suppressed by ``--quiet`` and ``--json``."""
+        if not (self.quiet or self.json):
+            click.echo(text)
+
+    def close(self) -> None:
+        """Close what this invocation opened (repository first, then backends)."""
+        closers, self._closers = self._closers, []
+        for close in closers:
+            close()
+
+
+def repository_id(config: Mapping[str, Any]) -> str:
+    """The repository id from a public config (the engine names it ``id``)."""
+    for name in ("id", "repository_id", "repo_id"):
+        value = config.get(name)
+        if isinstance(value, str) and value:
+            return value
+    raise UsageError("the repository config has no id")
+
+
+__all__ = ["ENV_KEY_FILE", "ENV_REPO", "AppContext", "BackupKey", "open_backend",
+           "repository_id"]

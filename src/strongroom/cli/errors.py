@@ -1,0 +1,97 @@
+"""The one place the CLI turns an exception into a message and an exit code.
+
+Rules (``docs/spec/cli.md``): one line ``strongroom: error: <message>`` and
+optionally ``strongroom: hint: <hint>`` on stderr, lowercase, no trailing
+period; the exit code is the exception's ``exit_code``.  A user mistake never
+shows a traceback; a bug (``InternalError`` or anything unexpected) does, and
+exits 70.  Ctrl-C exits 130.  With ``--json`` the same error is also written
+to stdout as ``{"error": {...}}`` so scripts need not parse stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from ..errors import InternalError, StrongroomError
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = InternalError.exit_code
+EXIT_USAGE = 2
+INTERRUPTED_MESSAGE = "interrupted; the last complete snapshot is intact"
+
+
+def tidy(text: str) -> str:
+    """One line, first letter lowercase (unless an acronym), no trailing period."""
+    line = " ".join(str(text).split())
+    first = line.split(" ", 1)[0].rstrip(":,;")
+    # "This key ..." -> "this key ...", but "S3 ..." and "OPAQUE ..." stay as they are.
+    if first[:1].isupper() and first.isalpha() and first[1:] == first[1:].lower():
+        line = line[0].lower() + line[1:]
+    return line.rstrip(".")
+
+
+def say(kind: str, text: str) -> None:
+    """Print ``strongroom: <kind>: <text>`` on stderr."""
+    click.echo(f"strongroom: {kind}: {tidy(text)}", err=True)
+
+
+def _json_error(kind: str, message: str, hint: str | None, code: int) -> None:
+    doc = {"error": {"type": kind, "message": tidy(message), "hint": hint and tidy(hint),
+                     "exit_code": code}}
+    click.echo(json.dumps(doc))
+
+
+def _describe(exc: BaseException) -> tuple[str, str, str | None, int, bool]:
+    """(type name, message, hint, exit code, show traceback) for ``exc``."""
+    if isinstance(exc, InternalError):
+        return type(exc).__name__, exc.message, exc.hint, exc.exit_code, True
+    if isinstance(exc, StrongroomError):
+        return type(exc).__name__, exc.message, exc.hint, exc.exit_code, False
+    if isinstance(exc, click.UsageError):
+        hint = "run 'strongroom --help' for the commands and options"
+        if exc.ctx is not None and not isinstance(exc.ctx.command, click.Group):
+            hint = f"run '{exc.ctx.command_path} --help' for its options"
+        return "UsageError", exc.format_message(), hint, exc.exit_code, False
+    if isinstance(exc, click.ClickException):
+        return "UsageError", exc.format_message(), None, exc.exit_code, False
+    if isinstance(exc, (click.Abort, KeyboardInterrupt)):
+        return "Interrupted", INTERRUPTED_MESSAGE, None, EXIT_INTERRUPTED, False
+    return type(exc).__name__, f"internal error ({type(exc).__name__})", \
+        "this is a bug in Strongroom; please report it with the traceback above", \
+        EXIT_INTERNAL, True
+
+
+def report(exc: BaseException, *, json_output: bool = False) -> int:
+    """Tell the user what went wrong; return the process exit code."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        click.echo(exc.format_message(), err=True)
+        return EXIT_USAGE
+    if isinstance(exc, BrokenPipeError):
+        # The reader went away (``strongroom snapshots | head``): not an error to
+        # report.  Point stdout at /dev/null so the interpreter's final flush is quiet.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
+    kind, message, hint, code, show_traceback = _describe(exc)
+    if show_traceback:
+        traceback.print_exception(exc, file=sys.stderr)
+    if code == EXIT_INTERRUPTED:
+        click.echo(f"strongroom: {INTERRUPTED_MESSAGE}", err=True)
+    else:
+        say("error", message)
+        if hint:
+            say("hint", hint)
+    if json_output:
+        _json_error(kind, message, hint, code)
+    return code
+
+
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "INTERRUPTED_MESSAGE", "report", "say", "tidy"]

@@ -1,0 +1,185 @@
+"""What the password commands share: vault options, the password, the key source.
+
+Options (stored in ``AppContext.extra``): ``--vault URL`` / ``STRONGROOM_VAULT``,
+``--vault-token`` / ``STRONGROOM_VAULT_TOKEN``, ``--vault-key`` /
+``STRONGROOM_VAULT_KEY`` (the vault public key to pin, base64url; otherwise
+trust on first use), ``--password-file`` / ``STRONGROOM_PASSWORD`` for
+automation, else a hidden prompt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..api import BackupKey
+from ..errors import UsageError
+from .context import AppContext
+from .errors import say
+from .keysource import KeyRequest, register_key_source
+
+ENV_VAULT = "STRONGROOM_VAULT"
+ENV_TOKEN = "STRONGROOM_VAULT_TOKEN"
+ENV_VAULT_KEY = "STRONGROOM_VAULT_KEY"
+ENV_PASSWORD = "STRONGROOM_PASSWORD"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
+        if value not in (None, False):
+            ctx.ensure_object(AppContext).extra[name] = value
+        return value
+    return callback
+
+
+def vault_option_list() -> list[click.Option]:
+    """The vault options as click parameters (to add to commands)."""
+    return [
+        click.Option(["--vault"], metavar="URL", envvar=ENV_VAULT, expose_value=False,
+                     callback=_store("vault"), help=f"Backup Key Vault URL [env {ENV_VAULT}]."),
+        click.Option(["--vault-token"], metavar="TOKEN", envvar=ENV_TOKEN, expose_value=False,
+                     callback=_store("vault_token"),
+                     help=f"This account's vault token or JWT [env {ENV_TOKEN}]."),
+        click.Option(["--vault-key"], metavar="B64", envvar=ENV_VAULT_KEY, expose_value=False,
+                     callback=_store("vault_key"),
+                     help=f"Pin this vault public key instead of trusting on first use "
+                          f"[env {ENV_VAULT_KEY}]."),
+        click.Option(["--password-file"], metavar="PATH", expose_value=False,
+                     callback=_store("password_file"),
+                     help=f"Read the password from this file [or env {ENV_PASSWORD}]."),
+    ]
+
+
+def vault_options(f: F) -> F:
+    """Decorator: add the vault options to a command."""
+    for opt in reversed(vault_option_list()):
+        f = click.decorators._param_memo(f, opt) or f  # type: ignore[attr-defined]
+    return f
+
+
+def add_vault_options(command: click.Command) -> None:
+    """Add the vault options to an existing command (e.g. ``restore``)."""
+    names = {p.name for p in command.params}
+    command.params.extend(o for o in vault_option_list() if o.name not in names)
+
+
+def password_given(app: AppContext) -> bool:
+    """Whether a password came from a file or the environment."""
+    return bool(app.extra.get("password_file") or app.env.get(ENV_PASSWORD))
+
+
+def read_password(app: AppContext, *, prompt: str = "Backup password", confirm: bool = False) -> str:
+    """The password from --password-file, STRONGROOM_PASSWORD, or a hidden prompt."""
+    path = app.extra.get("password_file")
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read the password file {path}: {exc.strerror}") from exc
+    elif app.env.get(ENV_PASSWORD):
+        text = app.env[ENV_PASSWORD]
+    elif app.stdin_is_tty():
+        text = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    else:
+        raise UsageError("no password given",
+                         hint=f"pass --password-file PATH, set {ENV_PASSWORD}, or run on a terminal")
+    if not text:
+        raise UsageError("the password is empty")
+    return text
+
+
+def vault_client(app: AppContext, *, url: str | None = None, account: str | None = None) -> Any:
+    """A client for ``--vault`` (or ``url``) as the token's account; closed with the command."""
+    from ..client.vault_client import VaultClient
+
+    url = app.extra.get("vault") or url
+    if not url:
+        raise UsageError("no vault given", hint=f"pass --vault URL or set {ENV_VAULT}")
+    token = app.extra.get("vault_token") or app.env.get(ENV_TOKEN)
+    if not token:
+        raise UsageError("no vault token given", hint=f"pass --vault-token or set {ENV_TOKEN}")
+    if account is None:
+        with VaultClient(url, "?", token) as probe:
+            account = str(probe._call("GET", "/v1/whoami")["account"])
+    client = VaultClient(url, account, token)
+    app._closers.append(client.close)
+    return client
+
+
+def pinned_key(app: AppContext) -> bytes | None:
+    """The vault key pinned by configuration, if any."""
+    text = app.extra.get("vault_key") or app.env.get(ENV_VAULT_KEY)
+    if not text:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise UsageError("--vault-key must be the vault's 32-byte public key in base64url")
+    return raw
+
+
+def confirm_last(app: AppContext) -> Callable[[], bool]:
+    """Ask before the last attempt on a terminal; refuse it in automation."""
+    def ask() -> bool:
+        say("warning", "only ONE password attempt is left: if it is wrong, the vault destroys "
+                       "the backup key for good")
+        if not app.stdin_is_tty():
+            return bool(app.env.get("STRONGROOM_LAST_ATTEMPT") == "yes")
+        return click.confirm("Use the last attempt now?", default=False, err=True)
+    return ask
+
+
+def _recover(request: KeyRequest) -> BackupKey | None:
+    from ..client import flows
+
+    loc = flows.read_locator(request.backend)
+    if loc is None:
+        return None
+    app = request.app
+    client = vault_client(app, url=loc.url, account=loc.account)
+    password = read_password(app)
+    key = flows.recover(loc, client, password, confirm_last=confirm_last(app))
+    say("note", "the vault released this backup's key")
+    return key
+
+
+def from_vault(request: KeyRequest) -> BackupKey | None:
+    """The vault password source (after the key file and the device key, so a
+    device that has K never spends a guess).
+
+    With a password from ``--password-file`` / ``STRONGROOM_PASSWORD`` it asks
+    the vault (an error if the repository has no password); otherwise, on a
+    terminal, it prompts for the password when the repository has one.
+    """
+    if password_given(request.app):
+        key = _recover(request)
+        if key is None:
+            raise UsageError("this repository has no password set up",
+                             hint="use the 64-digit key, or 'strongroom enable --password' to add one")
+        return key
+    if not request.app.stdin_is_tty():
+        return None
+    return _recover(request)
+
+
+def install(cli: click.Group) -> None:
+    """Hook the vault into the CLI: password key sources, ``init --password``, options."""
+    from .cmd_enable import extend_init
+
+    register_key_source("vault", from_vault, before="environment")
+    if "init" in cli.commands:
+        extend_init(cli.commands["init"])
+    for name in ("restore", "backup", "snapshots", "check"):
+        if name in cli.commands:
+            add_vault_options(cli.commands[name])
+
+
+__all__ = ["add_vault_options", "install", "read_password", "vault_client", "vault_options"]

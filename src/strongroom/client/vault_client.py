@@ -1,0 +1,151 @@
+"""HTTP client of the Backup Key Vault (httpx), mapping every answer to ``strongroom.errors``.
+
+Only this module sees httpx exceptions; callers get ``VaultUnreachable``,
+``VaultAuthError``, ``InvalidLogin`` (with ``attempts_left``),
+``AttemptsExhausted``, ``VaultSessionInvalid`` or ``VaultProtocolError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..errors import (
+    AttemptsExhausted,
+    InvalidLogin,
+    VaultAuthError,
+    VaultError,
+    VaultProtocolError,
+    VaultSessionInvalid,
+    VaultUnreachable,
+)
+
+
+def b64e(raw: bytes) -> str:
+    """base64url without padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64d(text: Any, what: str) -> bytes:
+    """base64url → bytes, ``VaultProtocolError`` if the vault sent garbage."""
+    if not isinstance(text, str):
+        raise VaultProtocolError(f"the vault's {what} is missing")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise VaultProtocolError(f"the vault's {what} is not base64url") from None
+
+
+@dataclass(frozen=True)
+class LoginAnswer:
+    """What login start returned."""
+
+    session_id: str
+    ke2: bytes
+    attempts_left: int
+
+
+class VaultClient:
+    """One account at one vault.  ``transport`` lets tests run in-process."""
+
+    def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise VaultUnreachable(f"not a vault URL: {url!r}", hint="use --vault http(s)://HOST:PORT")
+        self.url, self.account = url.rstrip("/"), account
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
+                                  transport=transport)
+        self._acct = f"/v1/accounts/{quote(account, safe='')}"
+
+    def info(self) -> dict[str, Any]:
+        """Public facts: server public key, context, guess limit."""
+        return self._call("GET", "/v1/info")
+
+    def registration_start(self, request: bytes) -> bytes:
+        """Send the OPAQUE RegistrationRequest, get the RegistrationResponse."""
+        r = self._call("POST", f"{self._acct}/registration/start", {"request": b64e(request)})
+        return b64d(r.get("response"), "registration response")
+
+    def registration_finish(self, record: bytes, wrapped_key: bytes) -> None:
+        """Deposit the record and the wrapped K."""
+        self._call("POST", f"{self._acct}/registration/finish",
+                   {"record": b64e(record), "wrapped_key": b64e(wrapped_key)})
+
+    def login_start(self, ke1: bytes) -> LoginAnswer:
+        """KE1 → KE2 (this spends a guess)."""
+        r = self._call("POST", f"{self._acct}/login/start", {"ke1": b64e(ke1)})
+        left, sid = r.get("attempts_left"), r.get("session_id")
+        if not isinstance(left, int) or not isinstance(sid, str):
+            raise VaultProtocolError("the vault's login answer is incomplete")
+        return LoginAnswer(sid, b64d(r.get("ke2"), "KE2"), left)
+
+    def login_finish(self, session_id: str, ke3: bytes) -> bytes:
+        """KE3 → the sealed wrapped K."""
+        r = self._call("POST", f"{self._acct}/login/finish",
+                       {"session_id": session_id, "ke3": b64e(ke3)})
+        return b64d(r.get("sealed_key"), "sealed key")
+
+    def status(self) -> dict[str, Any]:
+        """exists, locked, attempts_left, attempt_limit."""
+        return self._call("GET", f"{self._acct}/record")
+
+    def delete(self) -> bool:
+        """Erase this account's record; True if one existed."""
+        return bool(self._call("DELETE", f"{self._acct}/record").get("deleted"))
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            resp = self._http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise VaultUnreachable(
+                f"the Backup Key Vault at {self.url} cannot be reached ({type(exc).__name__})"
+            ) from exc
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise VaultProtocolError(f"the vault sent a non-JSON answer (HTTP {resp.status_code})")
+        if resp.status_code >= 300:
+            raise _error(resp.status_code, data)
+        return data
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> VaultClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<VaultClient {self.url} account={self.account}>"
+
+
+def _error(status: int, data: dict[str, Any]) -> VaultError:
+    code, msg = data.get("error"), str(data.get("message", ""))[:300]
+    if code == "invalid_login":
+        err: VaultError = InvalidLogin()
+        err.attempts_left = data.get("attempts_left")  # type: ignore[attr-defined]
+        return err
+    if code == "locked":
+        return AttemptsExhausted()
+    if code == "session_invalid":
+        return VaultSessionInvalid()
+    if status in (401, 403):
+        return VaultAuthError(f"the vault refused this account's credentials: {msg}")
+    if status == 503:
+        return VaultUnreachable(f"the vault is unavailable: {msg}",
+                                hint="try again later; a guess that may have been counted stays counted")
+    return VaultProtocolError(f"the vault refused the request (HTTP {status}, {code}): {msg}")
+
+
+__all__ = ["LoginAnswer", "VaultClient", "b64d", "b64e"]

@@ -1,0 +1,262 @@
+"""One backup run: walk the sources, store new blobs, write the manifest, commit.
+
+Commit order (the spec, "Commit protocol"): packs, then the index objects
+that list them, then the snapshot object, written last with ``put_if_absent``
+under a random name.  A snapshot therefore only ever refers to data that is
+stored and indexed, and a run killed at any point leaves earlier snapshots
+untouched.  Packs a killed run uploaded without an index are found again by
+the next run (:func:`recover_orphans`), so their data is not uploaded twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import DataDamaged, ObjectNotFound
+from ..progress import Progress
+from . import chunker
+from .index import PackInfo, write_index
+from .locks import Lock
+from .manifest import (KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry, SegmentWriter, SnapshotDoc,
+                       seal_snapshot, snapshot_name)
+from .pack import BLOB_DATA, BLOB_META, PREFIX_SIZE, BlobLocation, decode_header, pack_id_from_name, pack_name
+from .packer import Packer
+
+if TYPE_CHECKING:
+    from ..api import BackupSummary
+    from .engine import Engine
+
+
+def _key(path: str) -> tuple[str, ...]:
+    # Walk order and manifest order: depth first, names sorted at each level.
+    return tuple(path.split("/"))
+
+
+class ParentCursor:
+    """Merge-join over the parent snapshot's records (both are in walk order)."""
+
+    def __init__(self, records: Iterator[Entry] | None) -> None:
+        self._it = records
+        self._cur: Entry | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        self._cur = next(self._it, None) if self._it is not None else None
+
+    def lookup(self, path: str) -> Entry | None:
+        """The parent's record for ``path``, if any (paths must be asked in walk order)."""
+        key = _key(path)
+        while self._cur is not None and _key(self._cur.path) < key:
+            self._advance()
+        return self._cur if self._cur is not None and self._cur.path == path else None
+
+
+def archive_path(source: str | Path) -> str:
+    """How a source path is named in a snapshot: absolute, without the leading '/'."""
+    return os.path.abspath(os.fspath(source)).lstrip("/")
+
+
+class BackupRun:
+    """State of one backup (use once)."""
+
+    def __init__(self, engine: Engine, progress: Progress, hostname: str | None) -> None:
+        self.engine = engine
+        self.progress = progress
+        self.hostname = hostname or socket.gethostname()
+        self.params = engine.config.chunker
+        self.warnings: list[str] = []
+        self.changed: list[str] = []
+        self.files = self.dirs = self.unchanged = 0
+        self.bytes_read = self.total_bytes = 0
+
+    def run(self, sources: Sequence[str | Path]) -> BackupSummary:
+        """Back up ``sources`` into a new snapshot and return the summary."""
+        from ..api import BackupSummary
+
+        lock = Lock(self.engine.backend, self.engine.key, False, self.engine.clock,
+                    self.engine.rng).acquire()
+        try:
+            self.lock = lock
+            index_bytes = recover_orphans(self.engine, self.progress)
+            roots = sorted({archive_path(s): Path(os.path.abspath(s)) for s in sources}.items(),
+                           key=lambda kv: _key(kv[0]))
+            paths = ["/" + a for a, _ in roots]
+            parent = self._parent(paths)
+            packer = Packer(self.engine)
+            try:
+                snap_id, added = self._store(roots, paths, parent, packer)
+            except BaseException:
+                packer.abort()
+                raise
+        finally:
+            lock.release()
+        return BackupSummary(snap_id, self.files, self.dirs, self.bytes_read,
+                             added + index_bytes, self.unchanged, packer.blobs_added,
+                             list(self.warnings), list(self.changed))
+
+    def _parent(self, paths: list[str]) -> SnapshotDoc | None:
+        same = [d for d in self.engine.snapshot_docs() if sorted(d.paths) == sorted(paths)]
+        mine = [d for d in same if d.hostname == self.hostname]
+        return (mine or same or [None])[-1]
+
+    def _store(self, roots: list[tuple[str, Path]], paths: list[str],
+               parent: SnapshotDoc | None, packer: Packer) -> tuple[str, int]:
+        self.packer = packer
+        cursor = ParentCursor(self.engine.entries(parent) if parent else None)
+        segments = SegmentWriter(self._store_meta)
+        self.progress.start("backup", None, "bytes")
+        prev: list[tuple[str, ...]] = []
+        for arch, path in roots:
+            if any(_key(arch)[: len(p)] == p for p in prev):
+                continue  # nested inside another source: already covered
+            prev.append(_key(arch))
+            for entry in self._walk(arch, path, cursor):
+                segments.add(entry)
+                self.lock.refresh_if_due()
+        segments.flush()
+        packer.finish()
+        self.progress.finish()
+        doc = SnapshotDoc(self.engine.rng(16).hex(), self.engine.clock(), self.hostname, paths,
+                          self.files, self.dirs, self.total_bytes,
+                          parent.id if parent else None, segments.segments)
+        data = seal_snapshot(self.engine.key, doc, self.engine.rng)
+        # Random 128-bit names never collide in practice; put_if_absent makes sure.
+        while not self.engine.backend.put_if_absent(snapshot_name(doc.id), data):
+            doc = dataclasses.replace(doc, id=self.engine.rng(16).hex())
+            data = seal_snapshot(self.engine.key, doc, self.engine.rng)
+        return doc.id, packer.bytes_added + len(data)
+
+    def _store_meta(self, data: bytes) -> bytes:
+        bid = self.engine.blob_id(data)
+        if bid not in self.engine.index() and bid not in self.packer.known:
+            self.packer.add(bid, BLOB_META, data, True)
+        return bid
+
+    def _walk(self, arch: str, path: Path, cursor: ParentCursor) -> Iterator[Entry]:
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable",
+                       exc)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            yield Entry(KIND_DIR, arch, st.st_mode, st.st_mtime_ns)
+            self.dirs += 1
+            try:
+                names = sorted(os.listdir(path))
+            except OSError as exc:
+                self._warn(path, "unreadable", exc)
+                return
+            for name in names:
+                yield from self._walk(f"{arch}/{name}", path / name, cursor)
+        elif stat.S_ISLNK(st.st_mode):
+            try:
+                link = os.readlink(path)
+            except OSError as exc:
+                self._warn(path, "unreadable", exc)
+                return
+            yield Entry(KIND_SYMLINK, arch, st.st_mode, st.st_mtime_ns, link=link)
+        elif stat.S_ISREG(st.st_mode):
+            entry = self._file(arch, path, st, cursor.lookup(arch))
+            if entry is not None:
+                self.files += 1
+                self.total_bytes += entry.size
+                yield entry
+        else:
+            self._warn(path, "skipped (not a regular file, directory or symlink)", None)
+
+    def _file(self, arch: str, path: Path, st: os.stat_result,
+              old: Entry | None) -> Entry | None:
+        if (old is not None and old.kind == KIND_FILE and old.size == st.st_size
+                and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino
+                and old.ctime_ns == st.st_ctime_ns
+                and all(c in self.engine.index() for c in old.chunks)):
+            self.unchanged += 1
+            return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
+                         st.st_ctime_ns, chunks=list(old.chunks))
+        try:
+            if self.engine._test_only_before_read is not None:
+                self.engine._test_only_before_read(path)
+            with open(path, "rb", buffering=0) as f:
+                st = os.fstat(f.fileno())
+                ids, size = self._chunks(f, path.name, st.st_size)
+                if self.engine._test_only_after_read is not None:
+                    self.engine._test_only_after_read(path)
+            after = os.stat(path)
+        except FileNotFoundError as exc:
+            self._warn(path, "vanished", exc)
+            return None
+        except OSError as exc:
+            self._warn(path, "unreadable", exc)
+            return None
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns) or size != st.st_size:
+            # Stored as read; the next backup will pick up the new content.
+            self.changed.append(str(path))
+            self.progress.warn(f"{path}: changed while it was being read")
+        return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, size, st.st_ino,
+                     st.st_ctime_ns, chunks=ids)
+
+    def _chunks(self, f: object, name: str, size: int) -> tuple[list[bytes], int]:
+        ids, total = [], 0
+        index, known = self.engine.index(), self.packer.known
+        for data, compressible in chunker.chunks(f, name, size, self.params):  # type: ignore[arg-type]
+            bid = self.engine.blob_id(data)
+            if bid not in index and bid not in known:
+                self.packer.add(bid, BLOB_DATA, data, compressible)
+            ids.append(bid)
+            total += len(data)
+        self.bytes_read += total
+        self.progress.advance(total)
+        return ids, total
+
+    def _warn(self, path: Path, what: str, exc: OSError | None) -> None:
+        reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+        message = f"{path}: {what}{reason}"
+        self.warnings.append(message)
+        self.progress.warn(message)
+
+
+def find_orphans(engine: Engine) -> list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]]:
+    """Packs no index lists, with their blob lists read from their own headers.
+
+    Reads only each orphan's prefix and header (three ranged gets).  A pack whose
+    header does not decrypt is skipped (``prune`` deletes it).
+    """
+    index = engine.index()
+    found = []
+    for name in list(engine.backend.list("data/")):
+        pid = pack_id_from_name(name)
+        if pid is None or pid in index.packs:
+            continue
+        try:
+            size = engine.backend.stat(name).size
+            tail = engine.backend.get_range(name, max(0, size - 4), 4)
+            hlen = int.from_bytes(tail, "big")
+            if len(tail) != 4 or hlen + 4 + PREFIX_SIZE > size:
+                continue
+            prefix = engine.backend.get_range(name, 0, PREFIX_SIZE)
+            ct = engine.backend.get_range(name, size - 4 - hlen, hlen)
+            entries = decode_header(engine.key, pid, prefix, ct, name)
+        except (DataDamaged, ObjectNotFound):
+            continue
+        found.append((pid, PackInfo(prefix[4:], size), entries))
+    return found
+
+
+def recover_orphans(engine: Engine, progress: Progress) -> int:
+    """Index packs that a killed backup uploaded without an index; return bytes written."""
+    found = find_orphans(engine)
+    if not found:
+        return 0
+    index = engine.index()
+    for pid, info, entries in found:
+        index.add_pack(pid, info, entries)
+    name, written = write_index(engine.backend.put, engine.key, found, engine.rng)
+    index.objects[name] = [f[0] for f in found]
+    return written

@@ -1,0 +1,123 @@
+"""The plaintext ``config`` object: format version, repository id, parameters, key check.
+
+It is the only object a storage provider can read.  It is JSON (UTF-8), small,
+and holds nothing secret: the key-check value is an HKDF output under its own
+label, which reveals nothing about K or any other subkey.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..crypto.keys import BackupKey
+from ..errors import FormatError, RepositoryNotFound, UnsupportedVersion, WrongKey
+from ..storage.base import Backend
+
+CONFIG_NAME = "config"
+FORMAT_NAME = "strongroom-repository"
+MAJOR_VERSION = 1
+MINOR_VERSION = 0
+
+
+@dataclass(frozen=True)
+class ChunkerParams:
+    """Chunking parameters fixed at repository creation (dedup depends on them)."""
+
+    cdc_min: int = 256 * 1024
+    cdc_avg: int = 1024 * 1024
+    cdc_max: int = 4 * 1024 * 1024
+    media_piece: int = 4 * 1024 * 1024
+    sqlite_pages_per_blob: int = 1
+    frame_target: int = 128 * 1024
+    pack_target: int = 4 * 1024 * 1024
+
+    def validate(self) -> None:
+        """Raise ``FormatError`` unless every parameter is sane."""
+        ok = (64 <= self.cdc_min <= self.cdc_avg <= self.cdc_max <= 1 << 26
+              and 4096 <= self.media_piece <= 1 << 28 and 1 <= self.sqlite_pages_per_blob <= 64
+              and 1024 <= self.frame_target <= 1 << 24 and 4096 <= self.pack_target <= 1 << 30)
+        if not ok:
+            raise FormatError("config: chunker parameters out of range")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parsed plaintext config."""
+
+    version: int
+    minor: int
+    repo_id: bytes
+    keycheck: bytes
+    created: float
+    chunker: ChunkerParams
+
+    def to_public(self) -> dict[str, Any]:
+        """The JSON form, also what ``Repository.public_config`` returns."""
+        return {
+            "format": FORMAT_NAME,
+            "version": self.version,
+            "minor": self.minor,
+            "id": self.repo_id.hex(),
+            "created": self.created,
+            "keycheck": self.keycheck.hex(),
+            "chunker": dict(vars(self.chunker)),
+        }
+
+    def encode(self) -> bytes:
+        """Serialize as stored."""
+        return json.dumps(self.to_public(), indent=1, sort_keys=True).encode() + b"\n"
+
+    def verify_key(self, key: BackupKey) -> None:
+        """Raise ``WrongKey`` unless ``key`` made this repository (constant time)."""
+        if not hmac.compare_digest(key.keycheck(self.repo_id), self.keycheck):
+            raise WrongKey()
+
+
+def new_config(key: BackupKey, repo_id: bytes, created: float,
+               chunker: ChunkerParams | None = None) -> Config:
+    """The config of a new repository made with ``key``."""
+    return Config(MAJOR_VERSION, MINOR_VERSION, repo_id, key.keycheck(repo_id), created,
+                  chunker or ChunkerParams())
+
+
+def parse_config(data: bytes) -> Config:
+    """Parse a stored config; ``UnsupportedVersion`` for a newer major, ``FormatError`` else."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+            raise FormatError("config: not a Strongroom repository config")
+        version = doc["version"]
+        if not isinstance(version, int) or version < 1:
+            raise FormatError("config: invalid version")
+        # Checked before anything else: a newer format may change every other field.
+        if version > MAJOR_VERSION:
+            raise UnsupportedVersion(
+                f"this repository uses format version {version}; this Strongroom reads "
+                f"version {MAJOR_VERSION}")
+        known = ChunkerParams.__dataclass_fields__
+        # A newer minor version may add fields; unknown ones are ignored, as the spec says.
+        chunker = ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items() if k in known})
+        chunker.validate()
+        repo_id, keycheck = bytes.fromhex(doc["id"]), bytes.fromhex(doc["keycheck"])
+        if len(repo_id) != 16 or len(keycheck) != 32:
+            raise FormatError("config: bad id or keycheck length")
+        return Config(version, int(doc.get("minor", 0)), repo_id, keycheck,
+                      float(doc["created"]), chunker)
+    except (UnsupportedVersion, FormatError):
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise FormatError("config: unparsable") from exc
+
+
+def read_config(backend: Backend) -> Config:
+    """Fetch and parse the config; ``RepositoryNotFound`` if there is none."""
+    from ..errors import ObjectNotFound
+
+    try:
+        data = backend.get(CONFIG_NAME)
+    except ObjectNotFound:
+        raise RepositoryNotFound(f"no Strongroom repository at {backend.location}") from None
+    return parse_config(data)

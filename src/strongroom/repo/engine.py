@@ -1,0 +1,239 @@
+"""The engine behind :class:`strongroom.api.Repository`: open/create, index, snapshots.
+
+The operations live in their own modules (backup, restore, check, maintenance);
+this module holds what they share.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import blake3
+
+from ..crypto import labels
+from ..crypto.keys import BackupKey
+from ..errors import (
+    DataDamaged,
+    ObjectNotFound,
+    RepositoryExists,
+    SnapshotNotFound,
+)
+from ..progress import Progress
+from ..storage.base import Backend
+from .config import CONFIG_NAME, Config, new_config, read_config
+from .index import INDEX_PREFIX, Index, read_index
+from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
+from .pack import BlobLocation, open_frame, pack_name
+
+if TYPE_CHECKING:
+    from ..api import (BackupSummary, CheckReport, ForgetResult, PruneSummary, RestoreSummary,
+                       SnapshotInfo)
+
+Clock = Callable[[], float]
+Rng = Callable[[int], bytes]
+FRAME_CACHE = 8
+
+
+class Engine:
+    """An open repository: backend, key, config, and the lazily loaded index."""
+
+    def __init__(self, backend: Backend, key: BackupKey, config: Config, clock: Clock,
+                 rng: Rng) -> None:
+        self.backend, self.key, self.config = backend, key, config
+        self.clock, self.rng = clock, rng
+        self.repo_id_hex = config.repo_id.hex()
+        self._blob_key = key.derive(labels.BLOB_ID)
+        self._index: Index | None = None
+        #: Test-only hooks (see tests/unit/repo): called before a source file is opened and
+        #: after it is read (a concurrent writer),
+        #: and used instead of ``open(path, "wb")`` when restoring.
+        self._test_only_before_read: Callable[[Path], None] | None = None
+        self._test_only_after_read: Callable[[Path], None] | None = None
+        self._test_only_open_for_write: Callable[[Path], BinaryIO] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def create(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+               rng: Rng = os.urandom) -> Engine:
+        """Write a new config; ``RepositoryExists`` if the location has one."""
+        config = new_config(key, rng(16), clock())
+        if not backend.put_if_absent(CONFIG_NAME, config.encode()):
+            raise RepositoryExists(f"a repository already exists at {backend.location}")
+        return cls(backend, key, config, clock, rng)
+
+    @classmethod
+    def open(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+             rng: Rng = os.urandom) -> Engine:
+        """Read the config and check the key before anything else is downloaded."""
+        config = read_config(backend)
+        config.verify_key(key)
+        return cls(backend, key, config, clock, rng)
+
+    def close(self) -> None:
+        """Forget cached state; the backend belongs to the caller."""
+        self._index = None
+
+    # -- ids, index, blobs -------------------------------------------------------------
+    def blob_id(self, data: bytes) -> bytes:
+        """Keyed BLAKE3 of a blob's plaintext: its id (the provider cannot compute it)."""
+        return blake3.blake3(data, key=self._blob_key).digest()
+
+    def index(self) -> Index:
+        """The union of all index objects (loaded once)."""
+        if self._index is None:
+            idx = Index()
+            for name in sorted(self.backend.list(INDEX_PREFIX)):
+                try:
+                    self.load_index_object(idx, name)
+                except DataDamaged as exc:
+                    # Not fatal here: only blobs listed solely in it are affected, and
+                    # a backup simply stores those again.  check/restore name it.
+                    idx.damaged[name] = exc.message
+            self._index = idx
+        return self._index
+
+    def load_index_object(self, idx: Index, name: str) -> None:
+        """Add one index object to ``idx``; ``DataDamaged`` if it is damaged or missing."""
+        try:
+            data = self.backend.get(name)
+        except ObjectNotFound:
+            raise DataDamaged(f"{name} is missing") from None
+        packs = read_index(data, self.key, name)
+        for pid, info, entries in packs:
+            idx.add_pack(pid, info, entries)
+        idx.objects[name] = [p[0] for p in packs]
+
+    def fetch_frame(self, pack_id: bytes, loc: BlobLocation) -> bytes:
+        """Download, decrypt and decompress one frame; ``DataDamaged`` naming the pack."""
+        name = pack_name(pack_id)
+        info = self.index().packs[pack_id]
+        try:
+            ct = self.backend.get_range(name, loc.frame_offset, loc.frame_len)
+        except ObjectNotFound:
+            raise DataDamaged(f"{name} is missing") from None
+        return open_frame(self.key, pack_id, info.salt, loc, ct, name)
+
+    def read_blob(self, blob_id: bytes, what: str = "blob") -> bytes:
+        """The plaintext of one blob, verified against its id."""
+        try:
+            pack_id, loc = self.index().blobs[blob_id]
+        except KeyError:
+            reason = self.index().missing_reason()
+            raise DataDamaged(f"{what}: blob {blob_id.hex()[:16]} {reason}") from None
+        frame = self.fetch_frame(pack_id, loc)
+        data = frame[loc.inner : loc.inner + loc.length]
+        if self.blob_id(data) != blob_id:
+            raise DataDamaged(f"{pack_name(pack_id)}: blob {blob_id.hex()[:16]} has wrong content")
+        return data
+
+    # -- snapshots -----------------------------------------------------------------------
+    def snapshot_ids(self) -> list[str]:
+        """Ids of every snapshot object present."""
+        return [n[len(SNAPSHOT_PREFIX):] for n in self.backend.list(SNAPSHOT_PREFIX)]
+
+    def load_snapshot(self, snap_id: str) -> SnapshotDoc:
+        """Decrypt one snapshot object."""
+        try:
+            data = self.backend.get(SNAPSHOT_PREFIX + snap_id)
+        except ObjectNotFound:
+            raise SnapshotNotFound(f"snapshot {snap_id[:8]} does not exist") from None
+        return open_snapshot(self.key, snap_id, data)
+
+    def snapshot_docs(self) -> list[SnapshotDoc]:
+        """Every snapshot, oldest first (ties broken by id)."""
+        docs = [self.load_snapshot(i) for i in self.snapshot_ids()]
+        return sorted(docs, key=lambda d: (d.time, d.id))
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Every snapshot as API objects, oldest first."""
+        from ..api import SnapshotInfo
+
+        return [SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.bytes,
+                             d.parent) for d in self.snapshot_docs()]
+
+    def find_doc(self, ref: str) -> SnapshotDoc:
+        """``latest`` or a unique id prefix."""
+        ids = self.snapshot_ids()
+        if ref == "latest":
+            docs = self.snapshot_docs()
+            if not docs:
+                raise SnapshotNotFound("the repository has no snapshots yet")
+            return docs[-1]
+        matches = [i for i in ids if ref and i.startswith(ref.lower())]
+        if len(matches) != 1:
+            what = "no snapshot" if not matches else "more than one snapshot"
+            raise SnapshotNotFound(f"{what} matches {ref!r}")
+        return self.load_snapshot(matches[0])
+
+    def find_snapshot(self, ref: str) -> SnapshotInfo:
+        """API form of :meth:`find_doc`."""
+        d = self.find_doc(ref)
+        from ..api import SnapshotInfo
+
+        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.bytes, d.parent)
+
+    def entries(self, doc: SnapshotDoc) -> Iterator[Entry]:
+        """Stream a snapshot's records, one segment in memory at a time."""
+        for seg in doc.segments:
+            data = self.read_blob(seg, f"snapshots/{doc.id}")
+            yield from decode_records(data, f"snapshots/{doc.id}")
+
+    # -- operations (each in its own module) ---------------------------------------------
+    def backup(self, sources: Sequence[str | Path], *, progress: Progress,
+               hostname: str | None) -> BackupSummary:
+        """See :mod:`strongroom.repo.backup`."""
+        from .backup import BackupRun
+
+        return BackupRun(self, progress, hostname).run(sources)
+
+    def restore(self, ref: str, target: str | Path, *, include: Sequence[str],
+                allow_damaged: bool, progress: Progress) -> RestoreSummary:
+        """See :mod:`strongroom.repo.restore`."""
+        from .restore import RestoreRun
+
+        return RestoreRun(self, progress, allow_damaged).run(ref, Path(target), include)
+
+    def check(self, *, read_data: bool, progress: Progress) -> CheckReport:
+        """See :mod:`strongroom.repo.check`."""
+        from .check import CheckRun
+
+        return CheckRun(self, progress).run(read_data)
+
+    def forget(self, **policy: Any) -> ForgetResult:
+        """See :mod:`strongroom.repo.maintenance`."""
+        from .maintenance import forget
+
+        return forget(self, **policy)
+
+    def prune(self, *, progress: Progress) -> PruneSummary:
+        """See :mod:`strongroom.repo.maintenance`."""
+        from .maintenance import prune
+
+        return prune(self, progress)
+
+
+class FrameCache:
+    """A few recently decrypted frames, so consecutive pages cost one download."""
+
+    def __init__(self, engine: Engine, size: int = FRAME_CACHE) -> None:
+        self._engine, self._size = engine, size
+        self._frames: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+
+    def blob(self, blob_id: bytes) -> bytes:
+        """The plaintext of a blob (not re-hashed: the frame's AEAD authenticates it)."""
+        pack_id, loc = self._engine.index().blobs[blob_id]
+        key = (pack_id, loc.frame_offset)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._engine.fetch_frame(pack_id, loc)
+            self._frames[key] = frame
+            if len(self._frames) > self._size:
+                self._frames.popitem(last=False)
+        else:
+            self._frames.move_to_end(key)
+        return frame[loc.inner : loc.inner + loc.length]

@@ -1,0 +1,174 @@
+"""``forget`` (retention policy) and ``prune`` (delete and repack unreferenced data).
+
+Both take the exclusive lock, so no backup that might rely on a blob prune is
+about to delete is running.  Prune's order is crash-safe: new packs, then the
+new index, then the old index objects are deleted, then the dead packs; a
+crash at any point leaves every remaining snapshot complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from ..progress import Progress
+from .index import INDEX_PREFIX, Index, write_index
+from .locks import Lock
+from .manifest import KIND_FILE, SnapshotDoc, snapshot_name
+from .pack import pack_id_from_name, pack_name
+from .packer import Packer
+
+if TYPE_CHECKING:
+    from ..api import ForgetResult, PruneSummary
+    from .engine import Engine
+
+#: A pack with less than this share of its blob bytes still in use is repacked.
+REPACK_BELOW = 0.5
+
+
+def _exclusive(engine: Engine) -> Lock:
+    return Lock(engine.backend, engine.key, True, engine.clock, engine.rng).acquire()
+
+
+def select_keep(docs: list[SnapshotDoc], keep_last: int | None, keep_daily: int | None,
+                keep_weekly: int | None) -> set[str]:
+    """Ids kept by the policy, restic semantics, applied to one group of snapshots."""
+    keep: set[str] = set()
+    newest_first = sorted(docs, key=lambda d: (d.time, d.id), reverse=True)
+    rules = [(keep_last, lambda d: d.id),
+             (keep_daily, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).date()),
+             (keep_weekly, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).isocalendar()[:2])]
+    for count, bucket in rules:
+        if not count:
+            continue
+        last, n = None, 0
+        for d in newest_first:
+            b = bucket(d)
+            if b != last and n < count:
+                keep.add(d.id)
+                last, n = b, n + 1
+    return keep
+
+
+def forget(engine: Engine, *, keep_last: int | None = None, keep_daily: int | None = None,
+           keep_weekly: int | None = None, dry_run: bool = False) -> ForgetResult:
+    """Delete the snapshots the policy does not keep (per host and paths group)."""
+    from ..api import ForgetResult
+
+    if not any((keep_last, keep_daily, keep_weekly)):
+        raise UsageError("no retention policy given; nothing would be kept",
+                         hint="use --keep-last, --keep-daily or --keep-weekly")
+    if any(v is not None and v < 0 for v in (keep_last, keep_daily, keep_weekly)):
+        raise UsageError("retention counts must not be negative")
+    lock = _exclusive(engine)
+    try:
+        docs = engine.snapshot_docs()
+        groups: dict[tuple[str, tuple[str, ...]], list[SnapshotDoc]] = defaultdict(list)
+        for d in docs:
+            groups[(d.hostname, tuple(sorted(d.paths)))].append(d)
+        keep: set[str] = set()
+        for group in groups.values():
+            keep |= select_keep(group, keep_last, keep_daily, keep_weekly)
+        remove = [d.id for d in docs if d.id not in keep]
+        if not dry_run:
+            for sid in remove:
+                engine.backend.delete(snapshot_name(sid))
+    finally:
+        lock.release()
+    return ForgetResult([d.id for d in docs if d.id in keep], remove, dry_run)
+
+
+def _used_blobs(engine: Engine) -> set[bytes]:
+    used: set[bytes] = set()
+    for doc in engine.snapshot_docs():
+        used.update(doc.segments)
+        for e in engine.entries(doc):
+            if e.kind == KIND_FILE:
+                used.update(e.chunks)
+    return used
+
+
+def prune(engine: Engine, progress: Progress) -> PruneSummary:
+    """Delete unreferenced packs, repack mostly-garbage ones, rewrite the index."""
+    from ..api import PruneSummary
+
+    lock = _exclusive(engine)
+    try:
+        engine._index = None
+        index = engine.index()
+        used = _used_blobs(engine)
+        per_pack: dict[bytes, list[bytes]] = defaultdict(list)
+        for bid, (pid, _) in index.blobs.items():
+            per_pack[pid].append(bid)
+        dead, repack = _classify(index, per_pack, used)
+        progress.start("prune", len(dead) + len(repack), "packs")
+        packer = Packer(engine)
+        for pid in repack:
+            for bid in per_pack[pid]:
+                if bid in used:
+                    loc = index.blobs[bid][1]
+                    data = engine.read_blob(bid)
+                    # Forget the old location so the new pack's becomes the indexed one.
+                    del index.blobs[bid]
+                    packer.add(bid, loc.type, data, loc.flags != 0)
+            progress.advance(1)
+        packer.finish()
+        new_index = _rewrite_index(engine, index, set(dead) | set(repack), used)
+        bytes_freed = 0
+        for pid in list(dead) + list(repack):
+            bytes_freed += index.packs[pid].size
+            engine.backend.delete(pack_name(pid))
+            progress.advance(1)
+        bytes_freed += _delete_orphans(engine, new_index)
+        progress.finish()
+    finally:
+        lock.release()
+        engine._index = None
+    return PruneSummary(len(dead), len(repack), bytes_freed, 1)
+
+
+def _classify(index: Index, per_pack: dict[bytes, list[bytes]], used: set[bytes]
+              ) -> tuple[list[bytes], list[bytes]]:
+    dead, repack = [], []
+    for pid in index.packs:
+        blobs = per_pack.get(pid, [])
+        total = sum(index.blobs[b][1].length for b in blobs) or 1
+        live = sum(index.blobs[b][1].length for b in blobs if b in used)
+        if live == 0:
+            dead.append(pid)
+        elif live / total < REPACK_BELOW:
+            repack.append(pid)
+    return dead, repack
+
+
+def _rewrite_index(engine: Engine, index: Index, gone: set[bytes], used: set[bytes]) -> Index:
+    """One new index object for every surviving pack, then delete the old index objects."""
+    keep = Index()
+    for bid, (pid, loc) in index.blobs.items():
+        if pid not in gone and bid in used:
+            keep.blobs.setdefault(bid, (pid, loc))
+    by_pack: dict[bytes, list] = defaultdict(list)  # type: ignore[type-arg]
+    for bid, (pid, loc) in keep.blobs.items():
+        by_pack[pid].append((bid, loc))
+    packs = [(pid, index.packs[pid], entries) for pid, entries in by_pack.items()]
+    old = list(engine.backend.list(INDEX_PREFIX))
+    name, _ = write_index(engine.backend.put, engine.key, packs, engine.rng)
+    for obj in old:
+        if obj != name:
+            engine.backend.delete(obj)
+    for pid, info, entries in packs:
+        keep.add_pack(pid, info, entries)
+    return keep
+
+
+def _delete_orphans(engine: Engine, index: Index) -> int:
+    """Delete packs that no index lists (left by interrupted backups; we hold the lock)."""
+    freed = 0
+    for name in list(engine.backend.list("data/")):
+        pid = pack_id_from_name(name)
+        if pid is not None and pid not in index.packs:
+            freed += engine.backend.stat(name).size
+            engine.backend.delete(name)
+    return freed

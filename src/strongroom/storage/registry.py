@@ -1,0 +1,77 @@
+"""From a repository location string to a backend.
+
+Accepted forms (restic's, so users can reuse what they know)::
+
+    /path/to/folder, ./folder, ~/folder   local folder
+    local:PATH                            local folder (any PATH, even one with ':')
+    memory:                               a fresh in-memory backend (tests)
+    s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]
+    s3:HOST/BUCKET[/PREFIX]               https is implied
+    rclone:REMOTE:PATH                    any remote configured with `rclone config`
+
+Cloud modules are imported only when used, so boto3 stays an optional extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+from ..errors import UsageError
+from .base import Backend
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.DOTALL)
+
+_FORMS = (
+    "use a folder path, local:PATH, s3:https://HOST/BUCKET/PREFIX, "
+    "rclone:REMOTE:PATH or memory:"
+)
+
+
+def open_backend(location: str, *, create: bool = False) -> Backend:
+    """Open the backend ``location`` names; ``create=True`` makes a missing folder or bucket."""
+    if not isinstance(location, str) or not location.strip():
+        raise UsageError("no repository location given", hint=_FORMS)
+    location = location.strip()
+    match = _SCHEME.match(location)
+    # "C:" style or "./a:b" are paths: a scheme is letters before the first ':'
+    # with no '/' in front of it.
+    if match is None or "/" in match.group(1):
+        return _local(location, create)
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme == "local":
+        return _local(rest, create)
+    if scheme == "memory":
+        if rest:
+            raise UsageError(f"unexpected text after memory: in {location!r}", hint=_FORMS)
+        from .memory import MemoryBackend
+
+        return MemoryBackend()
+    if scheme == "s3":
+        return _cloud("s3", "S3Backend", "s3", rest, create)
+    if scheme == "rclone":
+        return _cloud("rclone", "RcloneBackend", "rclone", rest, create)
+    raise UsageError(f"unknown storage scheme {scheme!r} in {location!r}", hint=_FORMS)
+
+
+def _local(path: str, create: bool) -> Backend:
+    if not path:
+        raise UsageError("empty folder path", hint=_FORMS)
+    from .local import LocalBackend
+
+    return LocalBackend(path, create=create)
+
+
+def _cloud(module: str, cls: str, extra: str, rest: str, create: bool) -> Backend:
+    try:
+        mod = importlib.import_module(f"{__package__}.{module}")
+    except ImportError as exc:
+        raise UsageError(
+            f"the {module} backend is not installed ({exc.name or exc})",
+            hint=f"pip install 'strongroom[{extra}]'",
+        ) from exc
+    backend: Backend = getattr(mod, cls).from_location(rest, create=create)
+    return backend
+
+
+__all__ = ["open_backend"]

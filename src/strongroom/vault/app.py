@@ -1,0 +1,240 @@
+"""The vault's HTTP face: a thin FastAPI app over :class:`~strongroom.vault.core.Vault`.
+
+All binary fields are base64url without padding inside JSON.  Every error is
+``{"error": CODE, "message": TEXT}`` with a 4xx status (503 when the record
+store failed); the table is in ``docs/spec/vault-protocol.md`` §3.  Bodies
+larger than ``max_body`` are refused with 413 before they are parsed.
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the local Caller alias at runtime.
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    AttemptsExhausted,
+    InvalidLogin,
+    UsageError,
+    VaultProtocolError,
+    VaultSessionInvalid,
+    VaultStoreError,
+)
+from .auth import Authenticator
+from .core import Vault
+
+MAX_BODY = 16 * 1024
+_B64 = r"^[A-Za-z0-9_-]*$"
+
+
+def b64e(raw: bytes) -> str:
+    """base64url without padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64d(text: str, what: str) -> bytes:
+    """Strict base64url (padding optional) → bytes; ``VaultProtocolError`` otherwise."""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise VaultProtocolError(f"{what} is not valid base64url") from None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+B64Field = Annotated[str, Field(max_length=4096, pattern=_B64)]
+
+
+class RegistrationStartBody(_Body):
+    """OPAQUE RegistrationRequest."""
+
+    request: B64Field
+
+
+class RegistrationFinishBody(_Body):
+    """OPAQUE RegistrationRecord and the wrapped K to deposit."""
+
+    record: B64Field
+    wrapped_key: B64Field
+
+
+class LoginStartBody(_Body):
+    """OPAQUE KE1."""
+
+    ke1: B64Field
+
+
+class LoginFinishBody(_Body):
+    """OPAQUE KE3 for a session from login start."""
+
+    session_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_B64)]
+    ke3: B64Field
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers", []):
+            if k == b"content-length" and (not v.isdigit() or int(v) > self.limit):
+                return await _error(413, "too_large", f"request body over {self.limit} bytes")(
+                    scope, receive, send)
+        # Read the whole (small) body first, so a stream without a length is
+        # cut off at the limit too, then replay it to the app.
+        body, more = b"", True
+        while more:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if len(body) > self.limit:
+                return await _error(413, "too_large", f"request body over {self.limit} bytes")(
+                    scope, receive, send)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -> Any:
+    """The ASGI app: FastAPI routes wrapped in the body-size limit."""
+    app = FastAPI(title="Strongroom Backup Key Vault", version="1",
+                  description="OPAQUE (RFC 9807) key escrow with a guess limit. "
+                  "See docs/spec/vault-protocol.md.")
+    _install_errors(app)
+
+    def caller(request: Request, account: str) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        who = auth.account(token.strip()) if scheme.lower() == "bearer" and token else None
+        if who is None:
+            raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+        if who != account:
+            raise _Http(403, "forbidden", "this token belongs to another account")
+        return account
+
+    Caller = Annotated[str, Depends(caller)]
+
+    @app.get("/v1/info")
+    def info() -> dict[str, Any]:
+        """The vault's public key (to pin), OPAQUE context and guess limit."""
+        return {"server_public_key": b64e(vault.server_public_key),
+                "context": b64e(vault.config.context),
+                "attempt_limit": vault.policy.attempt_limit,
+                "session_ttl": vault.policy.session_ttl}
+
+    @app.get("/v1/whoami")
+    def whoami(request: Request) -> dict[str, str]:
+        """The account the bearer credential belongs to."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        who = auth.account(token.strip()) if scheme.lower() == "bearer" and token else None
+        if who is None:
+            raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+        return {"account": who}
+
+    @app.post("/v1/accounts/{account}/registration/start")
+    def registration_start(account: Caller, body: RegistrationStartBody) -> dict[str, str]:
+        """OPAQUE registration: RegistrationRequest → RegistrationResponse."""
+        return {"response": b64e(vault.registration_start(account, b64d(body.request, "request")))}
+
+    @app.post("/v1/accounts/{account}/registration/finish", status_code=201)
+    def registration_finish(account: Caller, body: RegistrationFinishBody) -> dict[str, Any]:
+        """Deposit the OPAQUE record and the wrapped K; resets the counter."""
+        vault.registration_finish(account, b64d(body.record, "record"),
+                                  b64d(body.wrapped_key, "wrapped_key"))
+        return {"registered": True, "attempt_limit": vault.policy.attempt_limit}
+
+    @app.post("/v1/accounts/{account}/login/start")
+    def login_start(account: Caller, body: LoginStartBody) -> dict[str, Any]:
+        """KE1 → KE2; the guess is counted and committed before this answer."""
+        s = vault.login_start(account, b64d(body.ke1, "ke1"))
+        return {"session_id": s.session_id, "ke2": b64e(s.ke2), "attempts_left": s.attempts_left}
+
+    @app.post("/v1/accounts/{account}/login/finish")
+    def login_finish(account: Caller, body: LoginFinishBody) -> dict[str, str]:
+        """KE3 → the wrapped K sealed under a key from the session key."""
+        sealed = vault.login_finish(account, body.session_id, b64d(body.ke3, "ke3"))
+        return {"sealed_key": b64e(sealed)}
+
+    @app.get("/v1/accounts/{account}/record")
+    def record_status(account: Caller) -> dict[str, Any]:
+        """Whether a record exists, whether it is locked, attempts left."""
+        st = vault.status(account)
+        return {"exists": st.exists, "locked": st.locked, "attempts_left": st.attempts_left,
+                "attempt_limit": st.attempt_limit}
+
+    @app.delete("/v1/accounts/{account}/record")
+    def record_delete(account: Caller) -> dict[str, bool]:
+        """Erase the record, its wrapped K, counter and sessions."""
+        return {"deleted": vault.delete(account)}
+
+    return BodyLimit(app, max_body) if max_body else app
+
+
+class _Http(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _install_errors(app: FastAPI) -> None:
+    def handler(status: int, code: str) -> Any:
+        async def h(_req: Request, exc: Exception) -> JSONResponse:
+            msg = getattr(exc, "message", None) or str(exc)
+            extra = {}
+            if isinstance(exc, InvalidLogin):
+                extra["attempts_left"] = getattr(exc, "attempts_left", None)
+            if isinstance(exc, AttemptsExhausted):
+                extra["attempts_left"] = 0
+            return _error(status, code, msg, **extra)
+        return h
+
+    async def http_error(_req: Request, exc: _Http) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    async def starlette_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    async def validation_error(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors()[:5]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+        return _error(400, "bad_request", "; ".join(parts) or "malformed request")
+
+    app.add_exception_handler(_Http, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, starlette_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(VaultSessionInvalid, handler(409, "session_invalid"))
+    app.add_exception_handler(VaultProtocolError, handler(400, "bad_message"))
+    app.add_exception_handler(UsageError, handler(400, "bad_request"))
+    app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))
+    app.add_exception_handler(AttemptsExhausted, handler(410, "locked"))
+    app.add_exception_handler(VaultStoreError, handler(503, "unavailable"))
+
+
+__all__ = ["MAX_BODY", "b64d", "b64e", "create_app"]

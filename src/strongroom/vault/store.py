@@ -1,0 +1,115 @@
+"""The record store contract shared by the SQLite and PostgreSQL stores.
+
+A store keeps three kinds of rows, all keyed by account id or session id:
+
+* records: the counter (state, used, limit, generation) in the clear, and the
+  OPAQUE record with the wrapped K only as ``sealed`` (AEAD under the vault's
+  record key, so a dump of the database shows neither);
+* login sessions: the sealed OPAQUE server state of one login between KE2 and
+  KE3, with its expiry, so any vault node can finish a login another began;
+* accounts (standalone mode): the SHA-256 of each account's bearer token.
+
+``transact`` is the one way to change a record: it runs ``fn`` while holding
+the account's lock, applies the returned :class:`Mutation` and commits durably
+before returning.  If the commit fails or its outcome is unknown it raises
+:class:`~strongroom.errors.VaultStoreError` and the caller MUST NOT send
+anything that depends on it (a guess may have been counted: it stays counted).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .counter import State
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One account's record as stored."""
+
+    account_id: str
+    state: State
+    used: int
+    limit: int
+    generation: int
+    sealed: bytes | None  # sealed OPAQUE record + wrapped K; None unless ACTIVE
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordRow({self.account_id!r}, {self.state.value}, used={self.used}, "
+            f"limit={self.limit}, generation={self.generation})"
+        )
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One login between KE2 and KE3."""
+
+    session_id: str
+    account_id: str
+    expires_at: float
+    generation: int
+    sealed_state: bytes  # sealed OPAQUE ServerLoginState
+    sealed_record: bytes | None  # copy of the record's ``sealed`` (None for a fake login)
+
+    def __repr__(self) -> str:
+        return f"SessionRow({self.session_id!r}, {self.account_id!r}, expires_at={self.expires_at})"
+
+
+_KEEP: Any = object()
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """What ``transact`` writes: all of it, or nothing, in one transaction."""
+
+    row: RecordRow | None = _KEEP  # new record row; None deletes it; default keeps it
+    add_session: SessionRow | None = None
+    drop_sessions: bool = False  # every session of the account (except add_session)
+    result: Any = None
+
+    @property
+    def keeps_row(self) -> bool:
+        """True when the record row is left as it is."""
+        return self.row is _KEEP
+
+
+Fn = Callable[[RecordRow | None, SessionRow | None], Mutation]
+
+
+class RecordStore(ABC):
+    """Durable storage of records, login sessions and account tokens."""
+
+    @abstractmethod
+    def get(self, account_id: str) -> RecordRow | None:
+        """The account's record row, or None (no lock taken)."""
+
+    @abstractmethod
+    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None) -> Any:
+        """Run ``fn(row, session)`` under the account's lock; apply and durably commit.
+
+        With ``take_session``, the session of that id *and this account* is
+        deleted in the same transaction and passed to ``fn`` (None if absent),
+        so a KE3 can be tried once only.  Returns ``Mutation.result``.
+        """
+
+    @abstractmethod
+    def purge_sessions(self, now: float) -> int:
+        """Delete every session that expired before ``now``; return how many."""
+
+    @abstractmethod
+    def put_account(self, name: str, token_hash: bytes) -> None:
+        """Create or replace the standalone account ``name`` with its token hash."""
+
+    @abstractmethod
+    def account_for_token(self, token_hash: bytes) -> str | None:
+        """The account whose token hashes to ``token_hash``, or None."""
+
+    def close(self) -> None:
+        """Release connections.  Idempotent."""
+
+
+__all__ = ["Fn", "Mutation", "RecordRow", "RecordStore", "SessionRow"]

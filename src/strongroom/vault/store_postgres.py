@@ -1,0 +1,177 @@
+"""PostgreSQL record store: stateless vault nodes sharing one database.
+
+Every ``transact`` runs in one transaction that first takes a transaction-
+scoped advisory lock on the account (``pg_advisory_xact_lock``), so guesses
+on one account serialize across all vault processes even when no row exists
+yet (phantom counters).  The commit is synchronous (``synchronous_commit=on``).
+If the commit fails, times out or the connection drops, the outcome is
+unknown: :class:`VaultStoreError` is raised, nothing is rolled back on
+purpose, and the caller sends no KE2 — an unknown commit counts as a guess.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+
+from ..errors import UsageError, VaultStoreError
+from .counter import State
+from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vault_records (
+    account_id TEXT PRIMARY KEY, state TEXT NOT NULL, used INTEGER NOT NULL,
+    lim INTEGER NOT NULL, generation INTEGER NOT NULL, sealed BYTEA);
+CREATE TABLE IF NOT EXISTS vault_sessions (
+    session_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+    generation INTEGER NOT NULL, sealed_state BYTEA NOT NULL, sealed_record BYTEA);
+CREATE INDEX IF NOT EXISTS vault_sessions_account ON vault_sessions(account_id);
+CREATE INDEX IF NOT EXISTS vault_sessions_expiry ON vault_sessions(expires_at);
+CREATE TABLE IF NOT EXISTS vault_accounts (name TEXT PRIMARY KEY, token_hash BYTEA NOT NULL UNIQUE);
+"""
+_LOCK_KEY = "strongroom-vault:"
+
+
+class PostgresStore(RecordStore):
+    """Records in PostgreSQL; one connection per thread."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._local = threading.local()
+        self._all: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        try:
+            conn = self._conn()
+            with conn.transaction():
+                # Serialize concurrent schema creation by several vault nodes.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('strongroom-schema', 0))")
+                conn.execute(_SCHEMA)
+        except psycopg.Error as exc:
+            raise UsageError(f"cannot open the vault database: {type(exc).__name__}") from exc
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.dsn, autocommit=True)
+            conn.execute("SET synchronous_commit = on")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def get(self, account_id: str) -> RecordRow | None:
+        try:
+            r = self._conn().execute(
+                "SELECT account_id, state, used, lim, generation, sealed FROM vault_records "
+                "WHERE account_id = %s", (account_id,)).fetchone()
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return _row(r)
+
+    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None) -> Any:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                             (_LOCK_KEY + account_id,))
+                cur = _row(conn.execute(
+                    "SELECT account_id, state, used, lim, generation, sealed FROM vault_records "
+                    "WHERE account_id = %s", (account_id,)).fetchone())
+                sess = self._take(conn, take_session, account_id) if take_session else None
+                m = fn(cur, sess)
+                self._apply(conn, account_id, m)
+        except psycopg.Error as exc:
+            # Includes a failed or interrupted COMMIT: outcome unknown, guess counted.
+            self._drop()
+            raise VaultStoreError() from exc
+        return m.result
+
+    @staticmethod
+    def _take(conn: psycopg.Connection[Any], sid: str, account_id: str) -> SessionRow | None:
+        r = conn.execute(
+            "DELETE FROM vault_sessions WHERE session_id = %s AND account_id = %s RETURNING "
+            "session_id, account_id, expires_at, generation, sealed_state, sealed_record",
+            (sid, account_id)).fetchone()
+        if r is None:
+            return None
+        return SessionRow(r[0], r[1], r[2], r[3], bytes(r[4]), None if r[5] is None else bytes(r[5]))
+
+    @staticmethod
+    def _apply(conn: psycopg.Connection[Any], account_id: str, m: Mutation) -> None:
+        if not m.keeps_row:
+            if m.row is None:
+                conn.execute("DELETE FROM vault_records WHERE account_id = %s", (account_id,))
+            else:
+                w = m.row
+                conn.execute(
+                    "INSERT INTO vault_records VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (account_id) DO UPDATE SET state = EXCLUDED.state, "
+                    "used = EXCLUDED.used, lim = EXCLUDED.lim, generation = EXCLUDED.generation, "
+                    "sealed = EXCLUDED.sealed",
+                    (account_id, w.state.value, w.used, w.limit, w.generation, w.sealed))
+        if m.drop_sessions:
+            conn.execute("DELETE FROM vault_sessions WHERE account_id = %s", (account_id,))
+        if m.add_session is not None:
+            s = m.add_session
+            conn.execute("INSERT INTO vault_sessions VALUES (%s, %s, %s, %s, %s, %s)",
+                         (s.session_id, s.account_id, s.expires_at, s.generation,
+                          s.sealed_state, s.sealed_record))
+
+    def purge_sessions(self, now: float) -> int:
+        try:
+            return self._conn().execute(
+                "DELETE FROM vault_sessions WHERE expires_at < %s", (now,)).rowcount
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+
+    def put_account(self, name: str, token_hash: bytes) -> None:
+        try:
+            self._conn().execute(
+                "INSERT INTO vault_accounts VALUES (%s, %s) ON CONFLICT (name) "
+                "DO UPDATE SET token_hash = EXCLUDED.token_hash", (name, token_hash))
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+
+    def account_for_token(self, token_hash: bytes) -> str | None:
+        try:
+            r = self._conn().execute(
+                "SELECT name FROM vault_accounts WHERE token_hash = %s", (token_hash,)).fetchone()
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return r[0] if r else None
+
+    def _drop(self) -> None:
+        # A connection in an unknown state is not reused.
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return "<PostgresStore>"
+
+
+def _row(r: tuple[Any, ...] | None) -> RecordRow | None:
+    if r is None:
+        return None
+    sealed = None if r[5] is None else bytes(r[5])
+    return RecordRow(r[0], State(r[1]), r[2], r[3], r[4], sealed)
+
+
+__all__ = ["PostgresStore"]

@@ -1,0 +1,174 @@
+"""SQLite record store: the embedded default for one machine.
+
+WAL journal with ``synchronous=FULL`` so a committed guess survives a power
+cut; ``BEGIN IMMEDIATE`` takes the write lock at the start of every
+transaction, so concurrent guesses (threads or processes) serialize and the
+counter can never be read twice at the same value.  ``secure_delete`` and a
+WAL checkpoint after an erase overwrite the bytes of an erased record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError, VaultStoreError
+from .counter import State
+from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    account_id TEXT PRIMARY KEY, state TEXT NOT NULL, used INTEGER NOT NULL,
+    lim INTEGER NOT NULL, generation INTEGER NOT NULL, sealed BLOB);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, expires_at REAL NOT NULL,
+    generation INTEGER NOT NULL, sealed_state BLOB NOT NULL, sealed_record BLOB);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
+CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE);
+"""
+
+
+class SqliteStore(RecordStore):
+    """Records in one SQLite file; one connection per thread."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30000) -> None:
+        self.path = str(path)
+        self._busy = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self._conn().executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise UsageError(f"cannot open the vault database {self.path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA secure_delete=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def get(self, account_id: str) -> RecordRow | None:
+        try:
+            r = self._conn().execute(
+                "SELECT account_id, state, used, lim, generation, sealed FROM records "
+                "WHERE account_id = ?", (account_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        return _row(r)
+
+    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None) -> Any:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        try:
+            cur = self.get(account_id)
+            sess = self._take(conn, take_session, account_id) if take_session else None
+            m = fn(cur, sess)
+            erased = self._apply(conn, account_id, cur, m)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise VaultStoreError() from exc
+            raise
+        if erased:
+            self._checkpoint(conn)
+        return m.result
+
+    @staticmethod
+    def _take(conn: sqlite3.Connection, sid: str, account_id: str) -> SessionRow | None:
+        r = conn.execute(
+            "DELETE FROM sessions WHERE session_id = ? AND account_id = ? RETURNING session_id, "
+            "account_id, expires_at, generation, sealed_state, sealed_record", (sid, account_id),
+        ).fetchone()
+        return SessionRow(*r) if r else None
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, account_id: str, cur: RecordRow | None, m: Mutation) -> bool:
+        erased = False
+        if not m.keeps_row:
+            if m.row is None:
+                conn.execute("DELETE FROM records WHERE account_id = ?", (account_id,))
+                erased = cur is not None and cur.sealed is not None
+            else:
+                w = m.row
+                conn.execute(
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                    (account_id, w.state.value, w.used, w.limit, w.generation, w.sealed))
+                erased = cur is not None and cur.sealed is not None and w.sealed is None
+        if m.drop_sessions:
+            conn.execute("DELETE FROM sessions WHERE account_id = ?", (account_id,))
+        if m.add_session is not None:
+            s = m.add_session
+            conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                         (s.session_id, s.account_id, s.expires_at, s.generation,
+                          s.sealed_state, s.sealed_record))
+        return erased
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        # Move the erase into the main file and truncate the WAL, so the old
+        # page does not linger in the log (secure_delete zeroes it in the file).
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass  # a busy checkpoint is retried by the next erase; the erase itself committed
+
+    def purge_sessions(self, now: float) -> int:
+        try:
+            return self._conn().execute("DELETE FROM sessions WHERE expires_at < ?", (now,)).rowcount
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+
+    def put_account(self, name: str, token_hash: bytes) -> None:
+        try:
+            self._conn().execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (name, token_hash))
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+
+    def account_for_token(self, token_hash: bytes) -> str | None:
+        try:
+            r = self._conn().execute(
+                "SELECT name FROM accounts WHERE token_hash = ?", (token_hash,)).fetchone()
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        return r[0] if r else None
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {self.path}>"
+
+
+def _row(r: tuple[Any, ...] | None) -> RecordRow | None:
+    if r is None:
+        return None
+    return RecordRow(r[0], State(r[1]), r[2], r[3], r[4], r[5])
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+__all__ = ["SqliteStore"]

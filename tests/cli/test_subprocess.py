@@ -1,0 +1,126 @@
+"""The installed command as a real process: console script, a real terminal, Ctrl-C, the demo."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = [sys.executable, "-m", "strongroom.cli.main"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env.update(STRONGROOM_CONFIG_DIR=str(tmp_path / "cfg"), STRONGROOM_KEYRING="no", **extra)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=120,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def test_console_script_is_installed_and_runs(tmp_path: Path) -> None:
+    script = Path(sysconfig.get_path("scripts")) / "strongroom"
+    assert script.exists(), "pip install -e . should have installed the console script"
+    done = _run([str(script), "--version"], _env(tmp_path))
+    assert done.returncode == 0 and done.stdout.startswith("strongroom ")
+
+
+def test_real_process_exit_codes_and_no_traceback(tmp_path: Path) -> None:
+    repo, key_file, src = tmp_path / "repo", tmp_path / "k.key", tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a" * 1000)
+    env = _env(tmp_path, STRONGROOM_REPO=str(repo))
+    assert _run([*MODULE, "init", "--key-file", str(key_file)], env).returncode == 0
+    done = _run([*MODULE, "backup", str(src)], env)
+    assert done.returncode == 0, done.stderr
+    wrong = _run([*MODULE, "snapshots"],
+                 {**_env(tmp_path / "other"), "STRONGROOM_REPO": str(repo),
+                  "STRONGROOM_KEY": "0" * 64})
+    assert wrong.returncode == 11
+    assert wrong.stderr.startswith("strongroom: error: this key does not open this backup")
+    assert "Traceback" not in wrong.stderr
+    usage = _run([*MODULE, "restore"], env)
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+class Terminal:
+    """``strongroom`` with its stdin on a pseudo-terminal, in a session of its own."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        # A new session has no controlling terminal, so getpass reads this pty
+        # and never the developer's own /dev/tty.
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
+        os.close(slave)
+
+    def wait_for_prompt(self, timeout: float = 60.0) -> str:
+        """Read the pty until the key prompt appears (getpass writes it there)."""
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while b"backup key" not in seen:
+            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline -
+                                                                    time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no prompt; saw {seen!r}")
+            seen += os.read(self.master, 1024)
+        return seen.decode(errors="replace")
+
+    def finish(self) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=60)
+        os.close(self.master)
+        return self.proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+def repo_with_key(tmp_path: Path) -> tuple[Path, str]:
+    repo, key_file = tmp_path / "repo", tmp_path / "k.key"
+    done = _run([*MODULE, "--repo", str(repo), "init", "--key-file", str(key_file),
+                 "--no-store"], _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    return repo, key_file.read_text().splitlines()[-1]
+
+
+def test_prompt_on_a_terminal_reads_the_hidden_key(tmp_path: Path,
+                                                   repo_with_key: tuple[Path, str]) -> None:
+    repo, digits = repo_with_key
+    term = Terminal([*MODULE, "--repo", str(repo), "--json", "snapshots"], _env(tmp_path))
+    term.wait_for_prompt()
+    typed = digits.upper().replace(" ", "-")
+    os.write(term.master, typed.encode() + b"\n")
+    code, out, err = term.finish()
+    assert code == 0, err
+    assert '"snapshots": []' in out
+    assert typed not in out + err and digits not in out + err
+
+
+def test_ctrl_c_at_the_prompt_exits_130(tmp_path: Path, repo_with_key: tuple[Path, str]) -> None:
+    repo, _ = repo_with_key
+    term = Terminal([*MODULE, "--repo", str(repo), "snapshots"], _env(tmp_path))
+    term.wait_for_prompt()
+    term.proc.send_signal(signal.SIGINT)
+    code, out, err = term.finish()
+    assert code == 130
+    assert "strongroom: interrupted; the last complete snapshot is intact" in err
+    assert "Traceback" not in err
+
+
+def test_demo_quick_runs_every_step(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--quick"],
+                          capture_output=True, text=True, env=_env(tmp_path), timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "every check held" in done.stdout
+    assert "byte-identical" in done.stdout
+    assert "(exit code 11)" in done.stdout

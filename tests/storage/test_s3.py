@@ -1,0 +1,73 @@
+"""S3 backend behaviour beyond the shared contract, against a real SeaweedFS."""
+
+from __future__ import annotations
+
+import pytest
+
+from strongroom.errors import PermanentStorageError, RepositoryNotFound, TransientStorageError
+from strongroom.storage.registry import open_backend
+from strongroom.storage.s3 import MiB, S3Backend
+from tests.support import servers
+
+pytestmark = [pytest.mark.s3, pytest.mark.xdist_group("servers")]
+
+
+def _backend(s3: servers.S3Server, prefix: str, **kw: object) -> S3Backend:
+    return S3Backend(s3.url, "strongroom-test", prefix, access_key=s3.access_key,
+                     secret_key=s3.secret_key, **kw)  # type: ignore[arg-type]
+
+
+def test_large_objects_go_up_in_parts(seaweedfs: servers.S3Server) -> None:
+    b = _backend(seaweedfs, "multipart", multipart_threshold=5 * MiB, part_size=5 * MiB)
+    data = bytes(range(256)) * (45 * 1024)  # 11.25 MiB -> 3 parts
+    b.put("data/big", data)
+    head = seaweedfs.client().head_object(Bucket="strongroom-test", Key="multipart/data/big")
+    assert head["ETag"].strip('"').endswith("-3")  # S3's marker of a 3-part upload
+    assert b.get("data/big") == data
+    assert b.put_if_absent("data/big", b"other") is False
+    assert not seaweedfs.client().list_multipart_uploads(Bucket="strongroom-test").get("Uploads")
+
+
+def test_environment_credentials_and_restic_url(seaweedfs: servers.S3Server,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    b = open_backend(seaweedfs.location("strongroom-test", "envcreds"))
+    b.put("config", b"hello")
+    assert b.get("config") == b"hello"
+    assert seaweedfs.secret_key not in repr(b) + b.location
+
+
+def test_wrong_secret_is_permanent_names_object_hides_secret(seaweedfs: servers.S3Server) -> None:
+    b = S3Backend(seaweedfs.url, "strongroom-test", "wrong", access_key=seaweedfs.access_key,
+                  secret_key="not-the-secret-0123456789")
+    with pytest.raises(PermanentStorageError, match=r"cannot put config: access denied") as info:
+        b.put("config", b"x")
+    assert "not-the-secret" not in str(info.value)
+    assert info.value.hint and "AWS_SECRET_ACCESS_KEY" in info.value.hint
+    assert seaweedfs.url in str(info.value)
+
+
+def test_missing_bucket_is_repository_not_found_unless_create(seaweedfs: servers.S3Server) -> None:
+    with pytest.raises(RepositoryNotFound, match="bucket fresh-bucket-1 does not exist"):
+        S3Backend(seaweedfs.url, "fresh-bucket-1", access_key=seaweedfs.access_key,
+                  secret_key=seaweedfs.secret_key)
+    b = S3Backend(seaweedfs.url, "fresh-bucket-1", "p", create=True,
+                  access_key=seaweedfs.access_key, secret_key=seaweedfs.secret_key)
+    b.put("config", b"1")
+    assert list(b.list()) == ["config"]
+
+
+def test_foreign_keys_under_the_prefix_are_not_objects(seaweedfs: servers.S3Server) -> None:
+    b = _backend(seaweedfs, "foreign")
+    client = seaweedfs.client()
+    for key in ("foreign/folder/", "foreign/has space", "foreignother/x"):
+        client.put_object(Bucket="strongroom-test", Key=key, Body=b"")
+    b.put("data/x", b"1")
+    assert sorted(b.list()) == ["data/x"]
+
+
+def test_unreachable_endpoint_is_transient() -> None:
+    port = servers.free_port()
+    with pytest.raises(TransientStorageError, match=f"127.0.0.1:{port}"):
+        S3Backend(f"http://127.0.0.1:{port}", "bkt", access_key="a", secret_key="b", timeout=2)

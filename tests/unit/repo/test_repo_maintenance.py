@@ -1,0 +1,99 @@
+"""forget (retention, restic semantics) and prune (delete/repack unreferenced data)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from repo_helpers import BASE_TIME, Clock, Rng, SpyBackend, make_tree, restored_root, tree_state
+
+from strongroom import BackupKey, Repository
+from strongroom.errors import UsageError
+from strongroom.repo.maintenance import select_keep
+from strongroom.repo.manifest import SnapshotDoc
+
+DAY = 86400.0
+
+
+def _doc(i: str, t: float) -> SnapshotDoc:
+    return SnapshotDoc(i, t, "h", ["/p"], 0, 0, 0, None, [])
+
+
+def test_select_keep_restic_semantics() -> None:
+    # Two snapshots a day for 20 days, at 01:00 and 13:00 UTC.
+    docs = [_doc(f"{d:02d}{h:02d}", BASE_TIME - BASE_TIME % DAY + d * DAY + h * 3600)
+            for d in range(20) for h in (1, 13)]
+    assert select_keep(docs, 3, None, None) == {"1913", "1901", "1813"}
+    daily = select_keep(docs, None, 4, None)
+    assert daily == {"1913", "1813", "1713", "1613"}  # the newest of each of 4 days
+    weekly = select_keep(docs, None, None, 2)
+    assert len(weekly) == 2 and "1913" in weekly
+    assert select_keep(docs, 1, 2, None) == {"1913", "1813"}
+
+
+def test_forget_and_prune_keep_what_is_needed(tmp_path: Path, key: BackupKey) -> None:
+    backend = SpyBackend()
+    clock = Clock(step=DAY)
+    repo = Repository.create(backend, key, clock=clock, rng=Rng(1))
+    src = tmp_path / "src"
+    states = []
+    for i in range(4):
+        if src.exists():
+            shutil.rmtree(src)
+        make_tree(src, seed=i)
+        repo.backup([src])
+        states.append(tree_state(src))
+    ids = [s.id for s in repo.snapshots()]
+
+    dry = repo.forget(keep_last=2, dry_run=True)
+    assert dry.remove == ids[:2] and len(repo.snapshots()) == 4
+    res = repo.forget(keep_last=2)
+    assert res.keep == ids[2:] and res.remove == ids[:2]
+    assert [s.id for s in repo.snapshots()] == ids[2:]
+
+    size_before = sum(backend.stat(n).size for n in backend.list("data/"))
+    pruned = repo.prune()
+    size_after = sum(backend.stat(n).size for n in backend.list("data/"))
+    assert pruned.bytes_freed > 0 and size_after < size_before
+    assert pruned.packs_deleted + pruned.packs_repacked > 0
+    assert len(list(backend.list("index/"))) == 1
+
+    fresh = Repository.open(backend, key)
+    assert fresh.check(read_data=True).ok
+    for i, sid in enumerate(ids[2:], start=2):
+        out = tmp_path / f"out{i}"
+        fresh.restore(sid, out)
+        assert tree_state(restored_root(out, src)) == states[i]
+    # A second prune has nothing left to do.
+    again = fresh.prune()
+    assert again.packs_deleted == 0 and again.packs_repacked == 0
+
+
+def test_prune_removes_orphan_packs(tmp_path: Path, key: BackupKey) -> None:
+    from repo_helpers import Killed
+
+    inner = SpyBackend()
+    repo = Repository.create(inner, key, rng=Rng(1))
+    tree = make_tree(tmp_path / "src")
+    dying = Repository.open(SpyBackend(inner.inner, fail_after_puts=3), key, rng=Rng(2))
+    with pytest.raises(Killed):
+        dying.backup([tree])
+    assert list(inner.list("data/")) and not list(inner.list("index/"))
+    repo.prune()
+    assert list(inner.list("data/")) == []
+
+
+def test_forget_needs_a_policy(repo: Repository) -> None:
+    with pytest.raises(UsageError):
+        repo.forget()
+    with pytest.raises(UsageError):
+        repo.forget(keep_last=-1)
+
+
+def test_forget_groups_by_host_and_paths(repo: Repository, tree: Path) -> None:
+    repo.backup([tree], hostname="a")
+    repo.backup([tree], hostname="b")
+    repo.backup([tree], hostname="a")
+    res = repo.forget(keep_last=1)
+    assert len(res.keep) == 2 and len(res.remove) == 1

@@ -1,0 +1,74 @@
+"""Opening a repository: wrong key, mistyped key, newer format, garbage config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from repo_helpers import Clock, Rng, SpyBackend
+
+from strongroom import BackupKey, Repository
+from strongroom.errors import FormatError, InvalidKeyFormat, UnsupportedVersion, WrongKey
+
+
+def test_wrong_key_is_refused_before_any_data_is_read(backend: SpyBackend, repo: Repository,
+                                                      tree: Path) -> None:
+    repo.backup([tree])
+    backend.gets.clear()
+    with pytest.raises(WrongKey) as exc:
+        Repository.open(backend, BackupKey.generate(Rng(99)))
+    assert backend.gets == ["config"]
+    assert exc.value.exit_code == 11 and "does not open this backup" in exc.value.message
+
+
+def test_one_mistyped_digit_is_a_wrong_key(backend: SpyBackend, repo: Repository,
+                                           key: BackupKey) -> None:
+    digits = key.digits()
+    typo = ("1" if digits[0] != "1" else "2") + digits[1:]
+    with pytest.raises(WrongKey):
+        Repository.open(backend, BackupKey.parse(typo))
+
+
+def test_too_short_key_is_a_format_error_not_wrong_key(key: BackupKey) -> None:
+    with pytest.raises(InvalidKeyFormat):
+        BackupKey.parse(key.digits()[:-1])
+
+
+def test_newer_major_version_is_refused(backend: SpyBackend, repo: Repository,
+                                        key: BackupKey) -> None:
+    cfg = json.loads(backend.inner.get("config"))
+    cfg["version"] = 2
+    backend.inner.put("config", json.dumps(cfg).encode())
+    with pytest.raises(UnsupportedVersion) as exc:
+        Repository.open(backend, key)
+    assert exc.value.exit_code == 14
+    # Also refused with a wrong key: the version is checked first.
+    with pytest.raises(UnsupportedVersion):
+        Repository.open(backend, BackupKey.generate())
+
+
+def test_newer_minor_version_with_unknown_fields_still_opens(backend: SpyBackend,
+                                                             repo: Repository,
+                                                             key: BackupKey) -> None:
+    cfg = json.loads(backend.inner.get("config"))
+    cfg["minor"] = 7
+    cfg["chunker"]["future_knob"] = 3
+    backend.inner.put("config", json.dumps(cfg).encode())
+    assert Repository.open(backend, key).id == repo.id
+
+
+@pytest.mark.parametrize("garbage", [b"", b"{", b"[]", b"\xff\xfe", b'{"format": "x"}',
+                                     b'{"format": "strongroom-repository", "version": "1"}'])
+def test_garbage_config_is_a_format_error(garbage: bytes, key: BackupKey) -> None:
+    be = SpyBackend()
+    be.put("config", garbage)
+    with pytest.raises(FormatError):
+        Repository.open(be, key)
+
+
+def test_create_is_deterministic_given_rng_and_clock(key: BackupKey) -> None:
+    a, b = SpyBackend(), SpyBackend()
+    Repository.create(a, key, clock=Clock(), rng=Rng(1))
+    Repository.create(b, key, clock=Clock(), rng=Rng(1))
+    assert a.inner.get("config") == b.inner.get("config")

@@ -1,0 +1,29 @@
+"""Client-side steps used by the vault tests, driving a core ``Vault`` directly."""
+
+from __future__ import annotations
+
+from strongroom.vault import _opaque as opaque
+from strongroom.vault.core import Vault
+
+from .conftest import DetRng, small_config
+
+
+def register(vault: Vault, account: str, password: bytes, wrapped: bytes = b"W" * 60) -> bytes:
+    """Register ``password`` for ``account``; returns the export key."""
+    rng = DetRng(b"reg" + account.encode() + password)
+    cfg = small_config()
+    req, st = opaque.RegistrationClient.start(password, config=cfg, rng=rng)
+    resp = vault.registration_start(account, req)
+    record, export_key = opaque.RegistrationClient.finish(st, resp, config=cfg, rng=rng)
+    vault.registration_finish(account, record, wrapped)
+    return export_key
+
+
+def ke1_for(password: bytes, seed: bytes = b"ke1") -> tuple[bytes, object]:
+    """A KE1 and the client state for it."""
+    return opaque.LoginClient.start(password, config=small_config(), rng=DetRng(seed))
+
+
+def client_finish(state: object, ke2: bytes) -> tuple[bytes, bytes, bytes]:
+    """KE3, session key, export key — or InvalidLogin."""
+    return opaque.LoginClient.finish(state, ke2, config=small_config())

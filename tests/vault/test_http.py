@@ -1,0 +1,201 @@
+"""The vault over real HTTP (uvicorn on loopback) with the real client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from strongroom.client import flows
+from strongroom.client.vault_client import VaultClient
+from strongroom.crypto.keys import BackupKey
+from strongroom.errors import (
+    AttemptsExhausted,
+    InvalidLogin,
+    VaultAuthError,
+    VaultProtocolError,
+    VaultUnreachable,
+)
+from strongroom.storage.memory import MemoryBackend
+
+from .conftest import SMALL_KSF, DetRng
+
+K = BackupKey.from_bytes(bytes(range(32)))
+
+
+@pytest.fixture
+def alice(live):  # type: ignore[no-untyped-def]
+    server, auth = live
+    token = auth.create_account("alice", DetRng(b"alice"))
+    with VaultClient(server.url, "alice", token) as c:
+        yield c
+
+
+def _enable(client: VaultClient, pw: str = "right password") -> MemoryBackend:
+    backend = MemoryBackend()
+    flows.enable(backend, K, client, pw, ksf=SMALL_KSF)
+    return backend
+
+
+def test_enable_and_recover(alice: VaultClient) -> None:
+    backend = _enable(alice)
+    loc = flows.read_locator(backend)
+    assert loc is not None and loc.account == "alice" and loc.ksf == SMALL_KSF
+    assert flows.recover(loc, alice, "right password") == K
+
+
+def test_wrong_password_says_attempts_left_and_warns_before_last(alice: VaultClient) -> None:
+    loc = flows.read_locator(_enable(alice))
+    for left in range(9, 0, -1):
+        with pytest.raises(InvalidLogin) as exc:
+            flows.recover(loc, alice, "wrong")
+        assert exc.value.attempts_left == left  # type: ignore[attr-defined]
+        assert f"{left} attempt" in exc.value.message
+    assert "WARNING" in (exc.value.hint or "")
+    asked = []
+    with pytest.raises(Exception) as stop:
+        flows.recover(loc, alice, "wrong", confirm_last=lambda: asked.append(1) or False)
+    assert asked == [1] and "nothing was spent" in str(stop.value)
+    assert alice.status()["attempts_left"] == 1
+    with pytest.raises(InvalidLogin) as exc:
+        flows.recover(loc, alice, "wrong", confirm_last=lambda: True)
+    assert "destroyed" in exc.value.message
+    with pytest.raises(AttemptsExhausted) as locked:
+        flows.recover(loc, alice, "right password")
+    assert "permanently" in locked.value.message and "64-digit key" in (locked.value.hint or "")
+    raw = httpx.post(f"{alice.url}/v1/accounts/alice/login/start",
+                     headers={"authorization": alice._http.headers["authorization"]},
+                     json={"ke1": "A" * 128})
+    assert raw.status_code == 410 and raw.json()["error"] == "locked"
+    assert "permanently" in raw.json()["message"]
+
+
+def test_unknown_account_looks_like_wrong_password(live) -> None:  # type: ignore[no-untyped-def]
+    server, auth = live
+    tokens = {n: auth.create_account(n, DetRng(n.encode())) for n in ("real", "ghost")}
+    with VaultClient(server.url, "real", tokens["real"]) as real:
+        loc = flows.read_locator(_enable(real))
+    answers = {}
+    for name in ("real", "ghost"):
+        with VaultClient(server.url, name, tokens[name]) as c:
+            ke1 = bytes(96)
+            from strongroom.vault import _opaque as opaque
+            ke1, _ = opaque.LoginClient.start(b"guess", rng=DetRng(name.encode()))
+            r = httpx.post(f"{server.url}/v1/accounts/{name}/login/start",
+                           headers={"authorization": f"Bearer {tokens[name]}"},
+                           json={"ke1": __import__("base64").urlsafe_b64encode(ke1).rstrip(b"=").decode()})
+            answers[name] = r
+            with pytest.raises(InvalidLogin) as exc:
+                flows.recover(flows.VaultLocator(server.url, name, loc.server_public_key, loc.ksf,
+                                                 loc.context), c, "guess")
+            assert exc.value.attempts_left == 8  # type: ignore[attr-defined]
+    a, b = answers["real"], answers["ghost"]
+    assert a.status_code == b.status_code == 200
+    assert sorted(a.json()) == sorted(b.json())
+    assert {k: len(v) if isinstance(v, str) else v for k, v in a.json().items()} == \
+           {k: len(v) if isinstance(v, str) else v for k, v in b.json().items()}
+
+
+def test_another_accounts_token_is_403(live) -> None:  # type: ignore[no-untyped-def]
+    server, auth = live
+    t_alice = auth.create_account("alice", DetRng(b"a"))
+    auth.create_account("bob", DetRng(b"b"))
+    with VaultClient(server.url, "bob", t_alice) as c:
+        with pytest.raises(VaultAuthError):
+            c.status()
+    for method, path in [("GET", "record"), ("DELETE", "record"), ("POST", "login/start"),
+                         ("POST", "registration/start"), ("POST", "login/finish")]:
+        r = httpx.request(method, f"{server.url}/v1/accounts/bob/{path}",
+                          headers={"authorization": f"Bearer {t_alice}"}, json={})
+        assert r.status_code == 403, (method, path, r.text)
+    r = httpx.get(f"{server.url}/v1/accounts/bob/record")
+    assert r.status_code == 401
+    r = httpx.get(f"{server.url}/v1/accounts/bob/record", headers={"authorization": "Bearer srv1_x"})
+    assert r.status_code == 401
+
+
+BAD_BODIES = [
+    ("login/start", b"{not json"),
+    ("login/start", b"[]"),
+    ("login/start", b'{"ke1": 5}'),
+    ("login/start", b'{"ke1": "!!!"}'),
+    ("login/start", b'{"ke1": "AAAA"}'),
+    ("login/start", b'{"ke1": "AAAA", "extra": 1}'),
+    ("login/start", b'{}'),
+    ("login/start", b'{"ke1": "' + b"A" * 127 + b'"}'),
+    ("login/finish", b'{"session_id": "x", "ke3": "AAAA"}'),
+    ("login/finish", b'{"session_id": "", "ke3": "AAAA"}'),
+    ("registration/start", b'{"request": "AAAA"}'),
+    ("registration/finish", b'{"record": "AAAA", "wrapped_key": "AAAA"}'),
+    ("registration/finish", b'{"record": "' + b"A" * 256 + b'", "wrapped_key": ""}'),
+    ("login/start", b'{"ke1": "' + b"A" * 5000 + b'"}'),
+    ("login/start", b"\xff\xfe\x00"),
+]
+
+
+@pytest.mark.parametrize("path,body", BAD_BODIES)
+def test_malformed_requests_get_4xx_with_a_message(alice: VaultClient, path: str, body: bytes) -> None:
+    r = httpx.post(f"{alice.url}/v1/accounts/alice/{path}", content=body,
+                   headers={"authorization": alice._http.headers["authorization"],
+                            "content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["message"]
+
+
+def test_oversized_body_is_413(alice: VaultClient) -> None:
+    r = httpx.post(f"{alice.url}/v1/accounts/alice/login/start", content=b"{" + b" " * 100_000 + b"}",
+                   headers={"authorization": alice._http.headers["authorization"],
+                            "content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+    def chunks():  # no content-length: the limit applies while streaming
+        for _ in range(100):
+            yield b" " * 1000
+    r = httpx.post(f"{alice.url}/v1/accounts/alice/login/start", content=chunks(),
+                   headers={"authorization": alice._http.headers["authorization"],
+                            "content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_bad_account_ids_are_4xx(alice: VaultClient) -> None:
+    for acct in ["x" * 300, "%00"]:
+        r = httpx.get(f"{alice.url}/v1/accounts/{acct}/record",
+                      headers={"authorization": alice._http.headers["authorization"]})
+        assert 400 <= r.status_code < 500
+
+
+def test_openapi_is_published(alice: VaultClient) -> None:
+    doc = httpx.get(f"{alice.url}/openapi.json").json()
+    assert "/v1/accounts/{account}/login/start" in doc["paths"]
+
+
+def test_vault_unreachable_is_clear() -> None:
+    from .pg import free_port
+
+    with VaultClient(f"http://127.0.0.1:{free_port()}", "alice", "srv1_x", timeout=2) as c:
+        with pytest.raises(VaultUnreachable) as exc:
+            c.status()
+    assert "cannot be reached" in exc.value.message and "no attempt was used" in (exc.value.hint or "")
+
+
+def test_pinning_refuses_another_vault_key(alice: VaultClient, live) -> None:  # type: ignore[no-untyped-def]
+    backend = _enable(alice)
+    loc = flows.read_locator(backend)
+    impostor = flows.VaultLocator(loc.url, loc.account, bytes(32), loc.ksf, loc.context)
+    with pytest.raises(VaultProtocolError) as exc:
+        flows.recover(impostor, alice, "right password")
+    assert "pinned" in exc.value.message
+    with pytest.raises(VaultProtocolError):
+        flows.enable(MemoryBackend(), K, alice, "pw", ksf=SMALL_KSF, pinned_key=bytes(32))
+
+
+def test_change_password_and_disable(alice: VaultClient) -> None:
+    backend = _enable(alice)
+    flows.change_password(backend, K, alice, "new password")
+    loc = flows.read_locator(backend)
+    with pytest.raises(InvalidLogin):
+        flows.recover(loc, alice, "right password")
+    assert flows.recover(loc, alice, "new password") == K
+    assert flows.disable(backend, alice) is True
+    assert flows.read_locator(backend) is None
+    assert alice.status()["exists"] is False
+    assert "only the 64-digit key" in flows.DISABLED_NOTE
