@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from cli_harness import Invoke
 
 from strongroom import __version__
 from strongroom.cli.main import cli
-
-from cli_harness import Invoke
 
 COMMANDS = [["init"], ["backup"], ["snapshots"], ["restore"], ["check"], ["forget"],
             ["prune"], ["key"], ["key", "show"], ["key", "remember"], ["key", "forget"]]

@@ -64,23 +64,38 @@ class Terminal:
         self.proc = subprocess.Popen(args, stdin=slave, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, start_new_session=True)
         os.close(slave)
+        self.err_seen = b""
 
-    def wait_for_prompt(self, timeout: float = 60.0) -> str:
-        """Read the pty until the key prompt appears (getpass writes it there)."""
-        seen = b""
+    def wait_for_prompt(self, timeout: float = 60.0) -> None:
+        """Read stderr until the key prompt appears (click writes it there)."""
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()
         deadline = time.monotonic() + timeout
-        while b"backup key" not in seen:
-            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline -
-                                                                    time.monotonic()))
-            if not ready:
-                raise AssertionError(f"no prompt; saw {seen!r}")
-            seen += os.read(self.master, 1024)
-        return seen.decode(errors="replace")
+        while b"backup key" not in self.err_seen:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, left))
+            chunk = os.read(fd, 1024) if ready else b""
+            if not chunk:
+                self.kill()
+                raise AssertionError(f"no prompt; stderr so far {self.err_seen!r}")
+            self.err_seen += chunk
 
     def finish(self) -> tuple[int, str, str]:
-        out, err = self.proc.communicate(timeout=60)
-        os.close(self.master)
-        return self.proc.returncode, out.decode(), err.decode()
+        """Wait for the end; exit code, stdout, all of stderr."""
+        try:
+            out, err = self.proc.communicate(timeout=60)
+        finally:
+            self.kill()
+        return self.proc.returncode, out.decode(), (self.err_seen + err).decode()
+
+    def kill(self) -> None:
+        """Make sure the process and the pty are gone (idempotent)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
 
 
 @pytest.fixture

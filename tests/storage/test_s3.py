@@ -24,8 +24,10 @@ def test_large_objects_go_up_in_parts(seaweedfs: servers.S3Server) -> None:
     head = seaweedfs.client().head_object(Bucket="strongroom-test", Key="multipart/data/big")
     assert head["ETag"].strip('"').endswith("-3")  # S3's marker of a 3-part upload
     assert b.get("data/big") == data
-    assert b.put_if_absent("data/big", b"other") is False
-    assert not seaweedfs.client().list_multipart_uploads(Bucket="strongroom-test").get("Uploads")
+    assert b.put_if_absent("data/big", data[::-1]) is False  # refused at completion
+    assert b.get("data/big") == data
+    assert not seaweedfs.client().list_multipart_uploads(
+        Bucket="strongroom-test", Prefix="multipart/").get("Uploads")  # none abandoned
 
 
 def test_environment_credentials_and_restic_url(seaweedfs: servers.S3Server,

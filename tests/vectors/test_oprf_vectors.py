@@ -101,3 +101,15 @@ def test_voprf_evaluation_is_key_times_blinded_element() -> None:
             vector["BlindedElement"], vector["EvaluationElement"], strict=True
         ):
             assert oprf.blind_evaluate(H(mode["skSm"]), H(blinded_hex)).hex() == evaluated_hex
+
+
+def test_random_blinding_is_transparent() -> None:
+    import os
+
+    secret, _ = oprf.derive_key_pair(os.urandom(32), b"round trip")
+    for input_ in (b"", b"password", bytes(300)):
+        blind, blinded = oprf.blind(input_, os.urandom)
+        output = oprf.finalize(input_, blind, oprf.blind_evaluate(secret, blinded))
+        assert output == oprf.evaluate(secret, input_)
+    with pytest.raises(ValueError):
+        oprf.blind(bytes(65536), os.urandom)

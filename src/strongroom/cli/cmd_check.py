@@ -37,7 +37,8 @@ def _show(app: AppContext, report: CheckReport) -> None:
     if app.json:
         app.emit_json(report.to_json())
         return
-    scope = "all data read" if report.read_data else "structure only; add --read-data to read all data"
+    scope = ("all data read" if report.read_data
+             else "structure only; add --read-data to read all data")
     counts = f"{report.snapshots} snapshot(s), {report.packs} pack(s), {report.blobs} blob(s)"
     if report.ok:
         app.echo(f"no problems found in {counts} ({scope})")

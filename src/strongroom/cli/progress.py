@@ -16,10 +16,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress as RichBars,
+    ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
+)
+from rich.progress import (
+    Progress as RichBars,
 )
 
 from ..progress import NullProgress, Progress
@@ -32,14 +36,15 @@ class TerminalProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._bars: RichBars | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def start(self, task: str, total: int | None, unit: str) -> None:
         """Begin a phase: a new bar, in bytes or in ``unit`` counts."""
         self.finish()
-        amount = (DownloadColumn(binary_units=True),) if unit == "bytes" else (MofNCompleteColumn(),)
-        speed = (TransferSpeedColumn(),) if unit == "bytes" else ()
-        self._bars = RichBars(TextColumn("{task.description}"), BarColumn(), *amount, *speed,
+        columns: tuple[ProgressColumn, ...] = (MofNCompleteColumn(),)
+        if unit == "bytes":
+            columns = (DownloadColumn(binary_units=True), TransferSpeedColumn())
+        self._bars = RichBars(TextColumn("{task.description}"), BarColumn(), *columns,
                               TimeElapsedColumn(), console=self.console, transient=False)
         self._bars.start()
         self._task = self._bars.add_task(task, total=total)
@@ -55,7 +60,7 @@ class TerminalProgress:
             return
         task = self._bars.tasks[0]
         if task.total is not None:
-            self._bars.update(self._task, completed=task.total)  # type: ignore[arg-type]
+            self._bars.update(task.id, completed=task.total)
         self._bars.stop()
         self._bars = self._task = None
 

@@ -26,7 +26,7 @@ from ._envelope import (
 )
 from ._kdf import mac_equal
 from .config import OpaqueConfig
-from .messages import KE1, KE2, NN, NPK, NSEED, RegistrationRecord, RegistrationResponse
+from .messages import KE1, KE2, NN, NOE, NPK, NSEED, RegistrationRecord, RegistrationResponse
 
 Rng = Callable[[int], bytes]
 
@@ -186,7 +186,7 @@ class LoginClient:
         _check_bytes(client_identity, "client_identity")
         _check_bytes(server_identity, "server_identity")
         msg = KE2.parse(ke2)
-        _check_not_reflected(state.ke1[:NPK], msg.evaluated_message)
+        _check_not_reflected(state.ke1[:NOE], msg.evaluated_message)
         oprf_output = oprf.finalize(state.password, state.blind, msg.evaluated_message)
         rwd = randomized_password(oprf_output, config)
         pad = credential_response_pad(masking_key(rwd), msg.masking_nonce)

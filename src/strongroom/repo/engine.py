@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..progress import Progress
 from ..storage.base import Backend
-from .config import CONFIG_NAME, Config, new_config, read_config
+from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config
 from .index import INDEX_PREFIX, Index, read_index
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
 from .pack import BlobLocation, open_frame, pack_name
@@ -59,9 +59,9 @@ class Engine:
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
     def create(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
-               rng: Rng = os.urandom) -> Engine:
+               rng: Rng = os.urandom, chunker: ChunkerParams | None = None) -> Engine:
         """Write a new config; ``RepositoryExists`` if the location has one."""
-        config = new_config(key, rng(16), clock())
+        config = new_config(key, rng(16), clock(), chunker)
         if not backend.put_if_absent(CONFIG_NAME, config.encode()):
             raise RepositoryExists(f"a repository already exists at {backend.location}")
         return cls(backend, key, config, clock, rng)

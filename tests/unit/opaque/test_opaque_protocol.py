@@ -286,3 +286,24 @@ def test_fake_and_real_ke2_do_the_same_group_work(setup: ServerSetup,
     counts.clear()
     LoginServer.start(setup, None, ke1, CRED_ID, config=FAST)
     assert counts == real and real["_scalarmult"] == 4
+
+
+def test_randomness_comes_only_from_the_rng_parameter(setup: ServerSetup) -> None:
+    import random
+
+    def seeded(seed: int):  # deterministic test rng (never for real use)
+        source = random.Random(seed)
+        return lambda n: source.randbytes(n)
+
+    record, _ = register(setup)
+    runs = []
+    for _ in range(2):
+        request, reg_state = RegistrationClient.start(PASSWORD, config=FAST, rng=seeded(1))
+        response = RegistrationServer.respond(setup, request, CRED_ID, config=FAST)
+        reg = RegistrationClient.finish(reg_state, response, config=FAST, rng=seeded(2))
+        ke1, _ = LoginClient.start(PASSWORD, config=FAST, rng=seeded(3))
+        ke2, _ = LoginServer.start(setup, record, ke1, CRED_ID, config=FAST, rng=seeded(4))
+        fake, _ = LoginServer.start(setup, None, ke1, CRED_ID, config=FAST, rng=seeded(5))
+        runs.append((request, reg, ke1, ke2, fake))
+    assert runs[0] == runs[1]
+    assert ServerSetup.generate(seeded(6)) == ServerSetup.generate(seeded(6))
