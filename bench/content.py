@@ -19,17 +19,7 @@ _CHUNK = 1 << 20
 _ZEROS = bytes(_CHUNK)
 
 # A small vocabulary with chat-like frequencies: short words dominate, as in real chats.
-_WORDS = (
-    "ok yes no lol haha thanks see you later tomorrow today tonight where are "
-    "what when why how did the a to and is it in on at for with me my we our "
-    "love miss call me back running late almost there just got home sounds good "
-    "great nice sure maybe can you send photo pic video voice note meeting dinner "
-    "lunch coffee train bus traffic work weekend birthday party happy congrats "
-    "sorry cannot right now busy later talk soon good night morning hey hi hello "
-    "please check this link did you see mum dad kids school doctor appointment "
-    "shopping list milk bread eggs cheese pasta wine beer football match score "
-    "holiday flight hotel beach booked tickets concert movie series episode"
-).split()
+_WORDS = ["ok", "yes", "no", "lol", "haha", "thanks", "see", "you", "later", "tomorrow", "today", "tonight", "where", "are", "what", "when", "why", "how", "did", "the", "a", "to", "and", "is", "it", "in", "on", "at", "for", "with", "me", "my", "we", "our", "love", "miss", "call", "me", "back", "running", "late", "almost", "there", "just", "got", "home", "sounds", "good", "great", "nice", "sure", "maybe", "can", "you", "send", "photo", "pic", "video", "voice", "note", "meeting", "dinner", "lunch", "coffee", "train", "bus", "traffic", "work", "weekend", "birthday", "party", "happy", "congrats", "sorry", "cannot", "right", "now", "busy", "later", "talk", "soon", "good", "night", "morning", "hey", "hi", "hello", "please", "check", "this", "link", "did", "you", "see", "mum", "dad", "kids", "school", "doctor", "appointment", "shopping", "list", "milk", "bread", "eggs", "cheese", "pasta", "wine", "beer", "football", "match", "score", "holiday", "flight", "hotel", "beach", "booked", "tickets", "concert", "movie", "series", "episode"]
 
 KINDS = ("photo", "video", "voice", "document")
 
@@ -43,7 +33,7 @@ SIZE_RANGE = {
 }
 
 
-def _stream(seed: int, name: str) -> "_Ctr":
+def _stream(seed: int, name: str) -> _Ctr:
     key = hashlib.sha256(f"strongroom-bench/{seed}/{name}".encode()).digest()
     return _Ctr(key)
 
@@ -121,14 +111,14 @@ def _write_pdf(out: BinaryIO, size: int, stream: _Ctr, corpus: str, pos: int) ->
 _HEADERS = {
     # JPEG SOI + JFIF APP0 ... EOI
     "photo": (
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x48\x00\x48\x00\x00"
-        b"\xff\xdb\x00\x43\x00",
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x48\x00\x48\x00\x00"
+         b"\xff\xdb\x00\x43\x00"),
         b"\xff\xd9",
     ),
     # ISO BMFF: ftyp box, then a large mdat box
     "video": (
-        b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41\x00\x00\x00\x08free"
-        b"\x00\x00\x00\x00mdat",
+        (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41\x00\x00\x00\x08free"
+         b"\x00\x00\x00\x00mdat"),
         b"",
     ),
     # Ogg page carrying an OpusHead identification header

@@ -28,9 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from strongroom.errors import UsageError
-
 from bench import content, msgstore
+from strongroom.errors import UsageError
 
 DB_PATH = "Databases/msgstore.db"
 MEDIA_LAYOUT = {
@@ -202,8 +201,8 @@ def _stamp(root: Path, media: list[_Media], day: int) -> None:
     now = END_MS // 1000 + day * 86_400
     db = sqlite3.connect(root / DB_PATH)
     try:
-        ts = dict(db.execute("SELECT id, timestamp FROM messages WHERE id IN (%s)" % ",".join(
-            str(m.msg_id) for m in media))) if media else {}
+        ids = ",".join(str(m.msg_id) for m in media)  # ints we made: no injection
+        ts = dict(db.execute(f"SELECT id, timestamp FROM messages WHERE id IN ({ids})")) if media else {}
     finally:
         db.close()
     for m in media:

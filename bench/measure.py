@@ -33,6 +33,7 @@ class Measurement:
     """One finished tool process."""
 
     seconds: float
+    cpu_seconds: float  # user + system time of the process, all its threads
     peak_rss: int  # bytes
     output: str
 
@@ -53,7 +54,7 @@ def run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | 
         output = out.read().decode(errors="replace")
     if proc.returncode not in ok_codes:
         raise ToolFailed(cmd, proc.returncode, output)
-    return Measurement(seconds, usage.ru_maxrss * 1024, output)
+    return Measurement(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, output)
 
 
 def tree_bytes(root: str | Path) -> int:

@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 # (key, label, unit, divisor, target for strongroom as text)
 MEASURES: tuple[tuple[str, str, str, float, str], ...] = (
     ("full_s", "full backup", "s", 1, "<=0.5x restic, <1x borg"),
+    ("full_cpu", "full backup, CPU user+sys", "s", 1, ""),
     ("full_bytes", "stored after full backup", "MB", 1e6, ""),
     ("full_rss", "peak RSS, full backup", "MB", 1e6, ""),
     ("incr_s", "incremental (1 day)", "s", 1, "<=0.5x restic"),
+    ("incr_cpu", "incremental, CPU user+sys", "s", 1, ""),
     ("incr_bytes", "incremental: bytes added", "MB", 1e6, "<=0.3x restic"),
     ("restore_s", "full restore", "s", 1, "<=0.7x restic"),
     ("check_s", "check reading all data", "s", 1, "<=1.0x restic"),

@@ -25,9 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from strongroom.errors import StrongroomError, UsageError
-
 from bench import dataset, measure, report, tools
+from strongroom.errors import StrongroomError, UsageError
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,9 +43,11 @@ class Harness:
         self.verified: dict[str, list[str]] = {}
         self.cache_dropped: list[bool] = []
         self.dataset: dict[str, Any] = {}
+        self.loadavg: list[float] = []  # 1-minute load before each repetition: others' work skews times
 
     def repetition(self, rep: int, size_mb: float, seed: int, verify: bool) -> None:
         """Run every operation once for every tool on a fresh dataset."""
+        self.loadavg.append(os.getloadavg()[0])
         shutil.rmtree(self.data, ignore_errors=True)
         base = dataset.generate(self.data, size_mb, seed)
         self.dataset = {"files": base.media_files + 1, "bytes": measure.tree_bytes(self.data),
@@ -74,8 +75,8 @@ class Harness:
                                                   for op in ("full", "incr", "restore", "check")))
 
     def cleanup(self, keep: bool) -> None:
-        """Remove the work directory's bulky parts (the repositories stay with *keep*)."""
-        for part in ("restore", "state") if keep else ("restore", "state", "repos", "chat"):
+        """Remove the work directory's bulky parts (*keep* keeps dataset, repositories and keys)."""
+        for part in ("restore",) if keep else ("restore", "state", "repos", "chat"):
             shutil.rmtree(self.workdir / part, ignore_errors=True)
 
     def _fresh_tool(self, name: str) -> tools.Tool:
@@ -90,6 +91,8 @@ class Harness:
         return self.workdir / "repos" / name
 
     def _timed(self, tool: tools.Tool, cmd: list[str], cwd: Path | None = None) -> measure.Measurement:
+        # Flush the previous step's writes so their writeback does not land on this one.
+        os.sync()
         if self.cold:
             self.cache_dropped.append(measure.drop_caches())
         return measure.run(cmd, env=tool.env(), cwd=cwd)
@@ -109,6 +112,7 @@ class Harness:
     def _record(self, name: str, op: str, m: measure.Measurement, bytes_: int | None = None) -> None:
         self.raw[name][f"{op}_s"].append(m.seconds)
         self.raw[name][f"{op}_rss"].append(m.peak_rss)
+        self.raw[name][f"{op}_cpu"].append(m.cpu_seconds)
         if bytes_ is not None:
             self.raw[name][f"{op}_bytes"].append(bytes_)
 
@@ -128,7 +132,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "started": started,
         "command": "python -m bench.run " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
+                    "loadavg_1min_before_each_rep": harness.loadavg},
         "versions": {n: tools.version_of(tools.TOOLS[n](args.workdir)) for n in names},
         "settings": {"size_mb": args.size_mb, "reps": args.reps, "seed": args.seed, "tools": names,
                      "page_cache": _cache_mode(args.cold, harness.cache_dropped)},

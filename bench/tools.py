@@ -13,9 +13,8 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from strongroom.errors import UsageError
-
 from bench import measure
+from strongroom.errors import UsageError
 
 PASSWORD = "bench-password-not-secret"
 

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from .crypto.keys import BackupKey
 from .progress import NullProgress, Progress
 from .storage.base import Backend
+
+if TYPE_CHECKING:
+    from .repo.engine import Engine
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -119,7 +122,7 @@ class PruneSummary(_Jsonable):
 class Repository:
     """An open Strongroom repository.  Use :meth:`create` or :meth:`open`; a context manager."""
 
-    def __init__(self, engine: Any) -> None:  # use create()/open()
+    def __init__(self, engine: Engine) -> None:  # use create()/open()
         self._engine = engine
         self.id: str = engine.repo_id_hex
 
@@ -184,7 +187,7 @@ class Repository:
         """Release the repository (idempotent)."""
         self._engine.close()
 
-    def __enter__(self) -> Repository:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -135,7 +135,7 @@ def test_bad_input_gives_clear_errors(base: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="at least 1"):
         dataset.generate(tmp_path / "z", 0.5)
     proc = subprocess.run([sys.executable, "-m", "bench.dataset", str(tmp_path / "empty"), "--grow"],
-                          cwd=REPO_ROOT, capture_output=True, text=True)
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == UsageError.exit_code
     assert proc.stderr.startswith("bench.dataset: error: ") and "Traceback" not in proc.stderr
 

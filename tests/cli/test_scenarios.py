@@ -7,6 +7,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,92 @@ def test_quiet_prints_nothing_on_success(invoke: Invoke, repo: Path, source: Pat
     init_with_key(invoke, repo)
     run = invoke("--repo", repo, "-q", "backup", source)
     assert run.code == 0 and run.out == "" and run.err == ""
+
+
+def test_json_documents_of_init_and_key_show(invoke: Invoke, repo: Path,
+                                             tmp_path: Path) -> None:
+    key_file = tmp_path / "k.key"
+    run = invoke("--repo", repo, "--json", "--key-file", key_file, "init")
+    assert run.code == 0, run.err
+    doc = run.json()
+    assert set(doc) == {"repository_id", "location", "key_file", "stored_on_device"}
+    digits = key_file.read_text().splitlines()[-1]
+    assert digits not in run.out  # the key itself never goes into init's JSON
+    shown = invoke("--repo", repo, "key", "show", "--json", "--yes")
+    assert shown.code == 0
+    assert shown.json() == {"repository_id": doc["repository_id"], "key": digits}
+
+
+def test_quiet_still_shows_a_new_key(invoke: Invoke, repo: Path) -> None:
+    run = invoke("--repo", repo, "--quiet", "--no-progress", "init")
+    assert run.code == 0
+    assert len(KEY_BLOCK.findall(run.out)) == 4
+    assert "created repository" not in run.out
+
+
+def test_wrong_key_hint_names_where_the_key_came_from(invoke: Invoke, repo: Path,
+                                                      tmp_path: Path,
+                                                      isolated_env: Path) -> None:
+    init_with_key(invoke, repo)
+    other = tmp_path / "other.key"
+    other.write_text("ab" * 32 + "\n")
+    from_file = invoke("--repo", repo, "--key-file", other, "snapshots")
+    assert from_file.code == 11
+    assert "strongroom: hint: the key file" in from_file.err
+    (stored,) = (isolated_env / "keys").glob("*.key")
+    stored.write_text("cd" * 32 + "\n")  # the device's copy went bad
+    from_device = invoke("--repo", repo, "snapshots")
+    assert from_device.code == 11
+    assert "strongroom key forget" in from_device.err
+    assert invoke("--repo", repo, "key", "forget").code == 0
+    assert not stored.exists()
+    stored.write_text("not a key\n")
+    garbled = invoke("--repo", repo, "snapshots")
+    assert garbled.code == 11
+    assert f"the key file {stored} does not hold a valid key" in garbled.err
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 300 KiB tmpfs (the tests run as root on the CI machine kind)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_full_disk_during_restore_is_exit_16(invoke: Invoke, repo: Path, source: Path,
+                                             small_disk: Path) -> None:
+    init_with_key(invoke, repo)
+    (source / "Media" / "VID-0003.mp4").write_bytes(os.urandom(600_000))
+    assert invoke("--repo", repo, "backup", source).code == 0
+    run = invoke("--repo", repo, "restore", "latest", "--target", small_disk / "out")
+    assert run.code == 16
+    assert "Traceback" not in run.err
+    assert run.err.startswith("strongroom: error: ")
+    assert "strongroom: hint: free some space or choose another --target" in run.err
+
+
+def test_init_still_shows_the_key_when_the_device_store_fails(
+        invoke: Invoke, repo: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the config dir should be\n")
+    run = invoke("--repo", repo, "init", env={"STRONGROOM_CONFIG_DIR": str(blocker)})
+    assert run.code == 0, run.err
+    assert len(KEY_BLOCK.findall(run.out)) == 4
+    assert "strongroom: warning: could not keep the key on this device" in run.err
+    assert "except on this device" not in run.out
+
+
+def test_failed_init_leaves_no_key_file(invoke: Invoke, repo: Path, tmp_path: Path) -> None:
+    init_with_key(invoke, repo)
+    key_file = tmp_path / "second.key"
+    run = invoke("--repo", repo, "--key-file", key_file, "init")
+    assert run.code == 10
+    assert not key_file.exists()  # no key file for a repository that was never made

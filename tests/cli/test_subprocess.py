@@ -131,6 +131,37 @@ def test_ctrl_c_at_the_prompt_exits_130(tmp_path: Path, repo_with_key: tuple[Pat
     assert "Traceback" not in err
 
 
+def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "photo.jpg").write_bytes(os.urandom(300_000))
+    env = _env(tmp_path, STRONGROOM_REPO=str(tmp_path / "repo"))
+    assert _run([*MODULE, "init", "--key-file", str(tmp_path / "k.key")], env).returncode == 0
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([*MODULE, "backup", str(src)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=slave, env=env,
+                                start_new_session=True)
+        os.close(slave)
+        drawn = b""
+        while True:  # read the terminal until the process closes it
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"backup" in drawn and b"\x1b[" in drawn  # a rich bar on the terminal
+    assert b"\x1b[" not in out and b"saved" in out  # stdout stays plain
+    piped = _run([*MODULE, "backup", str(src)], env)
+    assert piped.returncode == 0 and piped.stderr == ""  # no bars into a pipe or log
+
+
 def test_demo_quick_runs_every_step(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--quick"],
                           capture_output=True, text=True, env=_env(tmp_path), timeout=300,

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongroom import BackupKey, Repository
+from strongroom.repo import manifest
 from strongroom.repo.chunker import SQLITE_MAGIC
 from strongroom.repo.config import ChunkerParams
 from strongroom.repo.engine import Engine
@@ -46,17 +47,28 @@ FILES = st.dictionaries(
 
 
 def _write(root: Path, files: dict[tuple[str, ...], tuple[str, int, int]]) -> dict[str, bytes]:
-    made: dict[str, bytes] = {}
+    """Make ``root`` hold exactly ``files``; files whose content is unchanged are left alone."""
+    want: dict[str, tuple[bytes, int]] = {}
     for parts, (kind, size, seed) in sorted(files.items()):
-        path = root.joinpath(*parts[:-1], parts[-1] + "." + kind)
+        rel = os.path.join(*parts[:-1], parts[-1] + "." + kind)
+        want[rel] = (_content(kind, size, seed), seed)
+    for p in sorted(root.rglob("*"), reverse=True):  # drop what the new tree does not have
+        rel = str(p.relative_to(root))
+        if p.is_dir() and not any(w.startswith(rel + "/") for w in want):
+            shutil.rmtree(p)
+        elif p.is_file() and rel not in want:
+            p.unlink()
+    made: dict[str, bytes] = {}
+    for rel, (data, seed) in want.items():
+        path = root / rel
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            data = _content(kind, size, seed)
-            path.write_bytes(data)
+            if not (path.is_file() and path.read_bytes() == data):
+                path.write_bytes(data)
+                os.utime(path, ns=(1_600_000_000_000_000_000 + seed,) * 2)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             continue  # a name generated both as a file and as a directory
-        os.utime(path, ns=(1_600_000_000_000_000_000 + seed, 1_600_000_000_000_000_000 + seed))
-        made[str(path.relative_to(root))] = data
+        made[rel] = data
     return made
 
 
@@ -64,14 +76,14 @@ def _write(root: Path, files: dict[tuple[str, ...], tuple[str, int, int]]) -> di
 @given(FILES, FILES)
 def test_restore_of_backup_is_identity(first: dict, second: dict) -> None:  # type: ignore[type-arg]
     tmp = Path(tempfile.mkdtemp())
+    old_target = manifest.SEGMENT_TARGET
+    manifest.SEGMENT_TARGET = 300  # many file-list segments: exercises the parent merge
     try:
         repo = Repository(Engine.create(MemoryBackend(), KEY, chunker=PARAMS))
         src = tmp / "src"
-        for files in (first, second):  # the second run is incremental over the first
-            if src.exists():
-                shutil.rmtree(src)
-            src.mkdir()
-            made = _write(src, files)
+        src.mkdir()
+        for files in (first, second, first):  # later runs are incremental: unchanged
+            made = _write(src, files)           # files are taken from the parent
             repo.backup([src])
             out = tmp / "out"
             if out.exists():
@@ -85,4 +97,5 @@ def test_restore_of_backup_is_identity(first: dict, second: dict) -> None:  # ty
                 assert (root / rel).stat().st_mtime_ns == (src / rel).stat().st_mtime_ns
         assert repo.check(read_data=True).ok
     finally:
+        manifest.SEGMENT_TARGET = old_target
         shutil.rmtree(tmp)

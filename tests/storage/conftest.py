@@ -23,6 +23,7 @@ from strongroom.storage.base import Backend  # noqa: E402
 from strongroom.storage.limit import LimitBackend  # noqa: E402
 from strongroom.storage.local import LocalBackend  # noqa: E402
 from strongroom.storage.memory import MemoryBackend  # noqa: E402
+from strongroom.storage.readahead import ReadAheadBackend  # noqa: E402
 from strongroom.storage.retry import RetryBackend  # noqa: E402
 from tests.support import servers  # noqa: E402
 
@@ -72,6 +73,10 @@ def _make(kind: str, request: pytest.FixtureRequest, folder: Path) -> Backend:
         return LocalBackend(folder, create=True)
     if kind == "retry-memory":
         return RetryBackend(MemoryBackend(), sleep=lambda s: None)
+    if kind == "readahead-local":
+        # A tiny min_range so that the suite's ranged reads go through the cache.
+        return ReadAheadBackend(LocalBackend(folder, create=True), window=4096,
+                                cache_bytes=64 * 1024, min_range=1)
     if kind == "limit-local":
         return LimitBackend(LocalBackend(folder, create=True), 3)
     if kind == "s3":

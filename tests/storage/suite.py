@@ -118,7 +118,8 @@ def check_put_if_absent_concurrent(b: Backend, p: Profile) -> None:
         name = f"locks/race{round_}"
         barrier = threading.Barrier(p.writers)
 
-        def write(i: int) -> tuple[int, bool]:
+        def write(i: int, name: str = name, barrier: threading.Barrier = barrier
+                  ) -> tuple[int, bool]:
             barrier.wait()
             return i, b.put_if_absent(name, data_of(f"{name}/{i}", 2048))
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from tests.storage.suite import CHECKS, Profile
 
 from strongroom.storage.base import Backend
-
-from tests.storage.suite import CHECKS, Profile
 
 _REMOTE = [pytest.mark.xdist_group("servers")]
 
@@ -17,6 +16,7 @@ KINDS = [
     pytest.param("local", id="local"),
     pytest.param("retry-memory", id="retry-memory"),
     pytest.param("limit-local", id="limit-local"),
+    pytest.param("readahead-local", id="readahead-local"),
     pytest.param("s3", id="s3", marks=[pytest.mark.s3, *_REMOTE]),
     pytest.param("rclone-webdav", id="rclone-webdav", marks=[pytest.mark.rclone, *_REMOTE]),
     pytest.param("rclone-local", id="rclone-local", marks=[pytest.mark.rclone]),

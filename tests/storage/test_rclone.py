@@ -3,9 +3,9 @@ protocol that stands in for an atomic create, and process hygiene."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-import threading
 
 import pytest
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.rclone
 def test_missing_folder_is_repository_not_found_unless_create(tmp_path: Path) -> None:
     with pytest.raises(RepositoryNotFound):
         RcloneBackend(f":local:{tmp_path / 'missing'}")
-    b = open_backend(f"rclone::local:{tmp_path / 'made'}", create=True)
+    b = open_backend(f"rclone::local:{tmp_path / 'made'}", create=True, retry=False)
     try:
         assert isinstance(b, RcloneBackend)
         b.put("config", b"1")
@@ -49,7 +49,8 @@ def test_put_if_absent_across_processes(tmp_path: Path) -> None:
         for round_ in range(3):
             barrier = threading.Barrier(len(writers))
 
-            def write(i: int) -> bool:
+            def write(i: int, round_: int = round_,
+                      barrier: threading.Barrier = barrier) -> bool:
                 barrier.wait()
                 return writers[i].put_if_absent(f"config{round_}", f"writer {i}".encode())
 

@@ -59,3 +59,23 @@ def test_bad_locations_are_usage_errors_with_hint(location: str) -> None:
 ])
 def test_s3_locations_parse_as_restic_writes_them(rest: str, expected: tuple[str, str, str]) -> None:
     assert parse_location(rest) == expected
+
+
+@pytest.mark.rclone
+def test_cloud_backends_come_with_retries(tmp_path: Path) -> None:
+    from strongroom.storage.rclone import RcloneBackend
+    from strongroom.storage.readahead import ReadAheadBackend
+    from strongroom.storage.retry import RetryBackend
+
+    b = open_backend(f"rclone::local:{tmp_path}")
+    try:
+        assert isinstance(b, ReadAheadBackend) and isinstance(b.inner, RetryBackend)
+        assert isinstance(b.inner.inner, RcloneBackend)
+        assert b.location == f"rclone::local:{tmp_path}"
+    finally:
+        b.close()
+    bare = open_backend(f"rclone::local:{tmp_path}", retry=False)
+    try:
+        assert isinstance(bare, RcloneBackend)
+    finally:
+        bare.close()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.support import servers
 
 from strongroom.errors import PermanentStorageError, RepositoryNotFound, TransientStorageError
 from strongroom.storage.registry import open_backend
 from strongroom.storage.s3 import MiB, S3Backend
-from tests.support import servers
 
 pytestmark = [pytest.mark.s3, pytest.mark.xdist_group("servers")]
 

@@ -66,7 +66,7 @@ class FaultProxy:
         self._stopping = False
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         t = threading.Thread(target=self._accept, name="faultproxy", daemon=True)
         t.start()
         self._threads.append(t)
@@ -76,7 +76,7 @@ class FaultProxy:
         self._stopping = True
         self._listener.close()
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -144,3 +144,65 @@ def live(vault: Vault) -> Iterator[tuple[LiveVault, object]]:
     auth = TokenAuth(vault.store)
     with LiveVault(create_app(vault, auth)) as server:
         yield server, auth
+
+
+class VaultProcess:
+    """``strongroom vault serve`` in a subprocess on a free port (software keystore)."""
+
+    def __init__(self, tmp: Path, *, database: str | None = None, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
+        import sys
+
+        self.port = pg.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database = database or str(tmp / "vault.db")
+        self.secrets = str(tmp / "vault-secrets.json")
+        self.env = {**os.environ, "STRONGROOM_VAULT_PASSPHRASE": "test passphrase", **(env or {})}
+        self.args = [sys.executable, "-m", "strongroom.cli.main", "vault", "serve",
+                     "--db", self.database, "--secrets", self.secrets, "--port", str(self.port),
+                     "--kdf-memory-kib", "256", *extra]
+        self.proc: object = None
+
+    def start(self) -> VaultProcess:
+        """Start and wait until it listens."""
+        import subprocess
+
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        try:
+            pg.wait_port(self.port, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def create_account(self, name: str) -> str:
+        """``strongroom vault account create NAME``; returns the printed token."""
+        import subprocess
+        import sys
+
+        out = subprocess.run([sys.executable, "-m", "strongroom.cli.main", "vault", "account",
+                              "create", name, "--db", self.database], env=self.env, check=True,
+                             capture_output=True, text=True, timeout=60)
+        return out.stdout.strip()
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM, then SIGKILL)."""
+        import subprocess
+
+        p = self.proc
+        if isinstance(p, subprocess.Popen) and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if isinstance(p, subprocess.Popen) and p.stderr:
+            p.stderr.close()
+
+    def __enter__(self) -> VaultProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -7,7 +7,7 @@ import os
 import click
 
 from ..api import BackupKey, Repository
-from ..errors import UsageError
+from ..errors import StrongroomError, UsageError
 from .context import AppContext
 from .errors import say
 from .keystore import DeviceKeyStore, write_key_file
@@ -57,8 +57,18 @@ def command(app: AppContext, no_store: bool) -> None:
         raise
     with repository:
         repo_id = repository.id
-    stored = None if no_store else DeviceKeyStore.from_environment(app.env).save(repo_id, key)
+    stored = None if no_store else _store_on_device(app, repo_id, key)
     _show(app, location, repo_id, key, stored)
+
+
+def _store_on_device(app: AppContext, repo_id: str, key: BackupKey) -> str | None:
+    """Keep K on this device; a failure here must not stop the key from being shown."""
+    try:
+        return DeviceKeyStore.from_environment(app.env).save(repo_id, key)
+    except StrongroomError as exc:
+        say("warning", f"could not keep the key on this device ({exc.message}); "
+                       "you will need the 64-digit key or --key-file for every backup")
+        return None
 
 
 def _show(app: AppContext, location: str, repo_id: str, key: BackupKey,

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from ..errors import UsageError
+from ..api import BackupKey
+from ..errors import InternalError, UsageError
 from .context import AppContext
 from .errors import say
 from .keystore import DeviceKeyStore
@@ -47,14 +48,18 @@ def show(app: AppContext, yes: bool) -> None:
         raise UsageError("refusing to print the key to a non-terminal or as JSON",
                          hint="add --yes if you really want the key written there")
     with app.open_repository() as repository:
-        repo_id = repository.id
-        key = app.key
-    assert key is not None  # set by open_repository
+        repo_id, key = repository.id, _opened_key(app)
     say("warning", "anyone who sees this key can read every backup in this repository")
     if app.json:
         app.emit_json({"repository_id": repo_id, "key": key.digits()})
     else:
         click.echo(key_block(key, indent=""))
+
+
+def _opened_key(app: AppContext) -> BackupKey:
+    if app.key is None:
+        raise InternalError("no key recorded for the opened repository")
+    return app.key
 
 
 @command.command("remember")
@@ -63,8 +68,7 @@ def show(app: AppContext, yes: bool) -> None:
 def remember(app: AppContext) -> None:
     """Keep the key on this device so backups need no typing (e.g. after a restore)."""
     with app.open_repository() as repository:
-        assert app.key is not None  # set by open_repository
-        where = DeviceKeyStore.from_environment(app.env).save(repository.id, app.key)
+        where = DeviceKeyStore.from_environment(app.env).save(repository.id, _opened_key(app))
     app.echo(f"this device now keeps the key in {where}")
 
 

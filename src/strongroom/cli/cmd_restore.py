@@ -14,7 +14,7 @@ from .output import human_bytes
 EPILOG = """\b
 Examples:
   strongroom --repo /mnt/backup restore latest --target ~/restored
-  strongroom restore 1a2b3c4d --target /tmp/r --include chats/msgstore.db
+  strongroom restore 1a2b3c4d --target /tmp/r --include /home/me/chats/msgstore.db
   strongroom restore latest --target /tmp/r --allow-damaged
 
 On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
@@ -30,7 +30,8 @@ as complete."""
               type=click.Path(file_okay=False, path_type=str),
               help="Folder to restore into (created if missing).")
 @click.option("--include", "-i", "include", multiple=True, metavar="PATH",
-              help="Restore only this path (and what is under it); repeatable.")
+              help="Restore only this path as it was backed up (absolute, e.g. "
+                   "/home/me/chats/msgstore.db) and what is under it; repeatable.")
 @click.option("--allow-damaged", is_flag=True,
               help="Restore what is intact even if some data is damaged; list the rest.")
 @global_options

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..api import BackupKey, Repository
-from ..errors import UsageError
+from ..errors import UsageError, WrongKey
 from ..progress import Progress
 from ..storage.base import Backend
 
@@ -74,12 +74,20 @@ class AppContext:
 
     def open_repository(self) -> Repository:
         """Open ``--repo`` with the key ``resolve_key`` finds; closed when the command ends."""
-        from .keysource import KeyRequest, resolve_key
+        from .keysource import WRONG_KEY_HINTS, KeyRequest, resolve_key
 
         backend = self.backend()
         config = Repository.public_config(backend)  # RepositoryNotFound before any key prompt
-        key = resolve_key(KeyRequest(app=self, backend=backend, config=config))
-        repository = Repository.open(backend, key)
+        request = KeyRequest(app=self, backend=backend, config=config)
+        key = resolve_key(request)
+        try:
+            repository = Repository.open(backend, key)
+        except WrongKey as exc:
+            # Say which key was wrong: the user may not know the device had one.
+            hint = WRONG_KEY_HINTS.get(request.source or "")
+            if hint is None:
+                raise
+            raise WrongKey(exc.message, hint=hint) from None
         self.key = key
         self._closers.insert(0, repository.close)
         return repository

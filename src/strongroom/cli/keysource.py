@@ -39,6 +39,8 @@ class KeyRequest:
     app: AppContext
     backend: Backend
     config: Mapping[str, Any]
+    #: The name of the source that gave the key (set by ``resolve_key``).
+    source: str | None = None
 
     @property
     def repo_id(self) -> str:
@@ -83,6 +85,16 @@ KEY_SOURCES: list[tuple[str, KeySource]] = [
 ]
 
 
+#: What to check when a source's key does not open the repository.
+WRONG_KEY_HINTS = {
+    "key-file": "the key file (--key-file / STRONGROOM_KEY_FILE) holds the key of another backup",
+    "device": "the key this device keeps for this repository is wrong; "
+              "remove it with 'strongroom key forget'",
+    "environment": f"{ENV_KEY} holds the key of another backup, or a digit is mistyped",
+    "prompt": "check every digit: the key is 64 digits 0-9 and a-f, as shown at 'init'",
+}
+
+
 def register_key_source(name: str, source: KeySource, *, before: str | None = None) -> None:
     """Add a key source, before the named one (or last); re-registering replaces it."""
     KEY_SOURCES[:] = [(n, s) for n, s in KEY_SOURCES if n != name]
@@ -93,9 +105,10 @@ def register_key_source(name: str, source: KeySource, *, before: str | None = No
 
 def resolve_key(request: KeyRequest) -> BackupKey:
     """The key for the repository in ``request``, from the first source that has one."""
-    for _name, source in KEY_SOURCES:
+    for _name, source in list(KEY_SOURCES):
         key = source(request)
         if key is not None:
+            request.source = _name
             return key
     raise UsageError(
         "no key for this repository",
@@ -103,6 +116,6 @@ def resolve_key(request: KeyRequest) -> BackupKey:
     )
 
 
-__all__ = ["ENV_KEY", "KEY_SOURCES", "KeyRequest", "KeySource", "from_device",
+__all__ = ["ENV_KEY", "KEY_SOURCES", "WRONG_KEY_HINTS", "KeyRequest", "KeySource", "from_device",
            "from_environment", "from_key_file", "from_prompt", "register_key_source",
            "resolve_key"]

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..api import BackupKey
-from ..errors import LocalWriteError, UsageError
+from ..errors import InvalidKeyFormat, LocalWriteError, UsageError
 
 KEYRING_SERVICE = "strongroom"
 ENV_CONFIG_DIR = "STRONGROOM_CONFIG_DIR"
@@ -40,7 +40,13 @@ def read_key_file(path: str | os.PathLike[str]) -> BackupKey:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read key file {path}: {type(exc).__name__}") from None
     digits = " ".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    return BackupKey.parse(digits)
+    try:
+        return BackupKey.parse(digits)
+    except InvalidKeyFormat as exc:
+        # Name the file: the user did not type this key and may not know where it came from.
+        raise InvalidKeyFormat(f"the key file {path} does not hold a valid key: {exc.message}",
+                               hint="a key file holds the 64 digits; lines starting with # "
+                                    "are comments") from None
 
 
 def write_key_file(path: str | os.PathLike[str], key: BackupKey, *, comment: str = "") -> None:

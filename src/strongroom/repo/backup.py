@@ -23,9 +23,24 @@ from ..progress import Progress
 from . import chunker
 from .index import PackInfo, write_index
 from .locks import Lock
-from .manifest import (KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry, SegmentWriter, SnapshotDoc,
-                       seal_snapshot, snapshot_name)
-from .pack import BLOB_DATA, BLOB_META, PREFIX_SIZE, BlobLocation, decode_header, pack_id_from_name, pack_name
+from .manifest import (
+    KIND_DIR,
+    KIND_FILE,
+    KIND_SYMLINK,
+    Entry,
+    SegmentWriter,
+    SnapshotDoc,
+    seal_snapshot,
+    snapshot_name,
+)
+from .pack import (
+    BLOB_DATA,
+    BLOB_META,
+    PREFIX_SIZE,
+    BlobLocation,
+    decode_header,
+    pack_id_from_name,
+)
 from .packer import Packer
 
 if TYPE_CHECKING:
@@ -103,7 +118,8 @@ class BackupRun:
     def _parent(self, paths: list[str]) -> SnapshotDoc | None:
         same = [d for d in self.engine.snapshot_docs() if sorted(d.paths) == sorted(paths)]
         mine = [d for d in same if d.hostname == self.hostname]
-        return (mine or same or [None])[-1]
+        best = mine or same
+        return best[-1] if best else None
 
     def _store(self, roots: list[tuple[str, Path]], paths: list[str],
                parent: SnapshotDoc | None, packer: Packer) -> tuple[str, int]:

@@ -41,12 +41,12 @@ class CheckRun:
     def run(self, read_data: bool) -> CheckReport:
         """Run the check and build the report."""
         from ..api import CheckReport, Problem
-
         from .locks import Lock
 
         lock = Lock(self.engine.backend, self.engine.key, False, self.engine.clock,
                     self.engine.rng).acquire()
         try:
+            self.lock = lock
             read_config(self.engine.backend).verify_key(self.engine.key)
             index = self._load_indexes()
             self._adopt_orphans(index)
@@ -107,6 +107,7 @@ class CheckRun:
                 for bid in by_pack[pid]:
                     self.bad_blobs.setdefault(bid, name)
             self.progress.advance(1)
+            self.lock.refresh_if_due()
         self.progress.finish()
 
     def _read_pack(self, pid: bytes, name: str, blob_ids: list[bytes]) -> bool:

@@ -19,9 +19,10 @@ from pyfastcdc.cy import FastCDC
 from .config import ChunkerParams
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-_MEDIA_EXT = frozenset(
-    "jpg jpeg png gif webp heic heif avif mp4 m4v mov 3gp mkv webm avi mp3 m4a aac opus ogg oga "
-    "amr flac wav zip gz tgz bz2 xz zst 7z rar apk crypt12 crypt14 crypt15".split())
+_MEDIA_EXT = frozenset((
+    "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "mp4", "m4v", "mov", "3gp", "mkv",
+    "webm", "avi", "mp3", "m4a", "aac", "opus", "ogg", "oga", "amr", "flac", "wav", "zip", "gz",
+    "tgz", "bz2", "xz", "zst", "7z", "rar", "apk", "crypt12", "crypt14", "crypt15"))
 # (offset, magic) of formats that are already compressed or encrypted.
 _MEDIA_MAGIC = ((0, b"\xff\xd8\xff"), (0, b"\x89PNG"), (0, b"GIF8"), (0, b"OggS"),
                 (0, b"ID3"), (0, b"PK\x03\x04"), (0, b"\x1f\x8b"), (0, b"\x28\xb5\x2f\xfd"),

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import blake3
 
@@ -25,14 +25,21 @@ from ..errors import (
 )
 from ..progress import Progress
 from ..storage.base import Backend
+from ._malloc import bound_large_allocations
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config
 from .index import INDEX_PREFIX, Index, read_index
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
 from .pack import BlobLocation, open_frame, pack_name
 
 if TYPE_CHECKING:
-    from ..api import (BackupSummary, CheckReport, ForgetResult, PruneSummary, RestoreSummary,
-                       SnapshotInfo)
+    from ..api import (
+        BackupSummary,
+        CheckReport,
+        ForgetResult,
+        PruneSummary,
+        RestoreSummary,
+        SnapshotInfo,
+    )
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -44,17 +51,18 @@ class Engine:
 
     def __init__(self, backend: Backend, key: BackupKey, config: Config, clock: Clock,
                  rng: Rng) -> None:
+        bound_large_allocations()
         self.backend, self.key, self.config = backend, key, config
         self.clock, self.rng = clock, rng
         self.repo_id_hex = config.repo_id.hex()
         self._blob_key = key.derive(labels.BLOB_ID)
         self._index: Index | None = None
-        #: Test-only hooks (see tests/unit/repo): called before a source file is opened and
-        #: after it is read (a concurrent writer),
-        #: and used instead of ``open(path, "wb")`` when restoring.
+        #: Test-only hooks (see tests/unit/repo): called before a source file is opened,
+        #: after it is read (a concurrent writer), and a factory of restore sinks
+        #: (``restore.Sink``) used instead of real files (an injected full disk).
         self._test_only_before_read: Callable[[Path], None] | None = None
         self._test_only_after_read: Callable[[Path], None] | None = None
-        self._test_only_open_for_write: Callable[[Path], BinaryIO] | None = None
+        self._test_only_open_for_write: Callable[[Path], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -153,7 +161,7 @@ class Engine:
         """Every snapshot as API objects, oldest first."""
         from ..api import SnapshotInfo
 
-        return [SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.bytes,
+        return [SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size,
                              d.parent) for d in self.snapshot_docs()]
 
     def find_doc(self, ref: str) -> SnapshotDoc:
@@ -175,7 +183,7 @@ class Engine:
         d = self.find_doc(ref)
         from ..api import SnapshotInfo
 
-        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.bytes, d.parent)
+        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent)
 
     def entries(self, doc: SnapshotDoc) -> Iterator[Entry]:
         """Stream a snapshot's records, one segment in memory at a time."""

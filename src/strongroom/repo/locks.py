@@ -71,11 +71,11 @@ class Lock:
                     f"the repository has {kind} lock held by another operation")
         return self
 
-    def _read(self, name: str) -> dict[str, object] | None:
+    def _read(self, name: str) -> dict[str, float] | None:
         try:
             data = self._backend.get(name)
             doc = json.loads(open_object(self._key, labels.LOCK, LOCK_MAGIC, name, data))
-            return {"exclusive": bool(doc["exclusive"]), "expires": float(doc["expires"])}
+            return {"exclusive": float(bool(doc["exclusive"])), "expires": float(doc["expires"])}
         except ObjectNotFound:
             return None  # released meanwhile
         except (DataDamaged, ValueError, KeyError, TypeError):

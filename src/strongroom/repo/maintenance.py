@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -37,9 +38,10 @@ def select_keep(docs: list[SnapshotDoc], keep_last: int | None, keep_daily: int 
     """Ids kept by the policy, restic semantics, applied to one group of snapshots."""
     keep: set[str] = set()
     newest_first = sorted(docs, key=lambda d: (d.time, d.id), reverse=True)
-    rules = [(keep_last, lambda d: d.id),
-             (keep_daily, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).date()),
-             (keep_weekly, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).isocalendar()[:2])]
+    rules: list[tuple[int | None, Callable[[SnapshotDoc], object]]] = [
+        (keep_last, lambda d: d.id),
+        (keep_daily, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).date()),
+        (keep_weekly, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).isocalendar()[:2])]
     for count, bucket in rules:
         if not count:
             continue
@@ -114,6 +116,7 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
                     del index.blobs[bid]
                     packer.add(bid, loc.type, data, loc.flags != 0)
             progress.advance(1)
+            lock.refresh_if_due()
         packer.finish()
         new_index = _rewrite_index(engine, index, set(dead) | set(repack), used)
         bytes_freed = 0

@@ -106,7 +106,7 @@ class SnapshotDoc:
     paths: list[str]
     files: int
     dirs: int
-    bytes: int
+    size: int
     parent: str | None
     segments: list[bytes]
 
@@ -114,7 +114,7 @@ class SnapshotDoc:
         """JSON plaintext of the snapshot object."""
         doc: dict[str, Any] = {"v": 1, "time": self.time, "hostname": self.hostname,
                                "paths": self.paths, "files": self.files, "dirs": self.dirs,
-                               "bytes": self.bytes, "parent": self.parent,
+                               "bytes": self.size, "parent": self.parent,
                                "segments": [s.hex() for s in self.segments]}
         return json.dumps(doc, sort_keys=True).encode()
 

@@ -11,13 +11,15 @@ skipped, listed in the summary, and everything else is restored.
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import DataDamaged, LocalWriteError
 from ..progress import Progress
@@ -29,8 +31,56 @@ if TYPE_CHECKING:
     from ..api import RestoreSummary
     from .engine import Engine
 
-PREFETCH = 6
+PREFETCH = 4
+MAX_WRITE_BYTES = 16 * 1024 * 1024
 _FrameKey = tuple[bytes, int]
+
+
+class Sink(Protocol):
+    """Where a restored file's bytes go (a test can inject one that fails)."""
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        """Write ``data`` at ``offset``; thread-safe for distinct ranges."""
+
+    def close(self) -> None:
+        """Close the file."""
+
+
+class FileSink:
+    """A new file written with ``os.pwrite``, so several threads can fill it."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        """Write all of ``data`` at ``offset``."""
+        view, done = memoryview(data), 0
+        while done < len(data):
+            done += os.pwrite(self._fd, view[done:], offset + done)
+        return done
+
+    def close(self) -> None:
+        """Close the descriptor (idempotent)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
+class _FileJob:
+    """A file being restored: its pending writes and any damage found."""
+
+    def __init__(self, entry: Entry, dest: Path, tmp: Path, sink: Sink) -> None:
+        self.entry, self.dest, self.tmp, self.sink = entry, dest, tmp, sink
+        self.writes: list[Future[int]] = []
+        self.problem: DataDamaged | None = None
+        self.submitted = False  # all its writes are queued
+
+
+def _close_quietly(sink: Sink) -> None:
+    try:
+        sink.close()
+    except OSError:
+        pass
 
 
 def _wanted(path: str, include: list[str]) -> bool:
@@ -49,6 +99,9 @@ class RestoreRun:
         self._tmp_counter = itertools.count()
         self._cur_key: _FrameKey | None = None
         self._cur_frame: bytes | DataDamaged = b""
+        self._jobs: deque[_FileJob] = deque()
+        self._inflight_bytes = 0
+        self._lock = threading.Lock()
 
     def run(self, ref: str, target: Path, include: Sequence[str]) -> RestoreSummary:
         """Restore snapshot ``ref`` (or the paths under ``include``) into ``target``."""
@@ -60,9 +113,15 @@ class RestoreRun:
             doc = self.engine.find_doc(ref)
             inc = [p.strip("/") for p in include if p.strip("/")]
             self._mkdir(target)
-            self.progress.start("restore", doc.bytes, "bytes")
-            with ThreadPoolExecutor(3, thread_name_prefix="strongroom-restore") as pool:
-                self._restore_all(doc, target, inc, pool)
+            self._lock_held = lock
+            self.progress.start("restore", doc.size, "bytes")
+            with ThreadPoolExecutor(3, thread_name_prefix="strongroom-restore") as pool, \
+                    ThreadPoolExecutor(3, thread_name_prefix="strongroom-write") as writer:
+                self._writer = writer
+                try:
+                    self._restore_all(doc, target, inc, pool)
+                finally:
+                    self._finish_jobs()
             # Directory times last: writing files into a directory changes its mtime.
             for path, entry in reversed(self._dirs):
                 self._set_meta(path, entry)
@@ -82,6 +141,7 @@ class RestoreRun:
         entries_a, entries_b = itertools.tee(self._selected(doc, inc))
         frames = self._prefetch(self._frame_keys(entries_a), pool)
         for entry in entries_b:
+            self._lock_held.refresh_if_due()
             dest = target / entry.path
             if entry.kind == KIND_DIR:
                 self._mkdir(dest)
@@ -119,42 +179,100 @@ class RestoreRun:
     def _file(self, dest: Path, entry: Entry,
               frames: Iterator[tuple[_FrameKey, Future[bytes]]]) -> None:
         tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
-        problem: DataDamaged | None = None
         self._mkdir(dest.parent)
         try:
-            with self._open(tmp) as out:
-                for cid in entry.chunks:
-                    where = self._locate(cid)
-                    if where is None:
-                        reason = self.engine.index().missing_reason()
-                        problem = problem or DataDamaged(
-                            f"blob {cid.hex()[:16]} {reason} (affects {entry.path})")
-                        continue
-                    key, loc = (where[0], where[1].frame_offset), where[1]
-                    if key != self._cur_key:
-                        self._cur_key, fut = next(frames)
-                        self._cur_frame = self._frame_result(fut)
-                    if isinstance(self._cur_frame, DataDamaged):
-                        problem = problem or DataDamaged(
-                            f"{self._cur_frame.message} (affects {entry.path})")
-                        continue
-                    if problem is None:
-                        out.write(self._cur_frame[loc.inner : loc.inner + loc.length])
+            sink = self._open(tmp)
         except OSError as exc:
-            _remove(tmp)
             raise LocalWriteError(f"cannot write {dest}: {exc.strerror or exc}") from exc
-        if problem is not None:
-            _remove(tmp)
+        job = _FileJob(entry, dest, tmp, sink)
+        self._jobs.append(job)
+        offset = 0
+        for cid in entry.chunks:
+            where = self._locate(cid)
+            if where is None:
+                reason = self.engine.index().missing_reason()
+                job.problem = job.problem or DataDamaged(
+                    f"blob {cid.hex()[:16]} {reason} (affects {entry.path})")
+                continue
+            key, loc = (where[0], where[1].frame_offset), where[1]
+            if key != self._cur_key:
+                self._cur_key, fut = next(frames)
+                self._cur_frame = self._frame_result(fut)
+            if isinstance(self._cur_frame, DataDamaged):
+                job.problem = job.problem or DataDamaged(
+                    f"{self._cur_frame.message} (affects {entry.path})")
+                continue
+            if job.problem is None:
+                data = self._cur_frame[loc.inner : loc.inner + loc.length]
+                self._submit_write(job, data, offset)
+                offset += len(data)
+        job.submitted = True
+        while self._jobs and self._jobs[0].submitted and all(f.done() for f in self._jobs[0].writes):
+            self._finalize(self._jobs.popleft())
+
+    def _submit_write(self, job: _FileJob, data: bytes, offset: int) -> None:
+        # Writes run in a thread pool (file I/O releases the GIL); the bytes in
+        # flight are capped so memory stays bounded whatever the file sizes.
+        while self._inflight_bytes + len(data) > MAX_WRITE_BYTES and self._jobs_inflight():
+            self._wait_oldest_write()
+        fut = self._writer.submit(job.sink.pwrite, data, offset)
+        self._inflight_bytes += len(data)
+        fut.add_done_callback(functools.partial(self._written, len(data)))
+        job.writes.append(fut)
+
+    def _written(self, n: int, _fut: object = None) -> None:
+        with self._lock:
+            self._inflight_bytes -= n
+
+    def _jobs_inflight(self) -> bool:
+        return any(not f.done() for j in self._jobs for f in j.writes)
+
+    def _wait_oldest_write(self) -> None:
+        for j in self._jobs:
+            for f in j.writes:
+                if not f.done():
+                    wait([f])
+                    return
+
+    def _finalize(self, job: _FileJob) -> None:
+        """Wait for a file's writes, then rename it into place (or discard it)."""
+        error: OSError | None = None
+        for f in job.writes:
+            exc = f.exception()
+            if isinstance(exc, OSError) and error is None:
+                error = exc
+            elif exc is not None and not isinstance(exc, OSError):
+                raise exc
+        try:
+            job.sink.close()
+        except OSError as exc:
+            error = error or exc
+        if error is not None:
+            _remove(job.tmp)
+            raise LocalWriteError(f"cannot write {job.dest}: {error.strerror or error}") from error
+        if job.problem is not None:
+            _remove(job.tmp)
             if not self.allow_damaged:
-                raise problem
-            self.damaged.append(entry.path)
-            self.progress.warn(f"{entry.path}: not restored, {problem.message}")
+                raise job.problem
+            self.damaged.append(job.entry.path)
+            self.progress.warn(f"{job.entry.path}: not restored, {job.problem.message}")
             return
-        self._set_meta(tmp, entry)
-        os.replace(tmp, dest)
+        self._set_meta(job.tmp, job.entry)
+        os.replace(job.tmp, job.dest)
         self.files += 1
-        self.bytes += entry.size
-        self.progress.advance(entry.size)
+        self.bytes += job.entry.size
+        self.progress.advance(job.entry.size)
+
+    def _finish_jobs(self) -> None:
+        try:
+            while self._jobs:
+                self._finalize(self._jobs.popleft())
+        finally:
+            for job in self._jobs:  # after an error: no temporary file is left behind
+                wait(job.writes)
+                _close_quietly(job.sink)
+                _remove(job.tmp)
+            self._jobs.clear()
 
     @staticmethod
     def _frame_result(fut: Future[bytes]) -> bytes | DataDamaged:
@@ -163,11 +281,12 @@ class RestoreRun:
         except DataDamaged as exc:
             return exc
 
-    def _open(self, path: Path) -> BinaryIO:
+    def _open(self, path: Path) -> Sink:
         hook = self.engine._test_only_open_for_write
         if hook is not None:
-            return hook(path)
-        return open(path, "wb")
+            sink: Sink = hook(path)
+            return sink
+        return FileSink(path)
 
     def _symlink(self, dest: Path, entry: Entry) -> None:
         self._mkdir(dest.parent)

@@ -9,6 +9,7 @@ either the old whole file or the new whole file, never a partial one.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import secrets
@@ -89,7 +90,7 @@ class LocalBackend(Backend):
         # listing "data/3f" does not read the whole repository.
         head = prefix.rpartition("/")[0]
         start = self.root / head if head else self.root
-        names: list[str] = []
+        names: builtins.list[str] = []
         try:
             self._walk(start, head, prefix, names)
         except OSError as exc:
@@ -204,7 +205,7 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise self._error(exc, "sync", name) from exc
 
-    def _walk(self, folder: Path, rel: str, prefix: str, out: list[str]) -> None:
+    def _walk(self, folder: Path, rel: str, prefix: str, out: builtins.list[str]) -> None:
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):

@@ -23,6 +23,7 @@ Atomicity (details in ``docs/spec/storage.md``):
 
 from __future__ import annotations
 
+import builtins
 import os
 import random
 import secrets
@@ -94,7 +95,7 @@ class RcloneBackend(Backend):
             raise
 
     @classmethod
-    def from_location(cls, rest: str, *, create: bool = False, **options: Any) -> "RcloneBackend":
+    def from_location(cls, rest: str, *, create: bool = False, **options: Any) -> RcloneBackend:
         """Build from the part after ``rclone:`` (``REMOTE:PATH``)."""
         return cls(rest, create=create, **options)
 
@@ -187,7 +188,7 @@ class RcloneBackend(Backend):
             return False
         return True
 
-    def _claims(self, name: str) -> list[str]:
+    def _claims(self, name: str) -> builtins.list[str]:
         folder = name.rpartition("/")[0]
         mark = name + _CLAIM
         now = self._clock()
@@ -202,7 +203,7 @@ class RcloneBackend(Backend):
                     live.append(path)
         return live
 
-    def _list_files(self, folder: str, action: str, name: str, *, recurse: bool = True) -> list[str]:
+    def _list_files(self, folder: str, action: str, name: str, *, recurse: bool = True) -> builtins.list[str]:
         opt = {"recurse": recurse, "filesOnly": True, "noModTime": True, "noMimeType": True}
         try:
             out = self._rc("operations/list", action, name or "/", fs=self.remote,

@@ -10,6 +10,9 @@ Accepted forms (restic's, so users can reuse what they know)::
     rclone:REMOTE:PATH                    any remote configured with `rclone config`
 
 Cloud modules are imported only when used, so boto3 stays an optional extra.
+Cloud backends come wrapped in :class:`RetryBackend` (transient network
+failures are retried with backoff) and :class:`ReadAheadBackend` (one request
+per pack instead of one per frame); pass ``retry=False`` to get them bare.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import re
 
 from ..errors import UsageError
 from .base import Backend
+from .readahead import ReadAheadBackend
+from .retry import RetryBackend
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.DOTALL)
 
@@ -28,7 +33,7 @@ _FORMS = (
 )
 
 
-def open_backend(location: str, *, create: bool = False) -> Backend:
+def open_backend(location: str, *, create: bool = False, retry: bool = True) -> Backend:
     """Open the backend ``location`` names; ``create=True`` makes a missing folder or bucket."""
     if not isinstance(location, str) or not location.strip():
         raise UsageError("no repository location given", hint=_FORMS)
@@ -47,10 +52,10 @@ def open_backend(location: str, *, create: bool = False) -> Backend:
         from .memory import MemoryBackend
 
         return MemoryBackend()
-    if scheme == "s3":
-        return _cloud("s3", "S3Backend", "s3", rest, create)
-    if scheme == "rclone":
-        return _cloud("rclone", "RcloneBackend", "rclone", rest, create)
+    if scheme in ("s3", "rclone"):
+        cls = "S3Backend" if scheme == "s3" else "RcloneBackend"
+        backend = _cloud(scheme, cls, scheme, rest, create)
+        return ReadAheadBackend(RetryBackend(backend)) if retry else backend
     raise UsageError(f"unknown storage scheme {scheme!r} in {location!r}", hint=_FORMS)
 
 

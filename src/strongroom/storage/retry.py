@@ -46,7 +46,7 @@ class RetryBackend(Backend):
 
     def delay(self, attempt: int) -> float:
         """The pause after failed attempt number ``attempt`` (1-based), with full jitter."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        cap = min(self.max_delay, self.base_delay * float(2 ** (attempt - 1)))
         return self._rng() * cap
 
     def _call(self, action: str, name: str, fn: Callable[[], T]) -> T:
@@ -55,10 +55,11 @@ class RetryBackend(Backend):
                 return fn()
             except TransientStorageError as exc:
                 if attempt == self.attempts:
+                    text = str(exc)
+                    if self.location not in text:  # name the backend and object once
+                        text = f"{self.location}: cannot {action} {name}: {text}"
                     raise TransientStorageError(
-                        f"{self.location}: {action} {name} still failing after "
-                        f"{self.attempts} attempts: {exc}"
-                    ) from exc
+                        f"{text} (gave up after {self.attempts} attempts)") from exc
                 self._sleep(self.delay(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 

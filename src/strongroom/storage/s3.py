@@ -84,7 +84,7 @@ class S3Backend(Backend):
         self._check_bucket(create)
 
     @classmethod
-    def from_location(cls, rest: str, *, create: bool = False, **options: Any) -> "S3Backend":
+    def from_location(cls, rest: str, *, create: bool = False, **options: Any) -> S3Backend:
         """Build from the part after ``s3:`` (``http(s)://HOST[:PORT]/BUCKET[/PREFIX]``)."""
         endpoint, bucket, prefix = parse_location(rest)
         return cls(endpoint, bucket, prefix, create=create, **options)
@@ -262,7 +262,7 @@ class S3Backend(Backend):
             return PermanentStorageError(
                 f"{where}: no S3 credentials found",
                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
-        if isinstance(exc, _TRANSIENT_EXC) or isinstance(exc, OSError):
+        if isinstance(exc, (*_TRANSIENT_EXC, OSError)):
             return TransientStorageError(f"{where}: {type(exc).__name__} (network)")
         if isinstance(exc, bexc.BotoCoreError):
             return PermanentStorageError(f"{where}: {type(exc).__name__}")

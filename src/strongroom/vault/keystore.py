@@ -96,7 +96,12 @@ class Pkcs11Keystore(Keystore):
         self.module, self.token_label, self.key_label = module, token_label, key_label
         try:
             token = pkcs11.lib(module).get_token(token_label=token_label)
-            self._session = token.open(user_pin=pin, rw=True)
+            try:
+                self._session = token.open(user_pin=pin, rw=True)
+            except pkcs11.UserAlreadyLoggedIn:
+                # PKCS#11 logins are per process: another keystore object of
+                # this process is logged in, and this session shares that login.
+                self._session = token.open(rw=True)
         except pkcs11.PKCS11Error as exc:
             raise UsageError(f"cannot open PKCS#11 token {token_label!r}: {type(exc).__name__}") from exc
         self._key = self._find_or_create(create)

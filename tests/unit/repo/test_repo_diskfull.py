@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import errno
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 from repo_helpers import restored_root
 
 from strongroom import Repository
 from strongroom.errors import LocalWriteError
+from strongroom.repo.restore import FileSink
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "small"
     mnt.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(mnt)],
-                          capture_output=True)
+                          capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip("cannot mount a tmpfs here; test_enospc_injected covers the logic")
     try:
@@ -51,21 +52,16 @@ def test_enospc_injected(repo: Repository, tree: Path, tmp_path: Path) -> None:
     repo.backup([tree])
     budget = [400_000]
 
-    class Limited:
-        def __init__(self, path: Path) -> None:
-            self._f: BinaryIO = open(path, "wb")
+    lock = threading.Lock()
 
-        def write(self, data: bytes) -> int:
-            budget[0] -= len(data)
-            if budget[0] < 0:
+    class Limited(FileSink):
+        def pwrite(self, data: bytes, offset: int) -> int:
+            with lock:
+                budget[0] -= len(data)
+                full = budget[0] < 0
+            if full:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return self._f.write(data)
-
-        def __enter__(self) -> "Limited":
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self._f.close()
+            return super().pwrite(data, offset)
 
     repo._engine._test_only_open_for_write = Limited  # type: ignore[assignment]
     out = tmp_path / "out"

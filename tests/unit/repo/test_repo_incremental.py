@@ -54,3 +54,28 @@ def test_identical_content_is_stored_once(repo: Repository, backend: SpyBackend,
     summary = repo.backup([src])
     assert summary.bytes_read == 2 * len(data)
     assert backend.put_bytes("data/") < len(data)  # compressible, and stored once
+
+
+def test_parent_merge_finds_every_unchanged_file_across_segments(
+        repo: Repository, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from strongroom.repo import manifest
+
+    monkeypatch.setattr(manifest, "SEGMENT_TARGET", 200)  # a segment every few records
+    src = tmp_path / "src"
+    names = ["a", "a-b", "a.b", "a_b", "B", "é", "z", "0", "a b"]
+    count = 0
+    for d in names:
+        for sub in names[:4]:
+            (src / d / sub).mkdir(parents=True)
+            for f in names[:3]:
+                (src / d / sub / f"{f}.txt").write_text(f"{d}/{sub}/{f}")
+                count += 1
+    first = repo.backup([src])
+    assert first.files == count
+    doc = repo._engine.find_doc("latest")
+    assert len(doc.segments) > 10
+    second = repo.backup([src])
+    assert second.files_unchanged == count and second.bytes_read == 0
+    (src / "a-b" / "a" / "a.txt").write_text("changed")
+    third = repo.backup([src])
+    assert third.files_unchanged == count - 1 and third.bytes_read == len("changed")

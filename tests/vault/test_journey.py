@@ -1,0 +1,112 @@
+"""The whole journey: enable with a password, back up, lose the device, restore with the password."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+from pathlib import Path
+
+import pytest
+
+from strongroom.api import BackupKey, Repository
+from strongroom.client import flows
+from strongroom.client.vault_client import VaultClient
+from strongroom.storage.registry import open_backend
+
+from .conftest import SMALL_KSF, VaultProcess
+
+
+def _sample(root: Path) -> Path:
+    src = root / "chats"
+    (src / "media").mkdir(parents=True)
+    (src / "msgstore.db").write_bytes(os.urandom(64 * 1024))
+    (src / "media" / "photo.jpg").write_bytes(os.urandom(200 * 1024))
+    (src / "notes.txt").write_text("hello\n" * 100)
+    return src
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    cmp = filecmp.dircmp(a, b)
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    return not mismatch and not errors and all(_same_tree(a / d, b / d) for d in cmp.common_dirs)
+
+
+def _restored(target: Path, src: Path) -> Path:
+    """Where a restore put ``src`` (the engine keeps absolute paths under the target)."""
+    direct = target / src.name
+    return direct if direct.exists() else target / str(src).lstrip("/")
+
+
+@pytest.mark.vault
+def test_library_journey(tmp_path: Path) -> None:
+    src = _sample(tmp_path)
+    with VaultProcess(tmp_path) as vault:
+        token = vault.create_account("alice")
+        # Device 1: create, enable with a password, back up.
+        key = BackupKey.generate()
+        with open_backend(str(tmp_path / "repo"), create=True) as backend:
+            Repository.create(backend, key).close()
+            with VaultClient(vault.url, "alice", token) as client:
+                flows.enable(backend, key, client, "s3cret pw", ksf=SMALL_KSF)
+            with Repository.open(backend, key) as repo:
+                repo.backup([src])
+        del key  # the device is lost
+        # Device 2: only the repository location, the account token and the password.
+        with open_backend(str(tmp_path / "repo")) as backend:
+            loc = flows.read_locator(backend)
+            assert loc is not None
+            with VaultClient(loc.url, loc.account, token) as client:
+                key2 = flows.recover(loc, client, "s3cret pw")
+            with Repository.open(backend, key2) as repo:
+                repo.restore("latest", tmp_path / "restored")
+    assert _same_tree(src, _restored(tmp_path / "restored", src))
+
+
+@pytest.mark.vault
+def test_cli_journey(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.main import cli
+
+    def run(*args: str, env: dict[str, str]) -> object:
+        app = AppContext(stdin_is_tty=lambda: False, env=env)
+        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
+
+    src = _sample(tmp_path)
+    repo = str(tmp_path / "repo")
+    with VaultProcess(tmp_path) as vault:
+        token = vault.create_account("alice")
+        base = {"STRONGROOM_REPO": repo, "STRONGROOM_VAULT_TOKEN": token, "STRONGROOM_KEYRING": "no"}
+        dev1 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev1"), "STRONGROOM_VAULT": vault.url,
+                "STRONGROOM_PASSWORD": "correct horse"}
+        r = run("init", "--password", env=dev1)
+        assert r.exit_code == 0, r.output
+        assert "password protection on" in r.stdout
+        assert run("backup", str(src), env=dev1).exit_code == 0
+
+        dev2 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev2")}
+        wrong = run("restore", "latest", "--target", str(tmp_path / "nope"),
+                    env={**dev2, "STRONGROOM_PASSWORD": "wrong"})
+        assert wrong.exit_code == 21
+        assert "9 attempts left" in wrong.stderr
+        st = run("vault", "status", env=dev2)
+        assert st.exit_code == 0 and "9 of 10 attempts left" in st.stdout
+
+        ok = run("restore", "latest", "--target", str(tmp_path / "out"),
+                 env={**dev2, "STRONGROOM_PASSWORD": "correct horse"})
+        assert ok.exit_code == 0, ok.output
+        assert _same_tree(src, _restored(tmp_path / "out", src))
+
+        changed = run("change-password", env={**dev2, "STRONGROOM_PASSWORD": "correct horse",
+                                              "STRONGROOM_NEW_PASSWORD": "battery staple"})
+        assert changed.exit_code == 0, changed.output
+        again = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "battery staple"})
+        assert again.exit_code == 0, again.output
+
+        off = run("disable", "--password", env=dev2)
+        assert off.exit_code == 0 and "only the 64-digit key" in off.stderr
+        gone = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "battery staple"})
+        assert gone.exit_code == 2 and "no password set up" in gone.stderr
