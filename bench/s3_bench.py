@@ -21,6 +21,7 @@ import platform
 import shutil
 import statistics
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 from bench import dataset, measure, tools
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.servers import S3Server, seaweedfs_s3  # noqa: E402
+from tests.support.servers import S3Server, seaweedfs_s3
 
 BUCKET = "bench"
 TARGETS = {"backup": 0.6, "restore": 0.7}
@@ -83,7 +84,10 @@ def _measure_tool(name: str, s3: S3Server, work: Path, data: Path, rep: int) -> 
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     tool = tools.TOOLS[name](state)
-    env = {**s3.env(), **tool.env()}
+    # The console script next to this interpreter, not a version-manager shim
+    # (a pyenv shim adds a bash start-up to every Strongroom command).
+    scripts = sysconfig.get_path("scripts")
+    env = {**s3.env(), **tool.env(), "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
     location = s3.location(BUCKET, f"{name}-{rep}-{int(time.time())}")
     return _one(tool, location, data, work / "restore", env, verify=rep == 0)
 

@@ -10,6 +10,7 @@ the run's work directory so repetitions do not share them.
 from __future__ import annotations
 
 import shutil
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -116,12 +117,24 @@ class Strongroom(Tool):
 
     name = program = "strongroom"
 
+    @staticmethod
+    def command() -> list[str]:
+        """The console script of this Python (a venv's bin is often not on PATH)."""
+        beside = Path(sys.executable).with_name("strongroom")
+        if beside.exists():
+            return [str(beside)]
+        found = shutil.which("strongroom")
+        return [found] if found else [sys.executable, "-m", "strongroom.cli.main"]
+
+    def available(self) -> bool:
+        return True  # importable here (bench imports strongroom), so command() always works
+
     def env(self) -> dict[str, str]:
         return {"XDG_CACHE_HOME": str(self.state / "cache"), "XDG_CONFIG_HOME": str(self.state / "config"),
                 "XDG_DATA_HOME": str(self.state / "data")}
 
     def _base(self, repo: Path) -> list[str]:
-        return ["strongroom", "--repo", str(repo), "--key-file", str(self.state / "key")]
+        return [*self.command(), "--repo", str(repo), "--key-file", str(self.state / "key")]
 
     def init(self, repo: Path) -> list[str]:
         return [*self._base(repo), "init"]
@@ -136,7 +149,7 @@ class Strongroom(Tool):
         return [*self._base(repo), "check", "--read-data"]
 
     def version(self) -> list[str]:
-        return ["strongroom", "--version"]
+        return [*self.command(), "--version"]
 
 
 TOOLS: dict[str, type[Tool]] = {"strongroom": Strongroom, "restic": Restic, "borg": Borg}

@@ -12,6 +12,12 @@ directory, and prints every command and its output:
 6. ``restore latest`` with the 64-digit key, and a byte-for-byte comparison;
 7. what a wrong key (one mistyped digit) does: exit 11, nothing downloaded.
 
+With the Backup Key Vault (password option), on embedded defaults: an
+embedded vault (SQLite record store + software keystore) runs as a
+subprocess on a free port; ``enable --password`` deposits the wrapped key;
+the new device restores with the password alone; a wrong password shows the
+attempts left.
+
 Each step is a method listed in ``Demo.STEPS``; later journeys (the password
 vault) add their own steps there.  Exits non-zero if any check fails.
 
@@ -88,8 +94,10 @@ def tree_digest(root: Path) -> dict[str, str]:
 class Demo:
     """The journey, step by step, in one temporary directory."""
 
-    STEPS = ("make_sample", "init", "first_backup", "new_messages", "lose_device",
-             "restore", "wrong_key")
+    STEPS = ("make_sample", "start_vault", "init", "enable_password", "first_backup",
+             "new_messages", "lose_device", "restore_with_password", "restore", "wrong_key",
+             "wrong_password")
+    PASSWORD = "correct horse battery staple"
 
     def __init__(self, work: Path, *, quick: bool) -> None:
         self.work = work
@@ -100,6 +108,8 @@ class Demo:
         self.device = work / "phone" / "strongroom-config"
         self.restored = work / "new-phone" / "restored"
         self.seed = 2021
+        self.vault_env: dict[str, str] = {}
+        self.vault_proc: subprocess.Popen[bytes] | None = None
 
     # -- running the CLI ------------------------------------------------------------
 
@@ -111,6 +121,7 @@ class Demo:
                          "STRONGROOM_CONFIG_DIR": str(self.device),
                          # Never touch the real user's keyring from a demo.
                          "STRONGROOM_KEYRING": "no"})
+        full_env.update(self.vault_env)
         full_env.update(env or {})
         if show:
             print(f"  $ strongroom {shlex.join(args)}")
@@ -143,6 +154,63 @@ class Demo:
             raise DemoFailed(f"key file mode is {mode:o}, not 600")
         print(f"  the key file is mode {mode:o}; this device also keeps the key, "
               "so backups need no typing")
+
+    def start_vault(self) -> None:
+        """Start an embedded Backup Key Vault (SQLite + software keystore) on a free port."""
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        vault_dir = self.work / "vault"
+        vault_dir.mkdir()
+        db, secrets = str(vault_dir / "vault.db"), str(vault_dir / "vault-secrets.json")
+        env = {**os.environ, "STRONGROOM_VAULT_PASSPHRASE": "demo vault passphrase"}
+        print(f"  $ strongroom vault serve --db {db} --port {port}   (in the background)")
+        self.vault_proc = subprocess.Popen(
+            [sys.executable, "-m", "strongroom.cli.main", "vault", "serve", "--db", db,
+             "--secrets", secrets, "--port", str(port), "--kdf-memory-kib", "8192"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline or self.vault_proc.poll() is not None:
+                raise DemoFailed("the vault did not start")
+            time.sleep(0.1)
+        token = self.strongroom("vault", "account", "create", "demo-user", "--db", db,
+                                show=False, env={"STRONGROOM_VAULT_PASSPHRASE": "x"}).stdout.strip()
+        print(f"  $ strongroom vault account create demo-user   -> token {token[:9]}… (kept by the app)")
+        self.vault_env = {"STRONGROOM_VAULT": f"http://127.0.0.1:{port}",
+                          "STRONGROOM_VAULT_TOKEN": token}
+
+    def stop_vault(self) -> None:
+        """Stop the embedded vault."""
+        if self.vault_proc is not None and self.vault_proc.poll() is None:
+            self.vault_proc.terminate()
+            self.vault_proc.wait(timeout=10)
+
+    def enable_password(self) -> None:
+        """Protect the key with a password: OPAQUE registration, wrapped key deposited."""
+        self.strongroom("enable", "--password", env={"STRONGROOM_PASSWORD": self.PASSWORD})
+        self.strongroom("vault", "status")
+
+    def restore_with_password(self) -> None:
+        """On the new phone: only the password (and the account's vault token)."""
+        target = self.work / "new-phone" / "restored-with-password"
+        print("  the user types the password (here: STRONGROOM_PASSWORD)")
+        self.strongroom("restore", "latest", "--target", str(target),
+                        env={"STRONGROOM_PASSWORD": self.PASSWORD})
+        got = tree_digest(target / self.chats.relative_to(self.chats.anchor))
+        if got != self.expected:
+            raise DemoFailed(f"restored files differ: {sorted(set(got) ^ set(self.expected))}")
+        print(f"  verified: all {len(got)} files restored with the password are byte-identical")
+
+    def wrong_password(self) -> None:
+        """A wrong password: exit 21 and the attempts left; 10 wrong ones destroy the key."""
+        self.strongroom("snapshots", expect=21, env={"STRONGROOM_PASSWORD": "correct horse"})
+        self.strongroom("vault", "status")
 
     def first_backup(self) -> None:
         """The first backup stores everything (encrypted)."""
@@ -193,10 +261,13 @@ class Demo:
 
     def run(self) -> None:
         """Every step in order, with a heading each."""
-        for number, name in enumerate(self.STEPS, 1):
-            step = getattr(self, name)
-            print(f"\n[{number}/{len(self.STEPS)}] {step.__doc__.splitlines()[0]}")
-            step()
+        try:
+            for number, name in enumerate(self.STEPS, 1):
+                step = getattr(self, name)
+                print(f"\n[{number}/{len(self.STEPS)}] {step.__doc__.splitlines()[0]}")
+                step()
+        finally:
+            self.stop_vault()
 
 
 def main(argv: list[str] | None = None) -> int:

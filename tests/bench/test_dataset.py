@@ -157,7 +157,7 @@ def test_report_ratios_and_table() -> None:
 
 
 @pytest.mark.bench
-@pytest.mark.parametrize("tools", ["restic", "borg"])
+@pytest.mark.parametrize("tools", ["strongroom", "restic", "borg"])
 def test_harness_runs_a_tiny_benchmark(tools: str, tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     code = run.main(["--size-mb", "2", "--reps", "1", "--tools", tools,

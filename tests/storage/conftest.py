@@ -19,13 +19,14 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # so "tests.support" imports however pytest was started
     sys.path.insert(0, str(_ROOT))
 
-from strongroom.storage.base import Backend  # noqa: E402
-from strongroom.storage.limit import LimitBackend  # noqa: E402
-from strongroom.storage.local import LocalBackend  # noqa: E402
-from strongroom.storage.memory import MemoryBackend  # noqa: E402
-from strongroom.storage.readahead import ReadAheadBackend  # noqa: E402
-from strongroom.storage.retry import RetryBackend  # noqa: E402
-from tests.support import servers  # noqa: E402
+from tests.support import servers
+
+from strongroom.storage.base import Backend
+from strongroom.storage.limit import LimitBackend
+from strongroom.storage.local import LocalBackend
+from strongroom.storage.memory import MemoryBackend
+from strongroom.storage.readahead import ReadAheadBackend
+from strongroom.storage.retry import RetryBackend
 
 S3_BUCKET = "strongroom-test"
 _counter = itertools.count()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
 from ..api import BackupSummary
-from ..errors import EXIT_PARTIAL
+from ..errors import EXIT_PARTIAL, UsageError
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
@@ -34,6 +35,10 @@ read are skipped, listed, and make the exit code 3."""
 @pass_app
 def command(app: AppContext, sources: tuple[str, ...], hostname: str | None) -> None:
     """Back up files and folders into a new encrypted snapshot."""
+    if not any(os.path.lexists(s) for s in sources):
+        # A typo, not a vanished file: refuse rather than save an empty snapshot.
+        raise UsageError(f"nothing to back up: {', '.join(sources)} not found",
+                         hint="check the SOURCE paths")
     repository = app.open_repository()
     started = time.monotonic()
     summary = repository.backup(list(sources), progress=app.progress(), hostname=hostname)

@@ -62,7 +62,23 @@ def _opened_key(app: AppContext) -> BackupKey:
     return app.key
 
 
-@command.command("remember")
+REMEMBER_EPILOG = """\b
+Examples:
+  STRONGROOM_KEY='1a2b 3c4d ...' strongroom --repo /mnt/backup key remember
+  strongroom --repo /mnt/backup --key-file ~/strongroom.key key remember
+
+Stores the key in the OS keyring, or in a 0600 file under
+~/.config/strongroom/keys/, so later commands on this device need no key."""
+
+FORGET_EPILOG = """\b
+Examples:
+  strongroom --repo /mnt/backup key forget
+
+Only this device's copy goes; the repository and its data are untouched, and
+the 64-digit key (or a vault password) still opens it."""
+
+
+@command.command("remember", epilog=REMEMBER_EPILOG)
 @global_options
 @pass_app
 def remember(app: AppContext) -> None:
@@ -72,7 +88,7 @@ def remember(app: AppContext) -> None:
     app.echo(f"this device now keeps the key in {where}")
 
 
-@command.command("forget")
+@command.command("forget", epilog=FORGET_EPILOG)
 @global_options
 @pass_app
 def forget(app: AppContext) -> None:

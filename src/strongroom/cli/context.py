@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..api import BackupKey, Repository
-from ..errors import UsageError, WrongKey
+from ..errors import FormatError, UsageError, WrongKey
 from ..progress import Progress
 from ..storage.base import Backend
 
@@ -111,20 +111,29 @@ class AppContext:
         if not (self.quiet or self.json):
             click.echo(text)
 
+    def on_close(self, close: Callable[[], None]) -> None:
+        """Run ``close`` when the command ends (before what was registered earlier)."""
+        self._closers.insert(0, close)
+
     def close(self) -> None:
         """Close what this invocation opened (repository first, then backends)."""
         closers, self._closers = self._closers, []
+        failure: Exception | None = None
         for close in closers:
-            close()
+            try:
+                close()
+            except Exception as exc:  # close the rest, then report the first failure
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 def repository_id(config: Mapping[str, Any]) -> str:
-    """The repository id from a public config (the engine names it ``id``)."""
-    for name in ("id", "repository_id", "repo_id"):
-        value = config.get(name)
-        if isinstance(value, str) and value:
-            return value
-    raise UsageError("the repository config has no id")
+    """The repository id (hex) from a public config."""
+    value = config.get("id")
+    if not isinstance(value, str) or not value:
+        raise FormatError("config: no repository id")
+    return value
 
 
 __all__ = ["ENV_KEY_FILE", "ENV_REPO", "AppContext", "BackupKey", "open_backend",

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 
+_READAHEAD_MIN = 1024 * 1024
+
+
 def _key(path: str) -> tuple[str, ...]:
     # Walk order and manifest order: depth first, names sorted at each level.
     return tuple(path.split("/"))
@@ -56,13 +59,19 @@ def _key(path: str) -> tuple[str, ...]:
 class ParentCursor:
     """Merge-join over the parent snapshot's records (both are in walk order)."""
 
-    def __init__(self, records: Iterator[Entry] | None) -> None:
+    def __init__(self, records: Iterator[Entry] | None, progress: Progress) -> None:
         self._it = records
+        self._progress = progress
         self._cur: Entry | None = None
         self._advance()
 
     def _advance(self) -> None:
-        self._cur = next(self._it, None) if self._it is not None else None
+        try:
+            self._cur = next(self._it, None) if self._it is not None else None
+        except DataDamaged as exc:
+            # A damaged parent only costs speed: the remaining files are read again.
+            self._progress.warn(f"parent snapshot unreadable, reading all files: {exc.message}")
+            self._it, self._cur = None, None
 
     def lookup(self, path: str) -> Entry | None:
         """The parent's record for ``path``, if any (paths must be asked in walk order)."""
@@ -116,7 +125,8 @@ class BackupRun:
                              list(self.warnings), list(self.changed))
 
     def _parent(self, paths: list[str]) -> SnapshotDoc | None:
-        same = [d for d in self.engine.snapshot_docs() if sorted(d.paths) == sorted(paths)]
+        docs = self.engine.snapshot_docs(skip_damaged=True)
+        same = [d for d in docs if sorted(d.paths) == sorted(paths)]
         mine = [d for d in same if d.hostname == self.hostname]
         best = mine or same
         return best[-1] if best else None
@@ -124,7 +134,7 @@ class BackupRun:
     def _store(self, roots: list[tuple[str, Path]], paths: list[str],
                parent: SnapshotDoc | None, packer: Packer) -> tuple[str, int]:
         self.packer = packer
-        cursor = ParentCursor(self.engine.entries(parent) if parent else None)
+        cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
         self.progress.start("backup", None, "bytes")
         prev: list[tuple[str, ...]] = []
@@ -162,15 +172,16 @@ class BackupRun:
                        exc)
             return
         if stat.S_ISDIR(st.st_mode):
-            yield Entry(KIND_DIR, arch, st.st_mode, st.st_mtime_ns)
-            self.dirs += 1
+            if arch:  # the file-system root itself has no record
+                yield Entry(KIND_DIR, arch, st.st_mode, st.st_mtime_ns)
+                self.dirs += 1
             try:
                 names = sorted(os.listdir(path))
             except OSError as exc:
                 self._warn(path, "unreadable", exc)
                 return
             for name in names:
-                yield from self._walk(f"{arch}/{name}", path / name, cursor)
+                yield from self._walk(f"{arch}/{name}" if arch else name, path / name, cursor)
         elif stat.S_ISLNK(st.st_mode):
             try:
                 link = os.readlink(path)
@@ -201,6 +212,9 @@ class BackupRun:
                 self.engine._test_only_before_read(path)
             with open(path, "rb", buffering=0) as f:
                 st = os.fstat(f.fileno())
+                if st.st_size > _READAHEAD_MIN and hasattr(os, "posix_fadvise"):
+                    # Let the kernel read ahead while we hash and encrypt (cold caches).
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
                 ids, size = self._chunks(f, path.name, st.st_size)
                 if self.engine._test_only_after_read is not None:
                     self.engine._test_only_after_read(path)

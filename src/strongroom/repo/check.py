@@ -9,7 +9,9 @@ every blob re-hashed against its id.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import DataDamaged, ObjectNotFound
@@ -17,13 +19,54 @@ from ..progress import Progress
 from .config import read_config
 from .index import Index
 from .manifest import KIND_FILE
-from .pack import open_frame, pack_name, parse_header
+from .pack import BlobLocation, open_frame, pack_name, parse_header
 
 if TYPE_CHECKING:
     from ..api import CheckReport
     from .engine import Engine
 
 MAX_FILES_LISTED = 1000
+
+
+@dataclass
+class _Verdict:
+    """What verifying one pack found: problems, whether the whole pack is lost, bad blobs."""
+
+    problems: list[str]
+    whole_pack: bool
+    bad_blobs: list[bytes]
+
+
+def verify_pack(engine: Engine, pid: bytes, blobs: list[tuple[bytes, BlobLocation]]
+                ) -> _Verdict:
+    """Download one pack, compare its header with the index, open every frame, re-hash blobs."""
+    name = pack_name(pid)
+    try:
+        data = engine.backend.get(name)
+        header = dict(parse_header(engine.key, pid, data, name))
+    except (DataDamaged, ObjectNotFound) as exc:
+        return _Verdict([exc.message], True, [])
+    verdict = _Verdict([], False, [])
+    frames: dict[int, bytes | None] = {}
+    salt = engine.index().packs[pid].salt
+    for bid, loc in blobs:
+        if header.get(bid) != loc:
+            verdict.problems.append(f"header and index disagree about blob {bid.hex()[:16]}")
+            verdict.bad_blobs.append(bid)
+            continue
+        if loc.frame_offset not in frames:
+            ct = data[loc.frame_offset : loc.frame_offset + loc.frame_len]
+            try:
+                frames[loc.frame_offset] = open_frame(engine.key, pid, salt, loc, ct, name)
+            except DataDamaged as exc:
+                frames[loc.frame_offset] = None
+                verdict.problems.append(f"frame at offset {loc.frame_offset}: {exc.message}")
+        frame = frames[loc.frame_offset]
+        if frame is None or engine.blob_id(frame[loc.inner : loc.inner + loc.length]) != bid:
+            if frame is not None:
+                verdict.problems.append(f"blob {bid.hex()[:16]} does not match its id")
+            verdict.bad_blobs.append(bid)
+    return verdict
 
 
 class CheckRun:
@@ -85,61 +128,46 @@ class CheckRun:
                 self.unindexed[bid] = pack_name(pid)
 
     def _check_packs(self, index: Index, read_data: bool) -> None:
-        present = {n for n in self.engine.backend.list("data/")}
+        present = set(self.engine.backend.list("data/"))
         by_pack: dict[bytes, list[bytes]] = defaultdict(list)
         for bid, (pid, _) in index.blobs.items():
             by_pack[pid].append(bid)
         self.progress.start("check", len(index.packs), "packs")
-        for pid, info in index.packs.items():
-            name = pack_name(pid)
-            whole_pack_bad = True
-            if name not in present:
-                self._bad(name, "missing")
-            else:
+        # Packs are downloaded and verified a few at a time by worker threads (the
+        # I/O and AES-GCM overlap); results are merged here, in order.
+        inflight: deque[tuple[bytes, Future[_Verdict]]] = deque()
+        with ThreadPoolExecutor(3, thread_name_prefix="strongroom-check") as pool:
+            for pid, info in index.packs.items():
+                name = pack_name(pid)
+                if name not in present:
+                    self._pack_done(pid, name, _Verdict(["missing"], True, []), by_pack)
+                    continue
                 size = self.engine.backend.stat(name).size
                 if size != info.size:
-                    self._bad(name, f"size is {size} bytes, the index says {info.size}")
+                    why = f"size is {size} bytes, the index says {info.size}"
+                    self._pack_done(pid, name, _Verdict([why], True, []), by_pack)
                 elif read_data:
-                    whole_pack_bad = not self._read_pack(pid, name, by_pack[pid])
+                    blobs = [(b, index.blobs[b][1]) for b in by_pack[pid]]
+                    inflight.append((pid, pool.submit(verify_pack, self.engine, pid, blobs)))
+                    if len(inflight) >= 3:
+                        done_pid, fut = inflight.popleft()
+                        self._pack_done(done_pid, pack_name(done_pid), fut.result(), by_pack)
                 else:
-                    whole_pack_bad = False
-            if whole_pack_bad:
-                for bid in by_pack[pid]:
-                    self.bad_blobs.setdefault(bid, name)
-            self.progress.advance(1)
-            self.lock.refresh_if_due()
+                    self._pack_done(pid, name, _Verdict([], False, []), by_pack)
+            while inflight:
+                done_pid, fut = inflight.popleft()
+                self._pack_done(done_pid, pack_name(done_pid), fut.result(), by_pack)
         self.progress.finish()
 
-    def _read_pack(self, pid: bytes, name: str, blob_ids: list[bytes]) -> bool:
-        """Verify every blob; False if the pack is unreadable as a whole."""
-        eng = self.engine
-        try:
-            data = eng.backend.get(name)
-            header = dict(parse_header(eng.key, pid, data, name))
-        except (DataDamaged, ObjectNotFound) as exc:
-            self._bad(name, exc.message)
-            return False
-        frames: dict[int, bytes | None] = {}
-        salt = eng.index().packs[pid].salt
-        for bid in blob_ids:
-            loc = eng.index().blobs[bid][1]
-            if header.get(bid) != loc:
-                self._bad(name, f"header and index disagree about blob {bid.hex()[:16]}")
-                self.bad_blobs[bid] = name
-                continue
-            if loc.frame_offset not in frames:
-                ct = data[loc.frame_offset : loc.frame_offset + loc.frame_len]
-                try:
-                    frames[loc.frame_offset] = open_frame(eng.key, pid, salt, loc, ct, name)
-                except DataDamaged as exc:
-                    frames[loc.frame_offset] = None
-                    self._bad(name, f"frame at offset {loc.frame_offset}: {exc.message}")
-            frame = frames[loc.frame_offset]
-            if frame is None or eng.blob_id(frame[loc.inner : loc.inner + loc.length]) != bid:
-                if frame is not None:
-                    self._bad(name, f"blob {bid.hex()[:16]} does not match its id")
-                self.bad_blobs[bid] = name
-        return True
+    def _pack_done(self, pid: bytes, name: str, verdict: _Verdict,
+                   by_pack: dict[bytes, list[bytes]]) -> None:
+        for what in verdict.problems:
+            self._bad(name, what)
+        bad = by_pack[pid] if verdict.whole_pack else verdict.bad_blobs
+        for bid in bad:
+            self.bad_blobs.setdefault(bid, name)
+        self.progress.advance(1)
+        self.lock.refresh_if_due()
 
     def _check_snapshots(self, index: Index) -> int:
         ids = self.engine.snapshot_ids()
@@ -164,6 +192,8 @@ class CheckRun:
         if pack is not None:
             self._bad(pack, "is listed in no readable index (the next backup re-indexes it)")
             self.affected[pack][path] = None
+            for idx in self.bad_indexes:  # most likely what listed it
+                self.affected[idx][path] = None
 
     def _check_file(self, snap: str, path: str, chunks: list[bytes], index: Index) -> None:
         hit: set[str] = set()

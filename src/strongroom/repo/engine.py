@@ -133,10 +133,16 @@ class Engine:
         except KeyError:
             reason = self.index().missing_reason()
             raise DataDamaged(f"{what}: blob {blob_id.hex()[:16]} {reason}") from None
-        frame = self.fetch_frame(pack_id, loc)
-        data = frame[loc.inner : loc.inner + loc.length]
-        if self.blob_id(data) != blob_id:
-            raise DataDamaged(f"{pack_name(pack_id)}: blob {blob_id.hex()[:16]} has wrong content")
+        try:
+            frame = self.fetch_frame(pack_id, loc)
+            data = frame[loc.inner : loc.inner + loc.length]
+            if self.blob_id(data) != blob_id:
+                raise DataDamaged(f"{pack_name(pack_id)}: blob {blob_id.hex()[:16]} "
+                                  "has wrong content")
+        except DataDamaged:
+            # Never deduplicate against data known to be damaged.
+            self.index().forget_frame(pack_id, loc.frame_offset)
+            raise
         return data
 
     # -- snapshots -----------------------------------------------------------------------
@@ -152,9 +158,16 @@ class Engine:
             raise SnapshotNotFound(f"snapshot {snap_id[:8]} does not exist") from None
         return open_snapshot(self.key, snap_id, data)
 
-    def snapshot_docs(self) -> list[SnapshotDoc]:
-        """Every snapshot, oldest first (ties broken by id)."""
-        docs = [self.load_snapshot(i) for i in self.snapshot_ids()]
+    def snapshot_docs(self, *, skip_damaged: bool = False) -> list[SnapshotDoc]:
+        """Every snapshot, oldest first (ties broken by id); ``DataDamaged`` unless skipped."""
+        docs = []
+        for sid in self.snapshot_ids():
+            try:
+                docs.append(self.load_snapshot(sid))
+            except (DataDamaged, SnapshotNotFound):
+                # SnapshotNotFound: deleted by a concurrent forget since the listing.
+                if not skip_damaged:
+                    raise
         return sorted(docs, key=lambda d: (d.time, d.id))
 
     def snapshots(self) -> list[SnapshotInfo]:

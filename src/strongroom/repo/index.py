@@ -59,6 +59,12 @@ class Index:
         for blob_id, loc in entries:
             self.blobs.setdefault(blob_id, (pack_id, loc))
 
+    def forget_frame(self, pack_id: bytes, frame_offset: int) -> None:
+        """Drop the blobs of a frame found damaged, so a backup stores them again."""
+        for bid in [b for b, (p, loc) in self.blobs.items()
+                    if p == pack_id and loc.frame_offset == frame_offset]:
+            del self.blobs[bid]
+
     def __contains__(self, blob_id: bytes) -> bool:
         return blob_id in self.blobs
 

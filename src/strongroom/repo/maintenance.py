@@ -104,7 +104,15 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
         per_pack: dict[bytes, list[bytes]] = defaultdict(list)
         for bid, (pid, _) in index.blobs.items():
             per_pack[pid].append(bid)
+        present = set(engine.backend.list("data/"))
+        # Packs the index lists but storage lost: drop them from the new index, so
+        # the next backup stores their data again instead of deduplicating against it.
+        lost = [pid for pid in index.packs if pack_name(pid) not in present]
+        for pid in lost:
+            per_pack.pop(pid, None)
         dead, repack = _classify(index, per_pack, used)
+        dead = [pid for pid in dead if pid not in lost]
+        repack = [pid for pid in repack if pid not in lost]
         progress.start("prune", len(dead) + len(repack), "packs")
         packer = Packer(engine)
         for pid in repack:
@@ -118,7 +126,7 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
             progress.advance(1)
             lock.refresh_if_due()
         packer.finish()
-        new_index = _rewrite_index(engine, index, set(dead) | set(repack), used)
+        new_index = _rewrite_index(engine, index, set(dead) | set(repack) | set(lost), used)
         bytes_freed = 0
         for pid in list(dead) + list(repack):
             bytes_freed += index.packs[pid].size

@@ -63,6 +63,10 @@ def decode_records(data: bytes, what: str) -> Iterator[Entry]:
             if kind not in (KIND_FILE, KIND_DIR, KIND_SYMLINK) or end > len(data) or lp == 0:
                 raise FormatError(f"{what}: bad manifest record")
             path = os.fsdecode(data[pos : pos + lp])
+            if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
+                # Only a holder of K can write a manifest, but a restore must never
+                # be steered outside its target even then.
+                raise FormatError(f"{what}: unsafe path in manifest record")
             link = os.fsdecode(data[pos + lp : pos + lp + ll])
             base = pos + lp + ll
             chunks = [data[base + 32 * i : base + 32 * (i + 1)] for i in range(nc)]

@@ -113,6 +113,7 @@ class RestoreRun:
             doc = self.engine.find_doc(ref)
             inc = [p.strip("/") for p in include if p.strip("/")]
             self._mkdir(target)
+            self._root = target.resolve()
             self._lock_held = lock
             self.progress.start("restore", doc.size, "bytes")
             with ThreadPoolExecutor(3, thread_name_prefix="strongroom-restore") as pool, \
@@ -144,6 +145,7 @@ class RestoreRun:
             self._lock_held.refresh_if_due()
             dest = target / entry.path
             if entry.kind == KIND_DIR:
+                self._inside_target(dest)
                 self._mkdir(dest)
                 self._dirs.append((dest, entry))
             elif entry.kind == KIND_SYMLINK:
@@ -176,9 +178,15 @@ class RestoreRun:
         while queue:
             yield queue.popleft()
 
+    def _inside_target(self, dest: Path) -> None:
+        """Refuse to write through a symlink that leads out of the target."""
+        if not dest.parent.resolve().is_relative_to(self._root):
+            raise LocalWriteError(f"refusing to write {dest}: a symlink leads outside the target")
+
     def _file(self, dest: Path, entry: Entry,
               frames: Iterator[tuple[_FrameKey, Future[bytes]]]) -> None:
         tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
+        self._inside_target(dest)
         self._mkdir(dest.parent)
         try:
             sink = self._open(tmp)
@@ -257,8 +265,14 @@ class RestoreRun:
             self.damaged.append(job.entry.path)
             self.progress.warn(f"{job.entry.path}: not restored, {job.problem.message}")
             return
-        self._set_meta(job.tmp, job.entry)
-        os.replace(job.tmp, job.dest)
+        try:
+            self._set_meta(job.tmp, job.entry)
+            os.replace(job.tmp, job.dest)
+        except (OSError, LocalWriteError) as exc:
+            _remove(job.tmp)
+            if isinstance(exc, LocalWriteError):
+                raise
+            raise LocalWriteError(f"cannot write {job.dest}: {exc.strerror or exc}") from exc
         self.files += 1
         self.bytes += job.entry.size
         self.progress.advance(job.entry.size)
@@ -289,6 +303,7 @@ class RestoreRun:
         return FileSink(path)
 
     def _symlink(self, dest: Path, entry: Entry) -> None:
+        self._inside_target(dest)
         self._mkdir(dest.parent)
         tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
         try:

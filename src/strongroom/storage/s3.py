@@ -248,6 +248,11 @@ class S3Backend(Backend):
             code, status = _code(exc), _status(exc)
             if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
                 return ObjectNotFound(f"object not found: {name} ({self.location})")
+            if status == 301 or code in ("PermanentRedirect", "AuthorizationHeaderMalformed",
+                                         "IllegalLocationConstraintException"):
+                return PermanentStorageError(
+                    f"{where}: the bucket is in another region ({code or status})",
+                    hint="set AWS_DEFAULT_REGION to the bucket's region and use its endpoint")
             if code == "NoSuchBucket":
                 return PermanentStorageError(f"{where}: the bucket {self.bucket} does not exist")
             if code in _TRANSIENT_CODES or status >= 500 or status in (409, 429):

@@ -226,7 +226,10 @@ class Vault:
             released = seal(derive(session_key, labels.RELEASE), wrapped, release_ad, self._rng)
             return Mutation(row=row, result=("ok", released))
 
-        kind, value = self.store.transact(account_id, fn, take_session=session_id)
+        # Not synced to disk: a power cut can only undo a reset (more guesses
+        # counted, the safe side) or a session's consumption (a replayed KE3
+        # gets the wrapped K sealed under a session key only the client has).
+        kind, value = self.store.transact(account_id, fn, take_session=session_id, durable=False)
         if kind == "stale":
             raise VaultSessionInvalid()
         if kind == "invalid":

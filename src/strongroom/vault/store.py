@@ -88,12 +88,18 @@ class RecordStore(ABC):
         """The account's record row, or None (no lock taken)."""
 
     @abstractmethod
-    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None) -> Any:
-        """Run ``fn(row, session)`` under the account's lock; apply and durably commit.
+    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
+                 durable: bool = True) -> Any:
+        """Run ``fn(row, session)`` under the account's lock; apply and commit.
 
         With ``take_session``, the session of that id *and this account* is
         deleted in the same transaction and passed to ``fn`` (None if absent),
         so a KE3 can be tried once only.  Returns ``Mutation.result``.
+
+        ``durable=True`` (the default, and always for a counted guess) returns
+        only after the commit is on stable storage.  ``durable=False`` may lose
+        the change in a power cut (never in a process crash); the core uses it
+        only where losing the change errs on the safe side (see the spec §4).
         """
 
     @abstractmethod

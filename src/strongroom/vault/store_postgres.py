@@ -71,10 +71,13 @@ class PostgresStore(RecordStore):
             raise VaultStoreError() from exc
         return _row(r)
 
-    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None) -> Any:
+    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
+                 durable: bool = True) -> Any:
         conn = self._conn()
         try:
             with conn.transaction():
+                if not durable:
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                              (_LOCK_KEY + account_id,))
                 cur = _row(conn.execute(

@@ -67,9 +67,12 @@ class SqliteStore(RecordStore):
             raise VaultStoreError() from exc
         return _row(r)
 
-    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None) -> Any:
+    def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
+                 durable: bool = True) -> Any:
         conn = self._conn()
         try:
+            # FULL: the WAL is fsynced at this commit; NORMAL: at the next checkpoint.
+            conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise VaultStoreError() from exc

@@ -148,3 +148,52 @@ def test_swapped_snapshots_fail_authentication(repo: Repository, backend: SpyBac
     backend.inner.put(nb, da)
     report = repo.check()
     assert {p.object for p in report.problems} == {na, nb}
+
+
+@pytest.mark.parametrize("how", ["truncate", "swap"])
+def test_truncated_or_swapped_index(repo: Repository, backend: SpyBackend, key,
+                                    tree: Path, tmp_path: Path, how: str) -> None:
+    repo.backup([tree])
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "x.txt").write_text("more data")
+    repo.backup([tmp_path / "more"])
+    a, b = sorted(backend.inner.list("index/"))
+    if how == "truncate":
+        backend.inner.put(a, backend.inner.get(a)[:-1])
+        broken = {a}
+    else:
+        da, db = backend.inner.get(a), backend.inner.get(b)
+        backend.inner.put(a, db)
+        backend.inner.put(b, da)
+        broken = {a, b}
+    report = Repository.open(backend, key).check()
+    assert broken <= {p.object for p in report.problems}
+    assert any(p.files for p in report.problems if p.object in broken)
+    failed = 0
+    for i, snap in enumerate(repo.snapshots()):
+        try:
+            Repository.open(backend, key).restore(snap.id, tmp_path / f"out{i}")
+        except DataDamaged as exc:
+            failed += 1
+            assert any(name in exc.message for name in broken)
+    assert failed >= 1
+
+
+def test_backup_still_works_when_the_parent_is_damaged(repo: Repository, backend: SpyBackend,
+                                                       tree: Path, tmp_path: Path) -> None:
+    first = repo.backup([tree]).snapshot_id
+    second = repo.backup([tree]).snapshot_id
+    _flip(backend, f"snapshots/{second}", 60)
+    summary = repo.backup([tree])  # parent falls back to the older, readable snapshot
+    assert summary.files_unchanged == 6
+    # Damage the only remaining parent's file list: every file is read again.
+    doc = repo._engine.load_snapshot(summary.snapshot_id)
+    from strongroom.repo.pack import pack_name
+
+    pid, loc = repo._engine.index().blobs[doc.segments[0]]
+    _flip(backend, pack_name(pid), loc.frame_offset + 5)
+    backend.inner.delete(f"snapshots/{first}")
+    again = repo.backup([tree])
+    assert again.files_unchanged == 0 and again.files == 6 and again.warnings == []
+    repo.restore(again.snapshot_id, tmp_path / "out")
+    assert tree_state(restored_root(tmp_path / "out", tree)) == tree_state(tree)

@@ -69,3 +69,17 @@ def test_enospc_injected(repo: Repository, tree: Path, tmp_path: Path) -> None:
         repo.restore("latest", out)
     assert "No space left" in exc.value.message
     _assert_nothing_partial(out, tree)
+
+
+def test_directory_in_the_way_is_a_local_write_error(repo: Repository, tree: Path,
+                                                     tmp_path: Path) -> None:
+    repo.backup([tree])
+    out = tmp_path / "out"
+    blocker = restored_root(out, tree) / "chats" / "notes.txt"
+    blocker.mkdir(parents=True)
+    (blocker / "keep").write_text("mine")
+    with pytest.raises(LocalWriteError) as exc:
+        repo.restore("latest", out)
+    assert "notes.txt" in exc.value.message
+    assert (blocker / "keep").read_text() == "mine"  # nothing of the user's is lost
+    assert not [p for p in out.rglob("*") if "strongroom-" in p.name]

@@ -97,3 +97,22 @@ def test_forget_groups_by_host_and_paths(repo: Repository, tree: Path) -> None:
     repo.backup([tree], hostname="a")
     res = repo.forget(keep_last=1)
     assert len(res.keep) == 2 and len(res.remove) == 1
+
+
+def test_lost_pack_heals_after_prune_and_backup(repo: Repository, tree: Path,
+                                                tmp_path: Path) -> None:
+    backend = repo._engine.backend
+    repo.backup([tree])
+    eng = repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith("p1.jpg"))
+    from strongroom.repo.pack import pack_name
+
+    lost = pack_name(eng.index().blobs[entry.chunks[0]][0])
+    backend.delete(lost)
+    assert not repo.check().ok
+    repo.prune()  # forgets the lost pack
+    healed = repo.backup([tree])  # the file is unchanged, but its data is stored again
+    assert healed.files_unchanged < 6
+    assert repo.check(read_data=True).ok is False  # the old snapshot still lacks its data
+    repo.restore(healed.snapshot_id, tmp_path / "out")
+    assert tree_state(restored_root(tmp_path / "out", tree)) == tree_state(tree)

@@ -35,10 +35,10 @@ K3 = BackupKey.from_bytes(bytes(range(64, 96)))
 class DictKeyring(keyring.backend.KeyringBackend):
     """A working keyring kept in a dict (keyring ships none that runs headless)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.items: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -202,7 +202,7 @@ def test_usable_keyring_is_preferred(env: dict[str, str], isolated_env: Path) ->
 
 def test_fail_keyring_means_key_file(env: dict[str, str], isolated_env: Path) -> None:
     previous = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
     try:
         env["STRONGROOM_KEYRING"] = "yes"
         where = DeviceKeyStore.from_environment(env).save(REPO_ID, K1)

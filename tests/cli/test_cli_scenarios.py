@@ -363,3 +363,38 @@ def test_failed_init_leaves_no_key_file(invoke: Invoke, repo: Path, tmp_path: Pa
     run = invoke("--repo", repo, "--key-file", key_file, "init")
     assert run.code == 10
     assert not key_file.exists()  # no key file for a repository that was never made
+
+
+def test_ctrl_c_during_backup_keeps_the_last_snapshot(invoke: Invoke, repo: Path, source: Path,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo.engine import Engine
+
+    init_with_key(invoke, repo)
+    assert invoke("--repo", repo, "backup", source).code == 0
+    before = digest(source)
+    (source / "Media" / "IMG-0009.jpg").write_bytes(os.urandom(50_000))
+    original_init = Engine.__init__
+
+    def interrupting_init(self: Engine, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        def before_read(path: Path) -> None:
+            if path.name == "IMG-0009.jpg":
+                raise KeyboardInterrupt  # the user presses Ctrl-C mid-backup
+
+        self._test_only_before_read = before_read
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Engine, "__init__", interrupting_init)
+        run = invoke("--repo", repo, "backup", source)
+    assert run.code == 130
+    assert run.err.strip().endswith(
+        "strongroom: interrupted; the last complete snapshot is intact")
+    assert "Traceback" not in run.err
+    assert len(invoke("--repo", repo, "--json", "snapshots").json()["snapshots"]) == 1
+    target = tmp_path / "t"
+    assert invoke("--repo", repo, "restore", "latest", "--target", target).code == 0
+    assert digest(restored(target, source)) == before
+    assert invoke("--repo", repo, "backup", source).code == 0  # and the next backup works
+    assert invoke("--repo", repo, "check", "--read-data").code == 0

@@ -1,0 +1,162 @@
+"""Complete OPAQUE logins per second over HTTP against one vault core.
+
+The vault (``strongroom vault serve``: uvicorn, 1 worker, SQLite record store
+with the counter synced, software keystore) runs pinned to one CPU; the load
+comes from other processes pinned to the other CPU(s).  A *complete* login is
+two HTTP requests: KE1 → KE2 (the guess is counted and committed first) and
+KE3 → the sealed wrapped key (the counter reset is committed).
+
+Reported: logins/s achieved, the vault's CPU seconds per login (from
+/proc/PID/stat) and so logins per vault-CPU-second (what one dedicated core
+sustains when the load generator is not the limit), median and p99 latency.
+
+    python3 -m bench.vault_bench --seconds 20 --clients 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Client-side KSF cost is not what this measures; keep it tiny (the server never runs the KSF).
+BENCH_KSF = {"memory_kib": 8, "iterations": 1, "parallelism": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(port: int, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError("vault did not start")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float,
+            out: mp.Queue) -> None:
+    os.sched_setaffinity(0, cpus)
+    from strongroom.client import flows
+    from strongroom.client.keywrap import open_release, unwrap_key
+    from strongroom.client.vault_client import VaultClient
+    from strongroom.vault import _opaque as opaque
+
+    loc = flows.VaultLocator.from_json(locator)
+    cfg = loc.config()
+    lat: list[float] = []
+    with VaultClient(url, loc.account, token) as client:
+        while time.time() < stop_at:
+            t0 = time.perf_counter()
+            # One complete login = exactly two requests (what the target counts).
+            ke1, st = opaque.LoginClient.start(b"bench password", config=cfg)
+            ans = client.login_start(ke1)
+            ke3, sk, ek = opaque.LoginClient.finish(st, ans.ke2, config=cfg,
+                                                    expected_server_public_key=loc.server_public_key)
+            sealed = client.login_finish(ans.session_id, ke3)
+            unwrap_key(ek, open_release(sk, sealed, loc.account, ans.session_id), loc.account)
+            lat.append(time.perf_counter() - t0)
+    out.put(lat)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--clients", type=int, default=8, help="load processes")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    all_cpus = os.sched_getaffinity(0)
+    load_cpus = (all_cpus - {a.server_cpu}) or all_cpus
+
+    with tempfile.TemporaryDirectory(prefix="strongroom-vault-bench-") as tmp:
+        port = _free_port()
+        env = {**os.environ, "STRONGROOM_VAULT_PASSPHRASE": "bench"}
+        db = str(Path(tmp) / "vault.db")
+        server = subprocess.Popen(
+            ["taskset", "-c", str(a.server_cpu), sys.executable, "-m", "strongroom.cli.main",
+             "vault", "serve", "--db", db, "--secrets", str(Path(tmp) / "s.json"),
+             "--port", str(port), "--kdf-memory-kib", "1024", "--attempt-limit", "10"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(port)
+            token = subprocess.run([sys.executable, "-m", "strongroom.cli.main", "vault",
+                                    "account", "create", "bench", "--db", db], env=env,
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            url = f"http://127.0.0.1:{port}"
+            from strongroom.client import flows
+            from strongroom.client.vault_client import VaultClient
+            from strongroom.crypto.keys import BackupKey
+            from strongroom.storage.memory import MemoryBackend
+
+            backend = MemoryBackend()
+            with VaultClient(url, "bench", token) as c:
+                loc = flows.enable(backend, BackupKey.generate(), c, "bench password",
+                                   ksf=BENCH_KSF)
+            result = _run(a, url, token, loc.to_json(), load_cpus, server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    result["command"] = " ".join(["python3 -m bench.vault_bench"] + sys.argv[1:])
+    if a.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            print(f"{k:28} {v}")
+
+
+def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus: set[int],
+         server_pid: int) -> dict[str, object]:
+    q: mp.Queue = mp.Queue()
+    stop_at = time.time() + 1.0 + a.seconds
+    procs = [mp.Process(target=_worker, args=(url, token, locator, load_cpus, stop_at, q))
+             for _ in range(a.clients)]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # let workers import and connect before measuring the server's CPU
+    cpu0, t0 = _cpu_seconds(server_pid), time.time()
+    lats: list[float] = []
+    for _ in procs:
+        lats.extend(q.get())
+    cpu1, t1 = _cpu_seconds(server_pid), time.time()
+    for p in procs:
+        p.join()
+    lats.sort()
+    n = len(lats)
+    wall = max(t1 - t0, 1e-9)
+    cpu = max(cpu1 - cpu0, 1e-9)
+    return {
+        "logins": n,
+        "seconds": round(wall, 2),
+        "logins_per_s": round(n / wall, 1),
+        "vault_cpu_s": round(cpu, 2),
+        "vault_cpu_util": round(cpu / wall, 2),
+        "logins_per_vault_cpu_s": round(n / cpu, 1),
+        "median_ms": round(statistics.median(lats) * 1000, 2) if n else None,
+        "p99_ms": round(lats[min(n - 1, int(n * 0.99))] * 1000, 2) if n else None,
+        "server_cpu": a.server_cpu,
+        "load_cpus": sorted(load_cpus),
+        "clients": a.clients,
+    }
+
+
+if __name__ == "__main__":
+    main()

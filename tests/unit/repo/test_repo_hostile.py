@@ -1,0 +1,58 @@
+"""A manifest crafted by a key holder cannot steer a restore outside its target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from repo_helpers import SpyBackend
+
+from strongroom import Repository
+from strongroom.errors import FormatError, LocalWriteError
+from strongroom.repo.manifest import (KIND_FILE, KIND_SYMLINK, Entry, SegmentWriter, SnapshotDoc,
+                                      decode_records, seal_snapshot, snapshot_name)
+from strongroom.repo.pack import BLOB_DATA, BLOB_META
+from strongroom.repo.packer import Packer
+
+
+def _craft(repo: Repository, backend: SpyBackend, entries: list[Entry], content: bytes) -> str:
+    eng = repo._engine
+    packer = Packer(eng)
+    cid = eng.blob_id(content)
+    packer.add(cid, BLOB_DATA, content, True)
+
+    def store(data: bytes) -> bytes:
+        bid = eng.blob_id(data)
+        packer.add(bid, BLOB_META, data, True)
+        return bid
+
+    segments = SegmentWriter(store)
+    for e in entries:
+        if e.kind == KIND_FILE:
+            e.chunks = [cid]
+        segments.add(e)
+    segments.flush()
+    packer.finish()
+    doc = SnapshotDoc("ab" * 16, 1.0, "h", ["/x"], 1, 0, len(content), None, segments.segments)
+    backend.put(snapshot_name(doc.id), seal_snapshot(eng.key, doc, eng.rng))
+    return doc.id
+
+
+def test_file_behind_a_restored_symlink_is_refused(repo: Repository, backend: SpyBackend,
+                                                   tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sid = _craft(repo, backend, [
+        Entry(KIND_SYMLINK, "x", 0o120777, 0, link=str(outside)),
+        Entry(KIND_FILE, "x/evil", 0o100644, 0, 4),
+    ], b"evil")
+    with pytest.raises(LocalWriteError):
+        repo.restore(sid, tmp_path / "target")
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["../escape", "/abs", "a/../../b", "a//b", "./a"])
+def test_unsafe_manifest_paths_are_format_errors(path: str) -> None:
+    rec = Entry(KIND_FILE, path, 0o100644, 0).encode()
+    with pytest.raises(FormatError):
+        list(decode_records(rec, "snapshots/x"))
