@@ -10,6 +10,7 @@ import filecmp
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,15 +40,23 @@ class Measurement:
 
 
 def run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-        ok_codes: Sequence[int] = (0,)) -> Measurement:
-    """Run *cmd* to completion; return its wall time and peak RSS (ToolFailed on a bad exit)."""
+        ok_codes: Sequence[int] = (0,), timeout: float = 1800) -> Measurement:
+    """Run *cmd* to completion; return its wall time and peak RSS (ToolFailed on a bad exit).
+
+    A process still running after *timeout* seconds is killed (and so fails).
+    """
     full_env = {**os.environ, **(env or {})}
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=full_env, cwd=cwd)
-        # wait4 instead of Popen.wait: it returns this child's own rusage.
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            # wait4 instead of Popen.wait: it returns this child's own rusage.
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)

@@ -3,9 +3,10 @@
     python -m bench.profile [--size-mb 1000] [--top 25] [--workdir bench/data/profile]
 
 Generates the dataset, backs it up into a fresh local repository under the
-profiler, simulates one day and profiles the incremental backup, then prints
-the top functions by own time and by cumulative time for each, and keeps the
-``.prof`` files for ``python -m pstats`` or snakeviz.  cProfile sees only this
+profiler, simulates one day and profiles the incremental backup, the restore
+of the latest snapshot and ``check --read-data``, then prints the top functions
+by own time and by cumulative time for each, and keeps the ``.prof`` files for
+``python -m pstats`` or snakeviz.  cProfile sees only this
 process.  Work the engine hands to ``concurrent.futures`` worker threads is
 profiled too (each work item under its own profiler, merged), and printed
 separately: in the main thread it only shows up as waiting on a lock.
@@ -20,7 +21,7 @@ import pstats
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import thread as futures_thread
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,17 +51,20 @@ def worker_profiles() -> Iterator[list[cProfile.Profile]]:
         futures_thread._WorkItem.run = original  # type: ignore[method-assign]
 
 
-def profile_backup(repo: object, source: Path, out: Path) -> tuple[float, pstats.Stats, pstats.Stats | None]:
-    """Run ``repo.backup([source])`` under cProfile: wall seconds, main-thread and worker stats."""
+Profiled = tuple[str, float, pstats.Stats, "pstats.Stats | None"]
+
+
+def profile_call(label: str, fn: Callable[[], object], out: Path) -> Profiled:
+    """Run ``fn()`` under cProfile: label, wall seconds, main-thread and worker-thread stats."""
     prof = cProfile.Profile()
     with worker_profiles() as workers:
         start = time.perf_counter()
         prof.enable()
-        repo.backup([source])  # type: ignore[attr-defined]
+        fn()
         prof.disable()
         seconds = time.perf_counter() - start
     prof.dump_stats(out)
-    return seconds, pstats.Stats(prof), pstats.Stats(*workers) if workers else None
+    return label, seconds, pstats.Stats(prof), pstats.Stats(*workers) if workers else None
 
 
 def top(stats: pstats.Stats, sort: str, n: int) -> str:
@@ -75,6 +79,7 @@ def top(stats: pstats.Stats, sort: str, n: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
+    # Imported here so --help works even while the engine is being rebuilt.
     from strongroom import api
     from strongroom.storage.registry import open_backend
 
@@ -89,20 +94,26 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(part, ignore_errors=True)
     dataset.generate(data, args.size_mb, args.seed)
     key = api.BackupKey.generate()
+    runs: list[Profiled] = []
     with api.Repository.create(open_backend(str(repo_dir), create=True), key) as repo:
-        full_s, full, full_w = profile_backup(repo, data, args.workdir / "full.prof")
+        runs.append(profile_call("full backup", lambda: repo.backup([data]), args.workdir / "full.prof"))
     dataset.grow(data)
     with api.Repository.open(open_backend(str(repo_dir)), key) as repo:
-        incr_s, incr, incr_w = profile_backup(repo, data, args.workdir / "incremental.prof")
-    for label, seconds, stats, workers in (("full backup", full_s, full, full_w),
-                                           ("incremental", incr_s, incr, incr_w)):
+        runs.append(profile_call("incremental", lambda: repo.backup([data]), args.workdir / "incremental.prof"))
+        target = args.workdir / "restore"
+        shutil.rmtree(target, ignore_errors=True)
+        runs.append(profile_call("restore", lambda: repo.restore("latest", target), args.workdir / "restore.prof"))
+        shutil.rmtree(target)
+        runs.append(profile_call("check --read-data", lambda: repo.check(read_data=True),
+                                 args.workdir / "check.prof"))
+    for label, seconds, stats, workers in runs:
         for sort in ("tottime", "cumulative"):
             print(f"== {label}: {seconds:.2f} s under cProfile; main thread, top {args.top} by {sort} ==")
             print(top(stats, sort, args.top))
         if workers is not None:
             print(f"== {label}: worker threads (summed over threads), top {args.top} by tottime ==")
             print(top(workers, "tottime", args.top))
-    print(f"profiles: {args.workdir}/full.prof, {args.workdir}/incremental.prof")
+    print(f"profiles: {args.workdir}/{{full,incremental,restore,check}}.prof")
     return 0
 
 

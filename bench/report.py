@@ -1,9 +1,16 @@
-"""Medians, ratios and the printed table of a benchmark run."""
+"""Medians, ratios and the printed table of a benchmark run.
+
+    python -m bench.report bench/results/FILE.json     # print a saved run's table again
+"""
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 from collections.abc import Mapping, Sequence
+
+_ORDER = ("strongroom", "restic", "borg")
 
 # (key, label, unit, divisor, target for strongroom as text)
 MEASURES: tuple[tuple[str, str, str, float, str], ...] = (
@@ -25,6 +32,11 @@ def medians(raw: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, dict[
     return {tool: {k: statistics.median(v) for k, v in per.items() if v} for tool, per in raw.items()}
 
 
+def minimums(raw: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, dict[str, float]]:
+    """Smallest value of each measure for each tool (least disturbed by other load)."""
+    return {tool: {k: min(v) for k, v in per.items() if v} for tool, per in raw.items()}
+
+
 def ratios(med: Mapping[str, Mapping[str, float]], subject: str = "strongroom") -> dict[str, dict[str, float]]:
     """*subject*'s median divided by every other tool's, per measure (absent if undefined)."""
     out: dict[str, dict[str, float]] = {}
@@ -41,7 +53,8 @@ def ratios(med: Mapping[str, Mapping[str, float]], subject: str = "strongroom") 
 
 def table(med: Mapping[str, Mapping[str, float]], rat: Mapping[str, Mapping[str, float]], reps: int) -> str:
     """A fixed-width text table of medians and ratios."""
-    tools = list(med)
+    tools = sorted(med, key=lambda t: _ORDER.index(t) if t in _ORDER else len(_ORDER))
+    rat = {r: rat[r] for r in sorted(rat, key=lambda r: tools.index(r.split("/")[1]))}
     head = [f"median of {reps}", *tools, *rat, "target"]
     rows = [head]
     for key, label, unit, div, target in MEASURES:
@@ -60,3 +73,17 @@ def table(med: Mapping[str, Mapping[str, float]], rat: Mapping[str, Mapping[str,
 
 def _num(x: float) -> str:
     return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table of saved results files."""
+    for path in argv if argv is not None else sys.argv[1:]:
+        with open(path) as f:
+            doc = json.load(f)
+        print(f"{path}: {doc['command']} (started {doc['started']}, {doc['settings']['page_cache']})")
+        print(table(doc["median"], doc["ratio"], doc["settings"]["reps"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -142,6 +142,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "restore_problems": {n: p[:20] for n, p in harness.verified.items() if p},
         "raw": {n: dict(v) for n, v in harness.raw.items()},
         "median": med,
+        "min": report.minimums(harness.raw),
         "ratio": report.ratios(med),
     }
 

@@ -146,11 +146,14 @@ def test_measure_reports_child_peak_rss_and_failure() -> None:
     assert big.peak_rss > 200_000_000 > small.peak_rss
     with pytest.raises(measure.ToolFailed, match="exited 3"):
         measure.run([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+    with pytest.raises(measure.ToolFailed, match="exited -9"):
+        measure.run([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
 
 
 def test_report_ratios_and_table() -> None:
     med = report.medians({"strongroom": {"full_s": [1, 3, 2]}, "restic": {"full_s": [4, 4, 5]}})
     rat = report.ratios(med)
+    assert report.minimums({"restic": {"full_s": [4, 3, 5]}}) == {"restic": {"full_s": 3}}
     assert rat == {"strongroom/restic": {"full_s": 0.5}}
     text = report.table(med, rat, 3)
     assert "0.50x" in text and "full backup" in text
@@ -176,3 +179,13 @@ def test_harness_runs_a_tiny_benchmark(tools: str, tmp_path: Path) -> None:
 def test_harness_rejects_unknown_tool(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run.main(["--tools", "tar", "--workdir", str(tmp_path)]) == UsageError.exit_code
     assert "unknown tool(s): tar" in capsys.readouterr().err
+
+
+def test_profile_covers_backup_restore_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import profile
+
+    assert profile.main(["--size-mb", "2", "--top", "3", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for label in ("full backup", "incremental", "restore", "check --read-data"):
+        assert f"== {label}: " in out
+    assert all((tmp_path / f"{n}.prof").stat().st_size > 0 for n in ("full", "incremental", "restore", "check"))

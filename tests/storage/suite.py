@@ -31,6 +31,9 @@ class Profile:
     large: int = 3 * 1024 * 1024 + 17
     writers: int = 8          # concurrent put_if_absent callers
     rounds: int = 30          # overwrite rounds per writer while readers read
+    # WebDAV servers replace on MOVE by deleting the destination first, so a
+    # reader may briefly find no object (never a partial one); spec §4.
+    overwrite_gap: bool = False
 
 
 def data_of(tag: str, size: int) -> bytes:
@@ -141,7 +144,15 @@ def check_put_atomic_for_readers(b: Backend, p: Profile) -> None:
 
     def reader() -> None:
         while not stop.is_set():
-            got = b.get("index/hot")
+            try:
+                got = b.get("index/hot")
+            except ObjectNotFound:
+                if not p.overwrite_gap:
+                    bad.append("the object vanished while being replaced")
+                continue
+            except Exception as exc:  # noqa: BLE001 - reported, not swallowed
+                bad.append(repr(exc))
+                return
             reads[0] += 1
             if got not in versions:
                 bad.append(f"read {len(got)} bytes that are no whole version")

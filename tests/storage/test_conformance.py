@@ -23,7 +23,8 @@ KINDS = [
 ]
 
 PROFILES = {
-    "rclone-webdav": Profile(many=120, large=3 * 1024 * 1024 + 17, writers=4, rounds=6),
+    "rclone-webdav": Profile(many=120, large=3 * 1024 * 1024 + 17, writers=4, rounds=6,
+                             overwrite_gap=True),
     "rclone-local": Profile(many=120, large=3 * 1024 * 1024 + 17, writers=4, rounds=6),
     "s3": Profile(many=1100, large=11 * 1024 * 1024 + 17, writers=8, rounds=10),
 }

@@ -93,3 +93,27 @@ def test_network_loss_exhausts_retries_with_a_clear_error(
     proxy.down = False
     backend.put("config", b"ok")
     assert backend.get("config") == b"ok"
+
+
+@pytest.mark.rclone
+@pytest.mark.parametrize("check", ["put_get_roundtrip", "put_overwrites", "get_range",
+                                   "put_if_absent", "list_prefix", "delete", "large_object"])
+def test_rclone_contract_holds_through_faults(check: str, webdav: servers.WebDavServer) -> None:
+    """rclone -> fault proxy -> rclone serve webdav."""
+    from strongroom.storage.rclone import RcloneBackend
+
+    with FaultProxy(webdav.url, seed=3) as proxy:
+        env = webdav.rclone_env("fdav")
+        env["RCLONE_CONFIG_FDAV_URL"] = proxy.url
+        inner = RcloneBackend(f"fdav:faults{next(_counter)}", env=env, create=True)
+        backend = RetryBackend(inner, attempts=10, base_delay=0.005, max_delay=0.05)
+        proxy.faults = Faults(drop=0.05, drop_after=0.05, error=0.08, delay=0.05)
+        try:
+            for _ in range(2):
+                CHECKS[check](backend, Profile(large=3 * MiB + 17))
+                for name in list(backend.list()):
+                    backend.delete(name)
+        finally:
+            backend.close()
+        injected = proxy.fates["drop"] + proxy.fates["drop_after"] + proxy.fates["error"]
+        assert injected > 0, proxy.fates

@@ -59,6 +59,7 @@ class FaultProxy:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self.fates: Counter[str] = Counter()
+        self.log: list[tuple[str, str, str, int]] = []  # (method, path, fate, status)
         self.requests = 0
         self.put_bytes = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -134,6 +135,7 @@ class FaultProxy:
         """Answer one request; False closes the connection."""
         fate = self._fate()
         if fate in ("down", "drop"):
+            self.log.append((method, path, fate, 0))
             return False
         if fate == "status":
             _reply(conn, self.faults.status or 500, "Refused", _xml("AccessDenied"))
@@ -150,6 +152,7 @@ class FaultProxy:
                 self.put_bytes += len(body)
                 if self.cut_after_put_bytes is not None and self.put_bytes >= self.cut_after_put_bytes:
                     self.down = True
+        self.log.append((method, path, fate, status))
         if fate == "drop_after":
             return False
         _reply(conn, status, reason, resp_body, resp_headers, head=(method == "HEAD"))
@@ -187,9 +190,25 @@ def _read_request(reader, conn: socket.socket):  # type: ignore[no-untyped-def]
     if lower.get("expect", "").lower() == "100-continue":
         conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     if "chunked" in lower.get("transfer-encoding", "").lower():
-        raise ValueError("chunked request bodies are not supported by this test proxy")
-    body = reader.read(int(lower.get("content-length", "0") or 0))
+        body = _read_chunked(reader)
+        headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+        headers.append(("Content-Length", str(len(body))))
+    else:
+        body = reader.read(int(lower.get("content-length", "0") or 0))
     return method, path, headers, body
+
+
+def _read_chunked(reader) -> bytes:  # type: ignore[no-untyped-def]
+    """Collect a chunked request body (forwarded with a Content-Length instead)."""
+    parts = []
+    while True:
+        size = int(reader.readline(65536).split(b";")[0].strip(), 16)
+        if size == 0:
+            while reader.readline(65536) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(parts)
+        parts.append(reader.read(size))
+        reader.readline(65536)
 
 
 def _reply(conn: socket.socket, status: int, reason: str, body: bytes,

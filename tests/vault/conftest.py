@@ -17,7 +17,7 @@ from strongroom.vault.store_sqlite import SqliteStore
 from . import pg
 
 # Small Argon2id so the suite stays fast; the parameters travel in ext/vault.json.
-SMALL_KSF = dict(memory_kib=256, iterations=1, parallelism=1)
+SMALL_KSF = {"memory_kib": 256, "iterations": 1, "parallelism": 1}
 
 
 def small_config() -> object:

@@ -158,3 +158,29 @@ def test_vault_on_softhsm_secrets_serves_logins(tmp_path: Path, softhsm_token: d
 def test_software_keystore_rejects_empty_passphrase() -> None:
     with pytest.raises(UsageError):
         SoftwareKeystore("", salt=b"\0" * 16, memory_kib=256, iterations=1)
+
+
+@pytest.mark.softhsm
+@pytest.mark.vault
+def test_vault_serve_with_pkcs11_keystore(tmp_path: Path, softhsm_token: dict[str, str]) -> None:
+    from strongroom.client import flows
+    from strongroom.client.vault_client import VaultClient
+    from strongroom.crypto.keys import BackupKey
+    from strongroom.storage.memory import MemoryBackend
+
+    from .conftest import SMALL_KSF, VaultProcess
+
+    env = {"SOFTHSM2_CONF": softhsm_token["conf"], "STRONGROOM_VAULT_PIN": softhsm_token["pin"]}
+    extra = ("--keystore", "pkcs11", "--token-label", softhsm_token["token"])
+    key = BackupKey.generate()
+    with VaultProcess(tmp_path, extra=extra, env=env) as vp:
+        token = vp.create_account("alice")
+        backend = MemoryBackend()
+        with VaultClient(vp.url, "alice", token) as c:
+            loc = flows.enable(backend, key, c, "pw", ksf=SMALL_KSF)
+    doc = json.loads(Path(vp.secrets).read_text())
+    assert doc["keystore"]["kind"] == "pkcs11"
+    # A restarted vault unwraps its secrets through the token and still opens the record.
+    with VaultProcess(tmp_path, extra=extra, env=env) as vp2, \
+            VaultClient(vp2.url, "alice", token) as c:
+        assert flows.recover(loc, c, "pw") == key

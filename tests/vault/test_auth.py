@@ -86,3 +86,24 @@ def test_bad_account_ids_refused(vault: Vault, acct: str) -> None:
 
     with pytest.raises(UsageError):
         vault.status(acct)
+
+
+def test_reprs_show_no_secrets(secrets, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from strongroom.client.vault_client import VaultClient
+    from strongroom.vault.keystore import SoftwareKeystore
+    from strongroom.vault.server import VaultSettings
+    from strongroom.vault.store import RecordRow, SessionRow
+    from strongroom.vault.counter import State
+
+    texts = [
+        repr(VaultSettings(database="x", secrets="y", passphrase="PASS-PHRASE", pin="PIN-9876")),
+        repr(secrets),
+        repr(SoftwareKeystore("PASS-PHRASE", salt=b"\0" * 16, memory_kib=256, iterations=1)),
+        repr(RecordRow("a", State.ACTIVE, 0, 10, 1, b"SEALED-BYTES")),
+        repr(SessionRow("s", "a", 0.0, 1, b"SEALED-STATE", b"SEALED-BYTES")),
+        repr(VaultClient("http://127.0.0.1:1", "a", "srv1_TOKEN-SECRET")),
+    ]
+    for t in texts:
+        for secret in ("PASS-PHRASE", "PIN-9876", "SEALED", "TOKEN-SECRET",
+                       secrets.record_key.hex()[:16]):
+            assert secret not in t, t

@@ -196,3 +196,64 @@ def test_malformed_record_is_refused(vault: Vault, record: bytes) -> None:
     with pytest.raises(VaultProtocolError):
         vault.registration_finish("alice", record, WRAPPED)
     assert vault.store.get("alice") is None
+
+
+class _CommitFails:
+    """A store whose commit fails after ``fn`` ran (outcome unknown)."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.calls = inner, 0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    def transact(self, account_id, fn, **kw):  # type: ignore[no-untyped-def]
+        from strongroom.errors import VaultStoreError
+
+        self.calls += 1
+        self.inner.transact(account_id, fn, **kw)  # the guess may well be on disk...
+        raise VaultStoreError()  # ...but the vault was told the commit failed
+
+
+def test_commit_failure_sends_no_ke2_and_keeps_the_guess(vault: Vault) -> None:
+    from strongroom.errors import VaultStoreError
+
+    register(vault, "alice", PW, WRAPPED)
+    failing = Vault(_CommitFails(vault.store), vault._secrets, vault.config, vault.policy)  # type: ignore[arg-type]
+    with pytest.raises(VaultStoreError):
+        failing.login_start("alice", ke1_for(PW)[0])
+    assert vault.status("alice").attempts_left == 9  # counted, never rolled back
+
+
+@pytest.mark.postgres
+def test_postgres_connection_lost_before_commit_sends_no_ke2(pg_server, secrets, clock) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from strongroom.errors import VaultStoreError
+    from strongroom.vault.core import VaultPolicy
+    from strongroom.vault.store_postgres import PostgresStore
+
+    from .conftest import DetRng, fresh_pg_dsn, small_config
+
+    dsn = fresh_pg_dsn(pg_server)
+    store = PostgresStore(dsn)
+    vault = Vault(store, secrets, small_config(), VaultPolicy(), clock=clock, rng=DetRng(b"pg"))
+    register(vault, "alice", PW, WRAPPED)
+    real = store.transact
+
+    def transact_then_lose_connection(account_id, fn, **kw):  # type: ignore[no-untyped-def]
+        def killing_fn(cur, sess):  # type: ignore[no-untyped-def]
+            pid = store._conn().info.backend_pid
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            return fn(cur, sess)
+        return real(account_id, killing_fn, **kw)
+
+    store.transact = transact_then_lose_connection  # type: ignore[method-assign]
+    with pytest.raises(VaultStoreError):
+        vault.login_start("alice", ke1_for(PW)[0])
+    store.transact = real  # type: ignore[method-assign]
+    # The store reconnects; the record is intact and the vault works on.
+    assert vault.status("alice").exists
+    assert _login(vault, "alice", PW) == WRAPPED
+    store.close()

@@ -16,6 +16,8 @@ from strongroom.errors import (
     VaultUnreachable,
 )
 from strongroom.storage.memory import MemoryBackend
+from strongroom.vault import _opaque as opaque
+from strongroom.vault.app import b64e
 
 from .conftest import SMALL_KSF, DetRng
 
@@ -77,12 +79,10 @@ def test_unknown_account_looks_like_wrong_password(live) -> None:  # type: ignor
     answers = {}
     for name in ("real", "ghost"):
         with VaultClient(server.url, name, tokens[name]) as c:
-            ke1 = bytes(96)
-            from strongroom.vault import _opaque as opaque
             ke1, _ = opaque.LoginClient.start(b"guess", rng=DetRng(name.encode()))
             r = httpx.post(f"{server.url}/v1/accounts/{name}/login/start",
                            headers={"authorization": f"Bearer {tokens[name]}"},
-                           json={"ke1": __import__("base64").urlsafe_b64encode(ke1).rstrip(b"=").decode()})
+                           json={"ke1": b64e(ke1)})
             answers[name] = r
             with pytest.raises(InvalidLogin) as exc:
                 flows.recover(flows.VaultLocator(server.url, name, loc.server_public_key, loc.ksf,
@@ -99,9 +99,8 @@ def test_another_accounts_token_is_403(live) -> None:  # type: ignore[no-untyped
     server, auth = live
     t_alice = auth.create_account("alice", DetRng(b"a"))
     auth.create_account("bob", DetRng(b"b"))
-    with VaultClient(server.url, "bob", t_alice) as c:
-        with pytest.raises(VaultAuthError):
-            c.status()
+    with VaultClient(server.url, "bob", t_alice) as c, pytest.raises(VaultAuthError):
+        c.status()
     for method, path in [("GET", "record"), ("DELETE", "record"), ("POST", "login/start"),
                          ("POST", "registration/start"), ("POST", "login/finish")]:
         r = httpx.request(method, f"{server.url}/v1/accounts/bob/{path}",
@@ -171,9 +170,9 @@ def test_openapi_is_published(alice: VaultClient) -> None:
 def test_vault_unreachable_is_clear() -> None:
     from .pg import free_port
 
-    with VaultClient(f"http://127.0.0.1:{free_port()}", "alice", "srv1_x", timeout=2) as c:
-        with pytest.raises(VaultUnreachable) as exc:
-            c.status()
+    url = f"http://127.0.0.1:{free_port()}"
+    with VaultClient(url, "alice", "srv1_x", timeout=2) as c, pytest.raises(VaultUnreachable) as exc:
+        c.status()
     assert "cannot be reached" in exc.value.message and "no attempt was used" in (exc.value.hint or "")
 
 
@@ -199,3 +198,24 @@ def test_change_password_and_disable(alice: VaultClient) -> None:
     assert flows.read_locator(backend) is None
     assert alice.status()["exists"] is False
     assert "only the 64-digit key" in flows.DISABLED_NOTE
+
+
+def test_store_failure_is_503_without_ke2(vault) -> None:  # type: ignore[no-untyped-def]
+    from strongroom.vault.app import create_app
+    from strongroom.vault.auth import TokenAuth
+    from strongroom.vault.core import Vault
+
+    from .conftest import LiveVault
+    from .test_core import _CommitFails
+
+    auth = TokenAuth(vault.store)
+    token = auth.create_account("alice", DetRng(b"a"))
+    broken = Vault(_CommitFails(vault.store), vault._secrets, vault.config, vault.policy)
+    with LiveVault(create_app(broken, auth)) as server:
+        ke1, _ = opaque.LoginClient.start(b"pw", rng=DetRng(b"k"))
+        r = httpx.post(f"{server.url}/v1/accounts/alice/login/start",
+                       headers={"authorization": f"Bearer {token}"}, json={"ke1": b64e(ke1)})
+        assert r.status_code == 503 and "ke2" not in r.json()
+        with VaultClient(server.url, "alice", token) as c, pytest.raises(VaultUnreachable) as exc:
+            c.login_start(ke1)
+        assert "stays counted" in (exc.value.hint or "")

@@ -110,3 +110,38 @@ def test_cli_journey(tmp_path: Path) -> None:
         assert off.exit_code == 0 and "only the 64-digit key" in off.stderr
         gone = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "battery staple"})
         assert gone.exit_code == 2 and "no password set up" in gone.stderr
+
+
+@pytest.mark.vault
+def test_cli_counts_down_warns_and_locks(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.main import cli
+
+    def run(*args: str, env: dict[str, str]) -> object:
+        app = AppContext(stdin_is_tty=lambda: False, env=env)
+        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
+
+    with VaultProcess(tmp_path, extra=("--attempt-limit", "3")) as vault:
+        token = vault.create_account("bob")
+        base = {"STRONGROOM_REPO": str(tmp_path / "repo"), "STRONGROOM_VAULT_TOKEN": token,
+                "STRONGROOM_KEYRING": "no", "STRONGROOM_VAULT": vault.url}
+        dev1 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "d1"), "STRONGROOM_PASSWORD": "pw"}
+        assert run("init", "--password", env=dev1).exit_code == 0
+        dev2 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "d2"), "STRONGROOM_PASSWORD": "no"}
+        for left in (2, 1):
+            r = run("snapshots", env=dev2)
+            assert r.exit_code == 21 and f"{left} attempt" in r.stderr
+        assert "WARNING: one attempt left" in r.stderr
+        # Automation never spends the last attempt unless told to.
+        r = run("snapshots", env=dev2)
+        assert r.exit_code == 2 and "nothing was spent" in r.stderr
+        assert "only ONE password attempt is left" in r.stderr
+        r = run("snapshots", env={**dev2, "STRONGROOM_LAST_ATTEMPT": "yes"})
+        assert r.exit_code == 21 and "destroyed" in r.stderr
+        r = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "pw"})
+        assert r.exit_code == 22
+        assert "permanently" in r.stderr and "64-digit key" in r.stderr
+        st = run("vault", "status", env=dev2)
+        assert "PERMANENTLY LOCKED" in st.stdout

@@ -56,9 +56,8 @@ def _run(tmp_path: Path, database: str | None) -> None:
         assert results.count("ke2") == 10, results
         assert results.count("locked") == 40
         assert "RELEASED" not in results
-        with VaultClient(second.url, "alice", token) as c:
-            with pytest.raises(AttemptsExhausted):
-                flows.recover(loc, c, "right")
+        with VaultClient(second.url, "alice", token) as c, pytest.raises(AttemptsExhausted):
+            flows.recover(loc, c, "right")
     finally:
         first.stop()
         if second is not None:

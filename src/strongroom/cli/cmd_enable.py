@@ -16,7 +16,7 @@ from .vault_support import pinned_key, read_password, vault_client, vault_option
 EPILOG = """\b
 Examples:
   strongroom --repo /mnt/backup enable --password --vault https://vault.example --vault-token T
-  STRONGROOM_PASSWORD_FILE=... strongroom enable --password --password-file pw.txt
+  strongroom enable --password --password-file pw.txt
 
 The vault checks the password with OPAQUE and never sees it.  After
 10 wrong guesses it destroys the key for good; the 64-digit key still works."""
@@ -30,7 +30,7 @@ The vault checks the password with OPAQUE and never sees it.  After
 @pass_app
 def command(app: AppContext, use_password: bool) -> None:
     """Let a password (through the Backup Key Vault) open this backup."""
-    repository = app.open_repository()
+    app.open_repository()  # proves the key before anything is deposited
     _enable(app, app.backend(), repository_key(app))
 
 

@@ -38,28 +38,32 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return callback
 
 
-def vault_option_list() -> list[click.Option]:
-    """The vault options as click parameters (to add to commands)."""
+def _option_specs() -> list[tuple[list[str], dict[str, Any]]]:
     return [
-        click.Option(["--vault"], metavar="URL", envvar=ENV_VAULT, expose_value=False,
-                     callback=_store("vault"), help=f"Backup Key Vault URL [env {ENV_VAULT}]."),
-        click.Option(["--vault-token"], metavar="TOKEN", envvar=ENV_TOKEN, expose_value=False,
-                     callback=_store("vault_token"),
-                     help=f"This account's vault token or JWT [env {ENV_TOKEN}]."),
-        click.Option(["--vault-key"], metavar="B64", envvar=ENV_VAULT_KEY, expose_value=False,
-                     callback=_store("vault_key"),
-                     help=f"Pin this vault public key instead of trusting on first use "
-                          f"[env {ENV_VAULT_KEY}]."),
-        click.Option(["--password-file"], metavar="PATH", expose_value=False,
-                     callback=_store("password_file"),
-                     help=f"Read the password from this file [or env {ENV_PASSWORD}]."),
+        (["--vault"], {"metavar": "URL", "envvar": ENV_VAULT, "expose_value": False,
+                           "callback": _store("vault"), "help": f"Backup Key Vault URL [env {ENV_VAULT}]."}),
+        (["--vault-token"], {"metavar": "TOKEN", "envvar": ENV_TOKEN, "expose_value": False,
+                                 "callback": _store("vault_token"),
+                                 "help": f"This account's vault token or JWT [env {ENV_TOKEN}]."}),
+        (["--vault-key"], {"metavar": "B64", "envvar": ENV_VAULT_KEY, "expose_value": False,
+                               "callback": _store("vault_key"),
+                               "help": f"Pin this vault public key instead of trusting on first use "
+                                    f"[env {ENV_VAULT_KEY}]."}),
+        (["--password-file"], {"metavar": "PATH", "expose_value": False,
+                                   "callback": _store("password_file"),
+                                   "help": f"Read the password from this file [or env {ENV_PASSWORD}]."}),
     ]
+
+
+def vault_option_list() -> list[click.Option]:
+    """The vault options as click parameters (to add to existing commands)."""
+    return [click.Option(decls, **kw) for decls, kw in _option_specs()]
 
 
 def vault_options(f: F) -> F:
     """Decorator: add the vault options to a command."""
-    for opt in reversed(vault_option_list()):
-        f = click.decorators._param_memo(f, opt) or f  # type: ignore[attr-defined]
+    for decls, kw in reversed(_option_specs()):
+        f = click.option(*decls, **kw)(f)
     return f
 
 
@@ -144,6 +148,12 @@ def _recover(request: KeyRequest) -> BackupKey | None:
     if loc is None:
         return None
     app = request.app
+    pin = pinned_key(app)
+    if pin is not None and pin != loc.server_public_key:
+        # ext/vault.json is plaintext in storage the provider controls: a pin
+        # from configuration wins over it.
+        raise UsageError("this repository names a vault whose key is not the one in --vault-key",
+                         hint="the repository's vault locator may have been tampered with")
     client = vault_client(app, url=loc.url, account=loc.account)
     password = read_password(app)
     key = flows.recover(loc, client, password, confirm_last=confirm_last(app))

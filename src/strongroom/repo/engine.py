@@ -25,7 +25,6 @@ from ..errors import (
 )
 from ..progress import Progress
 from ..storage.base import Backend
-from ._malloc import bound_large_allocations
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config
 from .index import INDEX_PREFIX, Index, read_index
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
@@ -51,7 +50,6 @@ class Engine:
 
     def __init__(self, backend: Backend, key: BackupKey, config: Config, clock: Clock,
                  rng: Rng) -> None:
-        bound_large_allocations()
         self.backend, self.key, self.config = backend, key, config
         self.clock, self.rng = clock, rng
         self.repo_id_hex = config.repo_id.hex()

@@ -26,7 +26,7 @@ _Uploaded = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 class Packer:
     """Accepts new blobs, writes packs and indexes; :meth:`finish` waits for everything."""
 
-    def __init__(self, engine: Engine, workers: int = 4, max_inflight: int = 4) -> None:
+    def __init__(self, engine: Engine, workers: int = 3, max_inflight: int = 3) -> None:
         self._engine = engine
         self._params = engine.config.chunker
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strongroom-pack")

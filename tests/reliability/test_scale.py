@@ -1,0 +1,118 @@
+"""Scale and resources campaign: a large file, many small files, a big SQLite database.
+
+Each dataset is backed up and restored with the real CLI in a child process
+whose stderr is a pseudo-terminal (so progress bars are drawn, as for a user);
+the peak RSS of each child is read from ``os.wait4``'s rusage.  Restores are
+compared byte for byte.  The memory bound asserted at CI scale is generous
+(400 MB): it is behaviour (memory does not grow with the data), not timing.
+
+Sizes (``STRONGROOM_CAMPAIGN_SCALE``): ci = 300 MB file, 5,000 files, 100 MB
+database; full = 10 GB, 100,000 files, 5 GB.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import random
+import sqlite3
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from .campaign import CLI, cli, cli_env, record, sized, tree_digest
+
+MB = 1024 * 1024
+BIG_FILE = sized(300, 10 * 1024) * MB
+SMALL_FILES = sized(5_000, 100_000)
+DB_SIZE = sized(100, 5 * 1024) * MB
+RSS_BOUND = 400 * MB
+SEED = 6005
+
+
+def _run_on_pty(args: list[str], env: dict[str, str]) -> tuple[int, int, str]:
+    """Run ``strongroom ARGS`` with stderr on a pty; (exit status, peak RSS bytes, stderr)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, *args], env={**env, "COLUMNS": "100", "TERM": "xterm"},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    assert proc.stdout is not None
+    proc.stdout.read()
+    proc.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, usage.ru_maxrss * 1024, b"".join(chunks).decode("utf-8", "replace")
+
+
+def _big_file(path: Path) -> None:
+    """Random 1 MiB blocks with every third block zero (sparse-ish, mostly incompressible)."""
+    rnd = random.Random(SEED)
+    with open(path, "wb") as fh:
+        for i in range(BIG_FILE // MB):
+            fh.write(bytes(MB) if i % 3 == 2 else rnd.randbytes(MB))
+
+
+def _small_files(root: Path) -> None:
+    rnd = random.Random(SEED + 1)
+    for i in range(SMALL_FILES):
+        d = root / f"chat{i // 500:03d}"
+        if i % 500 == 0:
+            d.mkdir(parents=True)
+        (d / f"msg{i:06d}.txt").write_bytes(rnd.randbytes(rnd.randrange(64, 4096)))
+
+
+def _database(path: Path) -> None:
+    rnd = random.Random(SEED + 2)
+    with sqlite3.connect(path) as db:
+        db.execute("create table messages (id integer primary key, chat int, body blob)")
+        rows = DB_SIZE // 1100
+        for start in range(0, rows, 10_000):
+            db.executemany("insert into messages (chat, body) values (?, ?)",
+                           ((rnd.randrange(100), rnd.randbytes(1000))
+                            for _ in range(min(10_000, rows - start))))
+    db.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["big-file", "small-files", "sqlite"])
+def test_backup_and_restore_in_bounded_memory(tmp_path: Path, dataset: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    {"big-file": lambda: _big_file(src / "video.raw"),
+     "small-files": lambda: _small_files(src),
+     "sqlite": lambda: _database(src / "msgstore.db")}[dataset]()
+    size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
+    env = cli_env(tmp_path, str(tmp_path / "repo"), tmp_path / "repo.key")
+    assert cli(["init", "--no-store"], env).returncode == 0
+
+    code, backup_rss, backup_err = _run_on_pty(["backup", str(src)], env)
+    assert code == 0, backup_err[-2000:]
+    code, restore_rss, restore_err = _run_on_pty(
+        ["restore", "latest", "--target", str(tmp_path / "out")], env)
+    assert code == 0, restore_err[-2000:]
+    assert tree_digest(tmp_path / "out" / str(src).lstrip("/")) == tree_digest(src)
+
+    # Progress was drawn on the terminal (rich redraws with carriage returns / cursor codes).
+    assert "\r" in backup_err or "\x1b[" in backup_err, backup_err[-500:]
+    assert "\r" in restore_err or "\x1b[" in restore_err, restore_err[-500:]
+    record("scale", {"dataset": dataset, "bytes": size, "backup_peak_rss": backup_rss,
+                     "restore_peak_rss": restore_rss})
+    assert backup_rss < RSS_BOUND and restore_rss < RSS_BOUND, (backup_rss, restore_rss)
