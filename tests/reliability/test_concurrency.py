@@ -20,7 +20,7 @@ import pytest
 
 from .campaign import CLI, cli, cli_env, cli_json, record, sized, tree_digest, write_random_tree
 
-ROUNDS = sized(3, 20)
+ROUNDS = sized(6, 30)
 SEED = 6003
 
 
@@ -78,25 +78,28 @@ def test_prune_racing_a_backup_loses_nothing(tmp_path: Path) -> None:
     src = tmp_path / "src"
     kept: dict[str, dict] = {}
     outcomes = {"prune_ran": 0, "prune_locked": 0, "backup_locked": 0, "backup_done": 0,
-                "prune_started_during_backup": 0}
+                "second_started_while_first_ran": 0}
     for r in range(ROUNDS):
         # Churn: a new folder replaces the old, so forget+prune has dead data to delete.
         shutil.rmtree(src, ignore_errors=True)
         write_random_tree(src, 8 * 1024 * 1024, 8, SEED + r)
-        t0 = time.monotonic()
         first = cli_json(["backup", str(src)], env)
-        # Spreads prune's start over the next backup, which stores three times as much.
-        duration = time.monotonic() - t0
         kept[first["snapshot_id"]] = tree_digest(src)
-        write_random_tree(src / "more", 24 * 1024 * 1024, 8, SEED + 1000 + r)
+        write_random_tree(src / "more", 96 * 1024 * 1024, 8, SEED + 1000 + r)
         forget = cli_json(["forget", "--keep-last", "2"], env)
         for sid in forget["remove"]:
             kept.pop(sid, None)
-        backup = _start(["backup", str(src)], env)
-        time.sleep(rnd.uniform(0.0, duration))
-        overlapped = backup.poll() is None
-        prune = _start(["prune"], env2)
-        outcomes["prune_started_during_backup"] += overlapped
+        # Start order and gap are random: prune first (it then holds the exclusive lock
+        # while the backup starts) or the backup first (prune meets its shared lock).
+        gap = rnd.uniform(-0.6, 0.6)
+        first_cmd, second_cmd = (["prune"], ["backup", str(src)]) if gap < 0 else (
+            ["backup", str(src)], ["prune"])
+        p_first = _start(first_cmd, env if gap >= 0 else env2)
+        time.sleep(abs(gap))
+        overlapped = p_first.poll() is None
+        p_second = _start(second_cmd, env2 if gap >= 0 else env)
+        backup, prune = (p_first, p_second) if gap >= 0 else (p_second, p_first)
+        outcomes["second_started_while_first_ran"] += overlapped
         b_out, b_err = backup.communicate(timeout=300)
         p_out, p_err = prune.communicate(timeout=300)
         # Either may lose the lock race (exit 13, RepositoryLocked); nothing else is allowed.

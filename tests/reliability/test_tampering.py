@@ -266,7 +266,8 @@ def outcomes(world: World) -> list[Outcome]:
         k["restore_correct"] += bool(o.restore) and set(o.restore.values()) == {"correct"}
     record("tampering", {"by_type": kinds, "cases": len(result),
                          "detected": sum(o.detected for o in result),
-                         "named": sum(o.detected and o.named for o in result)})
+                         "named": sum(o.detected and o.named for o in result),
+                         "undetected": [o.case for o in result if not o.detected]})
     return result
 
 
@@ -344,22 +345,25 @@ def _edit_config(repo: Path, edit) -> None:  # type: ignore[no-untyped-def]
     (repo / "config").write_text(json.dumps(doc, indent=1, sort_keys=True))
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT-1: config fields outside the key check value "
-                   "(chunker parameters, created) are not authenticated; a change is not detected")
 def test_changed_chunker_parameters_are_detected(world: World, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    shutil.copytree(world.a, repo)
-    _edit_config(repo, lambda d: d["chunker"].update(media_piece=65536, cdc_avg=524288))
-    out = _evaluate("config:chunker", repo, world.key, world.refs, ["config"], tmp_path)
-    assert out.detected
+    """Was DEFECT-1 (docs/dev/defects.md): the config is now authenticated by a MAC."""
+    edits = [lambda d: d["chunker"].update(media_piece=65536, cdc_avg=524288),
+             lambda d: d.update(created=d["created"] + 1),
+             lambda d: d.update(minor=d["minor"] + 1, extra="x")]
+    for n, edit in enumerate(edits):
+        repo = tmp_path / f"repo{n}"
+        shutil.copytree(world.a, repo)
+        _edit_config(repo, edit)
+        out = _evaluate("config:edit", repo, world.key, world.refs, ["config"], tmp_path)
+        assert out.open_refused == "DataDamaged", n
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT-2: objects are not bound to the repository id; "
-                   "another repository's config made with the same key is accepted")
 def test_config_of_another_repository_with_the_same_key_is_detected(world: World,
                                                                     tmp_path: Path) -> None:
+    """Was DEFECT-2: every object key now derives from RK = HKDF(K, repository id)."""
     repo = tmp_path / "repo"
     shutil.copytree(world.a, repo)
     shutil.copyfile(world.b / "config", repo / "config")
     out = _evaluate("config:foreign", repo, world.key, world.refs, ["config"], tmp_path)
-    assert out.detected
+    assert out.detected and not out.crashes
+    assert "WRONG" not in out.restore.values() and "correct" not in out.restore.values()

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.support import servers
 
 pytestmark = pytest.mark.xdist_group("servers")
@@ -21,7 +20,8 @@ pytestmark = pytest.mark.xdist_group("servers")
 
 def _run(args: list[str], env: dict[str, str], ok: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([sys.executable, "-m", "strongroom.cli.main", *args], env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+                          check=False)
     if ok:
         assert done.returncode == 0, done.stderr
     return done

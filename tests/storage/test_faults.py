@@ -117,3 +117,16 @@ def test_rclone_contract_holds_through_faults(check: str, webdav: servers.WebDav
             backend.close()
         injected = proxy.fates["drop"] + proxy.fates["drop_after"] + proxy.fates["error"]
         assert injected > 0, proxy.fates
+
+
+def test_slow_server_times_out_as_transient(proxy: FaultProxy,
+                                            seaweedfs: servers.S3Server) -> None:
+    inner = S3Backend(proxy.url, "strongroom-test", f"faults{next(_counter)}",
+                      access_key=seaweedfs.access_key, secret_key=seaweedfs.secret_key,
+                      timeout=0.5)
+    backend = RetryBackend(inner, attempts=2, base_delay=0.001, max_delay=0.001)
+    proxy.faults = Faults(delay=1.0, delay_seconds=1.5)
+    with pytest.raises(TransientStorageError, match=r"cannot get config: ReadTimeoutError "
+                                                    r"\(network\) \(gave up after 2 attempts\)"):
+        backend.get("config")
+    assert proxy.fates["delay"] == 2

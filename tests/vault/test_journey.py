@@ -145,3 +145,28 @@ def test_cli_counts_down_warns_and_locks(tmp_path: Path) -> None:
         assert "permanently" in r.stderr and "64-digit key" in r.stderr
         st = run("vault", "status", env=dev2)
         assert "PERMANENTLY LOCKED" in st.stdout
+
+
+@pytest.mark.vault
+def test_cli_prompts_for_the_password_on_a_terminal(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.main import cli
+
+    def run(*args: str, env: dict[str, str], tty: bool = False, input: str | None = None) -> object:
+        app = AppContext(stdin_is_tty=lambda: tty, env=env)
+        return CliRunner().invoke(cli, list(args), obj=app, env=env, input=input,
+                                  catch_exceptions=False)
+
+    with VaultProcess(tmp_path) as vault:
+        token = vault.create_account("carol")
+        base = {"STRONGROOM_REPO": str(tmp_path / "repo"), "STRONGROOM_VAULT_TOKEN": token,
+                "STRONGROOM_KEYRING": "no", "STRONGROOM_VAULT": vault.url}
+        dev1 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "d1")}
+        r = run("init", "--password", env=dev1, tty=True, input="hunter2 pw\nhunter2 pw\n")
+        assert r.exit_code == 0, r.output
+        dev2 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "d2")}
+        r = run("snapshots", env=dev2, tty=True, input="hunter2 pw\n")
+        assert r.exit_code == 0, r.output
+        assert "Backup password" in r.output and "hunter2" not in r.output

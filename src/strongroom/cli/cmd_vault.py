@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -31,7 +33,10 @@ def command() -> None:
     """The Backup Key Vault: serve it, manage accounts, show a record's status."""
 
 
-def _db_option(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _db_option(f: F) -> F:
     return click.option("--db", "database", envvar=ENV_DB, default="vault.db", show_default=True,
                         metavar="PATH|postgresql://...",
                         help=f"Record store: a SQLite file or a PostgreSQL URL [env {ENV_DB}].")(f)

@@ -80,6 +80,7 @@ class CheckRun:
         self.affected: dict[str, dict[str, None]] = defaultdict(dict)
         self.bad_indexes: list[str] = []
         self.unindexed: dict[bytes, str] = {}
+        self.n_indexes = 0
 
     def run(self, read_data: bool) -> CheckReport:
         """Run the check and build the report."""
@@ -90,7 +91,7 @@ class CheckRun:
                     self.engine.rng).acquire()
         try:
             self.lock = lock
-            read_config(self.engine.backend).verify_key(self.engine.key)
+            read_config(self.engine.backend).authenticate(self.engine.master)
             index = self._load_indexes()
             self._adopt_orphans(index)
             self._check_packs(index, read_data)
@@ -98,10 +99,24 @@ class CheckRun:
         finally:
             self.engine._index = None  # orphans adopted above are not really indexed
             lock.release()
+        self._blame_config(nsnap)
         problems = [Problem(obj, what, list(self.affected.get(obj, {}))[:MAX_FILES_LISTED])
                     for obj, what in sorted(self.bad_objects.items())]
         return CheckReport(not problems, problems, nsnap, len(index.packs), len(index.blobs),
                            read_data)
+
+    def _blame_config(self, nsnap: int) -> None:
+        """Name ``config`` when no index or snapshot authenticates under its repository id.
+
+        Objects are keyed by the repository key, which depends on the id in the
+        config: if every one of them fails, the config is what does not belong.
+        """
+        failed_snaps = [o for o in self.bad_objects if o.startswith("snapshots/")
+                        and "is damaged or was tampered with" in self.bad_objects[o]]
+        all_indexes_bad = self.n_indexes > 0 and len(self.bad_indexes) == self.n_indexes
+        if all_indexes_bad and nsnap and len(failed_snaps) == nsnap:
+            self._bad("config", "no index or snapshot object authenticates under this "
+                      "config's repository id: the config was replaced")
 
     def _bad(self, name: str, what: str) -> None:
         self.bad_objects.setdefault(name, what)
@@ -109,6 +124,7 @@ class CheckRun:
     def _load_indexes(self) -> Index:
         self.engine._index = None  # re-read: check must see the storage as it is now
         idx = self.engine.index()
+        self.n_indexes = len(idx.objects) + len(idx.damaged)
         for name, why in sorted(idx.damaged.items()):
             self._bad(name, why)
             self.bad_indexes.append(name)

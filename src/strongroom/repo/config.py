@@ -2,18 +2,29 @@
 
 It is the only object a storage provider can read.  It is JSON (UTF-8), small,
 and holds nothing secret: the key-check value is an HKDF output under its own
-label, which reveals nothing about K or any other subkey.
+label, which reveals nothing about K or any other subkey.  Every field is
+authenticated by ``mac``, an HMAC-SHA256 under a key derived from the
+repository key RK, so a provider cannot change parameters unnoticed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..crypto import labels
 from ..crypto.keys import BackupKey
-from ..errors import FormatError, RepositoryNotFound, UnsupportedVersion, WrongKey
+from ..errors import (
+    DataDamaged,
+    FormatError,
+    ObjectNotFound,
+    RepositoryNotFound,
+    UnsupportedVersion,
+    WrongKey,
+)
 from ..storage.base import Backend
 
 CONFIG_NAME = "config"
@@ -43,44 +54,70 @@ class ChunkerParams:
             raise FormatError("config: chunker parameters out of range")
 
 
+def repository_key(key: BackupKey, repo_id: bytes) -> BackupKey:
+    """RK = HKDF(K, salt = repository id, "strongroom/v1/repository")."""
+    return BackupKey.from_bytes(key.derive(labels.REPOSITORY, salt=repo_id))
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    """The bytes the config MAC covers: every field but ``mac``, sorted, compact JSON."""
+    body = {k: v for k, v in doc.items() if k != "mac"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def config_mac(repo_key: BackupKey, doc: dict[str, Any]) -> str:
+    """HMAC-SHA256 (hex) of the canonical config under HKDF(RK, "strongroom/v1/config")."""
+    return hmac.new(repo_key.derive(labels.CONFIG), canonical(doc), hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True)
 class Config:
-    """The parsed plaintext config."""
+    """The parsed plaintext config (``doc`` is the whole JSON object, as stored)."""
 
     version: int
     minor: int
     repo_id: bytes
     keycheck: bytes
-    created: float
+    created: int
     chunker: ChunkerParams
+    doc: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_public(self) -> dict[str, Any]:
         """The JSON form, also what ``Repository.public_config`` returns."""
-        return {
-            "format": FORMAT_NAME,
-            "version": self.version,
-            "minor": self.minor,
-            "id": self.repo_id.hex(),
-            "created": self.created,
-            "keycheck": self.keycheck.hex(),
-            "chunker": dict(vars(self.chunker)),
-        }
+        return dict(self.doc)
 
     def encode(self) -> bytes:
         """Serialize as stored."""
-        return json.dumps(self.to_public(), indent=1, sort_keys=True).encode() + b"\n"
+        return json.dumps(self.doc, indent=1, sort_keys=True).encode() + b"\n"
 
-    def verify_key(self, key: BackupKey) -> None:
-        """Raise ``WrongKey`` unless ``key`` made this repository (constant time)."""
+    def authenticate(self, key: BackupKey) -> BackupKey:
+        """Check K (``WrongKey``), then every field (``DataDamaged``); return RK.
+
+        Both comparisons are constant time.  The key check comes first so that a
+        wrong key is never reported as damage.
+        """
         if not hmac.compare_digest(key.keycheck(self.repo_id), self.keycheck):
             raise WrongKey()
+        repo_key = repository_key(key, self.repo_id)
+        mac = self.doc.get("mac")
+        if not isinstance(mac, str) or not hmac.compare_digest(config_mac(repo_key, self.doc),
+                                                               mac):
+            raise DataDamaged("config has been changed since the repository was created")
+        return repo_key
 
 
 def new_config(key: BackupKey, repo_id: bytes, created: float,
                chunker: ChunkerParams | None = None) -> Config:
     """The config of a new repository made with ``key``."""
-    return Config(MAJOR_VERSION, MINOR_VERSION, repo_id, key.keycheck(repo_id), created,
-                  chunker or ChunkerParams())
+    params = chunker or ChunkerParams()
+    doc: dict[str, Any] = {
+        "format": FORMAT_NAME, "version": MAJOR_VERSION, "minor": MINOR_VERSION,
+        "id": repo_id.hex(), "created": int(created), "keycheck": key.keycheck(repo_id).hex(),
+        "chunker": dict(vars(params)),
+    }
+    doc["mac"] = config_mac(repository_key(key, repo_id), doc)
+    return Config(MAJOR_VERSION, MINOR_VERSION, repo_id, key.keycheck(repo_id), int(created),
+                  params, doc)
 
 
 def parse_config(data: bytes) -> Config:
@@ -98,14 +135,14 @@ def parse_config(data: bytes) -> Config:
                 f"this repository uses format version {version}; this Strongroom reads "
                 f"version {MAJOR_VERSION}")
         known = ChunkerParams.__dataclass_fields__
-        # A newer minor version may add fields; unknown ones are ignored, as the spec says.
+        # A newer minor version may add fields; unknown ones are ignored (but MAC'd).
         chunker = ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items() if k in known})
         chunker.validate()
         repo_id, keycheck = bytes.fromhex(doc["id"]), bytes.fromhex(doc["keycheck"])
         if len(repo_id) != 16 or len(keycheck) != 32:
             raise FormatError("config: bad id or keycheck length")
         return Config(version, int(doc.get("minor", 0)), repo_id, keycheck,
-                      float(doc["created"]), chunker)
+                      int(doc["created"]), chunker, doc)
     except (UnsupportedVersion, FormatError):
         raise
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
@@ -114,8 +151,6 @@ def parse_config(data: bytes) -> Config:
 
 def read_config(backend: Backend) -> Config:
     """Fetch and parse the config; ``RepositoryNotFound`` if there is none."""
-    from ..errors import ObjectNotFound
-
     try:
         data = backend.get(CONFIG_NAME)
     except ObjectNotFound:

@@ -25,10 +25,11 @@ from ..errors import (
 )
 from ..progress import Progress
 from ..storage.base import Backend
-from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config
+from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config, repository_key
 from .index import INDEX_PREFIX, Index, read_index
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
 from .pack import BlobLocation, open_frame, pack_name
+from .sealed import named_objects
 
 if TYPE_CHECKING:
     from ..api import (
@@ -50,7 +51,11 @@ class Engine:
 
     def __init__(self, backend: Backend, key: BackupKey, config: Config, clock: Clock,
                  rng: Rng) -> None:
-        self.backend, self.key, self.config = backend, key, config
+        self.backend, self.config = backend, config
+        #: The repository key RK: every object key derives from it, binding objects to
+        #: this repository's id (K itself is kept only to re-check the config).
+        self.master = key
+        self.key = repository_key(key, config.repo_id)
         self.clock, self.rng = clock, rng
         self.repo_id_hex = config.repo_id.hex()
         self._blob_key = key.derive(labels.BLOB_ID)
@@ -77,7 +82,7 @@ class Engine:
              rng: Rng = os.urandom) -> Engine:
         """Read the config and check the key before anything else is downloaded."""
         config = read_config(backend)
-        config.verify_key(key)
+        config.authenticate(key)
         return cls(backend, key, config, clock, rng)
 
     def close(self) -> None:
@@ -93,7 +98,7 @@ class Engine:
         """The union of all index objects (loaded once)."""
         if self._index is None:
             idx = Index()
-            for name in sorted(self.backend.list(INDEX_PREFIX)):
+            for name in named_objects(self.backend.list(INDEX_PREFIX), INDEX_PREFIX):
                 try:
                     self.load_index_object(idx, name)
                 except DataDamaged as exc:
@@ -146,7 +151,8 @@ class Engine:
     # -- snapshots -----------------------------------------------------------------------
     def snapshot_ids(self) -> list[str]:
         """Ids of every snapshot object present."""
-        return [n[len(SNAPSHOT_PREFIX):] for n in self.backend.list(SNAPSHOT_PREFIX)]
+        names = named_objects(self.backend.list(SNAPSHOT_PREFIX), SNAPSHOT_PREFIX)
+        return [n[len(SNAPSHOT_PREFIX):] for n in names]
 
     def load_snapshot(self, snap_id: str) -> SnapshotDoc:
         """Decrypt one snapshot object."""

@@ -23,7 +23,7 @@ from ..crypto import labels
 from ..crypto.keys import BackupKey
 from ..errors import DataDamaged, ObjectNotFound, RepositoryLocked
 from ..storage.base import Backend
-from .sealed import open_object, seal_object
+from .sealed import named_objects, open_object, seal_object
 
 LOCK_MAGIC = b"SRL1"
 LOCK_PREFIX = "locks/"
@@ -56,7 +56,7 @@ class Lock:
         """Take the lock or raise ``RepositoryLocked`` (after removing our attempt)."""
         self.name = self._write()
         now = self._clock()
-        for other in list(self._backend.list(LOCK_PREFIX)):
+        for other in named_objects(self._backend.list(LOCK_PREFIX), LOCK_PREFIX):
             if other == self.name:
                 continue
             doc = self._read(other)

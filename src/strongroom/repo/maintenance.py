@@ -20,6 +20,7 @@ from .locks import Lock
 from .manifest import KIND_FILE, SnapshotDoc, snapshot_name
 from .pack import pack_id_from_name, pack_name
 from .packer import Packer
+from .sealed import named_objects
 
 if TYPE_CHECKING:
     from ..api import ForgetResult, PruneSummary
@@ -164,7 +165,7 @@ def _rewrite_index(engine: Engine, index: Index, gone: set[bytes], used: set[byt
     for bid, (pid, loc) in keep.blobs.items():
         by_pack[pid].append((bid, loc))
     packs = [(pid, index.packs[pid], entries) for pid, entries in by_pack.items()]
-    old = list(engine.backend.list(INDEX_PREFIX))
+    old = named_objects(engine.backend.list(INDEX_PREFIX), INDEX_PREFIX)
     name, _ = write_index(engine.backend.put, engine.key, packs, engine.rng)
     for obj in old:
         if obj != name:

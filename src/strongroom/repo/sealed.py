@@ -10,13 +10,20 @@ authentication instead of being read as another one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 
 from ..crypto.aead import SALT_SIZE, TAG_SIZE, ObjectCipher
 from ..crypto.keys import BackupKey
 from ..errors import FormatError
 
 Rng = Callable[[int], bytes]
+_H32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def named_objects(names: Iterable[str], prefix: str) -> list[str]:
+    """The names ``<prefix><32 lowercase hex>``; anything else there is ignored (spec §1)."""
+    return sorted(n for n in names if n.startswith(prefix) and _H32.match(n[len(prefix):]))
 
 
 def seal_object(key: BackupKey, label: bytes, magic: bytes, name: str, plaintext: bytes,

@@ -28,6 +28,8 @@ import os
 import random
 import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sysconfig
 import tempfile
@@ -318,7 +320,7 @@ class _Daemon:
             [binary, "rcd", "--rc-addr", f"unix://{sock}", "--rc-serve", "--rc-no-auth",
              "--log-file", os.path.join(self._dir, "rclone.log"), "--log-level", "ERROR"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=full_env, start_new_session=True)
+            env=full_env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - no locks taken
         self._client = httpx.Client(transport=httpx.HTTPTransport(uds=sock),
                                     base_url="http://rclone", timeout=timeout)
         self._wait(sock)
@@ -330,7 +332,9 @@ class _Daemon:
                 self.stop()
                 raise PermanentStorageError("rclone rcd exited at start; see "
                                             "'rclone config' and the remote name")
-            if Path(sock).exists():
+            # Probe with our own socket first: httpx leaks the socket of a
+            # refused Unix-socket connection (a ResourceWarning later).
+            if _listening(sock):
                 try:
                     if self._client.post("/core/version", json={}).status_code == 200:
                         return
@@ -357,6 +361,35 @@ class _Daemon:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    # Resolved in the parent: the child between fork and exec must not import.
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # not Linux: close() and the finalizer still stop the daemon
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when Strongroom dies (even by SIGKILL)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
+def _listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _find_rclone() -> str | None:

@@ -91,11 +91,13 @@ class BodyLimit:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         for k, v in scope.get("headers", []):
             if k == b"content-length" and (not v.isdigit() or int(v) > self.limit):
-                return await _error(413, "too_large", f"request body over {self.limit} bytes")(
+                await _error(413, "too_large", f"request body over {self.limit} bytes")(
                     scope, receive, send)
+                return
         # Read the whole (small) body first, so a stream without a length is
         # cut off at the limit too, then replay it to the app.
         body, more = b"", True
@@ -106,8 +108,9 @@ class BodyLimit:
             body += msg.get("body", b"")
             more = msg.get("more_body", False)
             if len(body) > self.limit:
-                return await _error(413, "too_large", f"request body over {self.limit} bytes")(
+                await _error(413, "too_large", f"request body over {self.limit} bytes")(
                     scope, receive, send)
+                return
         replayed = False
 
         async def replay() -> Any:

@@ -50,8 +50,8 @@ class VaultPolicy:
     session_ttl: float = 120.0  # seconds between KE2 and KE3
 
     def __post_init__(self) -> None:
-        if not 1 <= self.attempt_limit <= 1000:
-            raise UsageError("attempt limit must be between 1 and 1000")
+        if not 1 <= self.attempt_limit <= 1_000_000:
+            raise UsageError("attempt limit must be between 1 and 1000000")
         if self.session_ttl <= 0:
             raise UsageError("session lifetime must be positive")
 
@@ -123,9 +123,9 @@ class Vault:
     def registration_start(self, account_id: str, request: bytes) -> bytes:
         """Answer an OPAQUE registration request (stateless)."""
         cid = check_account_id(account_id)
-        return _protocol(
+        return bytes(_protocol(
             opaque.RegistrationServer.respond, self._secrets.setup, request, cid, config=self.config
-        )
+        ))
 
     def registration_finish(self, account_id: str, record: bytes, wrapped_key: bytes) -> None:
         """Store a new OPAQUE record and wrapped K; resets the counter and ends old logins."""
@@ -154,7 +154,7 @@ class Vault:
             if row is not None and row.state is State.LOCKED:
                 raise AttemptsExhausted()
             real = row is not None and row.state is State.ACTIVE
-            record = self._open_record(row)[0] if real else None
+            record = self._open_record(row)[0] if row is not None and real else None
             ke2, server_state = _protocol(
                 opaque.LoginServer.start,
                 self._secrets.setup,
@@ -236,7 +236,7 @@ class Vault:
             err = InvalidLogin()
             err.attempts_left = value  # type: ignore[attr-defined]
             raise err
-        return value
+        return bytes(value)
 
     def _finish_or_none(self, account_id: str, sess: SessionRow, ke3: bytes) -> bytes | None:
         ad = frame(labels.SESSION_AD, account_id.encode(), sess.session_id.encode())

@@ -8,6 +8,7 @@ prompt, never from a command-line argument (visible in ``ps``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ def open_keystore(s: VaultSettings) -> Keystore:
         if not s.passphrase:
             raise UsageError("the software keystore needs a passphrase",
                              hint="set STRONGROOM_VAULT_PASSPHRASE")
-        return software_keystore_for(s.secrets, s.passphrase, **s.software_kdf)
+        return software_keystore_for(s.secrets, s.passphrase, os.urandom, **s.software_kdf)
     if s.keystore == "pkcs11":
         if not s.pin:
             raise UsageError("the PKCS#11 keystore needs the token PIN", hint="set STRONGROOM_VAULT_PIN")

@@ -59,7 +59,8 @@ def test_killed_backup_keeps_old_snapshot_and_next_backup_reuses(
     assert summary.warnings == []
     # Everything uploaded before the kill is reused: no blob is stored twice.
     stored = [bid for name in again.inner.list("data/")
-              for bid, _ in parse_header(key, pack_id_from_name(name),  # type: ignore[arg-type]
+              for bid, _ in parse_header(repo2._engine.key,
+                                         pack_id_from_name(name),  # type: ignore[arg-type]
                                          again.inner.get(name), name)]
     assert len(stored) == len(set(stored))
     if kill_after >= 5:
@@ -103,7 +104,7 @@ def test_two_concurrent_backups_both_restorable(tmp_path: Path, key: BackupKey) 
 
 def test_prune_refuses_while_a_backup_holds_its_lock(repo: Repository, backend: SpyBackend,
                                                      key: BackupKey) -> None:
-    held = Lock(backend, key, False, Clock(), Rng(4)).acquire()
+    held = Lock(backend, repo._engine.key, False, Clock(), Rng(4)).acquire()
     with pytest.raises(RepositoryLocked):
         repo.prune()
     with pytest.raises(RepositoryLocked):
@@ -116,7 +117,7 @@ def test_prune_refuses_while_a_backup_holds_its_lock(repo: Repository, backend: 
 def test_backup_refuses_while_prune_holds_the_exclusive_lock(repo: Repository, tree: Path,
                                                              backend: SpyBackend,
                                                              key: BackupKey) -> None:
-    held = Lock(backend, key, True, Clock(), Rng(4)).acquire()
+    held = Lock(backend, repo._engine.key, True, Clock(), Rng(4)).acquire()
     with pytest.raises(RepositoryLocked):
         repo.backup([tree])
     assert len(list(backend.list("locks/"))) == 1  # our failed attempt removed itself
@@ -126,7 +127,7 @@ def test_backup_refuses_while_prune_holds_the_exclusive_lock(repo: Repository, t
 def test_stale_lock_is_ignored_and_removed(repo: Repository, tree: Path, backend: SpyBackend,
                                            key: BackupKey) -> None:
     clock = Clock(step=0)
-    Lock(backend, key, True, clock, Rng(4)).acquire()  # its holder "dies" here
+    Lock(backend, repo._engine.key, True, clock, Rng(4)).acquire()  # its holder "dies" here
     clock.now += LOCK_TTL + 1
     repo._engine.clock = clock
     repo.backup([tree])  # a stale exclusive lock does not block
@@ -137,7 +138,7 @@ def test_stale_lock_is_ignored_and_removed(repo: Repository, tree: Path, backend
 def test_lock_refresh_replaces_the_object(backend: SpyBackend, repo: Repository,
                                           key: BackupKey) -> None:
     clock = Clock(step=0)
-    lock = Lock(backend, key, False, clock, Rng(4)).acquire()
+    lock = Lock(backend, repo._engine.key, False, clock, Rng(4)).acquire()
     first = lock.name
     lock.refresh_if_due()
     assert lock.name == first

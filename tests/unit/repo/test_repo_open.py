@@ -9,7 +9,14 @@ import pytest
 from repo_helpers import Clock, Rng, SpyBackend
 
 from strongroom import BackupKey, Repository
-from strongroom.errors import FormatError, InvalidKeyFormat, UnsupportedVersion, WrongKey
+from strongroom.errors import (
+    DataDamaged,
+    FormatError,
+    InvalidKeyFormat,
+    UnsupportedVersion,
+    WrongKey,
+)
+from strongroom.repo.config import config_mac, repository_key
 
 
 def test_wrong_key_is_refused_before_any_data_is_read(backend: SpyBackend, repo: Repository,
@@ -54,8 +61,45 @@ def test_newer_minor_version_with_unknown_fields_still_opens(backend: SpyBackend
     cfg = json.loads(backend.inner.get("config"))
     cfg["minor"] = 7
     cfg["chunker"]["future_knob"] = 3
+    cfg["future_field"] = {"x": [1, 2]}
+    # As a newer Strongroom holding K would write it: the MAC covers the new fields.
+    cfg["mac"] = config_mac(repository_key(key, bytes.fromhex(cfg["id"])), cfg)
     backend.inner.put("config", json.dumps(cfg).encode())
     assert Repository.open(backend, key).id == repo.id
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["chunker"].update(media_piece=65536),
+    lambda d: d.update(created=d["created"] + 1),
+    lambda d: d.update(minor=1),
+    lambda d: d.update(extra="x"),
+    lambda d: d.pop("mac"),
+])
+def test_any_change_to_the_config_is_detected(backend: SpyBackend, repo: Repository,
+                                              key: BackupKey, change) -> None:  # type: ignore[no-untyped-def]
+    cfg = json.loads(backend.inner.get("config"))
+    change(cfg)
+    backend.inner.put("config", json.dumps(cfg).encode())
+    with pytest.raises(DataDamaged) as exc:
+        Repository.open(backend, key)
+    assert "config" in exc.value.message
+    with pytest.raises(WrongKey):  # a wrong key is still told apart from damage
+        Repository.open(backend, BackupKey.generate(Rng(5)))
+
+
+def test_config_of_another_repository_with_the_same_key(backend: SpyBackend, repo: Repository,
+                                                        key: BackupKey, tree: Path,
+                                                        tmp_path: Path) -> None:
+    repo.backup([tree])
+    other = SpyBackend()
+    Repository.create(other, key, rng=Rng(8))
+    backend.inner.put("config", other.inner.get("config"))
+    swapped = Repository.open(backend, key)  # a genuine config, made with this key...
+    report = swapped.check()
+    # ...but every object is bound to the original repository id.
+    assert "config" in {p.object for p in report.problems}
+    with pytest.raises(DataDamaged):
+        swapped.restore("latest", tmp_path / "out")
 
 
 @pytest.mark.parametrize("garbage", [b"", b"{", b"[]", b"\xff\xfe", b'{"format": "x"}',
@@ -72,3 +116,15 @@ def test_create_is_deterministic_given_rng_and_clock(key: BackupKey) -> None:
     Repository.create(a, key, clock=Clock(), rng=Rng(1))
     Repository.create(b, key, clock=Clock(), rng=Rng(1))
     assert a.inner.get("config") == b.inner.get("config")
+
+
+def test_foreign_objects_under_our_prefixes_are_ignored(backend: SpyBackend, repo: Repository,
+                                                        tree: Path, tmp_path: Path) -> None:
+    for name in ("index/README", "snapshots/x", "locks/ZZ", "data/aa/nothex", "ext/vault.json"):
+        backend.inner.put(name, b"not ours")
+    repo.backup([tree])
+    assert len(repo.snapshots()) == 1 and repo.check(read_data=True).ok
+    repo.forget(keep_last=1)
+    repo.prune()
+    assert backend.inner.get("ext/vault.json") == b"not ours"
+    assert backend.inner.get("index/README") == b"not ours"
