@@ -16,7 +16,8 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   ├── FormatError       unparsable object (never retried)      exit 12
     │   ├── RepositoryLocked                                         exit 13
     │   ├── UnsupportedVersion  written by a newer Strongroom        exit 14
-    │   └── SnapshotNotFound                                         exit 10
+    │   ├── SnapshotNotFound                                         exit 10
+    │   └── RollbackDetected  provider hides snapshots / old list     exit 17
     ├── StorageError                                                 exit 15
     │   ├── ObjectNotFound
     │   ├── TransientStorageError   (the retry wrapper may retry)
@@ -28,7 +29,8 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   ├── VaultUnreachable                                         exit 23
     │   ├── VaultProtocolError malformed message / pinned key mismatch exit 24
     │   ├── VaultAuthError    bad or foreign account token           exit 25
-    │   └── VaultStoreError   vault's database failed (server side)  exit 20
+    │   ├── VaultStoreError   vault's database failed (server side)  exit 20
+    │   └── BackupHeadConflict  backup head advanced by someone else exit 20
     │   (VaultSessionInvalid < VaultProtocolError: stale/replayed KE3)
     ├── ProtocolError         OPAQUE/OPRF message rejected           exit 24
     │   └── ServerKeyMismatch  vault key is not the pinned one        exit 24
@@ -137,6 +139,14 @@ class UnsupportedVersion(RepositoryError):
     hint = "upgrade Strongroom to read it; nothing was changed"
 
 
+class RollbackDetected(RepositoryError):
+    """The storage provider is hiding snapshots or serving an older snapshot list."""
+
+    exit_code = 17
+    hint = ("the vault's backup head proves newer or more snapshots existed; do not trust "
+            "this listing, and ask the storage provider (or restore from another copy)")
+
+
 class StorageError(StrongroomError):
     """The storage provider failed."""
 
@@ -217,6 +227,15 @@ class VaultStoreError(VaultError):
     hint = "try again later; a guess that may have been counted stays counted"
 
 
+class BackupHeadConflict(VaultError):
+    """Another device advanced the vault's backup head at the same time."""
+
+    exit_code = 20
+    hint = "run the command again; nothing was lost"
+    #: The counter the vault holds now (set by the vault client).
+    current: int | None = None
+
+
 class ProtocolError(StrongroomError):
     """An OPAQUE protocol message was invalid."""
 
@@ -240,6 +259,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PARTIAL",
     "AttemptsExhausted",
+    "BackupHeadConflict",
     "DataDamaged",
     "FormatError",
     "InternalError",
@@ -252,6 +272,7 @@ __all__ = [
     "RepositoryError",
     "RepositoryExists",
     "RepositoryLocked",
+    "RollbackDetected",
     "RepositoryNotFound",
     "ServerKeyMismatch",
     "SnapshotNotFound",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -42,8 +43,10 @@ SEED = 6002
 
 
 def _data_bytes_local(repo: Path) -> Callable[[], int]:
+    """Bytes in stored packs; temporary files of unfinished writes are not packs."""
     def size() -> int:
-        return sum(p.stat().st_size for p in (repo / "data").rglob("*") if p.is_file())
+        return sum(p.stat().st_size for p in (repo / "data").rglob("*")
+                   if p.is_file() and re.fullmatch("[0-9a-f]{32}", p.name))
     return size
 
 
@@ -124,6 +127,12 @@ def _campaign(tmp_path: Path, location: str, env_extra: dict[str, str],
     snaps = cli_json(["snapshots"], env)["snapshots"]
     cli_json(["restore", "latest", "--target", str(target)], env)
     assert tree_digest(target / str(src).lstrip("/")) == digests[snaps[-1]["id"]]
+    if backend == "local":
+        # Temporary files of writes the kills interrupted (harmless: never listed as objects).
+        tmp_left = [p for p in Path(location).rglob("*")
+                    if p.is_file() and p.name != "config" and not re.fullmatch("[0-9a-f]{32}", p.name)]
+        figures["temp_files_left"] = len(tmp_left)
+        figures["temp_bytes_left"] = sum(p.stat().st_size for p in tmp_left)
     record("crash", {"backend": backend, "fresh_bytes": FRESH, **figures})
 
 
@@ -151,3 +160,95 @@ def test_kill_9_during_backup_s3(tmp_path: Path) -> None:
 
         env = {k: v for k, v in s3.env().items() if k.startswith("AWS_")}
         _campaign(tmp_path, s3.location(bucket, "repo"), env, data_bytes, "s3")
+
+
+PRUNE_KILLS = sized(6, 30)
+
+
+@pytest.mark.slow
+def test_kill_9_during_prune_local(tmp_path: Path) -> None:
+    """``kill -9`` a prune at random moments: every kept snapshot stays complete.
+
+    Each round adds two snapshots of churned data, forgets all but the last two
+    (so prune has packs to delete and to repack), and kills ``prune`` after a
+    random delay within 1.2 x the duration of an uninterrupted prune measured
+    first.  Then ``check --read-data`` is clean, every kept snapshot restores
+    byte-identical, and a second prune completes.
+    """
+    repo = tmp_path / "repo"
+    env = cli_env(tmp_path, str(repo), tmp_path / "repo.key")
+    assert cli(["init", "--no-store"], env).returncode == 0
+    src = tmp_path / "src"
+    rnd = random.Random(SEED + 7)
+    digests: dict[str, dict] = {}
+
+    def churn(r: int) -> None:
+        for part in ("a", "b"):
+            shutil.rmtree(src / part, ignore_errors=True)
+            write_random_tree(src / part, 12 * 1024 * 1024, 24, SEED + 500 + 2 * r
+                              + (part == "b"))
+            digests[cli_json(["backup", str(src)], env)["snapshot_id"]] = tree_digest(src)
+        for sid in cli_json(["forget", "--keep-last", "2"], env)["remove"]:
+            digests.pop(sid)
+
+    churn(0)
+    t0 = time.monotonic()
+    cli_json(["prune"], env)
+    duration = time.monotonic() - t0
+    figures = {"kills": 0, "killed_mid_prune": 0, "check_ok": 0, "snapshots_restored": 0}
+    for r in range(1, PRUNE_KILLS + 1):
+        churn(r)
+        proc = subprocess.Popen([*CLI, "--json", "prune"], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rnd.uniform(0.0, 1.2 * duration))
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            figures["killed_mid_prune"] += 1
+        figures["kills"] += 1
+        # A lock left by the killed prune blocks others until it expires (30 min):
+        # the user-facing remedy is to remove it; here the test does so, as the
+        # owner of the repository folder would.
+        for stale in (repo / "locks").glob("*"):
+            stale.unlink()
+        report = cli_json(["check", "--read-data"], env, ok=(0, 12))
+        assert report["ok"], (r, report["problems"])
+        figures["check_ok"] += 1
+        ids = [s["id"] for s in cli_json(["snapshots"], env)["snapshots"]]
+        assert sorted(ids) == sorted(digests)
+        for sid in ids:
+            target = tmp_path / "restore"
+            cli_json(["restore", sid, "--target", str(target)], env)
+            assert tree_digest(target / str(src).lstrip("/")) == digests[sid], (r, sid)
+            shutil.rmtree(target)
+            figures["snapshots_restored"] += 1
+        cli_json(["prune"], env)
+    record("crash-prune", figures)
+
+
+@pytest.mark.xfail(strict=True, reason="DEFECT-3: the lock of a killed prune blocks every "
+                   "backup (exit 13) until it expires (30 min); no unlock, no dead-pid check")
+def test_backup_after_a_killed_prune_is_not_blocked(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    env = cli_env(tmp_path, str(repo), tmp_path / "repo.key")
+    assert cli(["init", "--no-store"], env).returncode == 0
+    src = tmp_path / "src"
+    write_random_tree(src, 4 * 1024 * 1024, 4, SEED)
+    cli_json(["backup", str(src)], env)
+    proc = subprocess.Popen([*CLI, "prune"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill it the moment its exclusive lock is on storage (it holds nothing else yet).
+    # (The local backend writes a temporary file first; only a 32-hex name is a lock.)
+    def locked() -> bool:
+        return any(re.fullmatch("[0-9a-f]{32}", p.name) for p in (repo / "locks").glob("*"))
+
+    deadline = time.monotonic() + 60
+    while not locked() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert locked(), "prune finished before it could be killed"
+    done = cli(["backup", str(src)], env)
+    assert done.returncode == 0, done.stderr

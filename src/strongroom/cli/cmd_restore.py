@@ -10,6 +10,7 @@ from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
 from .output import human_bytes
+from .vault_support import verify_head
 
 EPILOG = """\b
 Examples:
@@ -40,6 +41,7 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
             allow_damaged: bool) -> None:
     """Restore a snapshot (or some of its paths) into a folder."""
     repository = app.open_repository()
+    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
     summary = repository.restore(snapshot, target, include=list(include),
                                  allow_damaged=allow_damaged, progress=app.progress())
     _show(app, summary, target)

@@ -7,6 +7,7 @@ import click
 from .context import AppContext
 from .options import global_options, pass_app
 from .output import human_bytes, local_time, table
+from .vault_support import verify_head
 
 EPILOG = """\b
 Examples:
@@ -22,7 +23,9 @@ names a snapshot for restore."""
 @pass_app
 def command(app: AppContext) -> None:
     """List the snapshots, oldest first."""
-    snapshots = app.open_repository().snapshots()
+    repository = app.open_repository()
+    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
+    snapshots = repository.snapshots()
     if app.json:
         app.emit_json({"snapshots": [s.to_json() for s in snapshots]})
         return

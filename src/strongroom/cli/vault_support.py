@@ -180,6 +180,105 @@ def from_vault(request: KeyRequest) -> BackupKey | None:
     return _recover(request)
 
 
+# -- rollback detection (the vault's backup head, spec §10) ------------------------------
+
+
+def head_guard(app: AppContext, repository: Any) -> Any:
+    """A ``HeadGuard`` for the open repository, or None when the check cannot run.
+
+    None when the repository has no vault locator (64-digit mode) or no vault
+    token is available; the latter is said as a warning, since the check is
+    then skipped.
+    """
+    from ..client import flows
+    from ..client.rollback import HeadGuard, LocalHeads
+    from .keystore import config_dir
+
+    backend = app.backend()
+    loc = flows.read_locator(backend)
+    if loc is None or app.key is None:
+        return None
+    if not (app.extra.get("vault_token") or app.env.get(ENV_TOKEN)):
+        say("warning", "rollback check skipped: no vault token to read the backup head with "
+                       f"(set {ENV_TOKEN})")
+        return None
+    client = vault_client(app, url=loc.url, account=loc.account)
+    return HeadGuard(repository, backend, app.key, client, LocalHeads(config_dir(app.env) / "heads"))
+
+
+def verify_head(app: AppContext, repository: Any) -> None:
+    """Before listing or restoring: ``RollbackDetected`` if the provider hides snapshots.
+
+    An unreachable vault only warns: the check protects against the storage
+    provider, and a restore must stay possible when the vault is down.
+    """
+    from ..errors import RollbackDetected, VaultError
+
+    guard = head_guard(app, repository)
+    if guard is None:
+        return
+    try:
+        guard.verify()
+    except RollbackDetected:
+        raise
+    except VaultError as exc:
+        say("warning", f"rollback check skipped: {exc.message}")
+
+
+def advance_head(app: AppContext, repository: Any, *, what: str = "backup") -> None:
+    """After a backup: advance the head; a vault failure warns (the snapshot is saved)."""
+    from ..errors import RollbackDetected, VaultError
+
+    guard = head_guard(app, repository)
+    if guard is None:
+        return
+    try:
+        guard.advance()
+    except RollbackDetected as exc:
+        raise RollbackDetected(f"{what} saved, but {exc.message}", hint=exc.hint) from None
+    except VaultError as exc:
+        say("warning", f"the vault's backup head was not advanced ({exc.message}); rollback "
+                       "detection covers this snapshot from the next successful backup")
+
+
+def _guard_opened_repository(command: click.Command, after_open: Callable[[AppContext, Any], None]) -> None:
+    """Run ``after_open(app, repository)`` right after ``command`` opens its repository.
+
+    For commands of the CLI area (check, forget) that this module must not
+    edit: the hook wraps ``AppContext.open_repository`` for that invocation.
+    """
+    original = command.callback
+    assert original is not None
+
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        app = click.get_current_context().find_object(AppContext)
+        if app is not None:
+            opener = app.open_repository
+
+            def open_repository() -> Any:
+                repository = opener()
+                after_open(app, repository)
+                return repository
+
+            app.open_repository = open_repository  # type: ignore[method-assign]
+        return original(*args, **kwargs)
+
+    command.callback = callback
+
+
+def _guard_forget(app: AppContext, repository: Any) -> None:
+    """Make ``repository.forget`` advance the head around its deletions."""
+    guard = head_guard(app, repository)
+    if guard is None:
+        return
+    original = repository.forget
+
+    def forget(**policy: Any) -> Any:
+        return guard.forget(original, **policy)
+
+    repository.forget = forget
+
+
 def install(cli: click.Group) -> None:
     """Hook the vault into the CLI: password key sources, ``init --password``, options."""
     from .cmd_enable import extend_init
@@ -187,9 +286,13 @@ def install(cli: click.Group) -> None:
     register_key_source("vault", from_vault, before="environment")
     if "init" in cli.commands:
         extend_init(cli.commands["init"])
-    for name in ("restore", "backup", "snapshots", "check"):
+    for name in ("restore", "backup", "snapshots", "check", "forget"):
         if name in cli.commands:
             add_vault_options(cli.commands[name])
+    if "check" in cli.commands:
+        _guard_opened_repository(cli.commands["check"], verify_head)
+    if "forget" in cli.commands:
+        _guard_opened_repository(cli.commands["forget"], _guard_forget)
 
 
-__all__ = ["add_vault_options", "install", "read_password", "vault_client", "vault_options"]
+__all__ = ["add_vault_options", "advance_head", "head_guard", "install", "verify_head", "read_password", "vault_client", "vault_options"]

@@ -97,7 +97,27 @@ def enable(backend: Backend, key: BackupKey, client: VaultClient, password: str 
                        _b64d(info.get("context", "")))
     _register(client, loc, key, _pw(password), rng)
     backend.put(LOCATOR, loc.to_json())
+    start_head(backend, key, client)
     return loc
+
+
+def start_head(backend: Backend, key: BackupKey, client: VaultClient) -> int:
+    """Advance the vault's backup head to the repository's current snapshot list.
+
+    Done at ``enable`` so that from then on a missing head is suspicious; a
+    head left by an earlier enable is verified first (``RollbackDetected``).
+    Returns the head counter (0 when there is no repository at ``backend``).
+    """
+    from ..api import Repository
+    from ..errors import RepositoryNotFound
+    from .rollback import HeadGuard
+
+    try:
+        repo = Repository.open(backend, key)
+    except RepositoryNotFound:
+        return 0  # the key is deposited before the repository exists (library use)
+    with repo:
+        return HeadGuard(repo, backend, key, client).advance()
 
 
 def _register(client: VaultClient, loc: VaultLocator, key: BackupKey, pw: bytes, rng: Rng) -> None:
@@ -217,6 +237,7 @@ __all__ = [
     "enable",
     "read_locator",
     "recover",
+    "start_head",
     "status",
     "wrong_password",
 ]

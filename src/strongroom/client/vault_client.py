@@ -17,6 +17,7 @@ import httpx
 
 from ..errors import (
     AttemptsExhausted,
+    BackupHeadConflict,
     InvalidLogin,
     VaultAuthError,
     VaultError,
@@ -99,6 +100,23 @@ class VaultClient:
         """Erase this account's record; True if one existed."""
         return bool(self._call("DELETE", f"{self._acct}/record").get("deleted"))
 
+    def head(self) -> tuple[int, bytes | None]:
+        """The account's backup head ``(counter, tag)``; ``(0, None)`` if never advanced."""
+        r = self._call("GET", f"{self._acct}/head")
+        counter, tag = r.get("counter"), r.get("tag")
+        if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0:
+            raise VaultProtocolError("the vault's backup head has no valid counter")
+        if counter == 0:
+            return 0, None
+        raw = b64d(tag, "backup head tag")
+        if len(raw) != 32:
+            raise VaultProtocolError("the vault's backup head tag is not 32 bytes")
+        return counter, raw
+
+    def advance_head(self, counter: int, tag: bytes) -> None:
+        """Advance the head to ``counter`` (old + 1); ``BackupHeadConflict`` if someone else did."""
+        self._call("POST", f"{self._acct}/head", {"counter": counter, "tag": b64e(tag)})
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             resp = self._http.request(method, path, json=body)
@@ -140,6 +158,11 @@ def _error(status: int, data: dict[str, Any]) -> VaultError:
         return AttemptsExhausted()
     if code == "session_invalid":
         return VaultSessionInvalid()
+    if code == "head_conflict":
+        conflict = BackupHeadConflict()
+        current = data.get("counter")
+        conflict.current = current if isinstance(current, int) else None
+        return conflict
     if status in (401, 403):
         return VaultAuthError(f"the vault refused this account's credentials: {msg}")
     if status == 503:

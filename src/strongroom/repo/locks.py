@@ -6,8 +6,9 @@ client writes its own lock object first and then lists ``locks/``: an
 exclusive lock conflicts with any other live lock, a shared lock with any live
 exclusive one.  On conflict the client deletes its own lock and raises
 ``RepositoryLocked``; if two clients race, both see each other and both back
-off, so the conflict is never missed.  A lock whose ``expires`` has passed
-(its holder died) is ignored, and deleted by the next exclusive locker.
+off, so the conflict is never missed.  A lock whose ``expires`` has passed,
+or that was taken on this host by a process that no longer exists (its holder
+died), is ignored, and deleted by the next exclusive locker.
 Holders refresh their lock (a new object, then the old one deleted) well
 before it expires.
 """
@@ -18,6 +19,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..crypto import labels
 from ..crypto.keys import BackupKey
@@ -60,22 +62,23 @@ class Lock:
             if other == self.name:
                 continue
             doc = self._read(other)
-            if doc is None or doc["expires"] < now:
+            if doc is None or doc.expires < now or _holder_is_dead(doc):
                 if self.exclusive:  # stale: its holder died without releasing it
                     self._backend.delete(other)
                 continue
-            if self.exclusive or doc["exclusive"]:
+            if self.exclusive or doc.exclusive:
                 self.release()
-                kind = "an exclusive" if doc["exclusive"] else "a"
+                kind = "an exclusive" if doc.exclusive else "a"
                 raise RepositoryLocked(
                     f"the repository has {kind} lock held by another operation")
         return self
 
-    def _read(self, name: str) -> dict[str, float] | None:
+    def _read(self, name: str) -> _LockInfo | None:
         try:
             data = self._backend.get(name)
             doc = json.loads(open_object(self._key, labels.LOCK, LOCK_MAGIC, name, data))
-            return {"exclusive": float(bool(doc["exclusive"])), "expires": float(doc["expires"])}
+            return _LockInfo(bool(doc["exclusive"]), float(doc["expires"]),
+                             str(doc["hostname"]), int(doc["pid"]))
         except ObjectNotFound:
             return None  # released meanwhile
         except (DataDamaged, ValueError, KeyError, TypeError):
@@ -94,3 +97,32 @@ class Lock:
         if self.name:
             self._backend.delete(self.name)
             self.name = ""
+
+
+@dataclass(frozen=True)
+class _LockInfo:
+    exclusive: bool
+    expires: float
+    hostname: str
+    pid: int
+
+
+def _holder_is_dead(doc: _LockInfo) -> bool:
+    """True if the lock was taken on this host by a process that no longer exists.
+
+    A ``kill -9`` of a prune would otherwise block every backup until the lock
+    expires (30 minutes).  Only locks from this very hostname are judged, and a
+    live process that reused the pid keeps the lock (the safe direction).
+    """
+    if doc.hostname != socket.gethostname():
+        return False
+    pid = doc.pid
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, owned by someone else
+    return False

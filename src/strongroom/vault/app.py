@@ -15,11 +15,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
     AttemptsExhausted,
+    BackupHeadConflict,
     InvalidLogin,
     UsageError,
     VaultProtocolError,
@@ -27,7 +28,7 @@ from ..errors import (
     VaultStoreError,
 )
 from .auth import Authenticator
-from .core import Vault
+from .core import MAX_HEAD_COUNTER, Vault
 
 MAX_BODY = 16 * 1024
 _B64 = r"^[A-Za-z0-9_-]*$"
@@ -77,6 +78,13 @@ class LoginFinishBody(_Body):
 
     session_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_B64)]
     ke3: B64Field
+
+
+class HeadBody(_Body):
+    """The next backup head: counter (exactly the current one + 1) and its 32-byte tag."""
+
+    counter: Annotated[StrictInt, Field(ge=1, le=MAX_HEAD_COUNTER)]
+    tag: Annotated[str, Field(min_length=43, max_length=44, pattern=_B64)]
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -195,6 +203,18 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
         """Erase the record, its wrapped K, counter and sessions."""
         return {"deleted": vault.delete(account)}
 
+    @app.get("/v1/accounts/{account}/head")
+    def head_get(account: Caller) -> dict[str, Any]:
+        """The backup head: counter (0 if never advanced) and tag (null then)."""
+        h = vault.head(account)
+        return {"counter": h.counter, "tag": b64e(h.tag) if h.tag is not None else None}
+
+    @app.post("/v1/accounts/{account}/head")
+    def head_advance(account: Caller, body: HeadBody) -> dict[str, Any]:
+        """Advance the head by exactly one (compare-and-set); 409 ``head_conflict`` otherwise."""
+        h = vault.advance_head(account, body.counter, b64d(body.tag, "tag"))
+        return {"counter": h.counter, "tag": b64e(h.tag or b"")}
+
     return BodyLimit(app, max_body) if max_body else app
 
 
@@ -213,6 +233,8 @@ def _install_errors(app: FastAPI) -> None:
                 extra["attempts_left"] = getattr(exc, "attempts_left", None)
             if isinstance(exc, AttemptsExhausted):
                 extra["attempts_left"] = 0
+            if isinstance(exc, BackupHeadConflict):
+                extra["counter"] = exc.current
             return _error(status, code, msg, **extra)
         return h
 
@@ -233,6 +255,7 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, starlette_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(VaultSessionInvalid, handler(409, "session_invalid"))
+    app.add_exception_handler(BackupHeadConflict, handler(409, "head_conflict"))
     app.add_exception_handler(VaultProtocolError, handler(400, "bad_message"))
     app.add_exception_handler(UsageError, handler(400, "bad_request"))
     app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import (
     AttemptsExhausted,
+    BackupHeadConflict,
     InvalidLogin,
     ProtocolError,
     UsageError,
@@ -40,6 +41,8 @@ from .store import Mutation, RecordRow, RecordStore, SessionRow
 
 MAX_WRAPPED_KEY = 256
 MAX_ACCOUNT_ID = 128
+HEAD_TAG_SIZE = 32
+MAX_HEAD_COUNTER = 2**63 - 1  # fits SQLite INTEGER and PostgreSQL BIGINT
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,14 @@ class RecordStatus:
     locked: bool
     attempts_left: int
     attempt_limit: int
+
+
+@dataclass(frozen=True)
+class BackupHead:
+    """An account's rollback-detection head: a counter and a MAC the vault cannot compute."""
+
+    counter: int  # 0 = never advanced
+    tag: bytes | None
 
 
 def check_account_id(account_id: str) -> bytes:
@@ -267,6 +278,34 @@ class Vault:
 
         return bool(self.store.transact(account_id, fn))
 
+    # -- backup head (rollback detection) ----------------------------------------
+
+    def head(self, account_id: str) -> BackupHead:
+        """The account's backup head; counter 0 and no tag if never advanced."""
+        check_account_id(account_id)
+        got = self.store.get_head(account_id)
+        return BackupHead(0, None) if got is None else BackupHead(got[0], got[1])
+
+    def advance_head(self, account_id: str, counter: int, tag: bytes) -> BackupHead:
+        """Move the head to ``(counter, tag)`` if ``counter`` is exactly the old one + 1.
+
+        ``BackupHeadConflict`` (with ``current``) otherwise: the vault never
+        moves a head backwards or skips a step, so a device that saw counter n
+        can tell later whether the vault rolled its head back.
+        """
+        check_account_id(account_id)
+        if isinstance(counter, bool) or not isinstance(counter, int) or not 1 <= counter <= MAX_HEAD_COUNTER:
+            raise VaultProtocolError(f"head counter must be 1 to {MAX_HEAD_COUNTER}")
+        if not isinstance(tag, bytes) or len(tag) != HEAD_TAG_SIZE:
+            raise VaultProtocolError(f"head tag must be {HEAD_TAG_SIZE} bytes")
+        ok, current = self.store.advance_head(account_id, counter, tag)
+        if not ok:
+            err = BackupHeadConflict(
+                f"the backup head is at {current}; only {current + 1} can follow it")
+            err.current = current
+            raise err
+        return BackupHead(counter, tag)
+
     # -- helpers --------------------------------------------------------------
 
     def _counter(self, row: RecordRow | None) -> Counter:
@@ -324,6 +363,7 @@ def _b64(raw: bytes) -> str:
 
 
 __all__ = [
+    "BackupHead",
     "LoginStarted",
     "RecordStatus",
     "Vault",

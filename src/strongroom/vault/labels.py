@@ -2,7 +2,8 @@
 
 The engine's labels (derived from K) live in :mod:`strongroom.crypto.labels`;
 these are derived from OPAQUE outputs and from the vault's own root, never
-from K.  ``docs/spec/vault-protocol.md`` §5 lists exactly these constants and
+from K — except ``BACKUP_HEAD``, which the client derives from K for the
+rollback-detection head (the vault only stores its MAC and cannot compute it).  ``docs/spec/vault-protocol.md`` §5 lists exactly these constants and
 a test checks they are distinct from each other and from the engine's.
 """
 
@@ -19,6 +20,10 @@ SESSION_AD = b"strongroom/v1/vault/session"
 #: AEAD associated-data of the vault's sealed secrets file (OPRF seed, AKE key, record key).
 SECRETS_AD = b"strongroom/v1/vault/secrets"
 
-ALL_LABELS = (WRAP_K, RELEASE, RECORD_AD, SESSION_AD, SECRETS_AD)
+#: HKDF-SHA256 info deriving K_head from K (client only), and the first field of the
+#: MAC input of a backup head's tag.
+BACKUP_HEAD = b"strongroom/v1/vault/backup-head"
 
-__all__ = ["ALL_LABELS", "RECORD_AD", "RELEASE", "SECRETS_AD", "SESSION_AD", "WRAP_K"]
+ALL_LABELS = (WRAP_K, RELEASE, RECORD_AD, SESSION_AD, SECRETS_AD, BACKUP_HEAD)
+
+__all__ = ["ALL_LABELS", "BACKUP_HEAD", "RECORD_AD", "RELEASE", "SECRETS_AD", "SESSION_AD", "WRAP_K"]

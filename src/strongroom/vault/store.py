@@ -7,7 +7,11 @@ A store keeps three kinds of rows, all keyed by account id or session id:
   record key, so a dump of the database shows neither);
 * login sessions: the sealed OPAQUE server state of one login between KE2 and
   KE3, with its expiry, so any vault node can finish a login another began;
-* accounts (standalone mode): the SHA-256 of each account's bearer token.
+* accounts (standalone mode): the SHA-256 of each account's bearer token;
+* backup heads: per account, the rollback-detection head ``(counter, tag)``
+  that clients advance after each change of their snapshot list.  Only a
+  counter and a MAC the vault cannot compute (no K); it outlives
+  re-registration and record deletion so that it never goes backwards.
 
 ``transact`` is the one way to change a record: it runs ``fn`` while holding
 the account's lock, applies the returned :class:`Mutation` and commits durably
@@ -113,6 +117,20 @@ class RecordStore(ABC):
     @abstractmethod
     def account_for_token(self, token_hash: bytes) -> str | None:
         """The account whose token hashes to ``token_hash``, or None."""
+
+    @abstractmethod
+    def get_head(self, account_id: str) -> tuple[int, bytes] | None:
+        """The account's backup head ``(counter, tag)``, or None if never advanced."""
+
+    @abstractmethod
+    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
+        """Compare-and-set: store ``(counter, tag)`` only if ``counter`` is the old counter + 1.
+
+        The check and the write are one durable transaction under the
+        account's lock, so of concurrent advances to the same counter exactly
+        one wins.  Returns ``(True, counter)`` on success, ``(False, current)``
+        when the counter does not follow the stored one (0 when none).
+        """
 
     def close(self) -> None:
         """Release connections.  Idempotent."""

@@ -30,8 +30,11 @@ CREATE TABLE IF NOT EXISTS vault_sessions (
 CREATE INDEX IF NOT EXISTS vault_sessions_account ON vault_sessions(account_id);
 CREATE INDEX IF NOT EXISTS vault_sessions_expiry ON vault_sessions(expires_at);
 CREATE TABLE IF NOT EXISTS vault_accounts (name TEXT PRIMARY KEY, token_hash BYTEA NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS vault_heads (
+    account_id TEXT PRIMARY KEY, counter BIGINT NOT NULL, tag BYTEA NOT NULL);
 """
 _LOCK_KEY = "strongroom-vault:"
+_HEAD_LOCK_KEY = "strongroom-head:"
 
 
 class PostgresStore(RecordStore):
@@ -148,6 +151,36 @@ class PostgresStore(RecordStore):
             self._drop()
             raise VaultStoreError() from exc
         return r[0] if r else None
+
+    def get_head(self, account_id: str) -> tuple[int, bytes] | None:
+        try:
+            r = self._conn().execute(
+                "SELECT counter, tag FROM vault_heads WHERE account_id = %s", (account_id,)).fetchone()
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return (int(r[0]), bytes(r[1])) if r else None
+
+    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                # The advisory lock also covers the first advance (no row to lock yet).
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                             (_HEAD_LOCK_KEY + account_id,))
+                r = conn.execute("SELECT counter FROM vault_heads WHERE account_id = %s",
+                                 (account_id,)).fetchone()
+                current = int(r[0]) if r else 0
+                if counter != current + 1:
+                    return False, current
+                conn.execute(
+                    "INSERT INTO vault_heads VALUES (%s, %s, %s) ON CONFLICT (account_id) "
+                    "DO UPDATE SET counter = EXCLUDED.counter, tag = EXCLUDED.tag",
+                    (account_id, counter, tag))
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return True, counter
 
     def _drop(self) -> None:
         # A connection in an unknown state is not reused.

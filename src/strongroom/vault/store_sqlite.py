@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS heads (
+    account_id TEXT PRIMARY KEY, counter INTEGER NOT NULL, tag BLOB NOT NULL);
 """
 
 
@@ -151,6 +153,40 @@ class SqliteStore(RecordStore):
         except sqlite3.Error as exc:
             raise VaultStoreError() from exc
         return r[0] if r else None
+
+    def get_head(self, account_id: str) -> tuple[int, bytes] | None:
+        try:
+            r = self._conn().execute(
+                "SELECT counter, tag FROM heads WHERE account_id = ?", (account_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        return (int(r[0]), bytes(r[1])) if r else None
+
+    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
+        conn = self._conn()
+        try:
+            # A lost advance would look like a vault rollback to the device: always FULL.
+            if getattr(self._local, "durable", None) is not True:
+                conn.execute("PRAGMA synchronous=FULL")
+                self._local.durable = True
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        try:
+            r = conn.execute("SELECT counter FROM heads WHERE account_id = ?",
+                             (account_id,)).fetchone()
+            current = int(r[0]) if r else 0
+            if counter != current + 1:
+                conn.execute("ROLLBACK")
+                return False, current
+            conn.execute("INSERT OR REPLACE INTO heads VALUES (?, ?, ?)", (account_id, counter, tag))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise VaultStoreError() from exc
+            raise
+        return True, counter
 
     def close(self) -> None:
         with self._lock:

@@ -146,3 +146,35 @@ def test_lock_refresh_replaces_the_object(backend: SpyBackend, repo: Repository,
     lock.refresh_if_due()
     assert lock.name != first and list(backend.list("locks/")) == [lock.name]
     lock.release()
+
+
+def test_lock_of_a_dead_process_on_this_host_is_stale(repo: Repository, tree: Path,
+                                                      backend: SpyBackend) -> None:
+    import json as _json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from strongroom.crypto import labels
+    from strongroom.repo.locks import LOCK_MAGIC
+    from strongroom.repo.sealed import seal_object
+
+    # A prune killed with -9 leaves its exclusive lock behind; its pid is gone.
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead_pid = int(child.stdout)
+    now = repo._engine.clock()
+    name = "locks/" + "ee" * 16
+    doc = {"exclusive": True, "time": now, "expires": now + LOCK_TTL,
+           "hostname": socket.gethostname(), "pid": dead_pid}
+    backend.put(name, seal_object(repo._engine.key, labels.LOCK, LOCK_MAGIC, name,
+                                  _json.dumps(doc).encode(), Rng(9)))
+    repo.backup([tree])  # not blocked for 30 minutes
+    # The same lock from a live process (ours) or another host still blocks.
+    for host, pid in ((socket.gethostname(), os.getpid()), ("other-host", dead_pid)):
+        doc.update(hostname=host, pid=pid)
+        backend.put(name, seal_object(repo._engine.key, labels.LOCK, LOCK_MAGIC, name,
+                                      _json.dumps(doc).encode(), Rng(9)))
+        with pytest.raises(RepositoryLocked):
+            repo.backup([tree])

@@ -1,0 +1,305 @@
+"""Rollback detection in password mode: the vault's backup head (spec §10).
+
+Real vault over HTTP (uvicorn on loopback) on each record store (SQLite and
+PostgreSQL), real local-folder repositories, the real client.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from strongroom.api import BackupKey, Repository
+from strongroom.client import flows
+from strongroom.client.rollback import RECORD_PREFIX, HeadGuard, LocalHeads, record_name
+from strongroom.client.vault_client import VaultClient
+from strongroom.errors import BackupHeadConflict, RollbackDetected
+from strongroom.storage.registry import open_backend
+from strongroom.vault.app import b64e
+
+from .conftest import SMALL_KSF, DetRng
+
+K = BackupKey.from_bytes(bytes(range(32)))
+
+
+class Device:
+    """One device: a repository opened with K, a vault client, its local head memory."""
+
+    def __init__(self, root: Path, repo_dir: Path, url: str, token: str, name: str = "dev") -> None:
+        self.root, self.n = root, 0
+        self.backend = open_backend(str(repo_dir))
+        self.repo = Repository.open(self.backend, K)
+        self.client = VaultClient(url, "alice", token)
+        self.local = LocalHeads(root / name / "heads")
+        self.guard = HeadGuard(self.repo, self.backend, K, self.client, self.local)
+
+    def backup(self, advance: bool = True) -> str:
+        """A small new snapshot; returns its id."""
+        self.n += 1
+        src = self.root / "chats"  # the same path each time: one forget group
+        src.mkdir(exist_ok=True)
+        (src / "msgstore.db").write_bytes(f"chat {self.n}\n".encode() * 500)
+        snap = self.repo.backup([src]).snapshot_id
+        if advance:
+            self.guard.advance()
+        return snap
+
+    def close(self) -> None:
+        self.repo.close()
+        self.client.close()
+        self.backend.close()
+
+
+@pytest.fixture
+def alice(live, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A password-enabled repository at ``tmp_path/repo`` and a device on it."""
+    server, auth = live
+    token = auth.create_account("alice", DetRng(b"alice"))
+    repo_dir = tmp_path / "repo"
+    with open_backend(str(repo_dir), create=True) as backend:
+        Repository.create(backend, K).close()
+        with VaultClient(server.url, "alice", token) as c:
+            flows.enable(backend, K, c, "pw", ksf=SMALL_KSF)
+            assert c.head()[0] == 1  # enable starts the head at the (empty) listing
+    dev = Device(tmp_path, repo_dir, server.url, token)
+    dev.token, dev.url = token, server.url  # type: ignore[attr-defined]
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
+def test_hidden_newest_snapshot_is_named(alice: Device) -> None:
+    alice.backup()
+    newest = alice.backup()
+    assert alice.guard.verify() == 3
+    alice.backend.delete(f"snapshots/{newest}")  # the provider hides the newest snapshot
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert f"hiding the newest snapshot {newest[:8]}" in exc.value.message
+    assert exc.value.exit_code == 17
+    # A new backup does not launder the hidden snapshot into a new head.
+    with pytest.raises(RollbackDetected):
+        alice.backup()
+    assert alice.client.head()[0] == 3
+
+
+def test_hidden_older_snapshot_is_named(alice: Device) -> None:
+    first = alice.backup()
+    alice.backup()
+    alice.backend.delete(f"snapshots/{first}")
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert f"hiding snapshot {first[:8]}" in exc.value.message
+
+
+def test_older_genuine_snapshot_list_is_detected(alice: Device, tmp_path: Path) -> None:
+    alice.backup()
+    shutil.copytree(tmp_path / "repo", tmp_path / "old")  # the provider keeps a copy after backup 1
+    second = alice.backup()
+    # Later the provider serves the old copy to a new device (fresh local memory).
+    old = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "new-device")  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(RollbackDetected) as exc:
+            old.guard.verify()
+        assert "serving an older snapshot list" in exc.value.message
+        assert "head is #3" in exc.value.message and "newest head record is #2" in exc.value.message
+        # Smarter provider: old listing, but the current head record copied over.
+        for name in alice.backend.list(RECORD_PREFIX):
+            old.backend.put(name, alice.backend.get(name))
+        with pytest.raises(RollbackDetected) as exc:
+            old.guard.verify()
+        assert f"hiding the newest snapshot {second[:8]}" in exc.value.message
+    finally:
+        old.close()
+
+
+def test_forget_and_prune_advance_without_false_alarm(alice: Device) -> None:
+    for _ in range(3):
+        alice.backup()
+    before = alice.client.head()[0]
+    result = alice.guard.forget(alice.repo.forget, keep_last=1)
+    assert len(result.remove) == 2
+    alice.repo.prune()
+    assert alice.guard.verify() == before + 1
+    assert len(alice.repo.snapshots()) == 1
+    # Only the current head record is left in the repository.
+    assert len(list(alice.backend.list(RECORD_PREFIX))) == 1
+    # A dry run changes nothing at the vault.
+    alice.guard.forget(alice.repo.forget, keep_last=1, dry_run=True)
+    assert alice.client.head()[0] == before + 1
+
+
+def test_snapshots_without_an_advance_are_no_alarm(alice: Device) -> None:
+    alice.backup()
+    alice.backup(advance=False)  # e.g. no vault token at backup time, or a crash
+    assert alice.guard.verify() == 2
+    assert alice.guard.advance() == 3
+
+
+def test_tampered_tag_is_detected(alice: Device, store) -> None:  # type: ignore[no-untyped-def]
+    alice.backup()
+    counter, tag = alice.client.head()
+    _set_head_raw(store, "alice", counter, bytes(32))  # the vault changes the stored tag
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert f"backup head #{counter} does not authenticate" in exc.value.message
+
+
+def test_made_up_head_is_detected(alice: Device) -> None:
+    alice.backup()
+    counter, _tag = alice.client.head()
+    # Someone with the account token (or the vault) advances the head with a made-up tag:
+    # without K no tag can match, so the listing looks older than the head.
+    alice.client.advance_head(counter + 1, bytes(32))
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert f"head is #{counter + 1}" in exc.value.message
+
+
+def test_tampered_head_record_is_detected(alice: Device) -> None:
+    alice.backup()
+    newest = alice.backup()
+    counter, tag = alice.client.head()
+    assert tag is not None
+    name = record_name(counter, tag)
+    # The provider edits the record to drop the newest snapshot, then hides it.
+    forged = alice.backend.get(name).replace(newest.encode(), b"").replace(b'"",\n', b"")
+    alice.backend.put(name, forged)
+    alice.backend.delete(f"snapshots/{newest}")
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert "does not authenticate" in exc.value.message
+
+
+def test_vault_rolling_back_its_head_is_seen_by_the_device(alice: Device, store) -> None:  # type: ignore[no-untyped-def]
+    alice.backup()
+    alice.backup()
+    assert alice.local.load(alice.repo.id, alice.client) == 3
+    _set_head_raw(store, "alice", 2)  # the vault operator restores an old database
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert "went back from #3" in exc.value.message and "#2" in exc.value.message
+
+
+def test_head_advance_is_compare_and_set(alice: Device) -> None:
+    url, hdr = alice.client.url, {"authorization": f"Bearer {alice.token}"}  # type: ignore[attr-defined]
+    tag = b64e(b"\x01" * 32)
+    for wrong in (1, 3, 7):  # the head is at 1 after enable
+        r = httpx.post(f"{url}/v1/accounts/alice/head", headers=hdr, json={"counter": wrong, "tag": tag})
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "head_conflict" and r.json()["counter"] == 1
+    r = httpx.post(f"{url}/v1/accounts/alice/head", headers=hdr, json={"counter": 2, "tag": tag})
+    assert r.status_code == 200 and r.json() == {"counter": 2, "tag": tag}
+    with pytest.raises(BackupHeadConflict) as exc:
+        alice.client.advance_head(2, b"\x02" * 32)
+    assert exc.value.current == 2
+    assert alice.client.head() == (2, b"\x01" * 32)
+
+
+@pytest.mark.parametrize("body", [
+    {"counter": 2, "tag": b64e(b"x" * 31)},
+    {"counter": 2, "tag": "%%%"},
+    {"counter": "2", "tag": b64e(b"x" * 32)},
+    {"counter": True, "tag": b64e(b"x" * 32)},
+    {"counter": 0, "tag": b64e(b"x" * 32)},
+    {"counter": 2**63, "tag": b64e(b"x" * 32)},
+    {"counter": 2, "tag": b64e(b"x" * 32), "extra": 1},
+    {"tag": b64e(b"x" * 32)},
+])
+def test_malformed_head_advance_is_400(alice: Device, body: dict) -> None:  # type: ignore[type-arg]
+    r = httpx.post(f"{alice.client.url}/v1/accounts/alice/head", json=body,
+                   headers={"authorization": f"Bearer {alice.token}"})  # type: ignore[attr-defined]
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] in {"bad_request", "bad_message"}
+    assert alice.client.head()[0] == 1
+
+
+def test_concurrent_advances_exactly_one_wins(alice: Device) -> None:
+    url, hdr = alice.client.url, {"authorization": f"Bearer {alice.token}"}  # type: ignore[attr-defined]
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def advance(i: int) -> None:
+        with httpx.Client(timeout=30) as c:
+            barrier.wait()
+            r = c.post(f"{url}/v1/accounts/alice/head", headers=hdr,
+                       json={"counter": 2, "tag": b64e(bytes([i]) * 32)})
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=advance, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] + [409] * 7
+    counter, tag = alice.client.head()
+    assert counter == 2 and tag is not None and tag == tag[:1] * 32
+
+
+def test_two_devices_advancing_at_once_both_land(alice: Device, tmp_path: Path) -> None:
+    other = Device(tmp_path, tmp_path / "repo", alice.url, alice.token, "dev2")  # type: ignore[attr-defined]
+    try:
+        mine, theirs = alice.backup(advance=False), other.backup(advance=False)
+        errors: list[BaseException] = []
+
+        def run(dev: Device) -> None:
+            try:
+                dev.guard.advance()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(d,)) for d in (alice, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert alice.guard.verify() >= 2 and other.guard.verify() >= 2
+        alice.backend.delete(f"snapshots/{theirs}")
+        with pytest.raises(RollbackDetected):
+            alice.guard.verify()
+        assert mine
+    finally:
+        other.close()
+
+
+def test_head_is_not_a_side_channel(alice: Device, live) -> None:  # type: ignore[no-untyped-def]
+    server, auth = live
+    bob = auth.create_account("bob", DetRng(b"bob"))
+    url = f"{server.url}/v1/accounts/alice/head"
+    r = httpx.get(url, headers={"authorization": f"Bearer {bob}"})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    r = httpx.post(url, headers={"authorization": f"Bearer {bob}"},
+                   json={"counter": 2, "tag": b64e(b"x" * 32)})
+    assert r.status_code == 403
+    assert httpx.get(url).status_code == 401
+    own = httpx.get(url, headers={"authorization": f"Bearer {alice.token}"})  # type: ignore[attr-defined]
+    assert set(own.json()) == {"counter", "tag"}  # a counter and a MAC, nothing else
+    fresh = httpx.get(f"{server.url}/v1/accounts/bob/head", headers={"authorization": f"Bearer {bob}"})
+    assert fresh.json() == {"counter": 0, "tag": None}
+
+
+def _set_head_raw(store, account: str, counter: int, tag: bytes | None = None) -> None:  # type: ignore[no-untyped-def]
+    """What a rogue vault operator can do in its own database: move or rewrite the head."""
+    old = store.get_head(account)
+    assert old is not None
+    tag = old[1] if tag is None else tag
+    if store.kind == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(store.path)
+        with conn:
+            conn.execute("UPDATE heads SET counter = ?, tag = ? WHERE account_id = ?",
+                         (counter, tag, account))
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store.dsn, autocommit=True) as conn:
+            conn.execute("UPDATE vault_heads SET counter = %s, tag = %s WHERE account_id = %s",
+                         (counter, tag, account))
