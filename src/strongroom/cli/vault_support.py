@@ -295,4 +295,4 @@ def install(cli: click.Group) -> None:
         _guard_opened_repository(cli.commands["forget"], _guard_forget)
 
 
-__all__ = ["add_vault_options", "advance_head", "head_guard", "install", "verify_head", "read_password", "vault_client", "vault_options"]
+__all__ = ["add_vault_options", "advance_head", "head_guard", "install", "read_password", "vault_client", "vault_options", "verify_head"]

@@ -55,9 +55,9 @@ class HeadVault(Protocol):
     url: str
     account: str
 
-    def head(self) -> tuple[int, bytes | None]: ...  # noqa: D102
+    def head(self) -> tuple[int, bytes | None]: ...
 
-    def advance_head(self, counter: int, tag: bytes) -> None: ...  # noqa: D102
+    def advance_head(self, counter: int, tag: bytes) -> None: ...
 
 
 class SnapshotLister(Protocol):
@@ -65,7 +65,7 @@ class SnapshotLister(Protocol):
 
     id: str
 
-    def snapshots(self) -> Sequence[Any]: ...  # noqa: D102
+    def snapshots(self) -> Sequence[Any]: ...
 
 
 def head_key(key: BackupKey) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
-FRAME_CACHE = 8
 
 
 class Engine:
@@ -240,25 +238,3 @@ class Engine:
         from .maintenance import prune
 
         return prune(self, progress)
-
-
-class FrameCache:
-    """A few recently decrypted frames, so consecutive pages cost one download."""
-
-    def __init__(self, engine: Engine, size: int = FRAME_CACHE) -> None:
-        self._engine, self._size = engine, size
-        self._frames: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
-
-    def blob(self, blob_id: bytes) -> bytes:
-        """The plaintext of a blob (not re-hashed: the frame's AEAD authenticates it)."""
-        pack_id, loc = self._engine.index().blobs[blob_id]
-        key = (pack_id, loc.frame_offset)
-        frame = self._frames.get(key)
-        if frame is None:
-            frame = self._engine.fetch_frame(pack_id, loc)
-            self._frames[key] = frame
-            if len(self._frames) > self._size:
-                self._frames.popitem(last=False)
-        else:
-            self._frames.move_to_end(key)
-        return frame[loc.inner : loc.inner + loc.length]
