@@ -73,6 +73,58 @@ def alice(live, tmp_path: Path):  # type: ignore[no-untyped-def]
         dev.close()
 
 
+def test_tag_follows_the_spec_byte_layout() -> None:
+    """Rebuild the tag from the spec's table with hashlib/hmac only (no helper of the code)."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from strongroom.client.rollback import HeadState, head_key
+
+    label, repo_id = b"strongroom/v1/vault/backup-head", "ab" * 16
+    ids = ("ff" * 16, "00" * 16, "7e" * 16)
+    k_head = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(bytes(range(32)))
+    assert head_key(K) == k_head
+
+    def u32(n: int) -> bytes:
+        return n.to_bytes(4, "big")
+
+    set_hash = hashlib.sha256(b"".join(u32(32) + i.encode() for i in sorted(ids))).digest()
+    msg = (u32(31) + label + u32(32) + repo_id.encode() + u32(8) + (7).to_bytes(8, "big")
+           + u32(32) + ids[0].encode() + u32(32) + set_hash)
+    expected = hmac.new(k_head, msg, hashlib.sha256).digest()
+    assert HeadState(7, ids[0], tuple(sorted(ids))).tag(k_head, repo_id) == expected
+    # Any change of counter, newest, set or repository changes the tag.
+    others = {HeadState(8, ids[0], tuple(sorted(ids))).tag(k_head, repo_id),
+              HeadState(7, ids[1], tuple(sorted(ids))).tag(k_head, repo_id),
+              HeadState(7, ids[0], tuple(sorted(ids[:2]))).tag(k_head, repo_id),
+              HeadState(7, ids[0], tuple(sorted(ids))).tag(k_head, "cd" * 16)}
+    assert expected not in others and len(others) == 4
+    empty = hashlib.sha256(b"").digest()
+    msg0 = (u32(31) + label + u32(32) + repo_id.encode() + u32(8) + (1).to_bytes(8, "big")
+            + u32(0) + u32(32) + empty)
+    assert HeadState(1, "", ()).tag(k_head, repo_id) == hmac.new(k_head, msg0, hashlib.sha256).digest()
+
+
+def test_local_heads_are_per_repository_and_vault(tmp_path: Path) -> None:
+    class V:
+        url, account = "http://v", "alice"
+
+    class W:
+        url, account = "http://w", "alice"
+
+    local = LocalHeads(tmp_path / "heads")
+    assert local.load("r1", V()) == 0
+    local.save("r1", V(), 5)
+    local.save("r1", V(), 3)  # never goes down
+    assert local.load("r1", V()) == 5
+    assert local.load("r2", V()) == 0 and local.load("r1", W()) == 0
+    (tmp_path / "heads" / "r1.json").write_text("garbage")
+    assert local.load("r1", V()) == 0
+
+
 def test_hidden_newest_snapshot_is_named(alice: Device) -> None:
     alice.backup()
     newest = alice.backup()
@@ -198,6 +250,10 @@ def test_head_advance_is_compare_and_set(alice: Device) -> None:
     with pytest.raises(BackupHeadConflict) as exc:
         alice.client.advance_head(2, b"\x02" * 32)
     assert exc.value.current == 2
+    assert alice.client.head() == (2, b"\x01" * 32)
+    # Neither a new password nor deleting the record moves the head back.
+    flows.change_password(alice.backend, K, alice.client, "another pw")
+    assert alice.client.delete() is True
     assert alice.client.head() == (2, b"\x01" * 32)
 
 
@@ -381,3 +437,49 @@ def test_cli_detects_a_hidden_snapshot_and_forget_is_no_alarm(sqlite_vault, tmp_
         assert r.exit_code == 17, (args, r.output)
         assert f"hiding the newest snapshot {newest[:8]}" in r.stderr
     assert not (tmp_path / "out").exists()  # nothing restored from the rolled-back listing
+
+
+def _race_two_processes(tmp_path: Path, database: str | None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import VaultProcess
+
+    first = VaultProcess(tmp_path, database=database).start()
+    second = None
+    try:
+        token = first.create_account("alice")
+        second = VaultProcess(tmp_path, database=database).start()
+        urls = [first.url, second.url]
+        for counter in (1, 2, 3):
+            def advance(i: int, counter: int = counter) -> int:
+                with VaultClient(urls[i % 2], "alice", token) as c:
+                    try:
+                        c.advance_head(counter, bytes([i]) * 32)
+                        return 200
+                    except BackupHeadConflict as exc:
+                        assert exc.current in (counter - 1, counter)
+                        return 409
+
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                results = list(pool.map(advance, range(12)))
+            assert results.count(200) == 1, results
+            with VaultClient(urls[counter % 2], "alice", token) as c:
+                got, tag = c.head()
+            assert got == counter and tag is not None and tag == tag[:1] * 32
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+@pytest.mark.vault
+def test_two_vault_processes_race_for_the_head_sqlite(tmp_path: Path) -> None:
+    _race_two_processes(tmp_path, None)
+
+
+@pytest.mark.vault
+@pytest.mark.postgres
+def test_two_vault_processes_race_for_the_head_postgres(tmp_path: Path, pg_server) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import fresh_pg_dsn
+
+    _race_two_processes(tmp_path, fresh_pg_dsn(pg_server))

@@ -22,7 +22,9 @@ On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
 when asked.  If stored data is damaged the restore stops (exit 12); with
 --allow-damaged every file that can be restored is, the damaged ones are
 listed, and the exit code is still 12: damaged output is never presented
-as complete."""
+as complete.  In password mode the snapshot list is first checked against
+the vault's backup head: a storage provider hiding snapshots or serving an
+older list stops the restore with exit 17."""
 
 
 @click.command("restore", epilog=EPILOG)

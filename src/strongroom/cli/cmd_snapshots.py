@@ -15,7 +15,8 @@ Examples:
   strongroom snapshots --json | jq -r '.snapshots[-1].id'
 
 Oldest first.  An id prefix (the 8-digit short id is enough) or 'latest'
-names a snapshot for restore."""
+names a snapshot for restore.  In password mode the list is checked against
+the vault's backup head first (exit 17 if snapshots are hidden)."""
 
 
 @click.command("snapshots", epilog=EPILOG)
