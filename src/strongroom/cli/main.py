@@ -48,8 +48,8 @@ Examples:
 \b
 Exit codes: 0 ok, 2 usage, 3 backup skipped unreadable files, 10 no
 repository/snapshot, 11 wrong or invalid key, 12 damaged data, 13 locked,
-14 newer format, 15 storage, 16 local disk, 20-25 vault, 70 bug, 130
-interrupted.  See docs/spec/cli.md."""
+14 newer format, 15 storage, 16 local disk, 17 rollback detected, 20-25
+vault, 70 bug, 130 interrupted.  See docs/spec/cli.md."""
 
 
 class StrongroomGroup(click.Group):
