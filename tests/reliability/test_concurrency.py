@@ -101,7 +101,7 @@ def test_prune_racing_a_backup_loses_nothing(tmp_path: Path) -> None:
         backup, prune = (p_first, p_second) if gap >= 0 else (p_second, p_first)
         outcomes["second_started_while_first_ran"] += overlapped
         b_out, b_err = backup.communicate(timeout=300)
-        p_out, p_err = prune.communicate(timeout=300)
+        _, p_err = prune.communicate(timeout=300)
         # Either may lose the lock race (exit 13, RepositoryLocked); nothing else is allowed.
         assert backup.returncode in (0, 13), b_err
         assert prune.returncode in (0, 13), p_err

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.support import servers
 
 from .campaign import CLI, cli, cli_env, cli_json, record, sized, tree_digest, write_random_tree

@@ -319,6 +319,8 @@ def test_key_input(text: str) -> None:
 
 @pytest.fixture(scope="module")
 def vault_http(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    import hashlib
+    import itertools
     import socket
     import threading
     import time
@@ -331,9 +333,6 @@ def vault_http(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     from strongroom.vault.auth import TokenAuth
     from strongroom.vault.core import Vault, VaultPolicy, VaultSecrets
     from strongroom.vault.store_sqlite import SqliteStore
-
-    import hashlib
-    import itertools
 
     counter = itertools.count()
 

@@ -2,7 +2,8 @@
 
 Each dataset is backed up and restored with the real CLI in a child process
 whose stderr is a pseudo-terminal (so progress bars are drawn, as for a user);
-the peak RSS of each child is read from ``os.wait4``'s rusage.  Restores are
+the peak RSS of each child is read from ``os.wait4``'s rusage (in a small
+launcher process, see ``_LAUNCHER``).  Restores are
 compared byte for byte.  The memory bound asserted at CI scale is generous
 (400 MB): it is behaviour (memory does not grow with the data), not timing.
 
@@ -12,11 +13,13 @@ database; full = 10 GB, 100,000 files, 5 GB.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import random
 import sqlite3
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -32,11 +35,25 @@ RSS_BOUND = 400 * MB
 SEED = 6005
 
 
-def _run_on_pty(args: list[str], env: dict[str, str]) -> tuple[int, int, str]:
+# Runs the command and reports its peak RSS.  A separate small launcher is needed:
+# Linux carries the parent's RSS high-water mark into a child across fork/vfork and
+# exec, so ``wait4`` in the (large) pytest process would report at least pytest's own
+# peak; the launcher's is ~10 MB.
+_LAUNCHER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump({"exit": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}, out)
+"""
+
+
+def _run_on_pty(args: list[str], env: dict[str, str], report: Path) -> tuple[int, int, str]:
     """Run ``strongroom ARGS`` with stderr on a pty; (exit status, peak RSS bytes, stderr)."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, *args], env={**env, "COLUMNS": "100", "TERM": "xterm"},
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(report), *CLI, *args],
+                            env={**env, "COLUMNS": "100", "TERM": "xterm"},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     chunks: list[bytes] = []
 
@@ -52,22 +69,20 @@ def _run_on_pty(args: list[str], env: dict[str, str]) -> tuple[int, int, str]:
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    assert proc.stdout is not None
-    proc.stdout.read()
-    proc.stdout.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    proc.wait()
     reader.join(timeout=10)
     os.close(master)
-    return proc.returncode, usage.ru_maxrss * 1024, b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, b"".join(chunks)[-2000:]
+    result = json.loads(report.read_text())
+    return result["exit"], result["maxrss_kib"] * 1024, b"".join(chunks).decode("utf-8", "replace")
 
 
 def _big_file(path: Path) -> None:
     """Random 1 MiB blocks with every third block zero (sparse-ish, mostly incompressible)."""
     rnd = random.Random(SEED)
     with open(path, "wb") as fh:
-        for i in range(BIG_FILE // MB):
-            fh.write(bytes(MB) if i % 3 == 2 else rnd.randbytes(MB))
+        fh.writelines(bytes(MB) if i % 3 == 2 else rnd.randbytes(MB)
+                      for i in range(BIG_FILE // MB))
 
 
 def _small_files(root: Path) -> None:
@@ -103,10 +118,12 @@ def test_backup_and_restore_in_bounded_memory(tmp_path: Path, dataset: str) -> N
     env = cli_env(tmp_path, str(tmp_path / "repo"), tmp_path / "repo.key")
     assert cli(["init", "--no-store"], env).returncode == 0
 
-    code, backup_rss, backup_err = _run_on_pty(["backup", str(src)], env)
+    code, backup_rss, backup_err = _run_on_pty(["backup", str(src)], env,
+                                               tmp_path / "backup-rusage.json")
     assert code == 0, backup_err[-2000:]
     code, restore_rss, restore_err = _run_on_pty(
-        ["restore", "latest", "--target", str(tmp_path / "out")], env)
+        ["restore", "latest", "--target", str(tmp_path / "out")], env,
+        tmp_path / "restore-rusage.json")
     assert code == 0, restore_err[-2000:]
     assert tree_digest(tmp_path / "out" / str(src).lstrip("/")) == tree_digest(src)
 

@@ -93,11 +93,11 @@ def _objects(repo: Path, kind: str) -> list[str]:
             return ["config"]
         if kind in {"data-pack", "filelist-pack"}:
             with Repository.open(backend, _key_of(repo)) as r:
-                idx = r._engine.index()  # noqa: SLF001 - which pack holds which blob type
+                idx = r._engine.index()  # private: which pack holds which blob type
                 types: dict[str, set[int]] = {}
                 from strongroom.repo.pack import pack_name
 
-                for _bid, (pid, loc) in idx.blobs.items():
+                for pid, loc in idx.blobs.values():
                     types.setdefault(pack_name(pid), set()).add(loc.type)
             want = 0 if kind == "data-pack" else 1
             return sorted(n for n, t in types.items() if want in t)

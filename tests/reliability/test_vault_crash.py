@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.vault.conftest import SMALL_KSF, VaultProcess
+from tests.vault.pg import wait_port
 
 from strongroom.client import flows
 from strongroom.client.vault_client import VaultClient
@@ -30,8 +32,6 @@ from strongroom.crypto.keys import BackupKey
 from strongroom.errors import StrongroomError
 from strongroom.storage.memory import MemoryBackend
 from strongroom.vault import _opaque as opaque
-from tests.vault.conftest import SMALL_KSF, VaultProcess
-from tests.vault.pg import wait_port
 
 from .campaign import record, sized
 
@@ -88,7 +88,8 @@ def test_killed_vault_never_loses_a_counted_guess(tmp_path: Path) -> None:
             stop = threading.Event()
             lock = threading.Lock()
 
-            def guesser(seed: int, url: str = vault.url) -> None:
+            def guesser(seed: int, url: str = vault.url, stop: threading.Event = stop,
+                        lock: threading.Lock = lock, received: list[int] = received) -> None:
                 rng = random.Random(seed)
                 with VaultClient(url, "alice", token, timeout=5) as c:
                     while not stop.is_set():

@@ -64,6 +64,10 @@ _PERMANENT_WORDS = ("permission denied", "access denied", "forbidden", "unauthor
 class RcloneBackend(Backend):
     """Objects under ``remote`` (``REMOTE:PATH``, as ``rclone`` itself writes it)."""
 
+    #: Engine hints (:mod:`.tuning`): requests in flight, and pack size for new repositories.
+    preferred_concurrency = 6
+    preferred_pack_size = 16 * 1024 * 1024
+
     def __init__(
         self,
         remote: str,
