@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="dataset seed (default 1)")
     ap.add_argument("--cold", action="store_true", help="drop the page cache before each measured step")
     ap.add_argument("--workdir", type=Path, default=HERE / "data", help="scratch space (default bench/data)")
-    ap.add_argument("--out", type=Path, help="results JSON (default bench/results/DATE-SIZEmb.json)")
+    ap.add_argument("--out", type=Path, help="results JSON (default bench/results/DATE-SIZEmb-warm|cold.json)")
     args = ap.parse_args(argv)
     try:
         if args.reps < 1:
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             print(f"bench: hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
-    out = args.out or HERE / "results" / f"{doc['started'][:16].replace(':', '')}-{args.size_mb:g}mb.json"
+    name = f"{doc['started'][:16].replace(':', '')}-{args.size_mb:g}mb-{'cold' if args.cold else 'warm'}.json"
+    out = args.out or HERE / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(report.table(doc["median"], doc["ratio"], args.reps))

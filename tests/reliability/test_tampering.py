@@ -29,6 +29,9 @@ from strongroom.storage.local import LocalBackend
 
 from .campaign import record, sized, tree_digest
 
+# The whole module shares one set of outcomes: keep it on one xdist worker.
+pytestmark = pytest.mark.xdist_group("reliability-tampering")
+
 FLIPS = sized(3, 25)  # byte positions flipped per object
 SEED = 6006
 
@@ -51,7 +54,9 @@ def _build(root: Path, key: BackupKey, seed: int) -> tuple[Path, dict[str, dict]
     repo_dir = root / "repo"
     backend = LocalBackend(repo_dir, create=True, fsync=False)
     refs: dict[str, dict] = {}
-    with Repository.create(backend, key) as repo:
+    # Seeded names and salts, so a case list (object names, sizes) is reproducible.
+    names = random.Random(seed + 100)
+    with Repository.create(backend, key, rng=names.randbytes) as repo:
         s1 = repo.backup([src], hostname="phone").snapshot_id
         refs[s1] = tree_digest(src)
         (src / "msgstore.txt").write_text("changed\n" * 3000)

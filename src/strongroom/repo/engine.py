@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,9 @@ from ..errors import (
 )
 from ..progress import Progress
 from ..storage.base import Backend
+from ..storage.tuning import preferred_concurrency
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config, repository_key
-from .index import INDEX_PREFIX, Index, read_index
+from .index import INDEX_PREFIX, Index, PackInfo, read_index
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
 from .pack import BlobLocation, open_frame, pack_name
 from .sealed import named_objects
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     )
 
 Clock = Callable[[], float]
+IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 Rng = Callable[[int], bytes]
 
 
@@ -88,34 +91,59 @@ class Engine:
         self._index = None
 
     # -- ids, index, blobs -------------------------------------------------------------
+    def concurrency(self) -> int:
+        """How many uploads or downloads to keep in flight (the backend's preference)."""
+        return preferred_concurrency(self.backend)
+
     def blob_id(self, data: bytes) -> bytes:
         """Keyed BLAKE3 of a blob's plaintext: its id (the provider cannot compute it)."""
         return blake3.blake3(data, key=self._blob_key).digest()
 
     def index(self) -> Index:
-        """The union of all index objects (loaded once)."""
+        """The union of all index objects (loaded once, several downloads at a time)."""
         if self._index is None:
             idx = Index()
-            for name in named_objects(self.backend.list(INDEX_PREFIX), INDEX_PREFIX):
-                try:
-                    self.load_index_object(idx, name)
-                except DataDamaged as exc:
+            names = named_objects(self.backend.list(INDEX_PREFIX), INDEX_PREFIX)
+            # Downloads overlap (a network store costs a round trip each); merging
+            # stays in name order on this thread, so the result does not depend on timing.
+            workers = min(self.concurrency(), len(names))
+            if workers > 1:
+                with ThreadPoolExecutor(workers, thread_name_prefix="strongroom-index") as pool:
+                    results = list(pool.map(self._read_index_object, names))
+            else:
+                results = [self._read_index_object(n) for n in names]
+            for name, packs in zip(names, results, strict=True):
+                if isinstance(packs, DataDamaged):
                     # Not fatal here: only blobs listed solely in it are affected, and
                     # a backup simply stores those again.  check/restore name it.
-                    idx.damaged[name] = exc.message
+                    idx.damaged[name] = packs.message
+                else:
+                    self._add_index_object(idx, name, packs)
             self._index = idx
         return self._index
 
-    def load_index_object(self, idx: Index, name: str) -> None:
-        """Add one index object to ``idx``; ``DataDamaged`` if it is damaged or missing."""
+    def _read_index_object(self, name: str) -> list[IndexPacks] | DataDamaged:
         try:
             data = self.backend.get(name)
         except ObjectNotFound:
-            raise DataDamaged(f"{name} is missing") from None
-        packs = read_index(data, self.key, name)
+            return DataDamaged(f"{name} is missing")
+        try:
+            return read_index(data, self.key, name)
+        except DataDamaged as exc:
+            return exc
+
+    @staticmethod
+    def _add_index_object(idx: Index, name: str, packs: list[IndexPacks]) -> None:
         for pid, info, entries in packs:
             idx.add_pack(pid, info, entries)
         idx.objects[name] = [p[0] for p in packs]
+
+    def load_index_object(self, idx: Index, name: str) -> None:
+        """Add one index object to ``idx``; ``DataDamaged`` if it is damaged or missing."""
+        packs = self._read_index_object(name)
+        if isinstance(packs, DataDamaged):
+            raise packs
+        self._add_index_object(idx, name, packs)
 
     def fetch_frame(self, pack_id: bytes, loc: BlobLocation) -> bytes:
         """Download, decrypt and decompress one frame; ``DataDamaged`` naming the pack."""
@@ -126,6 +154,32 @@ class Engine:
         except ObjectNotFound:
             raise DataDamaged(f"{name} is missing") from None
         return open_frame(self.key, pack_id, info.salt, loc, ct, name)
+
+    def fetch_frames(self, pack_id: bytes, locs: Sequence[BlobLocation]
+                     ) -> list[bytes | DataDamaged]:
+        """Several frames of one pack with one ranged read (fewer requests to a network store).
+
+        ``locs`` are in pack order; the read spans from the first frame's start
+        to the last frame's end.  Each frame is checked on its own: a damaged
+        one is returned as its ``DataDamaged``, the others are still usable.
+        """
+        name = pack_name(pack_id)
+        info = self.index().packs[pack_id]
+        start = min(loc.frame_offset for loc in locs)
+        end = max(loc.frame_offset + loc.frame_len for loc in locs)
+        try:
+            span = memoryview(self.backend.get_range(name, start, end - start))
+        except ObjectNotFound:
+            return [DataDamaged(f"{name} is missing") for _ in locs]
+        out: list[bytes | DataDamaged] = []
+        for loc in locs:
+            lo = loc.frame_offset - start
+            try:
+                out.append(open_frame(self.key, pack_id, info.salt, loc,
+                                      span[lo:lo + loc.frame_len], name))  # type: ignore[arg-type]
+            except DataDamaged as exc:
+                out.append(exc)
+        return out
 
     def read_blob(self, blob_id: bytes, what: str = "blob") -> bytes:
         """The plaintext of one blob, verified against its id."""

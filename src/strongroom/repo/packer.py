@@ -26,7 +26,12 @@ _Uploaded = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 class Packer:
     """Accepts new blobs, writes packs and indexes; :meth:`finish` waits for everything."""
 
-    def __init__(self, engine: Engine, workers: int = 3, max_inflight: int = 3) -> None:
+    def __init__(self, engine: Engine, workers: int | None = None,
+                 max_inflight: int | None = None) -> None:
+        # One upload per worker, as many as the backend serves well in parallel
+        # (a network store hides its latency only with several in flight).
+        workers = workers or engine.concurrency()
+        max_inflight = max_inflight or workers
         self._engine = engine
         self._params = engine.config.chunker
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strongroom-pack")

@@ -2,8 +2,10 @@
 
 Each file is written under a temporary name in its final directory and renamed
 only when complete, with mode and mtime set, so a partial file never carries
-its real name.  Frames are downloaded and decrypted a few ahead by a small
-thread pool while the caller's thread writes.  Damage raises ``DataDamaged``
+its real name.  Frames are downloaded and decrypted a few ahead by a thread
+pool sized to the backend (more requests in flight for a network store) while
+the caller's thread writes; frames that follow each other in a pack are
+fetched with one ranged read.  Damage raises ``DataDamaged``
 naming the object and the file; with ``allow_damaged`` the damaged files are
 skipped, listed in the summary, and everything else is restored.
 """
@@ -36,6 +38,8 @@ FETCH_THREADS = 3
 WRITE_THREADS = 3
 MAX_WRITE_BYTES = 16 * 1024 * 1024
 WRITE_UNIT = 1024 * 1024
+#: Largest span of consecutive frames fetched with one ranged read.
+MAX_SPAN = 8 * 1024 * 1024
 _FrameKey = tuple[bytes, int]
 
 
@@ -88,6 +92,13 @@ def _close_quietly(sink: Sink) -> None:
         pass
 
 
+def _extends(span: list[BlobLocation], loc: BlobLocation) -> bool:
+    """Whether ``loc`` starts where ``span`` ends and the span stays within ``MAX_SPAN``."""
+    first, last = span[0], span[-1]
+    return (loc.frame_offset == last.frame_offset + last.frame_len
+            and loc.frame_offset + loc.frame_len - first.frame_offset <= MAX_SPAN)
+
+
 def _wanted(path: str, include: list[str]) -> bool:
     return not include or any(path == p or path.startswith(p + "/") or p.startswith(path + "/")
                               for p in include)
@@ -107,6 +118,7 @@ class RestoreRun:
         self._jobs: deque[_FileJob] = deque()
         self._inflight_bytes = 0
         self._lock = threading.Lock()
+        self._prefetch_depth = PREFETCH
 
     def run(self, ref: str, target: Path, include: Sequence[str]) -> RestoreSummary:
         """Restore snapshot ``ref`` (or the paths under ``include``) into ``target``."""
@@ -121,7 +133,9 @@ class RestoreRun:
             self._root = target.resolve()
             self._lock_held = lock
             self.progress.start("restore", doc.size, "bytes")
-            with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="strongroom-fetch") as pool, \
+            fetchers = max(FETCH_THREADS, self.engine.concurrency())
+            self._prefetch_depth = max(PREFETCH, 2 * fetchers)
+            with ThreadPoolExecutor(fetchers, thread_name_prefix="strongroom-fetch") as pool, \
                     ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="strongroom-write") as writer:
                 self._writer = writer
                 try:
@@ -175,13 +189,44 @@ class RestoreRun:
 
     def _prefetch(self, keys: Iterator[tuple[_FrameKey, BlobLocation]], pool: ThreadPoolExecutor
                   ) -> Iterator[tuple[_FrameKey, Future[bytes]]]:
+        # Frames that follow each other in one pack are fetched as one span (one
+        # request instead of one per frame); the queue holds at least a span.
         queue: deque[tuple[_FrameKey, Future[bytes]]] = deque()
+        span: list[BlobLocation] = []
+        span_pack = b""
         for key, loc in keys:
-            queue.append((key, pool.submit(self.engine.fetch_frame, key[0], loc)))
-            if len(queue) > PREFETCH:
+            if span and (key[0] != span_pack or not _extends(span, loc)):
+                queue.extend(self._submit_span(span_pack, span, pool))
+                span = []
+            span_pack = key[0]
+            span.append(loc)
+            while len(queue) > self._prefetch_depth:
                 yield queue.popleft()
+        if span:
+            queue.extend(self._submit_span(span_pack, span, pool))
         while queue:
             yield queue.popleft()
+
+    def _submit_span(self, pack_id: bytes, locs: list[BlobLocation], pool: ThreadPoolExecutor
+                     ) -> list[tuple[_FrameKey, Future[bytes]]]:
+        futures: list[Future[bytes]] = [Future() for _ in locs]
+
+        def fetch() -> None:
+            try:
+                frames = self.engine.fetch_frames(pack_id, locs)
+            except BaseException as exc:  # noqa: BLE001 - waiters must never hang
+                # Every frame of the span sees the storage error.
+                for f in futures:
+                    f.set_exception(exc)
+                return
+            for f, frame in zip(futures, frames, strict=True):
+                if isinstance(frame, DataDamaged):
+                    f.set_exception(frame)
+                else:
+                    f.set_result(frame)
+
+        pool.submit(fetch)
+        return [((pack_id, loc.frame_offset), f) for loc, f in zip(locs, futures, strict=True)]
 
     def _inside_target(self, dest: Path) -> None:
         """Refuse to write through a symlink that leads out of the target."""

@@ -64,9 +64,8 @@ _PERMANENT_WORDS = ("permission denied", "access denied", "forbidden", "unauthor
 class RcloneBackend(Backend):
     """Objects under ``remote`` (``REMOTE:PATH``, as ``rclone`` itself writes it)."""
 
-    #: Engine hints (:mod:`.tuning`): requests in flight, and pack size for new repositories.
-    preferred_concurrency = 6
-    preferred_pack_size = 16 * 1024 * 1024
+    #: Requests the engine keeps in flight (:mod:`.tuning`): a network remote, as for S3.
+    preferred_concurrency = 5
 
     def __init__(
         self,

@@ -55,9 +55,8 @@ _TRANSIENT_EXC = (
 class S3Backend(Backend):
     """Objects under ``prefix/`` in ``bucket`` at ``endpoint``."""
 
-    #: Engine hints (:mod:`.tuning`): requests in flight, and pack size for new repositories.
-    preferred_concurrency = 6
-    preferred_pack_size = 16 * MiB
+    #: Requests the engine keeps in flight (:mod:`.tuning`); restic's S3 default is 5.
+    preferred_concurrency = 5
 
     def __init__(
         self,
