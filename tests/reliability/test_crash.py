@@ -249,9 +249,6 @@ def test_backup_after_a_killed_prune_is_not_blocked(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT-5: temporary files of writes interrupted by a "
-                   "crash stay in a local repository forever (nothing calls "
-                   "LocalBackend.remove_stale_temp_files)")
 def test_prune_removes_old_temporary_files_of_killed_writes(tmp_path: Path) -> None:
     from strongroom.storage import local
 

@@ -135,8 +135,6 @@ def test_backup_and_restore_in_bounded_memory(tmp_path: Path, dataset: str) -> N
     assert backup_rss < RSS_BOUND and restore_rss < RSS_BOUND, (backup_rss, restore_rss)
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT-4: the in-memory index holds ~350 bytes per "
-                   "blob (spec §13: about 100); a 5 GB SQLite db (1.2M pages) peaks at ~790 MB RSS")
 def test_index_memory_per_blob_matches_the_spec() -> None:
     """Memory the loaded index keeps per blob, measured with tracemalloc (deterministic)."""
     import gc

@@ -168,6 +168,10 @@ class VaultProcess:
         self.args = [sys.executable, "-m", "strongroom.cli.main", "vault", "serve",
                      "--db", self.database, "--secrets", self.secrets, "--port", str(self.port),
                      "--kdf-memory-kib", "256", *extra]
+        # A file, not a pipe: nobody reads a pipe while the vault serves, and a
+        # full pipe (64 KiB of access log) would block the vault mid-request.
+        self.log = tmp / f"vault-{self.port}.log"
+        self._log_file: object = None
         self.proc: object = None
 
     def start(self) -> VaultProcess:
@@ -175,18 +179,27 @@ class VaultProcess:
         import subprocess
         import time
 
-        self.proc = p = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
+        self._log_file = log = open(self.log, "wb")  # noqa: SIM115  # closed in stop()
+        self.proc = p = subprocess.Popen(self.args, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not _listening(self.port):
             if p.poll() is not None:  # it died: say why instead of waiting
-                err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-                raise RuntimeError(f"vault exited with {p.returncode}: {err[-2000:]}")
+                self.stop()
+                raise RuntimeError(f"vault exited with {p.returncode}; log tail:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"vault did not listen on port {self.port}")
+                raise TimeoutError(f"vault did not listen on port {self.port}; log tail:\n"
+                                   f"{self.log_tail()}")
             time.sleep(0.05)
         return self
+
+    def log_tail(self, limit: int = 4000) -> str:
+        """The last ``limit`` characters of the vault's output."""
+        try:
+            return self.log.read_bytes()[-limit:].decode(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def create_account(self, name: str) -> str:
         """``strongroom vault account create NAME``; returns the printed token."""
@@ -210,8 +223,10 @@ class VaultProcess:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if isinstance(p, subprocess.Popen) and p.stderr:
-            p.stderr.close()
+        log = self._log_file
+        if log is not None and hasattr(log, "close"):
+            log.close()
+        self._log_file = None
 
     def __enter__(self) -> VaultProcess:
         return self.start()

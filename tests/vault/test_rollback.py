@@ -238,6 +238,64 @@ def test_vault_rolling_back_its_head_is_seen_by_the_device(alice: Device, store)
     assert "went back from #3" in exc.value.message and "#2" in exc.value.message
 
 
+def test_vault_and_provider_colluding_fool_only_a_new_device(alice: Device, store,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
+    """Old head + old repository together: a new device cannot tell; alice's device can."""
+    alice.backup()
+    old_counter, old_tag = alice.client.head()
+    shutil.copytree(tmp_path / "repo", tmp_path / "old")
+    alice.backup()
+    assert alice.client.head()[0] == old_counter + 1
+    _set_head_raw(store, "alice", old_counter, old_tag)  # the vault goes back too
+    new = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "new-device")  # type: ignore[attr-defined]
+    seen = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "dev")  # type: ignore[attr-defined]
+    try:
+        assert new.guard.verify() == old_counter  # not detected: nothing to compare with
+        with pytest.raises(RollbackDetected) as exc:  # this device saw a higher counter
+            seen.guard.verify()
+        assert f"went back from #{old_counter + 1}" in exc.value.message
+    finally:
+        new.close()
+        seen.close()
+
+
+def test_snapshot_made_without_an_advance_is_unprotected_until_the_next(alice: Device) -> None:
+    alice.backup()
+    unprotected = alice.backup(advance=False)  # no token / vault down at backup time
+    alice.backend.delete(f"snapshots/{unprotected}")
+    assert alice.guard.verify() == 2  # its deletion is not detected
+    later = alice.backup(advance=False)
+    assert alice.guard.advance() == 3  # the next advance records it
+    alice.backend.delete(f"snapshots/{later}")
+    with pytest.raises(RollbackDetected) as exc:
+        alice.guard.verify()
+    assert f"hiding the newest snapshot {later[:8]}" in exc.value.message
+
+
+def test_64_digit_mode_does_not_detect_a_deleted_snapshot_or_an_older_repository(
+        tmp_path: Path) -> None:
+    """Without a vault there is no second party (spec §10.4): documents the limit."""
+    src = tmp_path / "chats"
+    src.mkdir()
+
+    def backup(repo: Repository, n: int) -> str:
+        (src / "msgstore.db").write_bytes(f"chat {n}\n".encode() * 500)
+        return repo.backup([src]).snapshot_id
+
+    with open_backend(str(tmp_path / "repo"), create=True) as backend:
+        with Repository.create(backend, K) as repo:
+            first = backup(repo, 1)
+        shutil.copytree(tmp_path / "repo", tmp_path / "old")
+        with Repository.open(backend, K) as repo:
+            backup(repo, 2)
+            newest = backup(repo, 3)
+            backend.delete(f"snapshots/{newest}")  # the provider hides the newest
+            assert repo.check().ok and repo.find_snapshot("latest").id != newest
+    with open_backend(str(tmp_path / "old")) as backend, Repository.open(backend, K) as repo:
+        assert repo.check().ok  # an older genuine state is clean
+        assert [s.id for s in repo.snapshots()] == [first]
+
+
 def test_head_advance_is_compare_and_set(alice: Device) -> None:
     url, hdr = alice.client.url, {"authorization": f"Bearer {alice.token}"}  # type: ignore[attr-defined]
     tag = b64e(b"\x01" * 32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,7 @@ from ..errors import (
     AttemptsExhausted,
     BackupHeadConflict,
     InvalidLogin,
+    UsageError,
     VaultAuthError,
     VaultError,
     VaultProtocolError,
@@ -51,17 +53,55 @@ class LoginAnswer:
     attempts_left: int
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.0.0.0/8`` and ``::1`` (also as ``::ffff:127.x.y.z``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # any other name may resolve anywhere; "127.1"-style shorthands too
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+def check_vault_url(url: str) -> None:
+    """Refuse a URL the bearer token must not travel to (spec §3): not http(s), or
+    plain ``http://`` to a host that is not loopback."""
+    try:
+        # httpx's own parser: the host checked is exactly the host httpx connects to.
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        # The text is not echoed: a mistyped option may hold a token.
+        raise VaultUnreachable("not a vault URL (it must be https://HOST[:PORT])",
+                               hint="use --vault https://HOST[:PORT]")
+    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
+        # Only the host is named: the URL might carry user info.
+        raise UsageError(
+            f"refusing plain http:// to the vault at {parsed.host}: the account's token would "
+            "cross the network unencrypted",
+            hint="use https:// (TLS in front of the vault); plain http:// is allowed only to "
+                 "localhost, 127.0.0.0/8 and ::1")
+
+
 class VaultClient:
-    """One account at one vault.  ``transport`` lets tests run in-process."""
+    """One account at one vault.  ``transport`` lets tests run in-process.
+
+    The URL must be ``https://``, or ``http://`` to a loopback host
+    (``UsageError`` otherwise): the bearer token never crosses a network in clear
+    text.  Redirects are not followed, so an https vault cannot send it to http.
+    """
 
     def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise VaultUnreachable(f"not a vault URL: {url!r}", hint="use --vault http(s)://HOST:PORT")
+        check_vault_url(url)
         self.url, self.account = url.rstrip("/"), account
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
-                                  transport=transport)
+                                  transport=transport, follow_redirects=False)
         self._acct = f"/v1/accounts/{quote(account, safe='')}"
 
     def info(self) -> dict[str, Any]:
@@ -171,4 +211,4 @@ def _error(status: int, data: dict[str, Any]) -> VaultError:
     return VaultProtocolError(f"the vault refused the request (HTTP {status}, {code}): {msg}")
 
 
-__all__ = ["LoginAnswer", "VaultClient", "b64d", "b64e"]
+__all__ = ["LoginAnswer", "VaultClient", "b64d", "b64e", "check_vault_url", "is_loopback_host"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,18 +110,34 @@ class Engine:
             workers = min(self.concurrency(), len(names))
             if workers > 1:
                 with ThreadPoolExecutor(workers, thread_name_prefix="strongroom-index") as pool:
-                    results = list(pool.map(self._read_index_object, names))
+                    self._merge_index_objects(idx, names, pool, 2 * workers)
             else:
-                results = [self._read_index_object(n) for n in names]
-            for name, packs in zip(names, results, strict=True):
-                if isinstance(packs, DataDamaged):
-                    # Not fatal here: only blobs listed solely in it are affected, and
-                    # a backup simply stores those again.  check/restore name it.
-                    idx.damaged[name] = packs.message
-                else:
-                    self._add_index_object(idx, name, packs)
+                for name in names:
+                    self._merge_index_object(idx, name, self._read_index_object(name))
             self._index = idx
         return self._index
+
+    def _merge_index_objects(self, idx: Index, names: list[str], pool: ThreadPoolExecutor,
+                             window: int) -> None:
+        # At most ``window`` decoded objects wait at once: a decoded entry costs far
+        # more memory than its place in the compact index (DEFECT-4).
+        pending: deque[Future[list[IndexPacks] | DataDamaged]] = deque()
+        for i, name in enumerate(names):
+            pending.append(pool.submit(self._read_index_object, name))
+            if len(pending) >= window:
+                self._merge_index_object(idx, names[i - window + 1], pending.popleft().result())
+        first = len(names) - len(pending)
+        for j, fut in enumerate(pending):
+            self._merge_index_object(idx, names[first + j], fut.result())
+
+    def _merge_index_object(self, idx: Index, name: str,
+                            packs: list[IndexPacks] | DataDamaged) -> None:
+        if isinstance(packs, DataDamaged):
+            # Not fatal here: only blobs listed solely in it are affected, and
+            # a backup simply stores those again.  check/restore name it.
+            idx.damaged[name] = packs.message
+        else:
+            self._add_index_object(idx, name, packs)
 
     def _read_index_object(self, name: str) -> list[IndexPacks] | DataDamaged:
         try:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: A pack with less than this share of its blob bytes still in use is repacked.
 REPACK_BELOW = 0.5
+#: Temporary files of interrupted writes older than this (seconds) are removed by prune.
+#: Prune's exclusive lock already excludes backups; the age also spares a write in
+#: flight by a process that ignores locks or runs on a skewed clock.
+STALE_TEMP_AGE = 3600.0
 
 
 def _exclusive(engine: Engine) -> Lock:
@@ -134,6 +138,7 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
             engine.backend.delete(pack_name(pid))
             progress.advance(1)
         bytes_freed += _delete_orphans(engine, new_index)
+        _remove_stale_temp_files(engine)
         progress.finish()
     finally:
         lock.release()
@@ -184,3 +189,18 @@ def _delete_orphans(engine: Engine, index: Index) -> int:
             freed += engine.backend.stat(name).size
             engine.backend.delete(name)
     return freed
+
+
+def _remove_stale_temp_files(engine: Engine, max_age: float = STALE_TEMP_AGE) -> int:
+    """Remove temporary files that interrupted writes left, on backends that keep them.
+
+    Only some backends (the local folder) write through temporary files; the
+    hook is looked up through wrapping backends (retry, read-ahead) by ``inner``.
+    """
+    backend: object = engine.backend
+    while backend is not None:
+        cleanup = getattr(backend, "remove_stale_temp_files", None)
+        if cleanup is not None:
+            return int(cleanup(max_age, now=engine.clock))
+        backend = getattr(backend, "inner", None)
+    return 0

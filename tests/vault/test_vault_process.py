@@ -1,0 +1,42 @@
+"""The test harness's vault subprocess: its output goes to a log file, never a pipe."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import VaultProcess
+
+
+def _garbage_request(port: int) -> None:
+    """One connection that uvicorn answers with a warning line in the vault's output."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"\x00 not http at all\r\n\r\n")
+        s.recv(1024)
+
+
+@pytest.mark.vault
+def test_vault_writing_much_output_keeps_serving(tmp_path: Path) -> None:
+    """More output than a pipe buffer holds (64 KiB) must not block the vault."""
+    with VaultProcess(tmp_path) as vp:
+        n = 0
+        while vp.log.stat().st_size < 256 * 1024:  # four pipe buffers' worth
+            _garbage_request(vp.port)
+            n += 1
+            assert n < 20_000, "the vault does not log invalid requests any more"
+        r = httpx.get(f"{vp.url}/v1/info", timeout=10)
+        assert r.status_code == 200 and "server_public_key" in r.json()
+    assert "Invalid HTTP request" in vp.log_tail()
+
+
+@pytest.mark.vault
+def test_vault_failing_to_start_shows_its_log(tmp_path: Path) -> None:
+    vp = VaultProcess(tmp_path, extra=("--auth", "jwt"))  # jwt mode without a public key
+    with pytest.raises(RuntimeError) as exc:
+        vp.start()
+    assert "vault exited with" in str(exc.value)
+    assert "jwt" in str(exc.value).lower()  # the vault's own explanation, from the log
+    assert vp.log.exists()
