@@ -154,7 +154,13 @@ def test_cli_refuses_a_locator_naming_a_plain_http_remote_vault(repo_env: dict[s
                            "parallelism": 1}, "context": "c3Ryb25ncm9vbQ"}}))
     env = {**repo_env, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev2"),
            "STRONGROOM_PASSWORD": "pw", "STRONGROOM_VAULT_TOKEN": TOKEN}
+    # Without --vault the device does not trust a URL only storage names.
     r = _run(["snapshots"], env)
+    assert r.exit_code == 2, r.output
+    assert "has not been told to trust" in r.stderr
+    assert TOKEN not in r.output
+    # Even when the user confirms that URL, plain http to a remote host is refused.
+    r = _run(["snapshots"], {**env, "STRONGROOM_VAULT": "http://vault.example.org:8443"})
     assert r.exit_code == 2, r.output
     assert "refusing plain http:// to the vault at vault.example.org" in r.stderr
     assert TOKEN not in r.output

@@ -87,7 +87,16 @@ def test_cli_journey(tmp_path: Path) -> None:
         assert "password protection on" in r.stdout
         assert run("backup", str(src), env=dev1).exit_code == 0
 
-        dev2 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev2")}
+        # A new device does not take the vault URL from storage on trust
+        # (a provider could rewrite ext/vault.json to collect the token).
+        fresh = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev2")}
+        untrusted = run("restore", "latest", "--target", str(tmp_path / "nope"),
+                        env={**fresh, "STRONGROOM_PASSWORD": "correct horse"})
+        assert untrusted.exit_code == 2
+        assert "not been told to trust" in untrusted.stderr
+        assert not (tmp_path / "nope").exists()
+
+        dev2 = {**fresh, "STRONGROOM_VAULT": vault.url}
         wrong = run("restore", "latest", "--target", str(tmp_path / "nope"),
                     env={**dev2, "STRONGROOM_PASSWORD": "wrong"})
         assert wrong.exit_code == 21

@@ -102,8 +102,13 @@ def vault_client(app: AppContext, *, url: str | None = None, account: str | None
     """A client for ``--vault`` (or ``url``) as the token's account; closed with the command."""
     from ..client.vault_client import VaultClient
 
-    url = app.extra.get("vault") or url
-    if not url:
+    configured = app.extra.get("vault")
+    if configured:
+        _remember_vault(app, configured)
+        url = configured
+    elif url:
+        _check_trusted_vault(app, url)
+    else:
         raise UsageError("no vault given", hint=f"pass --vault URL or set {ENV_VAULT}")
     token = app.extra.get("vault_token") or app.env.get(ENV_TOKEN)
     if not token:
@@ -114,6 +119,54 @@ def vault_client(app: AppContext, *, url: str | None = None, account: str | None
     client = VaultClient(url, account, token)
     app._closers.append(client.close)
     return client
+
+
+def _trusted_vaults_file(app: AppContext) -> Path:
+    from .keystore import config_dir
+
+    return config_dir(app.env) / "trusted-vaults"
+
+
+def _trusted_vaults(app: AppContext) -> set[str]:
+    try:
+        text = _trusted_vaults_file(app).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def _remember_vault(app: AppContext, url: str) -> None:
+    """Record a vault URL the user gave on this device (``--vault``/env)."""
+    url = url.rstrip("/")
+    known = _trusted_vaults(app)
+    if url in known:
+        return
+    path = _trusted_vaults_file(app)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(url + "\n")
+
+
+def _check_trusted_vault(app: AppContext, url: str) -> None:
+    """Refuse to send the account token to a vault URL that only storage named.
+
+    ``ext/vault.json`` is plaintext in storage the provider controls: a
+    provider that rewrote its URL could collect the account's token and spend
+    its guesses at the real vault.  So a URL from the locator is used only if
+    the user named it on this device before (``--vault``/``STRONGROOM_VAULT``),
+    or confirms it on a terminal now.
+    """
+    url = url.rstrip("/")
+    if url in _trusted_vaults(app):
+        return
+    if app.stdin_is_tty() and click.confirm(
+        f"This repository says its key is held by the vault at {url}. "
+        "Send your vault token and password there?", default=False, err=True
+    ):
+        _remember_vault(app, url)
+        return
+    raise UsageError(f"the repository names the vault at {url}, which this device has not been told to trust",
+                     hint=f"confirm it with --vault {url} (or {ENV_VAULT}) if that is your vault")
 
 
 def pinned_key(app: AppContext) -> bytes | None:

@@ -38,7 +38,7 @@ class PackInfo:
 
 
 class BlobTable:
-    """Blob id -> (pack id, location), about 60 bytes per blob (spec §13).
+    """Blob id -> (pack id, location), about 70 bytes per blob (spec §13).
 
     A dict of Python objects costs ~350 bytes per blob, too much for the
     million blobs of a large SQLite database on a phone.  So the bulk lives in
@@ -58,7 +58,7 @@ class BlobTable:
     _MIN_MERGE = 1024
 
     def __init__(self) -> None:
-        self._ids = b""                      # n x 32-byte blob id, sorted
+        self._ids = bytearray()              # n x 32-byte blob id, sorted
         self._recs = bytearray()             # n x _REC, same order
         self._off = array("I")               # 65,537 offsets by 2-byte prefix (lazily)
         self._counts = array("I")            # records per 2-byte prefix
@@ -195,37 +195,45 @@ class BlobTable:
         self._live -= 1
 
     def _merge(self) -> None:
-        """Merge the pending dict into the sorted buffers."""
+        """Merge the pending dict into the sorted buffers, in place.
+
+        The buffers grow at their end (``realloc``, no second copy of a large
+        buffer) and their runs move back from the last one, so peak memory
+        stays near the buffers' size instead of twice it.
+        """
         if not self._pending:
             return
         if not self._off:
             self._off = array("I", bytes(4 * 65537))
             self._counts = array("I", bytes(4 * 65536))
-        ids, size = self._ids, self._REC.size
-        id_parts: list[bytes | memoryview] = []
-        rec_parts: list[bytes | memoryview] = []
-        with memoryview(ids) as id_view, memoryview(self._recs) as rec_view:
-            prev = 0
-            for bid, rec in sorted(self._pending.items()):
-                b = (bid[0] << 8) | bid[1]
-                lo, hi = self._off[b], self._off[b + 1]
-                while lo < hi:  # insertion point inside the prefix's range
-                    mid = (lo + hi) // 2
-                    if ids[mid * 32:mid * 32 + 32] < bid:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                id_parts += (id_view[prev * 32:lo * 32], bid)
-                rec_parts += (rec_view[prev * size:lo * size], rec)
-                prev = lo
-                self._counts[b] += 1
-            id_parts.append(id_view[prev * 32:])
-            rec_parts.append(rec_view[prev * size:])
-            new_ids, new_recs = b"".join(id_parts), bytearray().join(rec_parts)
-            del id_parts, rec_parts
-        self._ids, self._recs = new_ids, new_recs
-        self._n += len(self._pending)
-        self._live += len(self._pending)
+        ids, size, n = self._ids, self._REC.size, self._n
+        todo = sorted(self._pending.items())
+        points = []
+        for bid, _ in todo:
+            b = (bid[0] << 8) | bid[1]
+            lo, hi = self._off[b], self._off[b + 1]
+            while lo < hi:  # insertion point inside the prefix's range
+                mid = (lo + hi) // 2
+                if ids[mid * 32:mid * 32 + 32] < bid:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            points.append(lo)
+            self._counts[b] += 1
+        k = len(todo)
+        ids += bytes(32 * k)
+        self._recs += bytes(size * k)
+        with memoryview(ids) as iv, memoryview(self._recs) as rv:
+            end = n
+            for j in range(k - 1, -1, -1):  # the run after insertion j moves by j + 1
+                start = points[j]
+                iv[(start + j + 1) * 32:(end + j + 1) * 32] = iv[start * 32:end * 32]
+                rv[(start + j + 1) * size:(end + j + 1) * size] = rv[start * size:end * size]
+                iv[(start + j) * 32:(start + j + 1) * 32] = todo[j][0]
+                rv[(start + j) * size:(start + j + 1) * size] = todo[j][1]
+                end = start
+        self._n += k
+        self._live += k
         self._pending = {}
         self._off = array("I", chain((0,), accumulate(self._counts)))
 
@@ -239,7 +247,7 @@ class BlobTable:
         ids = self._ids
         for i, fields in enumerate(self._REC.iter_unpack(self._recs)):
             if fields[0] != self._GONE:
-                yield ids[i * 32:i * 32 + 32], self._decode(fields)
+                yield bytes(ids[i * 32:i * 32 + 32]), self._decode(fields)
         for bid, rec in list(self._pending.items()):
             yield bid, self._decode(self._REC.unpack(rec))
 
@@ -266,7 +274,7 @@ class BlobTable:
 
 
 class Index:
-    """The union of index objects, in memory (about 60 bytes per blob, spec §13)."""
+    """The union of index objects, in memory (about 70 bytes per blob, spec §13)."""
 
     def __init__(self) -> None:
         self.blobs = BlobTable()
