@@ -328,7 +328,8 @@ def test_pack_damage_names_the_affected_files(outcomes: list[Outcome]) -> None:
 
 def test_deleted_snapshot_is_not_detected_but_never_restores_wrongly(
         outcomes: list[Outcome]) -> None:
-    """Documents today's behaviour (rollback detection is open, docs/threat-model.md)."""
+    """64-digit mode: a deleted snapshot is not detected (password mode detects it:
+    tests/vault/test_rollback.py), but nothing is ever restored wrongly."""
     mine = [o for o in outcomes if o.case.startswith("snapshot:") and o.case.endswith(":delete")]
     assert len(mine) == 2
     for o in mine:
