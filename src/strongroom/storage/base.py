@@ -34,6 +34,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Self
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -46,6 +47,15 @@ def check_name(name: str) -> str:
         if not _SEGMENT.match(seg) or seg in {".", ".."}:
             raise ValueError(f"invalid object name: {name!r}")
     return name
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` is a valid object name (backends skip foreign files when listing)."""
+    try:
+        check_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Release resources (connections, subprocesses).  Idempotent."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

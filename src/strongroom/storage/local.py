@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import ObjectNotFound, PermanentStorageError, RepositoryNotFound, StorageError
-from .base import Backend, ObjectInfo, check_name
+from .base import Backend, ObjectInfo, check_name, is_valid_name
 
 # '#' is not allowed in object names, so a temporary file can never be mistaken
 # for (or collide with) an object, and ``list`` skips it by construction.
@@ -215,7 +215,7 @@ class LocalBackend(Backend):
             if entry.is_dir(follow_symlinks=False):
                 if name.startswith(prefix) or prefix.startswith(name + "/"):
                     self._walk(Path(entry.path), name, prefix, out)
-            elif name.startswith(prefix) and _valid(name):
+            elif name.startswith(prefix) and is_valid_name(name):
                 out.append(name)
 
     def _error(self, exc: OSError, action: str, name: str) -> StorageError:
@@ -227,12 +227,6 @@ class LocalBackend(Backend):
         return PermanentStorageError(f"{self.location}: cannot {action} {name}: {why}")
 
 
-def _valid(name: str) -> bool:
-    try:
-        check_name(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -50,7 +50,7 @@ from ..errors import (
     TransientStorageError,
     UsageError,
 )
-from .base import Backend, ObjectInfo, check_name
+from .base import Backend, ObjectInfo, check_name, is_valid_name
 
 # '#' never occurs in object names, so these can never collide with objects.
 _TMP = "#tmp#"
@@ -139,7 +139,7 @@ class RcloneBackend(Backend):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return iter([n for n in self._list_files(prefix.rpartition("/")[0], "list", prefix)
-                     if n.startswith(prefix) and _valid(n)])
+                     if n.startswith(prefix) and is_valid_name(n)])
 
     # -- writing -------------------------------------------------------------
 
@@ -411,12 +411,6 @@ def _redact(remote: str) -> str:
     return remote
 
 
-def _valid(name: str) -> bool:
-    try:
-        check_name(name)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = ["RcloneBackend"]

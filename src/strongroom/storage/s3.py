@@ -34,7 +34,7 @@ from ..errors import (
     TransientStorageError,
     UsageError,
 )
-from .base import Backend, ObjectInfo, check_name
+from .base import Backend, ObjectInfo, check_name, is_valid_name
 
 MiB = 1024 * 1024
 
@@ -158,7 +158,7 @@ class S3Backend(Backend):
             for page in pages:
                 for item in page.get("Contents", ()):
                     name = item["Key"][len(base):]
-                    if _valid(name):  # skip "folder/" markers and foreign keys
+                    if is_valid_name(name):  # skip "folder/" markers and foreign keys
                         names.append(name)
         except Exception as exc:
             raise self._error(exc, "list", prefix or "/") from exc
@@ -331,12 +331,6 @@ def _status(exc: bexc.ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
-def _valid(name: str) -> bool:
-    try:
-        check_name(name)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = ["S3Backend", "parse_location"]
