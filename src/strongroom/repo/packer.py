@@ -41,7 +41,7 @@ class Packer:
         self._frames: dict[int, list[tuple[bytes, int, bytes]]] = {}
         self._frame_size: dict[int, int] = {}
         self._unindexed: list[_Uploaded] = []
-        #: blob ids added during this run (not yet in the engine's index).
+        #: blob ids added during this run whose pack is not yet in the engine's index.
         self.known: set[bytes] = set()
         self.bytes_added = 0
         self.blobs_added = 0
@@ -104,6 +104,11 @@ class Packer:
     def _collect(self, fut: Future[_Uploaded]) -> None:
         pack_id, info, entries = fut.result()
         self._engine.index().add_pack(pack_id, info, entries)
+        # Once in the index, a blob needs no second entry here: keeping every
+        # id of a run in this set cost ~100 B per blob (1.2 M pages of a 5 GB
+        # SQLite store: ~130 MB).
+        for blob_id, _loc in entries:
+            self.known.discard(blob_id)
         self.bytes_added += info.size
         self._unindexed.append((pack_id, info, entries))
         if len(self._unindexed) >= INDEX_EVERY:
