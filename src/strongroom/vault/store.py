@@ -41,6 +41,14 @@ class RecordRow:
     generation: int
     sealed: bytes | None  # sealed OPAQUE record + wrapped K; None unless ACTIVE
 
+    @classmethod
+    def from_db(cls, r: tuple[Any, ...] | None) -> RecordRow | None:
+        """The record from a ``(account_id, state, used, lim, generation, sealed)`` row."""
+        if r is None:
+            return None
+        sealed = None if r[5] is None else bytes(r[5])  # psycopg returns memoryview
+        return cls(r[0], State(r[1]), r[2], r[3], r[4], sealed)
+
     def __repr__(self) -> str:
         return (
             f"RecordRow({self.account_id!r}, {self.state.value}, used={self.used}, "

@@ -17,7 +17,6 @@ from typing import Any
 import psycopg
 
 from ..errors import UsageError, VaultStoreError
-from .counter import State
 from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
 
 _SCHEMA = """
@@ -72,7 +71,7 @@ class PostgresStore(RecordStore):
         except psycopg.Error as exc:
             self._drop()
             raise VaultStoreError() from exc
-        return _row(r)
+        return RecordRow.from_db(r)
 
     def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
                  durable: bool = True) -> Any:
@@ -83,7 +82,7 @@ class PostgresStore(RecordStore):
                     conn.execute("SET LOCAL synchronous_commit = off")
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                              (_LOCK_KEY + account_id,))
-                cur = _row(conn.execute(
+                cur = RecordRow.from_db(conn.execute(
                     "SELECT account_id, state, used, lim, generation, sealed FROM vault_records "
                     "WHERE account_id = %s", (account_id,)).fetchone())
                 sess = self._take(conn, take_session, account_id) if take_session else None
@@ -201,13 +200,6 @@ class PostgresStore(RecordStore):
 
     def __repr__(self) -> str:
         return "<PostgresStore>"
-
-
-def _row(r: tuple[Any, ...] | None) -> RecordRow | None:
-    if r is None:
-        return None
-    sealed = None if r[5] is None else bytes(r[5])
-    return RecordRow(r[0], State(r[1]), r[2], r[3], r[4], sealed)
 
 
 __all__ = ["PostgresStore"]

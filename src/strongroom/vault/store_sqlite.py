@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, VaultStoreError
-from .counter import State
 from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
 
 _SCHEMA = """
@@ -67,7 +66,7 @@ class SqliteStore(RecordStore):
                 "WHERE account_id = ?", (account_id,)).fetchone()
         except sqlite3.Error as exc:
             raise VaultStoreError() from exc
-        return _row(r)
+        return RecordRow.from_db(r)
 
     def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
                  durable: bool = True) -> Any:
@@ -197,12 +196,6 @@ class SqliteStore(RecordStore):
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path}>"
-
-
-def _row(r: tuple[Any, ...] | None) -> RecordRow | None:
-    if r is None:
-        return None
-    return RecordRow(r[0], State(r[1]), r[2], r[3], r[4], r[5])
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
