@@ -40,7 +40,7 @@ from strongroom.errors import (
 )
 from strongroom.repo.config import parse_config
 from strongroom.repo.index import INDEX_MAGIC, decode_index, read_index
-from strongroom.repo.manifest import SNAPSHOT_MAGIC, decode_records, open_snapshot
+from strongroom.repo.manifest import SNAPSHOT_MAGIC, decode_records, open_snapshot, read_records
 from strongroom.repo.pack import PACK_MAGIC, decode_header, parse_header
 from strongroom.repo.sealed import seal_object
 from strongroom.storage.memory import MemoryBackend
@@ -154,6 +154,18 @@ def test_file_list_segment_parser(data: bytes) -> None:
     _count("file list")
     try:
         list(decode_records(data, "snapshots/x"))
+    except FormatError:
+        pass
+
+
+@_fuzz()
+@given(st.lists(st.binary(max_size=400), max_size=12))
+def test_file_list_parser_over_segments(segments: list[bytes]) -> None:
+    # Records may span segments (spec §7): any cutting of garbage, including empty
+    # segments and a header split across two, raises FormatError or nothing.
+    _count("file list segments")
+    try:
+        list(read_records(segments, "snapshots/x"))
     except FormatError:
         pass
 

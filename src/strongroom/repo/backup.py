@@ -27,6 +27,7 @@ from .manifest import (
     KIND_DIR,
     KIND_FILE,
     KIND_SYMLINK,
+    ChunkIds,
     Entry,
     SegmentWriter,
     SnapshotDoc,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 
 _READAHEAD_MIN = 1024 * 1024
+_PROGRESS_STEP = 8 * 1024 * 1024
 
 
 def _key(path: str) -> tuple[str, ...]:
@@ -206,7 +208,7 @@ class BackupRun:
                 and all(c in self.engine.index() for c in old.chunks)):
             self.unchanged += 1
             return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
-                         st.st_ctime_ns, chunks=list(old.chunks))
+                         st.st_ctime_ns, chunks=old.chunks)
         try:
             if self.engine._test_only_before_read is not None:
                 self.engine._test_only_before_read(path)
@@ -232,18 +234,22 @@ class BackupRun:
         return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, size, st.st_ino,
                      st.st_ctime_ns, chunks=ids)
 
-    def _chunks(self, f: object, name: str, size: int) -> tuple[list[bytes], int]:
-        ids, total = [], 0
+    def _chunks(self, f: object, name: str, size: int) -> tuple[ChunkIds, int]:
+        ids, total, unreported = bytearray(), 0, 0
         index, known = self.engine.index(), self.packer.known
         for data, compressible in chunker.chunks(f, name, size, self.params):  # type: ignore[arg-type]
             bid = self.engine.blob_id(data)
             if bid not in index and bid not in known:
                 self.packer.add(bid, BLOB_DATA, data, compressible)
-            ids.append(bid)
+            ids += bid
             total += len(data)
+            unreported += len(data)
+            if unreported >= _PROGRESS_STEP:  # a big file moves the bar while it is read
+                self.progress.advance(unreported)
+                unreported = 0
         self.bytes_read += total
-        self.progress.advance(total)
-        return ids, total
+        self.progress.advance(unreported)
+        return ChunkIds(bytes(ids)), total
 
     def _warn(self, path: Path, what: str, exc: OSError | None) -> None:
         reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""

@@ -29,7 +29,7 @@ from ..storage.base import Backend
 from ..storage.tuning import preferred_concurrency
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config, repository_key
 from .index import INDEX_PREFIX, Index, PackInfo, read_index
-from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, decode_records, open_snapshot
+from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, open_snapshot, read_records
 from .pack import BlobLocation, open_frame, pack_name
 from .sealed import named_objects
 
@@ -272,10 +272,9 @@ class Engine:
         return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent)
 
     def entries(self, doc: SnapshotDoc) -> Iterator[Entry]:
-        """Stream a snapshot's records, one segment in memory at a time."""
-        for seg in doc.segments:
-            data = self.read_blob(seg, f"snapshots/{doc.id}")
-            yield from decode_records(data, f"snapshots/{doc.id}")
+        """Stream a snapshot's records, one segment (and one record) in memory at a time."""
+        what = f"snapshots/{doc.id}"
+        yield from read_records((self.read_blob(seg, what) for seg in doc.segments), what)
 
     # -- operations (each in its own module) ---------------------------------------------
     def backup(self, sources: Sequence[str | Path], *, progress: Progress,

@@ -3,10 +3,14 @@
 The file list is a stream of binary records (one per file, directory or
 symlink, in walk order) cut into *segments* of about 256 KiB that are stored
 as ``meta`` blobs in packs (so they are compressed, padded and deduplicated
-like data).  The snapshot object ``snapshots/<32 hex random>`` is a sealed
+like data).  A record longer than a segment (a file of many chunks: a 5 GB
+SQLite store has 1.2 M pages, a 38 MB id list) is cut across segments of at
+most ``SEGMENT_MAX`` bytes, so no stored blob and no copy of it grows with one
+file's size.  The snapshot object ``snapshots/<32 hex random>`` is a sealed
 object (label ``strongroom/v1/snapshot``) holding JSON: time, host, paths,
 counts, parent and the list of segment blob ids.  Writing and reading both
-hold one segment at a time, so memory stays bounded for any number of files.
+hold one segment at a time plus the record being decoded, so memory stays
+bounded for any number of files.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from ..crypto import labels
 from ..crypto.keys import BackupKey
@@ -26,8 +30,72 @@ from .sealed import open_object, seal_object
 SNAPSHOT_MAGIC = b"SRS1"
 SNAPSHOT_PREFIX = "snapshots/"
 SEGMENT_TARGET = 256 * 1024
+#: A record that would make a segment longer than this is cut (spec §7).
+SEGMENT_MAX = 1024 * 1024
+ID_SIZE = 32
 KIND_FILE, KIND_DIR, KIND_SYMLINK = 1, 2, 3
 _REC = struct.Struct(">BIqQQqHHI")
+
+
+class ChunkIds(Sequence[bytes]):
+    """A file's chunk ids, in file order, kept as one buffer of 32-byte ids.
+
+    One Python ``bytes`` per chunk costs ~75 bytes more than the id; a 5 GB
+    SQLite store has 1.2 M of them (spec §13).  Items are sliced out on access.
+    """
+
+    __slots__ = ("_buf",)
+
+    def __init__(self, buf: bytes = b"") -> None:
+        if len(buf) % ID_SIZE:
+            raise ValueError("chunk id buffer is not a whole number of ids")
+        self._buf = buf
+
+    @classmethod
+    def of(cls, ids: Iterable[bytes]) -> ChunkIds:
+        """From separate ids (each exactly 32 bytes)."""
+        ids = list(ids)
+        if any(len(i) != ID_SIZE for i in ids):
+            raise ValueError("a chunk id is not 32 bytes")
+        return cls(b"".join(ids))
+
+    @property
+    def raw(self) -> bytes:
+        """The ids concatenated, as stored in a record."""
+        return self._buf
+
+    def __len__(self) -> int:
+        return len(self._buf) // ID_SIZE
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> ChunkIds: ...
+    def __getitem__(self, i: int | slice) -> bytes | ChunkIds:
+        if isinstance(i, slice):
+            return ChunkIds.of(self[j] for j in range(*i.indices(len(self))))
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("chunk index out of range")
+        return self._buf[ID_SIZE * i : ID_SIZE * (i + 1)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        buf = self._buf
+        return (buf[j : j + ID_SIZE] for j in range(0, len(buf), ID_SIZE))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChunkIds):
+            return self._buf == other._buf
+        if isinstance(other, (list, tuple)):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ChunkIds(<{len(self)} ids>)"
 
 
 @dataclass(slots=True)
@@ -42,62 +110,115 @@ class Entry:
     inode: int = 0
     ctime_ns: int = 0
     link: str = ""
-    chunks: list[bytes] = field(default_factory=list)
+    chunks: ChunkIds = field(default_factory=ChunkIds)
+
+    def encode_head(self) -> bytes:
+        """The record up to its chunk ids (fixed fields, path, symlink target)."""
+        p, ln = os.fsencode(self.path), os.fsencode(self.link)
+        return b"".join([_REC.pack(self.kind, self.mode, self.mtime_ns, self.size, self.inode,
+                                   self.ctime_ns, len(p), len(ln), len(self.chunks)), p, ln])
 
     def encode(self) -> bytes:
         """The binary record."""
-        p, ln = os.fsencode(self.path), os.fsencode(self.link)
-        head = _REC.pack(self.kind, self.mode, self.mtime_ns, self.size, self.inode,
-                         self.ctime_ns, len(p), len(ln), len(self.chunks))
-        return b"".join([head, p, ln, *self.chunks])
+        return self.encode_head() + self.chunks.raw
 
 
 def decode_records(data: bytes, what: str) -> Iterator[Entry]:
-    """Parse a segment's records; ``FormatError`` on anything malformed."""
-    pos = 0
-    try:
+    """Parse a whole record stream held in one buffer; ``FormatError`` on anything malformed."""
+    return read_records([data], what)
+
+
+def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
+    """Parse the record stream that is the concatenation of ``segments``.
+
+    A record may continue into the next segment(s); only the record being
+    decoded and the current segment are held.  A stream that ends inside a
+    record is ``FormatError``.
+    """
+    carry: list[bytes] = []  # the start of a record continued by the next segment
+    carried = 0
+    for seg in segments:
+        if carry:
+            carry.append(seg)
+            carried += len(seg)
+            need = _record_length(carry[0] if len(carry[0]) >= _REC.size
+                                  else b"".join(carry)[: _REC.size], what)
+            if need is None or carried < need:
+                continue
+            data, carry, carried = b"".join(carry), [], 0
+        else:
+            data = seg
+        pos = 0
         while pos < len(data):
-            kind, mode, mt, size, ino, ct, lp, ll, nc = _REC.unpack_from(data, pos)
-            pos += _REC.size
-            end = pos + lp + ll + 32 * nc
-            if kind not in (KIND_FILE, KIND_DIR, KIND_SYMLINK) or end > len(data) or lp == 0:
-                raise FormatError(f"{what}: bad manifest record")
-            path = os.fsdecode(data[pos : pos + lp])
-            if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
-                # Only a holder of K can write a manifest, but a restore must never
-                # be steered outside its target even then.
-                raise FormatError(f"{what}: unsafe path in manifest record")
-            link = os.fsdecode(data[pos + lp : pos + lp + ll])
-            base = pos + lp + ll
-            chunks = [data[base + 32 * i : base + 32 * (i + 1)] for i in range(nc)]
-            pos = end
-            yield Entry(kind, path, mode, mt, size, ino, ct, link, chunks)
-    except struct.error as exc:
-        raise FormatError(f"{what}: truncated manifest record") from exc
+            need = _record_length(data[pos : pos + _REC.size], what)
+            if need is None or pos + need > len(data):
+                carry, carried = [data[pos:]], len(data) - pos
+                break
+            yield _decode_one(data, pos, what)
+            pos += need
+        del data
+    if carry:
+        raise FormatError(f"{what}: truncated manifest record")
+
+
+def _record_length(head: bytes, what: str) -> int | None:
+    """Total length of the record starting with ``head``, or None if ``head`` is short."""
+    if len(head) < _REC.size:
+        return None
+    kind, _m, _t, _s, _i, _c, lp, ll, nc = _REC.unpack_from(head, 0)
+    if kind not in (KIND_FILE, KIND_DIR, KIND_SYMLINK) or lp == 0:
+        raise FormatError(f"{what}: bad manifest record")
+    return _REC.size + lp + ll + ID_SIZE * nc
+
+
+def _decode_one(data: bytes, pos: int, what: str) -> Entry:
+    kind, mode, mt, size, ino, ct, lp, ll, nc = _REC.unpack_from(data, pos)
+    pos += _REC.size
+    path = os.fsdecode(data[pos : pos + lp])
+    if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
+        # Only a holder of K can write a manifest, but a restore must never
+        # be steered outside its target even then.
+        raise FormatError(f"{what}: unsafe path in manifest record")
+    link = os.fsdecode(data[pos + lp : pos + lp + ll])
+    base = pos + lp + ll
+    chunks = ChunkIds(data[base : base + ID_SIZE * nc])
+    return Entry(kind, path, mode, mt, size, ino, ct, link, chunks)
 
 
 class SegmentWriter:
-    """Buffers records and hands each full segment to ``store`` (which returns its blob id)."""
+    """Buffers records and hands each full segment to ``store`` (which returns its blob id).
+
+    A segment ends after the record that brings it to ``SEGMENT_TARGET`` bytes
+    (so an unchanged run of files gives the same segments, which deduplicate),
+    or inside a record at exactly ``SEGMENT_MAX`` bytes.
+    """
 
     def __init__(self, store: Callable[[bytes], bytes]) -> None:
         self._store = store
-        self._buf: list[bytes] = []
-        self._size = 0
+        self._buf = bytearray()
         self.segments: list[bytes] = []
 
     def add(self, entry: Entry) -> None:
         """Append one record."""
-        rec = entry.encode()
-        self._buf.append(rec)
-        self._size += len(rec)
-        if self._size >= SEGMENT_TARGET:
+        self._append(entry.encode_head())
+        self._append(entry.chunks.raw)
+        if len(self._buf) >= SEGMENT_TARGET:
             self.flush()
 
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while len(self._buf) + len(view) > SEGMENT_MAX:
+            room = SEGMENT_MAX - len(self._buf)
+            self._buf += view[:room]
+            view = view[room:]
+            self.flush()
+        self._buf += view
+
     def flush(self) -> None:
-        """Store the buffered records as one segment."""
+        """Store the buffered bytes as one segment."""
         if self._buf:
-            self.segments.append(self._store(b"".join(self._buf)))
-            self._buf, self._size = [], 0
+            data, self._buf = bytes(self._buf), bytearray()
+            self.segments.append(self._store(data))
 
 
 @dataclass(frozen=True)

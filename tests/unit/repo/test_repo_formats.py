@@ -15,7 +15,7 @@ from strongroom.errors import DataDamaged, FormatError
 from strongroom.repo import chunker
 from strongroom.repo.config import ChunkerParams, parse_config
 from strongroom.repo.index import decode_index, encode_index, read_index
-from strongroom.repo.manifest import Entry, decode_records, open_snapshot
+from strongroom.repo.manifest import ChunkIds, Entry, decode_records, open_snapshot
 from strongroom.repo.pack import PackWriter, padme, parse_header
 from strongroom.repo.sealed import open_object
 
@@ -124,7 +124,7 @@ def test_index_parser_on_garbage() -> None:
 
 
 def test_manifest_parsers_on_garbage() -> None:
-    rec = Entry(1, "a/b", 0o100644, 5, 3, 4, 6, "", [b"x" * 32]).encode()
+    rec = Entry(1, "a/b", 0o100644, 5, 3, 4, 6, "", ChunkIds.of([b"x" * 32])).encode()
     assert [e.path for e in decode_records(rec, "s")] == ["a/b"]
     for g in _garbage(4, rec * 3):
         try:

@@ -12,6 +12,7 @@ from strongroom.errors import FormatError, LocalWriteError
 from strongroom.repo.manifest import (
     KIND_FILE,
     KIND_SYMLINK,
+    ChunkIds,
     Entry,
     SegmentWriter,
     SnapshotDoc,
@@ -37,7 +38,7 @@ def _craft(repo: Repository, backend: SpyBackend, entries: list[Entry], content:
     segments = SegmentWriter(store)
     for e in entries:
         if e.kind == KIND_FILE:
-            e.chunks = [cid]
+            e.chunks = ChunkIds.of([cid])
         segments.add(e)
     segments.flush()
     packer.finish()
