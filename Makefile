@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,12 @@ $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m bench.run

@@ -39,8 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("hello see you tomorrow ok thanks where are you lunch at noon call me later "
-         "photo from the trip happy birthday running late meeting moved to friday").split()
+WORDS = ["hello", "see", "you", "tomorrow", "ok", "thanks", "where", "are", "you", "lunch", "at", "noon", "call", "me", "later", "photo", "from", "the", "trip", "happy", "birthday", "running", "late", "meeting", "moved", "to", "friday"]
 
 
 class DemoFailed(Exception):

@@ -125,7 +125,7 @@ def test_ctrl_c_at_the_prompt_exits_130(tmp_path: Path, repo_with_key: tuple[Pat
     term = Terminal([*MODULE, "--repo", str(repo), "snapshots"], _env(tmp_path))
     term.wait_for_prompt()
     term.proc.send_signal(signal.SIGINT)
-    code, out, err = term.finish()
+    code, _out, err = term.finish()
     assert code == 130
     assert "strongroom: interrupted; the last complete snapshot is intact" in err
     assert "Traceback" not in err

@@ -126,7 +126,7 @@ any_message = st.binary(max_size=400) | st.sampled_from(sorted(set(MESSAGES.valu
 @FAST
 @given(data=any_message)
 def test_parsers_raise_only_protocol_errors(data: bytes) -> None:
-    request, reg_state = RegistrationClient.start(b"pw", config=OpaqueConfig(ksf=IdentityKSF()))
+    _request, reg_state = RegistrationClient.start(b"pw", config=OpaqueConfig(ksf=IdentityKSF()))
     ke1, c_state = LoginClient.start(b"pw")
     config = OpaqueConfig(ksf=IdentityKSF())
     attempts = [

@@ -95,16 +95,16 @@ def test_hopeless_network_fails_clearly_and_leaves_no_broken_snapshot(
     for seed in range(1, 6):
         prefix, key = f"engine{next(_prefixes)}", BackupKey.generate()
         Repository.create(_s3(seaweedfs.url, seaweedfs, prefix), key).close()
-        with FaultProxy(seaweedfs.url, seed=seed) as proxy:
-            with Repository.open(_s3(proxy.url, seaweedfs, prefix, attempts=3), key) as repo:
-                # Faults start once the repository is open, so they hit the backup itself.
-                proxy.faults = Faults(drop=0.1, drop_after=0.1, error=0.15)
-                try:
-                    repo.backup([source])
-                except StorageError as exc:
-                    failures.append(str(exc))
-                    print("backup failed:", exc)
-                proxy.faults = Faults()
+        with (FaultProxy(seaweedfs.url, seed=seed) as proxy,
+              Repository.open(_s3(proxy.url, seaweedfs, prefix, attempts=3), key) as repo):
+            # Faults start once the repository is open, so they hit the backup itself.
+            proxy.faults = Faults(drop=0.1, drop_after=0.1, error=0.15)
+            try:
+                repo.backup([source])
+            except StorageError as exc:
+                failures.append(str(exc))
+                print("backup failed:", exc)
+            proxy.faults = Faults()
         _assert_every_snapshot_restores(seaweedfs, prefix, key, source, tmp_path / str(seed))
     assert failures, "the network was never bad enough to make a backup fail"
     assert all("s3:http://127.0.0.1:" in f and "/strongroom-test/engine" in f for f in failures)
@@ -123,9 +123,9 @@ def test_backup_cut_off_resumes_without_uploading_again(
     Repository.create(_s3(seaweedfs.url, seaweedfs, prefix), key).close()
     start = proxy.put_bytes
     proxy.cut_after_put_bytes = start + full * 2 // 3   # the network dies two thirds in
-    with pytest.raises(TransientStorageError, match=r"gave up after 3 attempts"):
-        with Repository.open(_s3(proxy.url, seaweedfs, prefix, attempts=3), key) as repo:
-            repo.backup([source])
+    with (pytest.raises(TransientStorageError, match=r"gave up after 3 attempts"),
+          Repository.open(_s3(proxy.url, seaweedfs, prefix, attempts=3), key) as repo):
+        repo.backup([source])
     before_cut = proxy.put_bytes - start
     assert before_cut >= full * 2 // 3
 

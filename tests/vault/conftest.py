@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -125,7 +126,7 @@ class LiveVault:
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LiveVault:
+    def __enter__(self) -> Self:
         self.thread.start()
         pg.wait_port(self.port)
         return self
@@ -228,7 +229,7 @@ class VaultProcess:
             log.close()
         self._log_file = None
 
-    def __enter__(self) -> VaultProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 PG_BIN = Path(os.environ.get("STRONGROOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -77,7 +78,7 @@ class PgServer:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> PgServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

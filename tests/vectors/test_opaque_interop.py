@@ -106,6 +106,6 @@ def test_their_client_rejects_our_fake_ke2_and_wrong_passwords() -> None:
 
     record = _their_client_registers(setup, b"dave")
     ke1, client_state = op.login_client("wrong password")
-    ke2, server_state = LoginServer.start(setup, record, _d(ke1), b"dave", config=CONFIG)
+    ke2, _server_state = LoginServer.start(setup, record, _d(ke1), b"dave", config=CONFIG)
     with pytest.raises(ValueError, match="InvalidLogin"):
         op.login_client_finish(client_state, "wrong password", _e(ke2))

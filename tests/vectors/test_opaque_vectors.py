@@ -21,8 +21,11 @@ from strongroom.opaque import (
     RegistrationClient,
     RegistrationServer,
     ServerSetup,
+    _ake,
+    _envelope,
+    _group,
+    oprf,
 )
-from strongroom.opaque import _ake, _envelope, _group, oprf
 from strongroom.opaque.messages import KE2, RegistrationRecord
 
 _SHARED = Path(__file__).parents[2].parent / "shared" / "vectors"
@@ -162,7 +165,7 @@ def test_fake_vector(vector: dict) -> None:
     # The fake record's public key belongs to the vector's fake private key.
     assert _group.scalar_mult_base(H(i["client_private_key"])).hex() == i["client_public_key"]
     fake_record = RegistrationRecord(H(i["client_public_key"]), H(i["masking_key"]), bytes(96))
-    ke2, state = LoginServer._start_from_parts(
+    ke2, _state = LoginServer._start_from_parts(
         setup, fake_record, H(i["KE1"]), H(i["credential_identifier"]), config=config,
         client_identity=client_id, server_identity=server_id,
         masking_nonce=H(i["masking_nonce"]), server_nonce=H(i["server_nonce"]),

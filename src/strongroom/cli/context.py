@@ -122,7 +122,7 @@ class AppContext:
         for close in closers:
             try:
                 close()
-            except Exception as exc:  # close the rest, then report the first failure
+            except Exception as exc:  # noqa: BLE001 - close the rest, then report the first
                 failure = failure or exc
         if failure is not None:
             raise failure

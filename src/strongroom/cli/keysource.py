@@ -105,7 +105,7 @@ def register_key_source(name: str, source: KeySource, *, before: str | None = No
 
 def resolve_key(request: KeyRequest) -> BackupKey:
     """The key for the repository in ``request``, from the first source that has one."""
-    for _name, source in list(KEY_SOURCES):
+    for _name, source in KEY_SOURCES:
         key = source(request)
         if key is not None:
             request.source = _name

@@ -86,7 +86,7 @@ def _usable_keyring(env: Mapping[str, str]) -> object | None:
         import keyring
 
         backend = keyring.get_keyring()
-    except Exception:  # a broken keyring install means: no keyring
+    except Exception:  # noqa: BLE001 - a broken keyring install means: no keyring
         return None
     name = f"{type(backend).__module__}.{type(backend).__name__}"
     return None if name in _NO_KEYRING else backend
@@ -115,7 +115,7 @@ class DeviceKeyStore:
         if self._keyring is not None:
             try:
                 text = self._keyring.get_password(KEYRING_SERVICE, repo_id)  # type: ignore[attr-defined]
-            except Exception:  # keyring locked/unavailable: fall back to the file
+            except Exception:  # noqa: BLE001 - keyring locked/unavailable: use the file
                 text = None
             if text:
                 return BackupKey.parse(text)
@@ -128,7 +128,7 @@ class DeviceKeyStore:
             try:
                 self._keyring.set_password(KEYRING_SERVICE, repo_id, key.digits())  # type: ignore[attr-defined]
                 return f"the system keyring (service '{KEYRING_SERVICE}')"
-            except Exception:  # keyring refused: the file below is the fallback
+            except Exception:  # noqa: BLE001, S110 - keyring refused: the file is the fallback
                 pass
         path = self.path_for(repo_id)
         try:
@@ -149,7 +149,7 @@ class DeviceKeyStore:
             try:
                 self._keyring.delete_password(KEYRING_SERVICE, repo_id)  # type: ignore[attr-defined]
                 removed = True
-            except Exception:  # not stored there
+            except Exception:  # noqa: BLE001, S110 - not stored there
                 pass
         path = self.path_for(repo_id)
         if path.exists():
@@ -158,4 +158,4 @@ class DeviceKeyStore:
         return removed
 
 
-__all__ = ["DeviceKeyStore", "KEYRING_SERVICE", "config_dir", "read_key_file", "write_key_file"]
+__all__ = ["KEYRING_SERVICE", "DeviceKeyStore", "config_dir", "read_key_file", "write_key_file"]

@@ -67,7 +67,7 @@ class StrongroomGroup(click.Group):
             result = super().main(args, prog_name or "strongroom", complete_var,
                                   standalone_mode=False, obj=app, **extra)
             code = result if isinstance(result, int) else 0
-        except Exception as exc:  # the one error boundary of the CLI
+        except Exception as exc:  # noqa: BLE001 - the one error boundary of the CLI
             code = report(exc, json_output=app.json and not app.json_emitted)
         except KeyboardInterrupt as exc:
             code = report(exc, json_output=app.json and not app.json_emitted)
@@ -81,7 +81,7 @@ class StrongroomGroup(click.Group):
 def _close_quietly(app: AppContext) -> None:
     try:
         app.close()
-    except Exception:  # closing after an error must not hide the error
+    except Exception:  # noqa: BLE001, S110 - closing after an error must not hide it
         pass
 
 

@@ -11,7 +11,7 @@ import base64
 import binascii
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -178,7 +178,7 @@ class VaultClient:
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> VaultClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,12 +30,13 @@ SCALAR_SIZE = 32  # Nok / Nsk: a serialized scalar
 IDENTITY = bytes(ELEMENT_SIZE)
 _ZERO_SCALAR = bytes(SCALAR_SIZE)
 
-_is_valid_point = pysodium.crypto_core_ristretto255_is_valid_point
-_scalarmult = pysodium.crypto_scalarmult_ristretto255
-_scalarmult_base = pysodium.crypto_scalarmult_ristretto255_base
-_from_hash = pysodium.crypto_core_ristretto255_from_hash
-_reduce = pysodium.crypto_core_ristretto255_scalar_reduce
-_invert = pysodium.crypto_core_ristretto255_scalar_invert
+# pysodium ships no type information; these are the signatures it implements.
+_is_valid_point: Callable[[bytes], bool] = pysodium.crypto_core_ristretto255_is_valid_point
+_scalarmult: Callable[[bytes, bytes], bytes] = pysodium.crypto_scalarmult_ristretto255
+_scalarmult_base: Callable[[bytes], bytes] = pysodium.crypto_scalarmult_ristretto255_base
+_from_hash: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_from_hash
+_reduce: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_reduce
+_invert: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_invert
 
 
 def deserialize_element(data: bytes, what: str = "group element") -> bytes:

@@ -10,6 +10,7 @@ every blob re-hashed against its id.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -211,7 +212,7 @@ class CheckRun:
             for idx in self.bad_indexes:  # most likely what listed it
                 self.affected[idx][path] = None
 
-    def _check_file(self, snap: str, path: str, chunks: list[bytes], index: Index) -> None:
+    def _check_file(self, snap: str, path: str, chunks: Sequence[bytes], index: Index) -> None:
         hit: set[str] = set()
         for cid in chunks:
             self._note_unindexed(cid, snap, path)

@@ -168,7 +168,7 @@ def _record_length(head: bytes, what: str) -> int | None:
     kind, _m, _t, _s, _i, _c, lp, ll, nc = _REC.unpack_from(head, 0)
     if kind not in (KIND_FILE, KIND_DIR, KIND_SYMLINK) or lp == 0:
         raise FormatError(f"{what}: bad manifest record")
-    return _REC.size + lp + ll + ID_SIZE * nc
+    return int(_REC.size + lp + ll + ID_SIZE * nc)
 
 
 def _decode_one(data: bytes, pos: int, what: str) -> Entry:

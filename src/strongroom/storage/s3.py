@@ -216,7 +216,7 @@ class S3Backend(Backend):
             # original error is the one worth reporting.
             try:
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - the original error is reported
                 pass
             raise
 

@@ -19,8 +19,8 @@ from strongroom.opaque import (
     RegistrationClient,
     RegistrationServer,
     ServerSetup,
+    _group,
 )
-from strongroom.opaque import _group
 from strongroom.opaque.messages import (
     KE1_SIZE,
     KE2_SIZE,
@@ -55,8 +55,8 @@ def flow() -> dict[str, object]:
     record, _ = RegistrationClient.finish(reg_state, response, config=CFG)
     ke1, login_state = LoginClient.start(PASSWORD, config=CFG)
     ke2, _ = LoginServer.start(setup, record, ke1, CRED, config=CFG)
-    return dict(setup=setup, request=request, reg_state=reg_state, response=response,
-                record=record, ke1=ke1, login_state=login_state, ke2=ke2)
+    return {"setup": setup, "request": request, "reg_state": reg_state, "response": response,
+                "record": record, "ke1": ke1, "login_state": login_state, "ke2": ke2}
 
 
 def _parsers(flow: dict) -> dict[str, tuple[Callable[[bytes], object], bytes, list[int]]]:
