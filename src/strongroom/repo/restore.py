@@ -111,6 +111,7 @@ class _FileJob:
         self.submitted = False  # all its writes are queued
         self.pending: list[bytes] = []  # small pieces not yet handed to a writer
         self.pending_size = 0
+        self.reported = 0  # bytes already shown as progress
 
 
 def _close_quietly(sink: Sink) -> None:
@@ -307,6 +308,9 @@ class RestoreRun:
         data = job.pending[0] if len(job.pending) == 1 else b"".join(job.pending)
         job.pending, job.pending_size = [], 0
         self._submit_write(job, data, offset)
+        # A big file moves the bar as it is written, not only when it is complete.
+        self.progress.advance(len(data))
+        job.reported += len(data)
         return offset + len(data)
 
     def _submit_write(self, job: _FileJob, data: bytes, offset: int) -> None:
@@ -349,6 +353,8 @@ class RestoreRun:
         if error is not None:
             _remove(job.tmp)
             raise LocalWriteError(f"cannot write {job.dest}: {error.strerror or error}") from error
+        # The rest of the file's size: all of it for an empty or damaged file.
+        self.progress.advance(max(0, job.entry.size - job.reported))
         if job.problem is not None:
             _remove(job.tmp)
             if not self.allow_damaged:
@@ -366,7 +372,6 @@ class RestoreRun:
             raise LocalWriteError(f"cannot write {job.dest}: {exc.strerror or exc}") from exc
         self.files += 1
         self.bytes += job.entry.size
-        self.progress.advance(job.entry.size)
 
     def _finish_jobs(self) -> None:
         try:
