@@ -337,12 +337,32 @@ def test_deleted_snapshot_is_not_detected_but_never_restores_wrongly(
         assert "detected" in o.restore.values()  # asking for the deleted one is SnapshotNotFound
 
 
-def test_config_changes_are_refused_or_harmless(outcomes: list[Outcome]) -> None:
-    """A changed config either stops ``open`` or leaves every restore byte-identical."""
+def test_every_config_change_is_refused(outcomes: list[Outcome]) -> None:
+    """Every changed config byte stops ``open`` -- even the removed final newline,
+    which keeps every field (spec §3: the stored bytes must be exactly as written)."""
     mine = [o for o in outcomes if o.case.startswith("config:")]
     assert mine
-    for o in mine:
-        assert o.detected or set(o.restore.values()) == {"correct"}, o.case
+    assert [o.case for o in mine if not o.detected] == []
+    assert [o.case for o in mine if "WRONG" in o.restore.values()] == []
+
+
+def test_config_with_the_same_fields_in_other_bytes_is_refused(world: World,
+                                                               tmp_path: Path) -> None:
+    """The MAC covers the fields; the exact-bytes rule catches a re-serialization."""
+    original = (world.a / "config").read_bytes()
+    doc = json.loads(original)
+    variants = {"no final newline": original[:-1],
+                "compact": json.dumps(doc, sort_keys=True).encode() + b"\n",
+                "keys unsorted": json.dumps(dict(reversed(list(doc.items()))), indent=1).encode()
+                + b"\n",
+                "extra space": original.replace(b": ", b":  ", 1)}
+    for n, (name, data) in enumerate(variants.items()):
+        assert data != original and json.loads(data) == doc, name
+        repo = tmp_path / f"repo{n}"
+        shutil.copytree(world.a, repo)
+        (repo / "config").write_bytes(data)
+        out = _evaluate(f"config:{name}", repo, world.key, world.refs, ["config"], tmp_path)
+        assert out.open_refused == "DataDamaged", name
 
 
 def _edit_config(repo: Path, edit) -> None:  # type: ignore[no-untyped-def]

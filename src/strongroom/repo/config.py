@@ -81,6 +81,8 @@ class Config:
     created: int
     chunker: ChunkerParams
     doc: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: The bytes it was parsed from (None for a config made in memory).
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_public(self) -> dict[str, Any]:
         """The JSON form, also what ``Repository.public_config`` returns."""
@@ -103,6 +105,11 @@ class Config:
         if not isinstance(mac, str) or not hmac.compare_digest(config_mac(repo_key, self.doc),
                                                                mac):
             raise DataDamaged("config has been changed since the repository was created")
+        if self.raw is not None and not hmac.compare_digest(self.raw, self.encode()):
+            # Same fields, other bytes (whitespace, key order, escapes): harmless in
+            # itself, but a change all the same, and a tamper check must see every one.
+            raise DataDamaged("config has been changed since the repository was created "
+                              "(its bytes are not in the form Strongroom writes)")
         return repo_key
 
 
@@ -142,7 +149,7 @@ def parse_config(data: bytes) -> Config:
         if len(repo_id) != 16 or len(keycheck) != 32:
             raise FormatError("config: bad id or keycheck length")
         return Config(version, int(doc.get("minor", 0)), repo_id, keycheck,
-                      int(doc["created"]), chunker, doc)
+                      int(doc["created"]), chunker, doc, bytes(data))
     except (UnsupportedVersion, FormatError):
         raise
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:

@@ -62,9 +62,10 @@ def test_newer_minor_version_with_unknown_fields_still_opens(backend: SpyBackend
     cfg["minor"] = 7
     cfg["chunker"]["future_knob"] = 3
     cfg["future_field"] = {"x": [1, 2]}
-    # As a newer Strongroom holding K would write it: the MAC covers the new fields.
+    # As a newer Strongroom holding K would write it: the MAC covers the new fields,
+    # and the bytes are in the stored form of spec §3.
     cfg["mac"] = config_mac(repository_key(key, bytes.fromhex(cfg["id"])), cfg)
-    backend.inner.put("config", json.dumps(cfg).encode())
+    backend.inner.put("config", json.dumps(cfg, indent=1, sort_keys=True).encode() + b"\n")
     assert Repository.open(backend, key).id == repo.id
 
 
