@@ -141,6 +141,7 @@ class RestoreRun:
         self.files = self.bytes = 0
         self.damaged: list[str] = []
         self._dirs: list[tuple[Path, Entry]] = []
+        self._dirs_ok: set[Path] = set()  # made or checked: inside the target
         self._tmp_counter = itertools.count()
         self._cur_key: _FrameKey | None = None
         self._cur_frame: bytes | DataDamaged = b""
@@ -193,8 +194,8 @@ class RestoreRun:
             self._lock_held.refresh_if_due()
             dest = target / entry.path
             if entry.kind == KIND_DIR:
-                self._inside_target(dest)
-                self._mkdir(dest)
+                self._checked_dir(dest.parent, dest)
+                self._checked_dir(dest, dest)  # it may exist already, as a link
                 self._dirs.append((dest, entry))
             elif entry.kind == KIND_SYMLINK:
                 self._symlink(dest, entry)
@@ -257,16 +258,23 @@ class RestoreRun:
         pool.submit(fetch)
         return [((pack_id, loc.frame_offset), f) for loc, f in zip(locs, futures, strict=True)]
 
-    def _inside_target(self, dest: Path) -> None:
-        """Refuse to write through a symlink that leads out of the target."""
-        if not dest.parent.resolve().is_relative_to(self._root):
+    def _checked_dir(self, path: Path, dest: Path) -> None:
+        """Create directory ``path`` for ``dest``, refusing one a symlink leads out of the target.
+
+        Checked once per directory (resolving a path costs about one ``lstat`` per
+        component), then remembered in ``_dirs_ok``.
+        """
+        if path in self._dirs_ok:
+            return
+        if not path.resolve().is_relative_to(self._root):
             raise LocalWriteError(f"refusing to write {dest}: a symlink leads outside the target")
+        self._mkdir(path)
+        self._dirs_ok.add(path)
 
     def _file(self, dest: Path, entry: Entry,
               frames: Iterator[tuple[_FrameKey, Future[bytes]]]) -> None:
         tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
-        self._inside_target(dest)
-        self._mkdir(dest.parent)
+        self._checked_dir(dest.parent, dest)
         try:
             sink = self._open(tmp)
         except OSError as exc:
@@ -399,8 +407,11 @@ class RestoreRun:
         return FileSink(path)
 
     def _symlink(self, dest: Path, entry: Entry) -> None:
-        self._inside_target(dest)
-        self._mkdir(dest.parent)
+        self._checked_dir(dest.parent, dest)
+        # A checked directory at or under ``dest`` must be checked again: it could
+        # now be reached through this link.  (Replacing a directory by a link fails,
+        # so this is belt and braces; links are rare in a chat backup.)
+        self._dirs_ok = {d for d in self._dirs_ok if d != dest and dest not in d.parents}
         tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
         try:
             os.symlink(entry.link, tmp)

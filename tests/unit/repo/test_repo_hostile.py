@@ -10,6 +10,7 @@ from repo_helpers import SpyBackend
 from strongroom import Repository
 from strongroom.errors import FormatError, LocalWriteError
 from strongroom.repo.manifest import (
+    KIND_DIR,
     KIND_FILE,
     KIND_SYMLINK,
     ChunkIds,
@@ -65,3 +66,41 @@ def test_unsafe_manifest_paths_are_format_errors(path: str) -> None:
     rec = Entry(KIND_FILE, path, 0o100644, 0).encode()
     with pytest.raises(FormatError):
         list(decode_records(rec, "snapshots/x"))
+
+
+def test_a_checked_directory_replaced_by_a_link_is_refused(repo: Repository,
+                                                           backend: SpyBackend,
+                                                           tmp_path: Path) -> None:
+    # Restore remembers directories it has checked; a later link at the same path
+    # must not let a file through (the link cannot replace the directory anyway).
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sid = _craft(repo, backend, [
+        Entry(KIND_DIR, "x", 0o40755, 0),
+        Entry(KIND_FILE, "x/a", 0o100644, 0, 4),
+        Entry(KIND_SYMLINK, "x", 0o120777, 0, link=str(outside)),
+        Entry(KIND_FILE, "x/evil", 0o100644, 0, 4),
+    ], b"evil")
+    with pytest.raises(LocalWriteError):
+        repo.restore(sid, tmp_path / "target")
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("entries", [
+    [Entry(KIND_DIR, "x", 0o40700, 0)],
+    [Entry(KIND_DIR, "x", 0o40700, 0), Entry(KIND_FILE, "x/evil", 0o100644, 0, 4)],
+    [Entry(KIND_DIR, "x/sub", 0o40700, 0)],
+], ids=["empty dir", "dir and file", "dir under it"])
+def test_a_link_already_in_the_target_is_not_followed(repo: Repository, backend: SpyBackend,
+                                                       tmp_path: Path,
+                                                       entries: list[Entry]) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o755)
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "x").symlink_to(outside)
+    sid = _craft(repo, backend, entries, b"evil")
+    with pytest.raises(LocalWriteError, match="symlink leads outside"):
+        repo.restore(sid, target)
+    assert list(outside.iterdir()) == []
+    assert outside.stat().st_mode & 0o777 == 0o755  # no chmod through the link
