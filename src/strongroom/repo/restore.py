@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from ..api import RestoreSummary
     from .engine import Engine
 
-PREFETCH = 4
+#: Decoded bytes fetched ahead of the writer, per fetch thread (spec §13).
+PREFETCH_PER_FETCHER = 8 * 1024 * 1024
 FETCH_THREADS = 3
 WRITE_THREADS = 3
 MAX_WRITE_BYTES = 16 * 1024 * 1024
@@ -148,7 +149,7 @@ class RestoreRun:
         self._jobs: deque[_FileJob] = deque()
         self._inflight_bytes = 0
         self._lock = threading.Lock()
-        self._prefetch_depth = PREFETCH
+        self._prefetch_bytes = FETCH_THREADS * PREFETCH_PER_FETCHER
 
     def run(self, ref: str, target: Path, include: Sequence[str]) -> RestoreSummary:
         """Restore snapshot ``ref`` (or the paths under ``include``) into ``target``."""
@@ -164,7 +165,7 @@ class RestoreRun:
             self._lock_held = lock
             self.progress.start("restore", doc.size, "bytes")
             fetchers = max(FETCH_THREADS, self.engine.concurrency())
-            self._prefetch_depth = max(PREFETCH, 2 * fetchers)
+            self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER
             with ThreadPoolExecutor(fetchers, thread_name_prefix="strongroom-fetch") as pool, \
                     ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="strongroom-write") as writer:
                 self._writer = writer
@@ -220,25 +221,32 @@ class RestoreRun:
     def _prefetch(self, keys: Iterator[tuple[_FrameKey, BlobLocation]], pool: ThreadPoolExecutor
                   ) -> Iterator[tuple[_FrameKey, Future[bytes]]]:
         # Frames that follow each other in one pack are fetched as one span (one
-        # request instead of one per frame); the queue holds at least a span.
-        queue: deque[tuple[_FrameKey, Future[bytes]]] = deque()
+        # request instead of one per frame).  What is queued ahead is bounded in
+        # bytes, not frames: with 128 KiB frames (SQLite pages) a bound of a few
+        # frames kept a single 4 MiB span in flight, one request at a time.
+        queue: deque[tuple[_FrameKey, Future[bytes], int]] = deque()
+        queued = 0
         span: list[BlobLocation] = []
         span_pack = b""
         for key, loc in keys:
             if span and (key[0] != span_pack or not _extends(span, loc)):
                 queue.extend(self._submit_span(span_pack, span, pool))
+                queued += sum(s.frame_raw for s in span)
                 span = []
             span_pack = key[0]
             span.append(loc)
-            while len(queue) > self._prefetch_depth:
-                yield queue.popleft()
+            while queue and queued > self._prefetch_bytes:
+                k, fut, size = queue.popleft()
+                queued -= size
+                yield k, fut
         if span:
             queue.extend(self._submit_span(span_pack, span, pool))
         while queue:
-            yield queue.popleft()
+            k, fut, _size = queue.popleft()
+            yield k, fut
 
     def _submit_span(self, pack_id: bytes, locs: list[BlobLocation], pool: ThreadPoolExecutor
-                     ) -> list[tuple[_FrameKey, Future[bytes]]]:
+                     ) -> list[tuple[_FrameKey, Future[bytes], int]]:
         futures: list[Future[bytes]] = [Future() for _ in locs]
 
         def fetch() -> None:
@@ -256,7 +264,8 @@ class RestoreRun:
                     f.set_result(frame)
 
         pool.submit(fetch)
-        return [((pack_id, loc.frame_offset), f) for loc, f in zip(locs, futures, strict=True)]
+        return [((pack_id, loc.frame_offset), f, loc.frame_raw)
+                for loc, f in zip(locs, futures, strict=True)]
 
     def _checked_dir(self, path: Path, dest: Path) -> None:
         """Create directory ``path`` for ``dest``, refusing one a symlink leads out of the target.
