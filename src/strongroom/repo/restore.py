@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 #: Decoded bytes fetched ahead of the writer, per fetch thread (spec §13).
-PREFETCH_PER_FETCHER = 8 * 1024 * 1024
+PREFETCH_PER_FETCHER = 4 * 1024 * 1024
 FETCH_THREADS = 3
 WRITE_THREADS = 3
 MAX_WRITE_BYTES = 16 * 1024 * 1024
