@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.support.terminal import read_until_closed
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = [sys.executable, "-m", "strongroom.cli.main"]
@@ -143,15 +144,7 @@ def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
                                 stdout=subprocess.PIPE, stderr=slave, env=env,
                                 start_new_session=True)
         os.close(slave)
-        drawn = b""
-        while True:  # read the terminal until the process closes it
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            drawn += chunk
+        drawn = read_until_closed(master)
         out, _ = proc.communicate(timeout=60)
     finally:
         os.close(master)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.terminal import read_until_closed
 
 from .campaign import CLI, cli, cli_env, record, sized, tree_digest
 
@@ -58,18 +59,7 @@ def _run_on_pty(args: list[str], env: dict[str, str], report: Path) -> tuple[int
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
+    reader = threading.Thread(target=read_until_closed, args=(master, chunks), daemon=True)
     reader.start()
     proc.wait()
     reader.join(timeout=10)

@@ -73,7 +73,10 @@ class ChunkIds(Sequence[bytes]):
     def __getitem__(self, i: slice) -> ChunkIds: ...
     def __getitem__(self, i: int | slice) -> bytes | ChunkIds:
         if isinstance(i, slice):
-            return ChunkIds.of(self[j] for j in range(*i.indices(len(self))))
+            start, stop, step = i.indices(len(self))
+            if step == 1:
+                return ChunkIds(self._buf[ID_SIZE * start : ID_SIZE * max(start, stop)])
+            return ChunkIds.of(self[j] for j in range(start, stop, step))
         n = len(self)
         if i < 0:
             i += n
@@ -137,25 +140,26 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
     """
     carry: list[bytes] = []  # the start of a record continued by the next segment
     carried = 0
+    need: int | None = None  # the carried record's length, once its header is whole
     for seg in segments:
         if carry:
             carry.append(seg)
             carried += len(seg)
-            need = _record_length(carry[0] if len(carry[0]) >= _REC.size
-                                  else b"".join(carry)[: _REC.size], what)
+            if need is None:
+                need = _record_length(b"".join(carry)[: _REC.size], what)
             if need is None or carried < need:
                 continue
-            data, carry, carried = b"".join(carry), [], 0
+            data, carry, carried, need = b"".join(carry), [], 0, None
         else:
             data = seg
         pos = 0
         while pos < len(data):
-            need = _record_length(data[pos : pos + _REC.size], what)
-            if need is None or pos + need > len(data):
-                carry, carried = [data[pos:]], len(data) - pos
+            length = _record_length(data[pos : pos + _REC.size], what)
+            if length is None or pos + length > len(data):
+                carry, carried, need = [data[pos:]], len(data) - pos, length
                 break
             yield _decode_one(data, pos, what)
-            pos += need
+            pos += length
         del data
     if carry:
         raise FormatError(f"{what}: truncated manifest record")

@@ -230,8 +230,9 @@ class RestoreRun:
         span_pack = b""
         for key, loc in keys:
             if span and (key[0] != span_pack or not _extends(span, loc)):
-                queue.extend(self._submit_span(span_pack, span, pool))
-                queued += sum(s.frame_raw for s in span)
+                submitted = self._submit_span(span_pack, span, pool)
+                queue.extend(submitted)
+                queued += sum(size for _k, _f, size in submitted)
                 span = []
             span_pack = key[0]
             span.append(loc)
