@@ -195,8 +195,9 @@ class RestoreRun:
             self._lock_held.refresh_if_due()
             dest = target / entry.path
             if entry.kind == KIND_DIR:
-                self._checked_dir(dest.parent, dest)
-                self._checked_dir(dest, dest)  # it may exist already, as a link
+                # Its own path is resolved (it may exist already, as a link), which
+                # covers its parents too.
+                self._checked_dir(dest, dest)
                 self._dirs.append((dest, entry))
             elif entry.kind == KIND_SYMLINK:
                 self._symlink(dest, entry)
