@@ -154,11 +154,15 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
             data = seg
         pos = 0
         while pos < len(data):
-            length = _record_length(data[pos : pos + _REC.size], what)
-            if length is None or pos + length > len(data):
+            if len(data) - pos < _REC.size:  # the next header continues, too
+                carry, carried, need = [data[pos:]], len(data) - pos, None
+                break
+            head = _REC.unpack_from(data, pos)
+            length = _checked_length(head, what)
+            if pos + length > len(data):
                 carry, carried, need = [data[pos:]], len(data) - pos, length
                 break
-            yield _decode_one(data, pos, what)
+            yield _decode_one(data, pos + _REC.size, head, what)
             pos += length
         del data
     if carry:
@@ -167,17 +171,20 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
 
 def _record_length(head: bytes, what: str) -> int | None:
     """Total length of the record starting with ``head``, or None if ``head`` is short."""
-    if len(head) < _REC.size:
-        return None
-    kind, _m, _t, _s, _i, _c, lp, ll, nc = _REC.unpack_from(head, 0)
+    return _checked_length(_REC.unpack_from(head), what) if len(head) >= _REC.size else None
+
+
+def _checked_length(head: tuple[Any, ...], what: str) -> int:
+    """Total length of a record with the unpacked fixed fields ``head``; checks kind and path."""
+    kind, _m, _t, _s, _i, _c, lp, ll, nc = head
     if kind not in (KIND_FILE, KIND_DIR, KIND_SYMLINK) or lp == 0:
         raise FormatError(f"{what}: bad manifest record")
     return int(_REC.size + lp + ll + ID_SIZE * nc)
 
 
-def _decode_one(data: bytes, pos: int, what: str) -> Entry:
-    kind, mode, mt, size, ino, ct, lp, ll, nc = _REC.unpack_from(data, pos)
-    pos += _REC.size
+def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entry:
+    """The record whose fixed fields ``head`` were read; its path starts at ``pos``."""
+    kind, mode, mt, size, ino, ct, lp, ll, nc = head
     path = os.fsdecode(data[pos : pos + lp])
     if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
         # Only a holder of K can write a manifest, but a restore must never
