@@ -71,12 +71,20 @@ class SnapshotInfo(_Jsonable):
 
 @dataclass(frozen=True)
 class RestoreSummary(_Jsonable):
-    """What a restore wrote.  ``damaged`` lists files not restored because of damage."""
+    """What a restore wrote.  ``damaged`` lists files not restored because of damage.
+
+    ``files`` and ``bytes`` count the files written (new or replacing one).
+    """
 
     snapshot_id: str
     files: int
     bytes: int
     damaged: list[str] = field(default_factory=list)
+    #: Existing files (and links) replaced, and kept by the overwrite policy.
+    replaced: int = 0
+    skipped: int = 0
+    #: True: nothing was written; the counts say what a restore would do.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,9 +172,24 @@ class Repository:
         return self._engine.find_snapshot(ref)
 
     def restore(self, ref: str, target: str | Path, *, include: Sequence[str] = (),
-                allow_damaged: bool = False, progress: Progress | None = None) -> RestoreSummary:
-        """Restore a snapshot (or the paths under ``include``) into ``target``."""
-        return self._engine.restore(ref, target, include=include, allow_damaged=allow_damaged,
+                allow_damaged: bool = False, overwrite: str = "if-newer",
+                dry_run: bool = False, restore_special_bits: bool = False,
+                on_item: Callable[[str, str, str], None] | None = None,
+                progress: Progress | None = None) -> RestoreSummary:
+        """Restore a snapshot (or the paths under ``include``) into ``target``.
+
+        Nothing is written outside ``target``.  ``overwrite`` decides about files
+        that exist: ``always``, ``if-changed`` (same size and mtime: kept),
+        ``if-newer`` (the default: replaced only by a newer copy), ``never``.
+        ``dry_run`` writes nothing.  Setuid, setgid and sticky bits are dropped
+        unless ``restore_special_bits``.  ``on_item(action, path, reason)`` hears
+        every file and link: ``write``, ``replace`` or ``skip``.
+        """
+        from .repo.restore import RestoreOptions
+
+        options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
+                                 on_item)
+        return self._engine.restore(ref, target, include=include, options=options,
                                     progress=progress or NullProgress())
 
     def check(self, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         RestoreSummary,
         SnapshotInfo,
     )
+    from .restore import RestoreOptions
 
 Clock = Callable[[], float]
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
@@ -67,7 +68,7 @@ class Engine:
         #: (``restore.Sink``) used instead of real files (an injected full disk).
         self._test_only_before_read: Callable[[Path], None] | None = None
         self._test_only_after_read: Callable[[Path], None] | None = None
-        self._test_only_open_for_write: Callable[[Path], Any] | None = None
+        self._test_only_open_for_write: Callable[[int, str], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -285,11 +286,11 @@ class Engine:
         return BackupRun(self, progress, hostname).run(sources)
 
     def restore(self, ref: str, target: str | Path, *, include: Sequence[str],
-                allow_damaged: bool, progress: Progress) -> RestoreSummary:
+                options: RestoreOptions, progress: Progress) -> RestoreSummary:
         """See :mod:`strongroom.repo.restore`."""
         from .restore import RestoreRun
 
-        return RestoreRun(self, progress, allow_damaged).run(ref, Path(target), include)
+        return RestoreRun(self, progress, options).run(ref, Path(target), include)
 
     def check(self, *, read_data: bool, progress: Progress) -> CheckReport:
         """See :mod:`strongroom.repo.check`."""

@@ -191,6 +191,9 @@ def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entr
         # be steered outside its target even then.
         raise FormatError(f"{what}: unsafe path in manifest record")
     link = os.fsdecode(data[pos + lp : pos + lp + ll])
+    if "\0" in path or "\0" in link:
+        # No file system name holds a NUL; the OS calls would refuse it with a traceback.
+        raise FormatError(f"{what}: NUL byte in a manifest path or link target")
     base = pos + lp + ll
     chunks = ChunkIds(data[base : base + ID_SIZE * nc])
     return Entry(kind, path, mode, mt, size, ino, ct, link, chunks)

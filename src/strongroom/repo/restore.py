@@ -1,25 +1,31 @@
 """Restore a snapshot into a directory.
 
-Each file is written under a temporary name in its final directory and renamed
-only when complete, with mode and mtime set, so a partial file never carries
-its real name.  Frames are downloaded and decrypted a few ahead by a thread
-pool sized to the backend (more requests in flight for a network store) while
-the caller's thread writes; frames that follow each other in a pack are
-fetched with one ranged read.  Damage raises ``DataDamaged``
-naming the object and the file; with ``allow_damaged`` the damaged files are
-skipped, listed in the summary, and everything else is restored.
+Nothing is written, chmodded or timed outside the target, whatever the
+snapshot holds and whatever appears in the target meanwhile: all file-system
+work goes through directory descriptors (:mod:`strongroom.repo.target`).
+Each file is written under a random temporary name in its final directory and
+renamed only when complete, with mode and mtime set on the open file, so a
+partial file never carries its real name.  What already exists is replaced,
+or kept, by the overwrite policy.  All-zero chunks are not written: they stay
+holes, so a sparse file stays sparse.  Frames are downloaded and decrypted a
+few ahead by a thread pool sized to the backend (more requests in flight for a
+network store) while the caller's thread writes; frames that follow each
+other in a pack are fetched with one ranged read.  Damage raises
+``DataDamaged`` naming the object and the file; with ``allow_damaged`` the
+damaged files are skipped, listed in the summary, and everything else is
+restored.
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,10 +34,28 @@ from ..progress import Progress
 from .locks import Lock
 from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
 from .pack import BlobLocation
+from .target import (
+    DEFAULT_OVERWRITE,
+    OVERWRITE_MODES,
+    REPLACE,
+    SKIP,
+    Dir,
+    DirStack,
+    FileSink,
+    checked_entries,
+    decide,
+    lstat_at,
+    remove_at,
+    set_dir_meta,
+    temp_name,
+    write_error,
+)
 
 if TYPE_CHECKING:
     from ..api import RestoreSummary
     from .engine import Engine
+
+__all__ = ["FileSink", "RestoreOptions", "RestoreRun", "Sink"]
 
 #: Decoded bytes fetched ahead of the writer, per fetch thread (spec §13).
 PREFETCH_PER_FETCHER = 4 * 1024 * 1024
@@ -39,9 +63,40 @@ FETCH_THREADS = 3
 WRITE_THREADS = 3
 MAX_WRITE_BYTES = 16 * 1024 * 1024
 WRITE_UNIT = 1024 * 1024
+#: Files open at once (each holds a descriptor, and one of its directory).
+MAX_OPEN_FILES = 128
 #: Largest span of consecutive frames fetched with one ranged read.
 MAX_SPAN = 8 * 1024 * 1024
+_SPECIAL_BITS = 0o7000
 _FrameKey = tuple[bytes, int]
+#: (entry, action, reason) as decided against what exists in the target.
+_Decided = tuple[Entry, str, str]
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to restore.
+
+    ``overwrite`` is one of ``always``, ``if-changed``, ``if-newer`` (default),
+    ``never``; ``dry_run`` decides everything and writes nothing;
+    ``special_bits`` restores setuid, setgid and sticky bits (dropped
+    otherwise); ``on_item(action, path, reason)`` hears each file and link as it
+    is decided: ``write`` (new), ``replace`` or ``skip`` (an existing one kept).
+    """
+
+    allow_damaged: bool = False
+    overwrite: str = DEFAULT_OVERWRITE
+    dry_run: bool = False
+    special_bits: bool = False
+    on_item: Callable[[str, str, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.overwrite not in OVERWRITE_MODES:
+            raise ValueError(f"overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+
+    def mode(self, st_mode: int) -> int:
+        """The permission bits to give a restored file or directory."""
+        return st_mode & (0o7777 if self.special_bits else 0o7777 & ~_SPECIAL_BITS)
 
 
 class Sink(Protocol):
@@ -50,76 +105,26 @@ class Sink(Protocol):
     def pwrite(self, data: bytes, offset: int) -> int:
         """Write ``data`` at ``offset``; thread-safe for distinct ranges."""
 
-    def close(self) -> None:
-        """Close the file."""
-
-
-class FileSink:
-    """A new file written with ``os.pwrite``, so several threads can fill it.
-
-    The file is created by its first write (in a writer thread) or, if it gets
-    no write, by :meth:`close`: creating a file can block for a long time while
-    the file system's journal is busy flushing earlier writes, and the caller's
-    thread should keep decoding and queueing meanwhile (py-spy on a loaded
-    machine: ~2 s of a 9 s restore of 1 GB were the main thread in ``open``).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd = -1
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def _descriptor(self) -> int:
-        fd = self._fd
-        if fd >= 0:
-            return fd
-        with self._lock:
-            if self._closed:
-                raise ValueError("write to a closed FileSink")
-            if self._fd < 0:
-                self._fd = os.open(self._path,
-                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            return self._fd
-
-    def pwrite(self, data: bytes, offset: int) -> int:
-        """Write all of ``data`` at ``offset`` (creating the file on the first write)."""
-        fd = self._descriptor()
-        view, done = memoryview(data), 0
-        while done < len(data):
-            done += os.pwrite(fd, view[done:], offset + done)
-        return done
+    def finish(self, size: int, mode: int, mtime_ns: int) -> None:
+        """Set length, mode and mtime on the open file, then close it."""
 
     def close(self) -> None:
-        """Create the file if nothing was written, then close it (idempotent)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            fd, self._fd = self._fd, -1
-        if fd < 0:
-            fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        os.close(fd)
+        """Close without finishing (after an error; idempotent)."""
 
 
 class _FileJob:
     """A file being restored: its pending writes and any damage found."""
 
-    def __init__(self, entry: Entry, dest: Path, tmp: Path, sink: Sink) -> None:
-        self.entry, self.dest, self.tmp, self.sink = entry, dest, tmp, sink
+    def __init__(self, entry: Entry, where: Dir, tmp: str, sink: Sink) -> None:
+        self.entry, self.where, self.tmp, self.sink = entry, where, tmp, sink
         self.writes: list[Future[int]] = []
         self.problem: DataDamaged | None = None
         self.submitted = False  # all its writes are queued
         self.pending: list[bytes] = []  # small pieces not yet handed to a writer
         self.pending_size = 0
+        self.length = 0  # the file's length so far (written bytes and holes)
         self.reported = 0  # bytes already shown as progress
-
-
-def _close_quietly(sink: Sink) -> None:
-    try:
-        sink.close()
-    except OSError:
-        pass
+        self.replaces = False
 
 
 def _extends(span: list[BlobLocation], loc: BlobLocation) -> bool:
@@ -134,18 +139,21 @@ def _wanted(path: str, include: list[str]) -> bool:
                               for p in include)
 
 
+def _is_zero(data: bytes) -> bool:
+    # The end bytes first: almost every non-zero chunk is decided without a scan.
+    return data[:1] == b"\0" and data[-1:] == b"\0" and data.count(0) == len(data)
+
+
 class RestoreRun:
     """State of one restore (use once)."""
 
-    def __init__(self, engine: Engine, progress: Progress, allow_damaged: bool) -> None:
-        self.engine, self.progress, self.allow_damaged = engine, progress, allow_damaged
-        self.files = self.bytes = 0
+    def __init__(self, engine: Engine, progress: Progress, options: RestoreOptions) -> None:
+        self.engine, self.progress, self.options = engine, progress, options
+        self.files = self.bytes = self.replaced = self.skipped = 0
         self.damaged: list[str] = []
-        self._dirs: list[tuple[Path, Entry]] = []
-        self._dirs_ok: set[Path] = set()  # made or checked: inside the target
-        self._tmp_counter = itertools.count()
         self._cur_key: _FrameKey | None = None
         self._cur_frame: bytes | DataDamaged = b""
+        self._zero_id: bytes | None = None
         self._jobs: deque[_FileJob] = deque()
         self._inflight_bytes = 0
         self._lock = threading.Lock()
@@ -158,59 +166,135 @@ class RestoreRun:
         lock = Lock(self.engine.backend, self.engine.key, False, self.engine.clock,
                     self.engine.rng).acquire()
         try:
+            self._lock_held = lock
             doc = self.engine.find_doc(ref)
             inc = [p.strip("/") for p in include if p.strip("/")]
-            self._mkdir(target)
-            self._root = target.resolve()
-            self._lock_held = lock
-            self.progress.start("restore", doc.size, "bytes")
-            fetchers = max(FETCH_THREADS, self.engine.concurrency())
-            self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER
+            root_fd = self._open_target(target)
+            try:
+                self.progress.start("restore", doc.size, "bytes")
+                entries = (e for e in checked_entries(self.engine.entries(doc),
+                                                      f"snapshots/{doc.id}")
+                           if _wanted(e.path, inc))
+                probe = DirStack(root_fd, target, create=False)
+                try:
+                    decided = self._decided(entries, probe)
+                    if self.options.dry_run:
+                        self._dry_run(decided)
+                    else:
+                        self._restore(decided, DirStack(root_fd, target, create=True,
+                                                        on_release=self._dir_done))
+                finally:
+                    probe.close(apply=False)
+                self.progress.finish()
+            finally:
+                if root_fd >= 0:
+                    os.close(root_fd)
+        finally:
+            lock.release()
+        return RestoreSummary(doc.id, self.files, self.bytes, list(self.damaged),
+                              self.replaced, self.skipped, self.options.dry_run)
+
+    def _open_target(self, target: Path) -> int:
+        # The target itself is the user's choice: links in its own path are followed.
+        try:
+            if not self.options.dry_run:
+                target.mkdir(parents=True, exist_ok=True)
+            return os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if self.options.dry_run:
+                return -1  # nothing exists yet: everything would be written
+            raise LocalWriteError(f"cannot create {target}: it vanished") from None
+        except OSError as exc:
+            raise write_error("create", str(target), exc) from exc
+
+    def _decided(self, entries: Iterator[Entry], probe: DirStack) -> Iterator[_Decided]:
+        """Each entry with what to do about it, looked up (never created) ahead of the writer."""
+        for e in entries:
+            parts = tuple(e.path.split("/"))
+            if e.kind == KIND_DIR:
+                probe.enter(parts)  # an existing non-directory in its place is refused here
+                yield e, "", ""
+                continue
+            where = probe.enter(parts[:-1])
+            st = lstat_at(where, parts[-1])
+            if st is not None and st.st_mode & 0o170000 == 0o040000:
+                raise LocalWriteError(f"cannot restore {probe.show(e.path)}: a directory "
+                                      "is in the way")
+            action, why = decide(self.options.overwrite, e, st,
+                                 functools.partial(os.readlink, parts[-1], dir_fd=where.fd))
+            yield e, action, why
+
+    def _report(self, entry: Entry, action: str, why: str) -> None:
+        if action == REPLACE:
+            self.replaced += 1
+        elif action == SKIP:
+            self.skipped += 1
+        if self.options.on_item is not None:
+            self.options.on_item(action, entry.path, why)
+
+    def _dry_run(self, decided: Iterator[_Decided]) -> None:
+        for entry, action, why in decided:
+            self._lock_held.refresh_if_due()
+            if entry.kind == KIND_DIR:
+                continue
+            self._report(entry, action, why)
+            if entry.kind == KIND_FILE and action != SKIP:
+                self.files += 1
+                self.bytes += entry.size
+            self.progress.advance(entry.size if entry.kind == KIND_FILE else 0)
+
+    def _restore(self, decided: Iterator[_Decided], dirs: DirStack) -> None:
+        self._dirs = dirs
+        fetchers = max(FETCH_THREADS, self.engine.concurrency())
+        self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER
+        ok = False
+        try:
             with ThreadPoolExecutor(fetchers, thread_name_prefix="strongroom-fetch") as pool, \
                     ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="strongroom-write") as writer:
                 self._writer = writer
                 try:
-                    self._restore_all(doc, target, inc, pool)
+                    self._restore_all(decided, pool)
                 finally:
                     self._finish_jobs()
-            # Directory times last: writing files into a directory changes its mtime.
-            for path, entry in reversed(self._dirs):
-                self._set_meta(path, entry)
-            self.progress.finish()
+            ok = True
         finally:
-            lock.release()
-        return RestoreSummary(doc.id, self.files, self.bytes, list(self.damaged))
+            # Directory modes and times last (writing into a directory changes its
+            # mtime), through their descriptors; after an error, not at all.
+            dirs.close(apply=ok)
 
-    def _selected(self, doc: object, inc: list[str]) -> Iterator[Entry]:
-        # Include prefixes select a path itself, what is under it, and its parent dirs.
-        for e in self.engine.entries(doc):  # type: ignore[arg-type]
-            if _wanted(e.path, inc):
-                yield e
+    def _dir_done(self, d: Dir) -> None:
+        e = d.entry
+        if e is not None and (d.created or self.options.overwrite == "always"):
+            set_dir_meta(d, self.options.mode(e.mode), e.mtime_ns, self._dirs.show(d.path))
 
-    def _restore_all(self, doc: object, target: Path, inc: list[str],
-                     pool: ThreadPoolExecutor) -> None:
-        entries_a, entries_b = itertools.tee(self._selected(doc, inc))
-        frames = self._prefetch(self._frame_keys(entries_a), pool)
-        for entry in entries_b:
+    def _restore_all(self, decided: Iterator[_Decided], pool: ThreadPoolExecutor) -> None:
+        items_a, items_b = itertools.tee(decided)
+        frames = self._prefetch(self._frame_keys(items_a), pool)
+        for entry, action, why in items_b:
             self._lock_held.refresh_if_due()
-            dest = target / entry.path
+            parts = tuple(entry.path.split("/"))
             if entry.kind == KIND_DIR:
-                # Its own path is resolved (it may exist already, as a link), which
-                # covers its parents too.
-                self._checked_dir(dest, dest)
-                self._dirs.append((dest, entry))
-            elif entry.kind == KIND_SYMLINK:
-                self._symlink(dest, entry)
+                self._dirs.enter(parts).entry = entry
+                continue
+            self._report(entry, action, why)
+            if action == SKIP:
+                self.progress.advance(entry.size if entry.kind == KIND_FILE else 0)
+                continue
+            where = self._dirs.enter(parts[:-1])
+            if entry.kind == KIND_SYMLINK:
+                self._symlink(where, parts[-1], entry)
             elif entry.kind == KIND_FILE:
-                self._file(dest, entry, frames)
+                self._file(where, parts[-1], entry, frames, action == REPLACE)
 
     def _locate(self, blob_id: bytes) -> tuple[bytes, BlobLocation] | None:
         return self.engine.index().blobs.get(blob_id)
 
-    def _frame_keys(self, entries: Iterator[Entry]) -> Iterator[tuple[_FrameKey, BlobLocation]]:
+    def _frame_keys(self, items: Iterator[_Decided]) -> Iterator[tuple[_FrameKey, BlobLocation]]:
         last: _FrameKey | None = None
-        for e in entries:
-            for cid in e.chunks if e.kind == KIND_FILE else ():
+        for e, action, _why in items:
+            if e.kind != KIND_FILE or action == SKIP:
+                continue
+            for cid in e.chunks:
                 where = self._locate(cid)
                 if where is None:
                     continue
@@ -269,38 +353,23 @@ class RestoreRun:
         return [((pack_id, loc.frame_offset), f, loc.frame_raw)
                 for loc, f in zip(locs, futures, strict=True)]
 
-    def _checked_dir(self, path: Path, dest: Path) -> None:
-        """Create directory ``path`` for ``dest``, refusing one a symlink leads out of the target.
-
-        Checked once per directory (resolving a path costs about one ``lstat`` per
-        component), then remembered in ``_dirs_ok``.
-        """
-        if path in self._dirs_ok:
-            return
-        if not path.resolve().is_relative_to(self._root):
-            raise LocalWriteError(f"refusing to write {dest}: a symlink leads outside the target")
-        self._mkdir(path)
-        self._dirs_ok.add(path)
-
-    def _file(self, dest: Path, entry: Entry,
-              frames: Iterator[tuple[_FrameKey, Future[bytes]]]) -> None:
-        tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
-        self._checked_dir(dest.parent, dest)
-        try:
-            sink = self._open(tmp)
-        except OSError as exc:
-            raise LocalWriteError(f"cannot write {dest}: {exc.strerror or exc}") from exc
-        job = _FileJob(entry, dest, tmp, sink)
+    def _file(self, where: Dir, name: str, entry: Entry,
+              frames: Iterator[tuple[_FrameKey, Future[bytes]]], replaces: bool) -> None:
+        while len(self._jobs) >= MAX_OPEN_FILES:
+            self._finalize(self._jobs.popleft())
+        tmp = temp_name()
+        job = _FileJob(entry, where, tmp, self._open(where, tmp))
+        job.replaces = replaces
+        where.refs += 1
         self._jobs.append(job)
-        offset = 0
         for cid in entry.chunks:
-            where = self._locate(cid)
-            if where is None:
+            where_blob = self._locate(cid)
+            if where_blob is None:
                 reason = self.engine.index().missing_reason()
                 job.problem = job.problem or DataDamaged(
                     f"blob {cid.hex()[:16]} {reason} (affects {entry.path})")
                 continue
-            key, loc = (where[0], where[1].frame_offset), where[1]
+            key, loc = (where_blob[0], where_blob[1].frame_offset), where_blob[1]
             if key != self._cur_key:
                 self._cur_key, fut = next(frames)
                 self._cur_frame = self._frame_result(fut)
@@ -309,28 +378,43 @@ class RestoreRun:
                     f"{self._cur_frame.message} (affects {entry.path})")
                 continue
             if job.problem is None:
-                job.pending.append(self._cur_frame[loc.inner : loc.inner + loc.length])
-                job.pending_size += loc.length
-                if job.pending_size >= WRITE_UNIT:
-                    offset = self._flush_pending(job, offset)
+                self._add_chunk(job, cid, self._cur_frame, loc)
         if job.problem is None:
-            self._flush_pending(job, offset)
+            self._flush_pending(job)
+            if job.length != entry.size:
+                job.problem = DataDamaged(f"snapshot record of {entry.path} gives size "
+                                          f"{entry.size}, its chunks {job.length}")
         job.submitted = True
         while self._jobs and self._jobs[0].submitted and all(f.done() for f in self._jobs[0].writes):
             self._finalize(self._jobs.popleft())
 
-    def _flush_pending(self, job: _FileJob, offset: int) -> int:
+    def _add_chunk(self, job: _FileJob, cid: bytes, frame: bytes, loc: BlobLocation) -> None:
+        if cid != self._zero_id:
+            data = frame[loc.inner : loc.inner + loc.length]
+            if not _is_zero(data):
+                job.pending.append(data)
+                job.pending_size += loc.length
+                if job.pending_size >= WRITE_UNIT:
+                    self._flush_pending(job)
+                return
+            self._zero_id = cid
+        # A hole instead of written zeros: a sparse file stays sparse, and a
+        # snapshot repeating one zero blob cannot fill the disk.
+        self._flush_pending(job)
+        job.length += loc.length
+
+    def _flush_pending(self, job: _FileJob) -> None:
         # Consecutive small blobs (SQLite pages) become one write: one task per
         # 4 KiB page made the pool's lock and GIL hand-offs dominate the restore.
         if not job.pending:
-            return offset
+            return
         data = job.pending[0] if len(job.pending) == 1 else b"".join(job.pending)
         job.pending, job.pending_size = [], 0
-        self._submit_write(job, data, offset)
+        self._submit_write(job, data, job.length)
         # A big file moves the bar as it is written, not only when it is complete.
         self.progress.advance(len(data))
         job.reported += len(data)
-        return offset + len(data)
+        job.length += len(data)
 
     def _submit_write(self, job: _FileJob, data: bytes, offset: int) -> None:
         # Writes run in a thread pool (file I/O releases the GIL); the bytes in
@@ -358,39 +442,45 @@ class RestoreRun:
 
     def _finalize(self, job: _FileJob) -> None:
         """Wait for a file's writes, then rename it into place (or discard it)."""
+        try:
+            self._finalize_job(job)
+        finally:
+            self._dirs.release(job.where)
+
+    def _finalize_job(self, job: _FileJob) -> None:
+        show = self._dirs.show(job.entry.path)
         error: OSError | None = None
         for f in job.writes:
             exc = f.exception()
             if isinstance(exc, OSError) and error is None:
                 error = exc
             elif exc is not None and not isinstance(exc, OSError):
+                job.sink.close()
+                remove_at(job.where, job.tmp)
                 raise exc
-        try:
-            job.sink.close()
-        except OSError as exc:
-            error = error or exc
-        if error is not None:
-            _remove(job.tmp)
-            raise LocalWriteError(f"cannot write {job.dest}: {error.strerror or error}") from error
         # The rest of the file's size: all of it for an empty or damaged file.
         self.progress.advance(max(0, job.entry.size - job.reported))
-        if job.problem is not None:
-            _remove(job.tmp)
-            if not self.allow_damaged:
-                raise job.problem
-            self.damaged.append(job.entry.path)
-            self.progress.warn(f"{job.entry.path}: not restored, {job.problem.message}")
+        if error is None and job.problem is None:
+            try:
+                job.sink.finish(job.length, self.options.mode(job.entry.mode),
+                                job.entry.mtime_ns)
+                name = job.entry.path.rsplit("/", 1)[-1]
+                os.rename(job.tmp, name, src_dir_fd=job.where.fd, dst_dir_fd=job.where.fd)
+            except OSError as exc:
+                error = exc
+        job.sink.close()
+        if error is None and job.problem is None:
+            self.files += 1
+            self.bytes += job.entry.size
             return
-        try:
-            self._set_meta(job.tmp, job.entry)
-            os.replace(job.tmp, job.dest)
-        except (OSError, LocalWriteError) as exc:
-            _remove(job.tmp)
-            if isinstance(exc, LocalWriteError):
-                raise
-            raise LocalWriteError(f"cannot write {job.dest}: {exc.strerror or exc}") from exc
-        self.files += 1
-        self.bytes += job.entry.size
+        remove_at(job.where, job.tmp)
+        if error is not None:
+            raise write_error("write", show, error) from error
+        assert job.problem is not None
+        if not self.options.allow_damaged:
+            raise job.problem
+        self.damaged.append(job.entry.path)
+        self.progress.warn(f"{job.entry.path}: not restored, {job.problem.message}")
 
     def _finish_jobs(self) -> None:
         try:
@@ -399,8 +489,9 @@ class RestoreRun:
         finally:
             for job in self._jobs:  # after an error: no temporary file is left behind
                 wait(job.writes)
-                _close_quietly(job.sink)
-                _remove(job.tmp)
+                job.sink.close()
+                remove_at(job.where, job.tmp)
+                self._dirs.release(job.where)
             self._jobs.clear()
 
     @staticmethod
@@ -410,47 +501,20 @@ class RestoreRun:
         except DataDamaged as exc:
             return exc
 
-    def _open(self, path: Path) -> Sink:
+    def _open(self, where: Dir, tmp: str) -> Sink:
         hook = self.engine._test_only_open_for_write
         if hook is not None:
-            sink: Sink = hook(path)
+            sink: Sink = hook(where.fd, tmp)
             return sink
-        return FileSink(path)
+        return FileSink(where.fd, tmp)
 
-    def _symlink(self, dest: Path, entry: Entry) -> None:
-        self._checked_dir(dest.parent, dest)
-        # A checked directory at or under ``dest`` must be checked again: it could
-        # now be reached through this link.  (Replacing a directory by a link fails,
-        # so this is belt and braces; links are rare in a chat backup.)
-        self._dirs_ok = {d for d in self._dirs_ok if d != dest and dest not in d.parents}
-        tmp = dest.with_name(f".{dest.name}.strongroom-{os.getpid()}-{next(self._tmp_counter)}")
+    def _symlink(self, where: Dir, name: str, entry: Entry) -> None:
+        tmp = temp_name()
         try:
-            os.symlink(entry.link, tmp)
-            os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
-            os.replace(tmp, dest)
+            os.symlink(entry.link, tmp, dir_fd=where.fd)
+            os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=where.fd,
+                     follow_symlinks=False)
+            os.rename(tmp, name, src_dir_fd=where.fd, dst_dir_fd=where.fd)
         except OSError as exc:
-            _remove(tmp)
-            raise LocalWriteError(f"cannot create {dest}: {exc.strerror or exc}") from exc
-
-    @staticmethod
-    def _mkdir(path: Path) -> None:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LocalWriteError(f"cannot create {path}: {exc.strerror or exc}") from exc
-
-    @staticmethod
-    def _set_meta(path: Path, entry: Entry) -> None:
-        try:
-            os.chmod(path, entry.mode & 0o7777)
-            os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns))
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM,):
-                raise LocalWriteError(f"cannot set times of {path}: {exc.strerror}") from exc
-
-
-def _remove(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+            remove_at(where, tmp)
+            raise write_error("create", self._dirs.show(entry.path), exc) from exc

@@ -39,7 +39,11 @@ def test_restore_overwrites_and_leaves_no_temp_files(repo: Repository, tree: Pat
     repo.restore("latest", out)
     root = restored_root(out, tree)
     (root / "chats" / "notes.txt").write_text("changed")
-    repo.restore("latest", out)
+    kept = repo.restore("latest", out)  # the default keeps the newer local file
+    assert (root / "chats" / "notes.txt").read_text() == "changed"
+    assert (kept.files, kept.replaced) == (0, 0) and kept.skipped > 0
+    again = repo.restore("latest", out, overwrite="always")
+    assert again.replaced == again.files + 2 > 2  # two symlinks too
     assert tree_state(root) == tree_state(tree)
     assert not [p for p in out.rglob("*") if "strongroom-" in p.name]
 

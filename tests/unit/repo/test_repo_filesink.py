@@ -1,8 +1,11 @@
-"""FileSink: restored files are created by their first write, or by close."""
+"""FileSink: restored files are created (exclusively, relative to a directory) by their
+first write or by finish, and given length, mode and mtime on the open file."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,27 +13,42 @@ import pytest
 from strongroom.repo.restore import FileSink
 
 
-def test_nothing_exists_until_the_first_write(tmp_path: Path) -> None:
+@pytest.fixture
+def dir_fd(tmp_path: Path) -> Iterator[int]:
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def test_nothing_exists_until_the_first_write(tmp_path: Path, dir_fd: int) -> None:
     path = tmp_path / "f"
-    sink = FileSink(path)
+    sink = FileSink(dir_fd, "f")
     assert not path.exists()
     sink.pwrite(b"abc", 0)
     assert path.exists()
-    sink.close()
+    sink.finish(3, 0o640, 1_000_000_007)
     assert path.read_bytes() == b"abc"
+    st = path.stat()
+    assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o640, 1_000_000_007)
 
 
-def test_close_without_writes_creates_an_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "empty"
-    sink = FileSink(path)
-    sink.close()
-    sink.close()  # idempotent
-    assert path.read_bytes() == b""
+def test_finish_without_writes_creates_the_file_with_its_length(tmp_path: Path,
+                                                                 dir_fd: int) -> None:
+    sink = FileSink(dir_fd, "empty")
+    sink.finish(0, 0o600, 0)
+    sink.close()  # idempotent after finish
+    assert (tmp_path / "empty").read_bytes() == b""
+    hole = FileSink(dir_fd, "hole")
+    hole.pwrite(b"x", 0)
+    hole.finish(1 << 24, 0o600, 0)  # a zero tail is a hole, not written zeros
+    st = (tmp_path / "hole").stat()
+    assert st.st_size == 1 << 24 and st.st_blocks * 512 < 1 << 20
 
 
-def test_threads_fill_distinct_ranges(tmp_path: Path) -> None:
-    path = tmp_path / "f"
-    sink = FileSink(path)
+def test_threads_fill_distinct_ranges(tmp_path: Path, dir_fd: int) -> None:
+    sink = FileSink(dir_fd, "f")
     pieces = [bytes([i]) * 1000 for i in range(16)]
     threads = [threading.Thread(target=sink.pwrite, args=(p, i * 1000))
                for i, p in enumerate(pieces)]
@@ -38,20 +56,31 @@ def test_threads_fill_distinct_ranges(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    sink.close()
-    assert path.read_bytes() == b"".join(pieces)
+    sink.finish(16_000, 0o600, 0)
+    assert (tmp_path / "f").read_bytes() == b"".join(pieces)
 
 
-def test_write_after_close_is_refused(tmp_path: Path) -> None:
-    sink = FileSink(tmp_path / "f")
-    sink.close()
+def test_write_after_finish_is_refused(dir_fd: int) -> None:
+    sink = FileSink(dir_fd, "f")
+    sink.finish(0, 0o600, 0)
     with pytest.raises(ValueError):
         sink.pwrite(b"x", 0)
+    with pytest.raises(ValueError):
+        sink.finish(0, 0o600, 0)
 
 
-def test_an_uncreatable_file_fails_on_write_and_on_close(tmp_path: Path) -> None:
-    sink = FileSink(tmp_path / "missing-dir" / "f")
-    with pytest.raises(FileNotFoundError):
-        sink.pwrite(b"x", 0)
-    with pytest.raises(FileNotFoundError):
-        sink.close()
+@pytest.mark.parametrize("planted", ["link", "file"])
+def test_an_existing_name_is_never_opened(tmp_path: Path, dir_fd: int, planted: str) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"mine")
+    if planted == "link":
+        (tmp_path / "f").symlink_to(outside)
+    else:
+        (tmp_path / "f").write_bytes(b"mine")
+    sink = FileSink(dir_fd, "f")
+    with pytest.raises(FileExistsError):
+        sink.pwrite(b"evil", 0)
+    with pytest.raises(FileExistsError):
+        sink.finish(4, 0o777, 0)
+    assert outside.read_bytes() == b"mine"
+    assert outside.stat().st_mode & 0o777 != 0o777
