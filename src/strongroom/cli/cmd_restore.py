@@ -6,6 +6,7 @@ import click
 
 from ..api import RestoreSummary
 from ..errors import DataDamaged
+from ..repo.target import DEFAULT_OVERWRITE, OVERWRITE_MODES
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
@@ -17,6 +18,8 @@ Examples:
   strongroom --repo /mnt/backup restore latest --target ~/restored
   strongroom restore 1a2b3c4d --target /tmp/r --include /home/me/chats/msgstore.db
   strongroom restore latest --target /tmp/r --allow-damaged
+  strongroom restore latest --target / --dry-run
+  strongroom restore latest --target ~/restored --overwrite always
 
 On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
 when asked.  If stored data is damaged the restore stops (exit 12); with
@@ -24,7 +27,14 @@ when asked.  If stored data is damaged the restore stops (exit 12); with
 listed, and the exit code is still 12: damaged output is never presented
 as complete.  In password mode the snapshot list is first checked against
 the vault's backup head: a storage provider hiding snapshots or serving an
-older list stops the restore with exit 17."""
+older list stops the restore with exit 17.
+
+Existing files are replaced only by a newer copy unless --overwrite says
+otherwise (always, if-changed: same size and time are kept, if-newer, never);
+each replaced or kept file is listed on stderr.  --dry-run lists what would
+be written, replaced or kept and writes nothing.  Nothing is ever written
+outside the target, and setuid, setgid and sticky bits are dropped unless
+--restore-special-bits is given."""
 
 
 @click.command("restore", epilog=EPILOG)
@@ -37,27 +47,58 @@ older list stops the restore with exit 17."""
                    "/home/me/chats/msgstore.db) and what is under it; repeatable.")
 @click.option("--allow-damaged", is_flag=True,
               help="Restore what is intact even if some data is damaged; list the rest.")
+@click.option("--overwrite", type=click.Choice(OVERWRITE_MODES), default=DEFAULT_OVERWRITE,
+              show_default=True,
+              help="When to replace a file that exists in the target.")
+@click.option("--dry-run", "-n", is_flag=True,
+              help="List what would be written, replaced or kept; write nothing.")
+@click.option("--restore-special-bits", is_flag=True,
+              help="Also restore setuid, setgid and sticky bits (dropped otherwise).")
 @global_options
 @pass_app
 def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...],
-            allow_damaged: bool) -> None:
+            allow_damaged: bool, overwrite: str, dry_run: bool,
+            restore_special_bits: bool) -> None:
     """Restore a snapshot (or some of its paths) into a folder."""
     repository = app.open_repository()
     verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
+    items: list[dict[str, str]] = []
+
+    def on_item(action: str, path: str, why: str) -> None:
+        if app.json:
+            if dry_run:
+                items.append({"action": action, "path": "/" + path, "reason": why})
+        elif dry_run:
+            app.echo(f"{_VERB[action]:<12} /{path}" + (f" ({why})" if why else ""))
+        elif action != "write":
+            say("warning" if action == "skip" else "note",
+                f"{_VERB[action]} /{path}" + (f": {why}" if why else ""))
+
     summary = repository.restore(snapshot, target, include=list(include),
-                                 allow_damaged=allow_damaged, progress=app.progress())
-    _show(app, summary, target)
+                                 allow_damaged=allow_damaged, overwrite=overwrite,
+                                 dry_run=dry_run, restore_special_bits=restore_special_bits,
+                                 on_item=on_item, progress=app.progress())
+    _show(app, summary, target, items)
     if summary.damaged:
         raise DataDamaged(f"restore incomplete: {len(summary.damaged)} file(s) damaged "
                           "and not restored in full")
 
 
-def _show(app: AppContext, summary: RestoreSummary, target: str) -> None:
+_VERB = {"write": "write", "replace": "replace", "skip": "keep"}
+
+
+def _show(app: AppContext, summary: RestoreSummary, target: str,
+          items: list[dict[str, str]]) -> None:
     if app.json:
-        app.emit_json({**summary.to_json(), "target": target, "complete": not summary.damaged})
+        doc = {**summary.to_json(), "target": target, "complete": not summary.damaged}
+        if summary.dry_run:
+            doc["items"] = items
+        app.emit_json(doc)
     else:
-        app.echo(f"restored snapshot {summary.snapshot_id[:8]} to {target}: "
-                 f"{summary.files} file(s), {human_bytes(summary.bytes)}")
+        verb = "would restore" if summary.dry_run else "restored"
+        app.echo(f"{verb} snapshot {summary.snapshot_id[:8]} to {target}: "
+                 f"{summary.files} file(s), {human_bytes(summary.bytes)}; "
+                 f"{summary.replaced} replaced, {summary.skipped} kept as they were")
     if summary.damaged:
         say("warning", "these files were not restored or are incomplete:")
         for path in summary.damaged:

@@ -34,6 +34,9 @@ _TMP_PREFIX = ".strongroom-"
 #: What ``decide`` can answer: a new entry, one that replaces an existing one, or
 #: an existing one left as it is.
 WRITE, REPLACE, SKIP = "write", "replace", "skip"
+#: Zero runs at least this long, aligned in the file, are left as holes.
+BLOCK = 4096
+_ZERO_BLOCK = bytes(BLOCK)
 
 
 def temp_name() -> str:
@@ -100,6 +103,34 @@ def decide(policy: str, entry: Entry, existing: os.stat_result | None,
     return (SKIP, "unchanged") if same else (REPLACE, "changed")
 
 
+def data_runs(data: bytes, offset: int) -> list[tuple[int, int]]:
+    """The ranges of ``data`` (to be written at file ``offset``) that are not whole
+    zero blocks (``BLOCK``-aligned in the file).
+
+    One C-speed search decides the common case (no zero block at all: media,
+    encrypted files); only a buffer that holds one is looked at block by block.
+    """
+    n = len(data)
+    hit = data.find(_ZERO_BLOCK)
+    runs: list[tuple[int, int]] = []
+    start = 0
+    while hit >= 0:
+        b = hit + (-(offset + hit)) % BLOCK  # the first aligned block from the hit on
+        if b + BLOCK > n:
+            break
+        e = b
+        while e + BLOCK <= n and data[e : e + BLOCK] == _ZERO_BLOCK:
+            e += BLOCK
+        if e > b:
+            if b > start:
+                runs.append((start, b))
+            start = e
+        hit = data.find(_ZERO_BLOCK, max(e, b + 1))
+    if start < n:
+        runs.append((start, n))
+    return runs
+
+
 class FileSink:
     """A new file written with ``os.pwrite``, so several threads can fill it.
 
@@ -134,12 +165,18 @@ class FileSink:
             return self._fd
 
     def pwrite(self, data: bytes, offset: int) -> int:
-        """Write all of ``data`` at ``offset`` (creating the file on the first write)."""
+        """Write ``data`` at ``offset`` (creating the file on the first write).
+
+        Aligned all-zero blocks are skipped: the new file reads as zeros there
+        already, and they stay holes (a sparse file is restored sparse).
+        """
         fd = self._descriptor()
-        view, done = memoryview(data), 0
-        while done < len(data):
-            done += os.pwrite(fd, view[done:], offset + done)
-        return done
+        view = memoryview(data)
+        for start, end in data_runs(data, offset):
+            done = start
+            while done < end:
+                done += os.pwrite(fd, view[done:end], offset + done)
+        return len(data)
 
     def finish(self, size: int, mode: int, mtime_ns: int) -> None:
         """Give the file its length (a zero tail stays a hole), mode and mtime, then close it.

@@ -4,6 +4,7 @@ first write or by finish, and given length, mode and mtime on the open file."""
 from __future__ import annotations
 
 import os
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.repo.restore import FileSink
+from strongroom.repo.target import BLOCK, data_runs
 
 
 @pytest.fixture
@@ -84,3 +86,23 @@ def test_an_existing_name_is_never_opened(tmp_path: Path, dir_fd: int, planted: 
         sink.finish(4, 0o777, 0)
     assert outside.read_bytes() == b"mine"
     assert outside.stat().st_mode & 0o777 != 0o777
+
+
+def test_data_runs_skip_exactly_the_aligned_zero_blocks() -> None:
+    rnd = random.Random(5)
+    for _ in range(300):
+        n = rnd.randrange(0, 5 * BLOCK)
+        data = bytearray(rnd.randbytes(n)) if rnd.random() < 0.5 else bytearray(n)
+        for _ in range(rnd.randrange(4)):
+            a = rnd.randrange(n + 1)
+            b = min(n, a + rnd.randrange(3 * BLOCK))
+            data[a:b] = bytes([0 if rnd.random() < 0.6 else 7]) * (b - a)
+        off = rnd.randrange(3 * BLOCK)
+        written = bytearray(n)
+        for s, e in data_runs(bytes(data), off):
+            written[s:e] = b"\1" * (e - s)
+        for b in range((-off) % BLOCK, n - BLOCK + 1, BLOCK):  # each aligned block
+            zero = data[b : b + BLOCK] == bytes(BLOCK)
+            assert any(written[b : b + BLOCK]) != zero
+        head, tail = (-off) % BLOCK, (n + off) // BLOCK * BLOCK - off
+        assert all(written[:min(head, n)]) and all(written[max(tail, head):])
