@@ -398,3 +398,33 @@ def test_ctrl_c_during_backup_keeps_the_last_snapshot(invoke: Invoke, repo: Path
     assert digest(restored(target, source)) == before
     assert invoke("--repo", repo, "backup", source).code == 0  # and the next backup works
     assert invoke("--repo", repo, "check", "--read-data").code == 0
+
+
+def test_restore_over_existing_files(invoke: Invoke, repo: Path, source: Path,
+                                     tmp_path: Path) -> None:
+    init_with_key(invoke, repo)
+    assert invoke("--repo", repo, "backup", source).code == 0
+    target = tmp_path / "out"
+    assert invoke("--repo", repo, "restore", "latest", "--target", target).code == 0
+    notes = restored(target, source) / "notes.txt"
+    notes.write_text("newer local text\n")  # the live copy is newer than the snapshot's
+    kept = invoke("--repo", repo, "restore", "latest", "--target", target)
+    assert kept.code == 0, kept.err
+    assert notes.read_text() == "newer local text\n"
+    assert f"strongroom: warning: keep {source.resolve() / 'notes.txt'}: newer" in kept.err
+    assert "0 replaced, 3 kept" in kept.out
+    dry = invoke("--repo", repo, "restore", "latest", "--target", target, "--dry-run",
+                 "--overwrite", "always")
+    assert dry.code == 0 and notes.read_text() == "newer local text\n"
+    assert f"replace      {source.resolve() / 'notes.txt'}" in dry.out
+    assert "would restore" in dry.out
+    doc = invoke("--repo", repo, "--json", "restore", "latest", "--target", target,
+                 "--dry-run").json()
+    assert doc["dry_run"] is True and doc["skipped"] == 3
+    assert {i["action"] for i in doc["items"]} == {"skip"}
+    bad = invoke("--repo", repo, "restore", "latest", "--target", target, "--overwrite", "yes")
+    assert bad.code == 2
+    done = invoke("--repo", repo, "restore", "latest", "--target", target,
+                  "--overwrite", "always")
+    assert done.code == 0 and digest(restored(target, source)) == digest(source)
+    assert "note: replace" in done.err
