@@ -150,3 +150,20 @@ def test_a_repeated_zero_blob_does_not_fill_the_disk(repo: Repository, backend: 
     st = (target / "big").stat()
     assert summary.bytes == st.st_size == 1 << 30
     assert st.st_blocks * 512 < 1 << 20
+
+
+@pytest.mark.parametrize("where", ["header", "trailer"])
+def test_pack_header_damage_cannot_change_a_restore(repo: Repository, backend: SpyBackend,
+                                                    tree: Path, tmp_path: Path,
+                                                    where: str) -> None:
+    # Spec §12: restore reads frames through the index, never a pack's header.
+    repo.backup([tree])
+    for name in list(backend.list("data/")):
+        data = bytearray(backend.inner.get(name))
+        data[-6 if where == "header" else -1] ^= 0x40
+        backend.inner.put(name, bytes(data))
+    out = tmp_path / "out"
+    Repository.open(backend, repo._engine.master).restore("latest", out)
+    assert tree_state(restored_root(out, tree)) == tree_state(tree)
+    report = repo.check(read_data=True)
+    assert not report.ok and any(p.object.startswith("data/") for p in report.problems)
