@@ -42,12 +42,12 @@ from .target import (
     Dir,
     DirStack,
     FileSink,
+    TempNames,
     checked_entries,
     decide,
     lstat_at,
     remove_at,
     set_dir_meta,
-    temp_name,
     write_error,
 )
 
@@ -154,6 +154,7 @@ class RestoreRun:
         self._cur_key: _FrameKey | None = None
         self._cur_frame: bytes | DataDamaged = b""
         self._zero_id: bytes | None = None
+        self._temp_name = TempNames()
         self._jobs: deque[_FileJob] = deque()
         self._inflight_bytes = 0
         self._lock = threading.Lock()
@@ -357,7 +358,7 @@ class RestoreRun:
               frames: Iterator[tuple[_FrameKey, Future[bytes]]], replaces: bool) -> None:
         while len(self._jobs) >= MAX_OPEN_FILES:
             self._finalize(self._jobs.popleft())
-        tmp = temp_name()
+        tmp = self._temp_name()
         job = _FileJob(entry, where, tmp, self._open(where, tmp))
         job.replaces = replaces
         where.refs += 1
@@ -509,7 +510,7 @@ class RestoreRun:
         return FileSink(where.fd, tmp)
 
     def _symlink(self, where: Dir, name: str, entry: Entry) -> None:
-        tmp = temp_name()
+        tmp = self._temp_name()
         try:
             os.symlink(entry.link, tmp, dir_fd=where.fd)
             os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=where.fd,
