@@ -485,7 +485,9 @@ class RestoreRun:
 
     def _finish_jobs(self) -> None:
         try:
-            while self._jobs:
+            # Only files whose every write is queued are complete; after an error
+            # or an interruption in the middle of a file, that file is discarded.
+            while self._jobs and self._jobs[0].submitted:
                 self._finalize(self._jobs.popleft())
         finally:
             for job in self._jobs:  # after an error: no temporary file is left behind

@@ -12,6 +12,7 @@ from repo_helpers import SpyBackend, restored_root, tree_state
 from test_repo_restore_escape import craft
 
 from strongroom import Repository
+from strongroom.progress import RecordingProgress
 from strongroom.repo.manifest import KIND_DIR, KIND_FILE, Entry
 
 SNAP_MTIME = 1_700_000_000_000_000_000
@@ -167,3 +168,35 @@ def test_pack_header_damage_cannot_change_a_restore(repo: Repository, backend: S
     assert tree_state(restored_root(out, tree)) == tree_state(tree)
     report = repo.check(read_data=True)
     assert not report.ok and any(p.object.startswith("data/") for p in report.problems)
+
+
+class _Interrupt(RecordingProgress):
+    """Ctrl-C after ``limit`` bytes were written (inside a file)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.done = limit, 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.done > self.limit:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_restore_leaves_no_partial_file(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-small").write_bytes(b"small")
+    (src / "b-big").write_bytes(os.urandom(6 << 20))
+    os.utime(src / "b-big", ns=(SNAP_MTIME, SNAP_MTIME))
+    repo.backup([src])
+    out = tmp_path / "out"
+    root = restored_root(out, src)
+    root.mkdir(parents=True)
+    (root / "b-big").write_bytes(b"old copy")
+    os.utime(root / "b-big", ns=(SNAP_MTIME - 1, SNAP_MTIME - 1))
+    with pytest.raises(KeyboardInterrupt):
+        repo.restore("latest", out, progress=_Interrupt(2 << 20))
+    assert (root / "b-big").read_bytes() == b"old copy"  # not replaced by a partial file
+    assert (root / "a-small").read_bytes() == b"small"  # complete before: kept
+    assert not [p for p in out.rglob("*") if "strongroom-" in p.name]
