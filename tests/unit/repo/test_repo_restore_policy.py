@@ -178,8 +178,8 @@ class _Interrupt(RecordingProgress):
         self.limit, self.done = limit, 0
 
     def advance(self, n: int) -> None:
-        self.done += n
-        if self.done > self.limit:
+        before, self.done = self.done, self.done + n
+        if before <= self.limit < self.done:  # once, like one Ctrl-C
             raise KeyboardInterrupt
 
 
