@@ -449,7 +449,6 @@ class RestoreRun:
             self._dirs.release(job.where)
 
     def _finalize_job(self, job: _FileJob) -> None:
-        show = self._dirs.show(job.entry.path)
         error: OSError | None = None
         for f in job.writes:
             exc = f.exception()
@@ -476,7 +475,7 @@ class RestoreRun:
             return
         remove_at(job.where, job.tmp)
         if error is not None:
-            raise write_error("write", show, error) from error
+            raise write_error("write", self._dirs.show(job.entry.path), error) from error
         assert job.problem is not None
         if not self.options.allow_damaged:
             raise job.problem

@@ -59,7 +59,10 @@ def test_full_disk(repo: Repository, tree: Path, small_disk: Path | None,
         repo.restore("latest", target)
     assert exc.value.exit_code == 16
     _assert_nothing_partial(target, tree)
-    assert any(p.is_file() for p in target.rglob("*"))  # some files were restored
+    # What was finished before the error is kept.  (Which of two files written at
+    # once meets ENOSPC first is up to the writer threads, so the entries that are
+    # certainly finished by then are the links, created in order by the caller.)
+    assert any(p.is_symlink() for p in target.rglob("*"))
 
 
 def _limited_sink(budget_bytes: int) -> type[FileSink]:
