@@ -217,7 +217,7 @@ class VaultAuthError(VaultError):
     """The vault did not accept this account's credentials."""
 
     exit_code = 25
-    hint = "check --vault-token / STRONGROOM_VAULT_TOKEN"
+    hint = "check STRONGROOM_VAULT_TOKEN / --vault-token-file"
 
 
 class VaultSessionInvalid(VaultProtocolError):

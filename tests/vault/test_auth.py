@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from strongroom.vault.app import create_app
 from strongroom.errors import UsageError
+from strongroom.vault.app import create_app
 from strongroom.vault.auth import DEFAULT_JWT_MAX_LIFETIME, JwtAuth, TokenAuth, hash_token
 from strongroom.vault.core import Vault
 

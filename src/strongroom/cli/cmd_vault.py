@@ -25,7 +25,7 @@ Examples:
   strongroom vault serve --db vault.db --secrets vault-secrets.json --port 8443
   strongroom vault account create alice --db vault.db
   STRONGROOM_VAULT_PIN=1234 strongroom vault serve --keystore pkcs11 --token-label strongroom
-  strongroom vault status --repo /mnt/backup --vault-token TOKEN"""
+  strongroom vault status --repo /mnt/backup --vault-token-file ~/.vault-token"""
 
 
 @click.group("vault", epilog=EPILOG)
