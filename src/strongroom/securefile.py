@@ -33,6 +33,7 @@ from .errors import LocalSecretsUnsafe
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_NAME_ATTEMPTS = 100  # 64-bit random names: more than one clash means the rng is broken
 # link() is not offered by every file system (FAT on a USB stick, some FUSE mounts).
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
 
@@ -52,20 +53,24 @@ def write_secret_file(path: str | os.PathLike[str], data: bytes, *, replace: boo
             os.replace(tmp, final)  # rename replaces a link at `final`, never follows it
         else:
             _link_exclusive(tmp, final, data)
-    finally:
-        _unlink_quietly(tmp)
+            _unlink_quietly(tmp)
+    except BaseException:
+        _unlink_quietly(tmp)  # only while the name is still ours (not after the rename)
+        raise
     fsync_dir(final.parent)
 
 
 def _write_temporary(final: Path, data: bytes, rng: Callable[[int], bytes]) -> Path:
     """A new 0600 file next to ``final`` holding ``data``, synced."""
-    while True:
+    for attempt in range(_NAME_ATTEMPTS):
         tmp = final.with_name(f".{final.name}.{rng(8).hex()}.tmp")
         try:
             fd = os.open(tmp, _OPEN_FLAGS, FILE_MODE)
             break
         except FileExistsError:
-            continue  # someone holds that name (planted or a crash's leftover): pick another
+            # Someone holds that name (planted, or a crash's leftover): pick another.
+            if attempt == _NAME_ATTEMPTS - 1:
+                raise
     try:
         os.fchmod(fd, FILE_MODE)  # the umask can only have removed bits; this is exact
         _write_all(fd, data)

@@ -178,3 +178,11 @@ def test_top_must_enclose_the_path(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ensure_private_dir(tmp_path / "a", top=tmp_path / "b")
     assert not (tmp_path / "a").exists()
+
+
+def test_a_name_source_that_only_clashes_gives_up(tmp_path: Path) -> None:
+    final = tmp_path / "s.json"
+    (tmp_path / f".s.json.{'05' * 8}.tmp").write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        write_secret_file(final, b"x", rng=lambda n: b"\x05" * n)
+    assert not final.exists() and len(os.listdir(tmp_path)) == 1
