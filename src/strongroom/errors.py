@@ -7,6 +7,7 @@ returns (documented in the README and ``docs/spec/cli.md``)::
 
     StrongroomError                                  exit 1
     ├── UsageError            bad arguments / config                 exit 2
+    │   └── LocalSecretsUnsafe  device key/state directory not private exit 2
     ├── RepositoryError
     │   ├── RepositoryNotFound                                       exit 10
     │   ├── RepositoryExists                                         exit 10
@@ -70,6 +71,12 @@ class StrongroomError(Exception):
 
 class UsageError(StrongroomError):
     """Invalid arguments or configuration."""
+
+    exit_code = 2
+
+
+class LocalSecretsUnsafe(UsageError):
+    """A local directory that holds Strongroom's secrets could be changed by someone else."""
 
     exit_code = 2
 
@@ -210,7 +217,7 @@ class VaultAuthError(VaultError):
     """The vault did not accept this account's credentials."""
 
     exit_code = 25
-    hint = "check --vault-token / STRONGROOM_VAULT_TOKEN"
+    hint = "check STRONGROOM_VAULT_TOKEN / --vault-token-file"
 
 
 class VaultSessionInvalid(VaultProtocolError):
@@ -265,6 +272,7 @@ __all__ = [
     "InternalError",
     "InvalidKeyFormat",
     "InvalidLogin",
+    "LocalSecretsUnsafe",
     "LocalWriteError",
     "ObjectNotFound",
     "PermanentStorageError",

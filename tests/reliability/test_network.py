@@ -132,9 +132,8 @@ def repo_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_cli_enable_refuses_plain_http_to_a_remote_vault(repo_env: dict[str, str]) -> None:
-    env = {**repo_env, "STRONGROOM_PASSWORD": "pw"}
-    r = _run(["enable", "--password", "--vault", "http://vault.example.org:8443",
-              "--vault-token", TOKEN], env)
+    env = {**repo_env, "STRONGROOM_PASSWORD": "pw", "STRONGROOM_VAULT_TOKEN": TOKEN}
+    r = _run(["enable", "--password", "--vault", "http://vault.example.org:8443"], env)
     assert r.exit_code == 2, r.output
     assert "refusing plain http://" in r.stderr and "use https://" in r.stderr
     assert TOKEN not in r.output

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+from typing import Any
+
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from strongroom.errors import UsageError
 from strongroom.vault.app import create_app
-from strongroom.vault.auth import JwtAuth, TokenAuth, hash_token
+from strongroom.vault.auth import DEFAULT_JWT_MAX_LIFETIME, JwtAuth, TokenAuth, hash_token
 from strongroom.vault.core import Vault
 
 from .conftest import Clock, DetRng, LiveVault
@@ -129,3 +134,90 @@ def test_vault_serve_in_jwt_mode(tmp_path) -> None:  # type: ignore[no-untyped-d
         stale = _token(sk, exp=now - 3600)
         r = httpx.get(f"{vp.url}/v1/accounts/alice/record", headers={"authorization": f"Bearer {stale}"})
         assert r.status_code == 401
+
+
+def _raw_token(sk: Ed25519PrivateKey, claims_json: str) -> str:
+    """A correctly signed JWT whose claims are exactly ``claims_json`` (NaN and all)."""
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    signing_input = b64(b'{"alg":"EdDSA","typ":"JWT"}') + "." + b64(claims_json.encode())
+    return signing_input + "." + b64(sk.sign(signing_input.encode()))
+
+
+def _auth(pem: bytes, **kw: Any) -> JwtAuth:
+    return JwtAuth(pem, issuer="chat-auth", audience="strongroom-vault", clock=Clock(NOW), **kw)
+
+
+BASE = '"sub":"alice","iss":"chat-auth","aud":"strongroom-vault"'
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400", f"{NOW + 60}.0",
+                                   f"{NOW + 60}.5", f'"{NOW + 60}"', "true", "false", "null",
+                                   "[1]", "{}", str(2**63), str(-(2**63)), "1" + "0" * 400])
+def test_jwt_times_must_be_finite_integers(claim: str, value: str) -> None:
+    sk, pem = _keys()
+    times = {"exp": str(NOW + 300), "iat": str(NOW - 10), "nbf": str(NOW - 10)}
+    good = _raw_token(sk, "{" + BASE + "".join(f',"{k}":{v}' for k, v in times.items()) + "}")
+    assert _auth(pem).account(good) == "alice"  # the same token with integers is accepted
+    times[claim] = value
+    bad = _raw_token(sk, "{" + BASE + "".join(f',"{k}":{v}' for k, v in times.items()) + "}")
+    assert _auth(pem).account(bad) is None
+
+
+def test_jwt_exp_infinity_never_outlives_the_clock() -> None:
+    sk, pem = _keys()
+    token = _raw_token(sk, "{" + BASE + ',"exp":Infinity}')
+    assert _auth(pem).account(token) is None
+    assert JwtAuth(pem, issuer="chat-auth", audience="strongroom-vault",
+                   clock=Clock(NOW + 10**9)).account(token) is None
+
+
+def test_jwt_maximum_lifetime() -> None:
+    sk, pem = _keys()
+    day = 24 * 3600
+    assert _auth(pem).max_lifetime == day == DEFAULT_JWT_MAX_LIFETIME
+    # With iat: exp - iat counts, even for a token issued long ago.
+    assert _auth(pem).account(_token(sk, iat=NOW - 10, exp=NOW - 10 + day)) == "alice"
+    assert _auth(pem).account(_token(sk, iat=NOW - 10, exp=NOW - 10 + day + 1)) is None
+    assert _auth(pem).account(_token(sk, iat=NOW - 400 * day, exp=NOW + 60)) is None
+    # Without iat: the time left counts.
+    assert _auth(pem).account(_token(sk, exp=NOW + day)) == "alice"
+    assert _auth(pem).account(_token(sk, exp=NOW + day + 1)) is None
+    assert _auth(pem).account(_token(sk, exp=NOW + 10 * 365 * day)) is None
+    # Configured.
+    short = _auth(pem, max_lifetime=600)
+    assert short.account(_token(sk, exp=NOW + 600)) == "alice"
+    assert short.account(_token(sk, exp=NOW + 601)) is None
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(UsageError):
+            _auth(pem, max_lifetime=bad)
+
+
+def test_jwt_not_yet_valid_by_the_injected_clock() -> None:
+    sk, pem = _keys()
+    auth = _auth(pem)  # leeway 30 s
+    assert auth.account(_token(sk, nbf=NOW + 30)) == "alice"
+    assert auth.account(_token(sk, nbf=NOW + 31)) is None
+    assert auth.account(_token(sk, iat=NOW + 30)) == "alice"
+    assert auth.account(_token(sk, iat=NOW + 31)) is None
+    assert auth.account(_token(sk, exp=NOW - 30)) == "alice"
+    assert auth.account(_token(sk, exp=NOW - 31)) is None
+
+
+def test_jwt_max_lifetime_reaches_the_vault_from_its_settings(tmp_path: Path) -> None:
+    from strongroom.cli.cmd_vault import serve
+    from strongroom.vault.server import VaultSettings, open_auth
+
+    _sk, pem = _keys()
+    key = tmp_path / "issuer.pem"
+    key.write_bytes(pem)
+    settings = VaultSettings(database=str(tmp_path / "db"), secrets=str(tmp_path / "s"), auth="jwt",
+                             jwt_public_key=str(key), jwt_issuer="i", jwt_audience="a",
+                             jwt_max_lifetime=900)
+    auth = open_auth(settings, None)  # type: ignore[arg-type]  # JWT mode reads no store
+    assert isinstance(auth, JwtAuth) and auth.max_lifetime == 900
+    assert VaultSettings(database="", secrets="").jwt_max_lifetime == DEFAULT_JWT_MAX_LIFETIME
+    (option,) = [p for p in serve.params if p.name == "jwt_max_lifetime"]
+    assert option.default == DEFAULT_JWT_MAX_LIFETIME

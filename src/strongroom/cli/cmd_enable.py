@@ -15,7 +15,8 @@ from .vault_support import pinned_key, read_password, vault_client, vault_option
 
 EPILOG = """\b
 Examples:
-  strongroom --repo /mnt/backup enable --password --vault https://vault.example --vault-token T
+  strongroom --repo /mnt/backup enable --password --vault https://vault.example \\
+      --vault-token-file ~/.vault-token
   strongroom enable --password --password-file pw.txt
 
 The vault checks the password with OPAQUE and never sees it.  After

@@ -25,7 +25,7 @@ Examples:
   strongroom vault serve --db vault.db --secrets vault-secrets.json --port 8443
   strongroom vault account create alice --db vault.db
   STRONGROOM_VAULT_PIN=1234 strongroom vault serve --keystore pkcs11 --token-label strongroom
-  strongroom vault status --repo /mnt/backup --vault-token TOKEN"""
+  strongroom vault status --repo /mnt/backup --vault-token-file ~/.vault-token"""
 
 
 @click.group("vault", epilog=EPILOG)
@@ -59,11 +59,17 @@ def _db_option(f: F) -> F:
 @click.option("--jwt-public-key", type=click.Path(dir_okay=False), help="PEM public key (jwt mode).")
 @click.option("--jwt-issuer", help="Required 'iss' (jwt mode).")
 @click.option("--jwt-audience", help="Required 'aud' (jwt mode).")
+# The default is vault.auth.DEFAULT_JWT_MAX_LIFETIME (a test keeps them equal), not
+# imported: every CLI start would load the vault core.
+@click.option("--jwt-max-lifetime", default=24 * 3600, show_default=True,
+              type=click.IntRange(min=1), metavar="SECONDS",
+              help="Refuse JWTs valid longer than this (exp - iat, or exp - now) (jwt mode).")
 @click.option("--kdf-memory-kib", default=65536, show_default=True, type=int,
               help="Argon2id memory of a new software keystore.")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
-          jwt_issuer: str | None, jwt_audience: str | None, kdf_memory_kib: int) -> None:
+          jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
+          kdf_memory_kib: int) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
 
@@ -75,7 +81,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         passphrase=os.environ.get(ENV_PASSPHRASE), pkcs11_module=pkcs11_module,
         token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
         auth=auth_mode, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
-        jwt_audience=jwt_audience,
+        jwt_audience=jwt_audience, jwt_max_lifetime=jwt_max_lifetime,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
     vault = build_vault(settings)
     app = create_app(vault, open_auth(settings, vault.store))

@@ -3,13 +3,16 @@
 The device keeps K so daily backups need no typing: in the OS keyring
 (service ``strongroom``, user = repository id) when a usable keyring backend
 exists, otherwise in ``<config dir>/keys/<repository id>.key`` with mode 0600
-in a 0700 directory.  The config dir is ``$STRONGROOM_CONFIG_DIR``, else
+in a 0700 directory (both directories are created 0700 whatever the umask,
+and refused when another user could write to them: ``LocalSecretsUnsafe``).  The config dir is ``$STRONGROOM_CONFIG_DIR``, else
 ``$XDG_CONFIG_HOME/strongroom``, else ``~/.config/strongroom``.
 ``STRONGROOM_KEYRING=no`` turns the keyring off (tests, shared machines).
 
 Key files (``--key-file``, and the device's own files) hold the 64 digits;
-lines starting with ``#`` are comments.  They are created with ``O_EXCL`` and
-mode 0600: a key file is never overwritten and never world-readable.
+lines starting with ``#`` are comments.  They are written by
+:func:`strongroom.securefile.write_secret_file` (a random temporary name,
+``O_EXCL|O_NOFOLLOW``, mode 0600, renamed into place): a ``--key-file`` is
+never overwritten, never written through a link, never world-readable.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from ..api import BackupKey
 from ..errors import InvalidKeyFormat, LocalWriteError, UsageError
+from ..securefile import check_private_dirs, ensure_private_dir, write_secret_file
 
 KEYRING_SERVICE = "strongroom"
 ENV_CONFIG_DIR = "STRONGROOM_CONFIG_DIR"
@@ -50,24 +54,15 @@ def read_key_file(path: str | os.PathLike[str]) -> BackupKey:
 
 
 def write_key_file(path: str | os.PathLike[str], key: BackupKey, *, comment: str = "") -> None:
-    """Create ``path`` holding ``key`` with mode 0600; refuse if it exists."""
+    """Create ``path`` holding ``key`` with mode 0600; refuse if it exists (even as a link)."""
     lines = [f"# {line}" for line in comment.splitlines()] + [key.digits(), ""]
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_secret_file(path, "\n".join(lines).encode(), replace=False)
     except FileExistsError:
         raise UsageError(f"key file already exists: {path}",
                          hint="choose a new path; a key file is never overwritten") from None
     except OSError as exc:
         raise LocalWriteError(f"cannot create key file {path}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600)  # the umask may have been stricter; never looser
-        os.write(fd, "\n".join(lines).encode())
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        os.unlink(path)
-        raise LocalWriteError(f"cannot write key file {path}: {exc.strerror}") from None
-    os.close(fd)
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -95,14 +90,21 @@ def _usable_keyring(env: Mapping[str, str]) -> object | None:
 class DeviceKeyStore:
     """The device's keys, by repository id: OS keyring if usable, else key files."""
 
-    def __init__(self, directory: Path, keyring_backend: object | None = None) -> None:
+    def __init__(self, directory: Path, keyring_backend: object | None = None, *,
+                 top: Path | None = None) -> None:
         self.directory = directory
         self._keyring = keyring_backend
+        # The private directories, outermost first: ``top`` (the config dir) down to ``directory``.
+        self._top = top if top is not None else directory
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] = os.environ) -> DeviceKeyStore:
         """The store the environment points at (config dir, keyring on or off)."""
-        return cls(config_dir(env) / "keys", _usable_keyring(env))
+        return cls(config_dir(env) / "keys", _usable_keyring(env), top=config_dir(env))
+
+    def _check_private(self) -> None:
+        """``LocalSecretsUnsafe`` if another local user could change the key files."""
+        check_private_dirs(self.directory, top=self._top)
 
     def path_for(self, repo_id: str) -> Path:
         """The key file for ``repo_id`` (used when there is no keyring)."""
@@ -120,7 +122,10 @@ class DeviceKeyStore:
             if text:
                 return BackupKey.parse(text)
         path = self.path_for(repo_id)
-        return read_key_file(path) if path.exists() else None
+        if not path.exists():
+            return None
+        self._check_private()  # a key planted by someone else must not be used
+        return read_key_file(path)
 
     def save(self, repo_id: str, key: BackupKey) -> str:
         """Keep ``key`` for ``repo_id``; return where it went (for the user)."""
@@ -132,14 +137,17 @@ class DeviceKeyStore:
                 pass
         path = self.path_for(repo_id)
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_private_dir(self.directory, top=self._top)
         except OSError as exc:
             raise LocalWriteError(f"cannot create {self.directory}: {exc.strerror}") from None
-        if path.exists():
-            if read_key_file(path) == key:
-                return str(path)
-            path.unlink()  # a stale key for a re-created repository id
-        write_key_file(path, key, comment=f"Strongroom backup key of repository {repo_id}")
+        if path.exists() and read_key_file(path) == key:
+            return str(path)
+        # Replaces a stale key of a re-created repository id in one rename.
+        text = f"# Strongroom backup key of repository {repo_id}\n{key.digits()}\n"
+        try:
+            write_secret_file(path, text.encode())
+        except OSError as exc:
+            raise LocalWriteError(f"cannot write key file {path}: {exc.strerror}") from None
         return str(path)
 
     def forget(self, repo_id: str) -> bool:

@@ -1,7 +1,7 @@
 """What the password commands share: vault options, the password, the key source.
 
 Options (stored in ``AppContext.extra``): ``--vault URL`` / ``STRONGROOM_VAULT``,
-``--vault-token`` / ``STRONGROOM_VAULT_TOKEN``, ``--vault-key`` /
+the token (``cli/vaulttoken.py``: never an argument), ``--vault-key`` /
 ``STRONGROOM_VAULT_KEY`` (the vault public key to pin, base64url; otherwise
 trust on first use), ``--password-file`` / ``STRONGROOM_PASSWORD`` for
 automation, else a hidden prompt.
@@ -22,9 +22,10 @@ from ..errors import UsageError
 from .context import AppContext
 from .errors import say
 from .keysource import KeyRequest, register_key_source
+from .vaulttoken import ENV_TOKEN, token_option_specs, vault_token
+from .vaulttoken import HINT as TOKEN_HINT
 
 ENV_VAULT = "STRONGROOM_VAULT"
-ENV_TOKEN = "STRONGROOM_VAULT_TOKEN"
 ENV_VAULT_KEY = "STRONGROOM_VAULT_KEY"
 ENV_PASSWORD = "STRONGROOM_PASSWORD"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,9 +43,7 @@ def _option_specs() -> list[tuple[list[str], dict[str, Any]]]:
     return [
         (["--vault"], {"metavar": "URL", "envvar": ENV_VAULT, "expose_value": False,
                            "callback": _store("vault"), "help": f"Backup Key Vault URL [env {ENV_VAULT}]."}),
-        (["--vault-token"], {"metavar": "TOKEN", "envvar": ENV_TOKEN, "expose_value": False,
-                                 "callback": _store("vault_token"),
-                                 "help": f"This account's vault token or JWT [env {ENV_TOKEN}]."}),
+        *token_option_specs(),
         (["--vault-key"], {"metavar": "B64", "envvar": ENV_VAULT_KEY, "expose_value": False,
                                "callback": _store("vault_key"),
                                "help": f"Pin this vault public key instead of trusting on first use "
@@ -110,9 +109,9 @@ def vault_client(app: AppContext, *, url: str | None = None, account: str | None
         _check_trusted_vault(app, url)
     else:
         raise UsageError("no vault given", hint=f"pass --vault URL or set {ENV_VAULT}")
-    token = app.extra.get("vault_token") or app.env.get(ENV_TOKEN)
+    token = vault_token(app)
     if not token:
-        raise UsageError("no vault token given", hint=f"pass --vault-token or set {ENV_TOKEN}")
+        raise UsageError("no vault token given", hint=TOKEN_HINT)
     if account is None:
         with VaultClient(url, "?", token) as probe:
             account = str(probe._call("GET", "/v1/whoami")["account"])
@@ -251,7 +250,7 @@ def head_guard(app: AppContext, repository: Any) -> Any:
     loc = flows.read_locator(backend)
     if loc is None or app.key is None:
         return None
-    if not (app.extra.get("vault_token") or app.env.get(ENV_TOKEN)):
+    if not vault_token(app):
         say("warning", "rollback check skipped: no vault token to read the backup head with "
                        f"(set {ENV_TOKEN})")
         return None

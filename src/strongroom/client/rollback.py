@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from ..crypto.keys import BackupKey
 from ..errors import BackupHeadConflict, LocalWriteError, ObjectNotFound, RollbackDetected
+from ..securefile import ensure_private_dir, write_secret_file
 from ..storage.base import Backend
 from ..vault import labels
 from ..vault.sealing import frame
@@ -149,12 +150,12 @@ class LocalHeads:
         if counter <= self.load(repo_id, vault):
             return
         path = self._path(repo_id)
-        tmp = path.with_suffix(".tmp")
         doc = {"vault": vault.url, "account": vault.account, "counter": counter}
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            # Private (0700, refused if others can write: they could reset the counter) and
+            # written 0600 through a random temporary name, never through a planted link.
+            ensure_private_dir(self.directory, top=self.directory.parent)
+            write_secret_file(path, (json.dumps(doc) + "\n").encode("utf-8"))
         except OSError as exc:
             raise LocalWriteError(f"cannot keep the backup head counter in {path}: "
                                   f"{exc.strerror}") from None

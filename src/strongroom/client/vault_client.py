@@ -93,6 +93,7 @@ class VaultClient:
     The URL must be ``https://``, or ``http://`` to a loopback host
     (``UsageError`` otherwise): the bearer token never crosses a network in clear
     text.  Redirects are not followed, so an https vault cannot send it to http.
+    Proxy variables are ignored for a loopback vault.
     """
 
     def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
@@ -100,6 +101,13 @@ class VaultClient:
         check_vault_url(url)
         self.url, self.account = url.rstrip("/"), account
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        if transport is None and is_loopback_host(httpx.URL(self.url).host):
+            # A loopback vault is this machine: never through HTTP(S)_PROXY/ALL_PROXY, which
+            # would hand a proxy the token (in clear text for http://; spec §3).  httpx reads
+            # proxies from the environment only for a transport it builds itself; this one
+            # still honours SSL_CERT_FILE/SSL_CERT_DIR.  A remote https:// vault may go through
+            # a proxy: CONNECT shows it the host name only, TLS protects the rest.
+            transport = httpx.HTTPTransport()
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
                                   transport=transport, follow_redirects=False)
         self._acct = f"/v1/accounts/{quote(account, safe='')}"

@@ -25,7 +25,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from ..errors import UsageError, VaultProtocolError
+from ..errors import LocalWriteError, UsageError, VaultProtocolError
+from ..securefile import write_secret_file
 from . import _opaque as opaque
 from . import labels
 from .core import VaultSecrets
@@ -159,10 +160,14 @@ def create_secrets(path: str | Path, keystore: Keystore, rng: Rng = os.urandom) 
     blob = keystore.seal(frame(secrets.setup.to_bytes(), secrets.record_key), labels.SECRETS_AD, rng)
     doc = {"format": "strongroom-vault-secrets/1", "keystore": keystore.describe(),
            "server_public_key": _b64(bytes(secrets.setup.server_public_key)), "sealed": _b64(blob)}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        # Never replaces: two vaults starting at once must not both think they created it.
+        write_secret_file(path, (json.dumps(doc, indent=2) + "\n").encode(), replace=False)
+    except FileExistsError:
+        raise UsageError(f"vault secrets already exist at {path}; refusing to overwrite") from None
+    except OSError as exc:
+        raise LocalWriteError(f"cannot write vault secrets {path}: {exc.strerror}",
+                              hint="check STRONGROOM_VAULT_SECRETS and its directory") from None
     return secrets
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import UsageError
 from . import _opaque as opaque
-from .auth import Authenticator, JwtAuth, TokenAuth
+from .auth import DEFAULT_JWT_MAX_LIFETIME, Authenticator, JwtAuth, TokenAuth
 from .core import Vault, VaultPolicy
 from .keystore import Keystore, Pkcs11Keystore, create_secrets, load_secrets, software_keystore_for
 from .store import RecordStore
@@ -43,6 +43,7 @@ class VaultSettings:
     jwt_public_key: str | None = None  # PEM file
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    jwt_max_lifetime: int = DEFAULT_JWT_MAX_LIFETIME  # seconds a JWT may be valid for
     software_kdf: dict[str, int] = field(default_factory=lambda: {"memory_kib": 65536,
                                                                  "iterations": 3, "lanes": 1})
 
@@ -84,7 +85,8 @@ def open_auth(s: VaultSettings, store: RecordStore) -> Authenticator:
         if not s.jwt_public_key:
             raise UsageError("JWT mode needs --jwt-public-key")
         return JwtAuth(Path(s.jwt_public_key).read_bytes(), issuer=s.jwt_issuer or "",
-                       audience=s.jwt_audience or "", clock=time.time)
+                       audience=s.jwt_audience or "", clock=time.time,
+                       max_lifetime=s.jwt_max_lifetime)
     raise UsageError(f"unknown auth mode {s.auth!r} (tokens or jwt)")
 
 
