@@ -1,7 +1,7 @@
 """The chat catalogue's serialized form (docs/spec/backup-format.md, "Chat catalogue").
 
 Canonical JSON, UTF-8: ``{"chats":[ENTRY...],"version":1}`` with keys sorted, no
-whitespace, entries sorted by (kind, name, files) and each entry's ``files`` sorted and
+whitespace, entries sorted by (kind, name, files, messages, first, last, attachments) and each entry's ``files`` sorted and
 unique.  :func:`decode` is strict: it refuses with :class:`~strongroom.errors.FormatError`
 anything that is not exactly the canonical encoding of a valid catalogue (non-finite
 numbers, duplicate keys, deep nesting, wrong types, unknown keys, out-of-range values).
@@ -53,8 +53,10 @@ class CatalogueEntry:
                 "files": list(self.files)}
 
 
-def _sort_key(e: CatalogueEntry) -> tuple[str, str, tuple[str, ...]]:
-    return (e.kind, e.name, e.files)
+def _sort_key(e: CatalogueEntry) -> tuple[object, ...]:
+    # A total order (two Telegram chats may share a name and a file), so equal catalogues
+    # always encode to equal bytes.
+    return (e.kind, e.name, e.files, e.messages, e.first or "", e.last or "", e.attachments)
 
 
 def encode(entries: Iterable[CatalogueEntry]) -> bytes:

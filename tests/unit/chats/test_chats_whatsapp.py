@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 from chats_samples import (
-    DE_DE, EN_GB, EN_US, ES_ES, IOS_FI, IOS_GB, IOS_US, JPEG, LRM, whatsapp_zip,
+    DE_DE,
+    EN_GB,
+    EN_US,
+    ES_ES,
+    IOS_FI,
+    IOS_GB,
+    IOS_US,
+    JPEG,
+    LRM,
+    whatsapp_zip,
 )
 
 from strongroom.chats import Chat, Message
@@ -128,8 +137,8 @@ def test_a_line_that_does_not_parse_joins_the_previous_message() -> None:
             "01/01/2024, 10:00 - B: second\n")
     chat = one("c.txt", text)
     assert [m.text for m in chat.messages] == [
-        "first\n32/13/2023, 10:00 - A: not a date in this file\n12/31/2023, 25:00 - B: bad hour"
-        "\ngarbage without header", "second"]
+        ("first\n32/13/2023, 10:00 - A: not a date in this file\n12/31/2023, 25:00 - B: bad hour"
+        "\ngarbage without header"), "second"]
 
 
 def test_lines_before_the_first_message_are_kept_with_a_warning() -> None:
