@@ -24,7 +24,7 @@ MERIDIEM = {
 _AP = (rf"(?:[AaPp]\.?{_S}?[Mm]\.?|vorm\.|nachm\.|fm|em|ap\.|ip\.|[πμ]\.?{_S}?μ\.?"
        r"|午前|午後|上午|下午|오전|오후|ص|م)")
 
-HEADER = re.compile(
+_PATTERN = (
     rf"""[\u200e\u200f\ufeff]*(?P<lb>\[)?
     (?P<a>\d{{1,4}})(?P<sep>[./-]){_S}?(?P<b>\d{{1,2}})(?P=sep){_S}?(?P<c>\d{{1,4}})\.?
     ,?{_S}+(?:klo{_S}+)?
@@ -32,9 +32,10 @@ HEADER = re.compile(
     (?P<H>\d{{1,2}})[:.](?P<M>\d{{2}})(?:[:.](?P<sec>\d{{2}}))?
     (?:{_S}?(?P<ap>{_AP}))?\.?
     (?(lb)\]{_S}|{_S}?[-–]{_S})
-    (?P<rest>.*)""",
-    re.VERBOSE | re.DOTALL,
-)
+    (?P<rest>[^\n]*)""")
+HEADER = re.compile(_PATTERN, re.VERBOSE)
+# The same, found anywhere a line starts in a whole text (one C-level scan, no split).
+HEADER_AT_LINE = re.compile(r"(?:^|(?<=\n))" + _PATTERN, re.VERBOSE)
 
 DMY, MDY, YMD = "dmy", "mdy", "ymd"
 
@@ -90,11 +91,14 @@ def _days_in(y: int, m: int) -> int:
     return 30 if m in (4, 6, 9, 11) else 31
 
 
+_UNDOTTED = str.maketrans("", "", ". \u00a0\u202f")
+
+
 def iso_time(h: str, m: str, s: str | None, meridiem: str | None) -> str | None:
     """``HH:MM:SS`` (seconds ``00`` when the source has none), or None if out of range."""
     hour, minute, second = int(h), int(m), int(s) if s else 0
     if meridiem is not None:
-        half = MERIDIEM.get(re.sub(r"[.\s\u00a0\u202f]", "", meridiem).lower())
+        half = MERIDIEM.get(meridiem.translate(_UNDOTTED).lower())
         if half is None or not 1 <= hour <= 12:
             return None
         hour = hour % 12 + (12 if half == "pm" else 0)

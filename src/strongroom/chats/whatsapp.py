@@ -12,6 +12,7 @@ the text; ``<Media omitted>`` stays text (the export holds no file for it).
 
 from __future__ import annotations
 
+import gc
 import io
 import posixpath
 import re
@@ -39,6 +40,7 @@ _USER_MARKER = re.compile(
     r"omitted|weggelassen|omitid|omis|omess|weggelaten|deleted|gelöscht|eliminad|supprimé|edited")
 _MAX_TEXT = 1 << 30  # a "text" export above 1 GiB is not read whole into memory
 _MARKS = "\u200e\u200f\ufeff"
+_QUOTES = re.compile('["“”«»]')
 
 
 def chat_name(path: str) -> str:
@@ -57,7 +59,14 @@ def parse_text(path: str, data: bytes, *, files: Collection[str] = (), name: str
         return ParseResult.warning(path, "WhatsApp export larger than 1 GiB: not catalogued")
     text = data.decode("utf-8-sig", errors="replace")
     name = name if name is not None else chat_name(path)
-    parsed = _parse_lines(text.splitlines(), name, set(files))
+    paused = gc.isenabled()
+    if paused:  # millions of small immutable objects: the cycle collector only costs time
+        gc.disable()
+    try:
+        parsed = _parse_lines(text, name, set(files))
+    finally:
+        if paused:
+            gc.enable()
     if parsed is None:
         return ParseResult.warning(path, "no WhatsApp message lines found")
     messages, preamble = parsed
@@ -75,81 +84,74 @@ def parse_text(path: str, data: bytes, *, files: Collection[str] = (), name: str
     return ParseResult((chat,), tuple(warnings))
 
 
-def _parse_lines(lines: list[str], name: str, files: set[str]) -> tuple[list[Message], int] | None:
-    match = hdr.HEADER.match
-    heads: list[tuple[re.Match[str], list[str]]] = []
-    preamble: list[str] = []
-    for line in lines:
-        m = match(line)
-        if m is not None:
-            heads.append((m, []))
-        elif heads:
-            heads[-1][1].append(line)
-        else:
-            preamble.append(line)
+def _parse_lines(text: str, name: str, files: set[str]) -> tuple[list[Message], int] | None:
+    text = text.replace("\r\n", "\n")
+    heads = list(hdr.HEADER_AT_LINE.finditer(text))
     if not heads:
         return None
-    order = _order([m for m, _ in heads])
+    order = _order(heads)
+    dates: dict[tuple[str, str, str], str | None] = {}
+    clocks: dict[tuple[str, str, str | None, str | None], str | None] = {}
     messages: list[Message] = []
+    preamble = text[:heads[0].start()].removesuffix("\n")
     name_key = name.casefold()
-    for m, more in heads:
-        time = _time(m, order)
-        if time is None:  # not a valid header in this file: the line is text
+    ends = [m.start() for m in heads[1:]] + [len(text)]
+    for m, end in zip(heads, ends, strict=True):
+        tail = text[m.end():end]  # "\n" and the continuation lines, if any
+        more = tail[1:].removesuffix("\n") if len(tail) > 1 else None
+        g = m.groups()
+        date = dates.get((g[1], g[3], g[4]), "")
+        if date == "":
+            date = dates[(g[1], g[3], g[4])] = hdr.iso_date(g[1], g[3], g[4], order)
+        key = (g[6], g[7], g[8], g[9] or g[5])
+        clock = clocks.get(key, "")
+        if clock == "":
+            clock = clocks[key] = hdr.iso_time(*key)
+        if date is None or clock is None:  # not a valid header in this file: the line is text
+            line = m.group(0) if more is None else f"{m.group(0)}\n{more}"
             if messages:
                 last = messages[-1]
-                messages[-1] = Message(last.time, last.author, "\n".join([last.text, m.string, *more]),
+                messages[-1] = Message(last.time, last.author, f"{last.text}\n{line}",
                                        last.attachments)
             else:
-                preamble.extend([m.string, *more])
+                preamble = f"{preamble}\n{line}" if preamble else line
             continue
-        messages.append(_message(time, m, more, name_key, files))
+        messages.append(_message(f"{date}T{clock}", g[10], more, name_key, files))
     if not messages:
         return None
     if preamble:
-        messages.insert(0, Message(messages[0].time, None, "\n".join(preamble)))
-    return messages, len(preamble)
+        messages.insert(0, Message(messages[0].time, None, preamble))
+    return messages, preamble.count("\n") + 1 if preamble else 0
 
 
 def _order(heads: list[re.Match[str]]) -> str:
-    firsts = [int(m.group("a")) for m in heads]
-    seconds = [int(m.group("b")) for m in heads]
-    years = [int(m.group("c")) % 100 for m in heads]
+    triples = {m.group("a", "b", "c") for m in heads}  # few distinct dates, many messages
+    firsts = [int(a) for a, _, _ in triples]
+    seconds = [int(b) for _, b, _ in triples]
+    if not (any(a > 12 for a in firsts) or any(b > 12 for b in seconds)):
+        # Ambiguous: the forward-running test needs the dates in file order.
+        firsts = [int(m.group("a")) for m in heads]
+        seconds = [int(m.group("b")) for m in heads]
+    years = [0] * len(firsts) if len(firsts) != len(heads) else [
+        int(m.group("c")) % 100 for m in heads]
     year_first = len(heads[0].group("a")) == 4
     twelve = any(m.group("ap") or m.group("ap0") for m in heads[:1000])
     return hdr.infer_order(firsts, seconds, years, year_first, heads[0].group("sep"), twelve)
 
 
-_date_cache: dict[tuple[str, str, str, str], str | None] = {}
-
-
-def _time(m: re.Match[str], order: str) -> str | None:
-    a, b, c = m.group("a", "b", "c")
-    key = (a, b, c, order)
-    date = _date_cache.get(key, "")
-    if date == "":
-        if len(_date_cache) > 100_000:
-            _date_cache.clear()
-        date = _date_cache[key] = hdr.iso_date(a, b, c, order)
-    if date is None:
-        return None
-    clock = hdr.iso_time(m.group("H"), m.group("M"), m.group("sec"), m.group("ap") or m.group("ap0"))
-    return None if clock is None else f"{date}T{clock}"
-
-
-def _message(time: str, m: re.Match[str], more: list[str], name_key: str,
+def _message(time: str, rest: str, more: str | None, name_key: str,
              files: set[str]) -> Message:
-    rest = m.group("rest")
     cut = rest.find(": ")
     author: str | None = rest[:cut].strip(_MARKS) if cut > 0 else None
     body = rest[cut + 2:] if cut > 0 else rest.lstrip(_MARKS)
-    if author is not None and any(q in author for q in '"“”«»'):
+    if author is not None and _QUOTES.search(author):
         author, body = None, rest.lstrip(_MARKS)  # `X changed the subject to "a: b"`
-    attachment = _attachment(body, files)
-    if attachment is not None:
-        text = "\n".join(more)
-        return Message(time, author, text, (attachment,))
-    text = "\n".join([body, *more]) if more else body
-    if author is not None and _is_system(author, body, name_key):
+    if body.endswith((">", ")")):
+        attachment = _attachment(body, files)
+        if attachment is not None:
+            return Message(time, author, more or "", (attachment,))
+    text = body if more is None else f"{body}\n{more}"
+    if author is not None and body.startswith("\u200e") and _is_system(author, body, name_key):
         author, text = None, text.lstrip(_MARKS)
     return Message(time, author, text)
 
