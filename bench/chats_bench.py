@@ -1,6 +1,6 @@
 """Chat parser benchmark: WhatsApp export lines per second, and the catalogue's cost.
 
-Run: ``python3 -m bench.chats_bench [--lines 1000000] [--runs 3] [--json]``
+Run: ``python3 -m bench.chats_bench [--lines 1000000] [--runs 3] [--msgstore-messages 500000] [--json]``
 
 Generates, deterministically from ``--seed``, an Android en_US export (12-hour clock,
 U+202F before AM/PM, about 1 line in 8 a continuation line of a multi-line message,
@@ -8,7 +8,8 @@ U+202F before AM/PM, about 1 line in 8 a continuation line of a multi-line messa
 U+200E marks, CRLF) of ``--lines`` lines each, then times, per shape, ``parse_text`` on
 the bytes (decode, header match, whole-file date order, messages) and the catalogue
 entry plus its canonical encoding.  Also times ``detect`` on 100,000 file names of a
-phone's media tree (names only: media names never match, so no head is read).  Each
+phone's media tree (names only: media names never match, so no head is read), and
+``parse_path`` on a benchmark-schema msgstore.db of ``--msgstore-messages``.  Each
 figure is the median of ``--runs`` runs of CPU time of this process.
 """
 
@@ -16,11 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sqlite3
 import statistics
+import tempfile
 import time
 
+from bench import msgstore
 from strongroom.chats import CatalogueEntry, catalogue, detect
+from strongroom.chats.msgstore import parse_path
 from strongroom.chats.whatsapp import parse_text
 
 WORDS = ("ok", "see", "you", "tomorrow", "at", "the", "station", "🎉", "haha", "dinner", "café",
@@ -106,16 +112,40 @@ def bench_detect(runs: int) -> dict[str, object]:
             "us_per_file": round(s / len(paths) * 1e6, 2)}
 
 
+def bench_msgstore(messages: int, runs: int) -> dict[str, object]:
+    """Median CPU seconds to parse a benchmark-schema msgstore.db of *messages* messages in
+    250 chats (built with bench/msgstore.py, as the 1 GB dataset's has ~500,000)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "msgstore.db")
+        db = sqlite3.connect(path)
+        msgstore.create(db)
+        rng = random.Random(3)
+        msgstore.add_chats(db, rng, 250, 1_600_000_000_000)
+        maker = msgstore.MessageMaker(random.Random(4), " ".join(WORDS) * 200,
+                                      msgstore.chat_weights(rng, 250), random.Random(5))
+        with db:
+            msgstore.insert_messages(db, maker.rows(1, messages, 1_600_000_000_000,
+                                                    1_700_000_000_000, {}, 1_650_000_000_000))
+        db.close()
+        size = os.path.getsize(path)
+        s = statistics.median(_cpu(lambda: parse_path(path)) for _ in range(runs))
+        chats = parse_path(path).chats
+    return {"shape": "bench msgstore.db", "messages": sum(c.message_count for c in chats),
+            "chats": len(chats), "bytes": size, "parse_s": round(s, 3),
+            "messages_per_s": round(messages / s)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--msgstore-messages", type=int, default=500_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = [bench_export("android-en_US", android_export(args.lines, args.seed), args.runs),
             bench_export("ios-en_GB", ios_export(args.lines, args.seed), args.runs),
-            bench_detect(args.runs)]
+            bench_detect(args.runs), bench_msgstore(args.msgstore_messages, args.runs)]
     if args.json:
         print(json.dumps(rows, indent=1))
         return
