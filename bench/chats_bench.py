@@ -9,7 +9,8 @@ U+200E marks, CRLF) of ``--lines`` lines each, then times, per shape, ``parse_te
 the bytes (decode, header match, whole-file date order, messages) and the catalogue
 entry plus its canonical encoding.  Also times ``detect`` on 100,000 file names of a
 phone's media tree (names only: media names never match, so no head is read), and
-``parse_path`` on a benchmark-schema msgstore.db of ``--msgstore-messages``.  Each
+``parse_path`` (every message built) and ``summarize_path`` (the catalogue entries counted
+in SQL) on a benchmark-schema msgstore.db of ``--msgstore-messages``.  Each
 figure is the median of ``--runs`` runs of CPU time of this process.
 """
 
@@ -26,7 +27,7 @@ import time
 
 from bench import msgstore
 from strongroom.chats import CatalogueEntry, catalogue, detect
-from strongroom.chats.msgstore import parse_path
+from strongroom.chats.msgstore import parse_path, summarize_path
 from strongroom.chats.whatsapp import parse_text
 
 WORDS = ("ok", "see", "you", "tomorrow", "at", "the", "station", "🎉", "haha", "dinner", "café",
@@ -130,9 +131,10 @@ def bench_msgstore(messages: int, runs: int) -> dict[str, object]:
         size = os.path.getsize(path)
         s = statistics.median(_cpu(lambda: parse_path(path)) for _ in range(runs))
         chats = parse_path(path).chats
+        summary_s = statistics.median(_cpu(lambda: summarize_path(path)) for _ in range(runs))
     return {"shape": "bench msgstore.db", "messages": sum(c.message_count for c in chats),
             "chats": len(chats), "bytes": size, "parse_s": round(s, 3),
-            "messages_per_s": round(messages / s)}
+            "messages_per_s": round(messages / s), "summarize_s": round(summary_s, 3)}
 
 
 def main() -> None:

@@ -11,7 +11,14 @@ import pytest
 from chats_samples import whatsapp_msgstore
 
 from bench import msgstore as bench_msgstore
-from strongroom.chats.msgstore import iso_utc, parse_bytes, parse_path
+from strongroom.chats import CatalogueEntry
+from strongroom.chats.msgstore import (
+    iso_utc,
+    parse_bytes,
+    parse_path,
+    summarize_bytes,
+    summarize_path,
+)
 
 
 def test_whatsapp_current_schema(tmp_path: Path) -> None:
@@ -123,3 +130,49 @@ def test_iso_utc_out_of_range_is_the_epoch() -> None:
     assert iso_utc(10**30) == "1970-01-01T00:00:00Z"
     assert iso_utc(b"x") == "1970-01-01T00:00:00Z"
     assert iso_utc(1_704_103_200_123) == "2024-01-01T10:00:00Z"
+
+
+def _same_summary(path: Path) -> None:
+    full = [CatalogueEntry.of(c) for c in parse_path(str(path)).chats]
+    assert full
+    for entries, warnings in (summarize_path(str(path)), summarize_bytes(str(path), path.read_bytes())):
+        assert warnings == ()
+        assert sorted(entries, key=repr) == sorted(full, key=repr)
+
+
+def test_sql_summary_equals_the_full_parse(tmp_path: Path) -> None:
+    (tmp_path / "Databases").mkdir()
+    _same_summary(whatsapp_msgstore(tmp_path / "Databases" / "msgstore.db"))
+    bench = tmp_path / "bench.db"
+    db = sqlite3.connect(bench)
+    bench_msgstore.create(db)
+    rng = random.Random(8)
+    bench_msgstore.add_chats(db, rng, 4, 1_700_000_000_000)
+    bench_msgstore.add_media(db, [(1, "photo", "Media/Images/IMG-1.jpg", 10, None),
+                                  (2, "voice", "Media/Voice Notes/PTT-2.opus", 10, 3)])
+    maker = bench_msgstore.MessageMaker(random.Random(9), "lorem ipsum " * 300,
+                                        bench_msgstore.chat_weights(rng, 4), random.Random(10))
+    with db:
+        bench_msgstore.insert_messages(db, maker.rows(1, 60, 1_700_000_000_000,
+                                                      1_700_000_900_000, {3: 1, 9: 2}, 0))
+    db.close()
+    _same_summary(bench)
+    legacy = tmp_path / "legacy.db"
+    db = sqlite3.connect(legacy)
+    db.execute("CREATE TABLE messages (_id INTEGER PRIMARY KEY, key_remote_jid TEXT, key_from_me"
+               " INTEGER, data TEXT, timestamp INTEGER, media_name TEXT, remote_resource TEXT)")
+    db.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?)", [
+        (1, "a@s", 0, "x", 5_000, None, None), (2, "a@s", 1, "y", 9_000, "IMG.jpg", None),
+        (3, "b@g.us", 0, "z", 7_000, "", "c@s")])
+    db.commit()
+    db.close()
+    _same_summary(legacy)
+
+
+def test_sql_summary_of_broken_data_is_a_warning(tmp_path: Path) -> None:
+    assert summarize_bytes("m.db", b"\x00" * 64)[1][0].path == "m.db"
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE notes (id INTEGER)")
+    entries, warnings = summarize_bytes("m.db", db.serialize())
+    assert entries == () and "known message schema" in warnings[0].message
+    assert "unreadable" in summarize_path(str(tmp_path / "none.db"))[1][0].message
