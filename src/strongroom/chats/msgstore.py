@@ -1,0 +1,278 @@
+"""SQLite message stores: WhatsApp's decrypted Android ``msgstore.db`` and the benchmark's.
+
+Recognised schemas (by their tables and columns, never by file name alone):
+
+* WhatsApp (2022 on): ``message`` (``chat_row_id``, ``from_me``, ``sender_jid_row_id``,
+  ``timestamp`` ms, ``message_type`` 7 = system, ``text_data``), ``chat`` (``jid_row_id``,
+  ``subject``), ``jid`` (``user``, ``raw_string``), ``message_media`` (``message_row_id``,
+  ``file_path``).
+* WhatsApp legacy: ``messages`` (``key_remote_jid``, ``key_from_me``, ``data``,
+  ``timestamp``, ``media_name``, ``remote_resource``).
+* The benchmark dataset (bench/msgstore.py): ``chats``, ``messages`` (``chat_id``,
+  ``sender``, ``from_me``, ``timestamp``, ``text``, ``media_id``), ``media`` (``path``).
+
+The database is never written: bytes are deserialized into a private in-memory copy, a
+path is opened with ``mode=ro&immutable=1``.  A broken, encrypted (``.crypt14``) or
+unknown database is a warning, never an exception.  Times are UTC, ``...Z``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TypeVar
+from urllib.parse import quote
+
+from .catalogue import CatalogueEntry
+from .model import (
+    KIND_BENCH_MSGSTORE,
+    KIND_WHATSAPP_MSGSTORE,
+    Chat,
+    ChatParseWarning,
+    Message,
+    ParseResult,
+)
+
+Summary = tuple[tuple[CatalogueEntry, ...], tuple[ChatParseWarning, ...]]
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+ME = "me"  # the author of the phone owner's own messages
+
+_WA_CHATS = ("SELECT c._id, c.subject, j.user, j.raw_string FROM chat c"
+             " LEFT JOIN jid j ON j._id = c.jid_row_id")
+_WA_MESSAGES = ("SELECT m.chat_row_id, m.from_me, m.timestamp, m.message_type, m.text_data,"
+                " coalesce(s.user, s.raw_string), {media} FROM message m"
+                " LEFT JOIN jid s ON s._id = m.sender_jid_row_id {join}"
+                " ORDER BY m.chat_row_id, m.timestamp, m._id")
+_LEGACY = ("SELECT key_remote_jid, key_from_me, timestamp, data, remote_resource, {media}"
+           " FROM messages ORDER BY key_remote_jid, timestamp, _id")
+_BENCH_CHATS = "SELECT id, subject, jid FROM chats"
+_BENCH_MESSAGES = ("SELECT m.chat_id, m.from_me, m.timestamp, m.text, m.sender, d.path"
+                   " FROM messages m LEFT JOIN media d ON d.id = m.media_id"
+                   " ORDER BY m.chat_id, m.timestamp, m.id")
+
+
+T = TypeVar("T")
+_Work = Callable[[str, sqlite3.Connection], T]
+_Fail = Callable[[str, str], T]
+_DB_ERRORS = (sqlite3.Error, OverflowError, ValueError, MemoryError)
+
+
+def _on_bytes(path: str, data: bytes, work: _Work[T], fail: _Fail[T]) -> T:
+    if not data.startswith(SQLITE_MAGIC):
+        return fail(path, "encrypted or not an SQLite database: not catalogued")
+    if len(data) >= 100 and data[18:20] == b"\x02\x02":
+        data = data[:18] + b"\x01\x01" + data[20:]  # WAL mode cannot be deserialized
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(data)
+        return work(path, db)
+    except _DB_ERRORS as exc:
+        return fail(path, f"damaged SQLite database ({type(exc).__name__})")
+    finally:
+        db.close()
+
+
+def _on_path(path: str, work: _Work[T], fail: _Fail[T]) -> T:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return fail(path, f"unreadable ({type(exc).__name__})")
+    if head != SQLITE_MAGIC:
+        return fail(path, "encrypted or not an SQLite database: not catalogued")
+    try:
+        db = sqlite3.connect(f"file:{quote(path)}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        return fail(path, f"cannot open SQLite database ({type(exc).__name__})")
+    try:
+        return work(path, db)
+    except _DB_ERRORS as exc:
+        return fail(path, f"damaged SQLite database ({type(exc).__name__})")
+    finally:
+        db.close()
+
+
+def parse_bytes(path: str, data: bytes) -> ParseResult:
+    """Parse a message store given as bytes (a private in-memory copy is queried)."""
+    return _on_bytes(path, data, _parse, ParseResult.warning)
+
+
+def parse_path(path: str) -> ParseResult:
+    """Parse a message store on disk, opened read-only and immutable (never modified)."""
+    return _on_path(path, _parse, ParseResult.warning)
+
+
+def summarize_bytes(path: str, data: bytes) -> Summary:
+    """The catalogue entries of a store, counted in SQL (no message is built): the same
+    entries as ``CatalogueEntry.of`` each chat of :func:`parse_bytes`, much faster."""
+    return _on_bytes(path, data, _summarize, _summary_warning)
+
+
+def summarize_path(path: str) -> Summary:
+    """:func:`summarize_bytes` of a file on disk, opened read-only and immutable."""
+    return _on_path(path, _summarize, _summary_warning)
+
+
+def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {t: {r[1] for r in db.execute(f'PRAGMA table_info("{t}")')} for t in tables
+            if '"' not in t}
+
+
+def _schema(cols: dict[str, set[str]]) -> str | None:
+    if {"chat_row_id", "text_data", "from_me"} <= cols.get("message", set()) and "chat" in cols:
+        return "whatsapp"
+    if {"key_remote_jid", "key_from_me", "data"} <= cols.get("messages", set()):
+        return "legacy"
+    if {"chat_id", "sender", "text", "media_id"} <= cols.get("messages", set()) and \
+            "chats" in cols and "media" in cols:
+        return "bench"
+    return None
+
+
+def _parse(path: str, db: sqlite3.Connection) -> ParseResult:
+    cols = _columns(db)
+    root = _root(path)
+    schema = _schema(cols)
+    if schema == "whatsapp":
+        return ParseResult(tuple(_whatsapp(db, path, root, cols)))
+    if schema == "legacy":
+        return ParseResult(tuple(_legacy(db, path, root, cols)))
+    if schema == "bench":
+        return ParseResult(tuple(_bench(db, path, root)))
+    return ParseResult.warning(path, "SQLite database without a known message schema")
+
+
+def _root(path: str) -> str:
+    """The app folder media paths are relative to (the parent of ``Databases/``)."""
+    folder = posixpath.dirname(path)
+    return posixpath.dirname(folder) if posixpath.basename(folder) == "Databases" else folder
+
+
+def iso_utc(ms: object) -> str:
+    """Epoch milliseconds as ``YYYY-MM-DDTHH:MM:SSZ`` (out of range: the epoch)."""
+    try:
+        if not isinstance(ms, int | float | str):
+            raise TypeError(type(ms).__name__)
+        return datetime.fromtimestamp(int(ms) // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "1970-01-01T00:00:00Z"
+
+
+def _whatsapp(db: sqlite3.Connection, path: str, root: str,
+              cols: dict[str, set[str]]) -> Iterator[Chat]:
+    names: dict[object, tuple[str, str | None]] = {}
+    for cid, subject, user, raw in db.execute(_WA_CHATS):
+        names[cid] = (str(subject or user or raw or f"chat {cid}"), user or raw)
+    media = {"file_path", "message_row_id"} <= cols.get("message_media", set())
+    sql = _WA_MESSAGES.format(
+        media="mm.file_path" if media else "NULL",
+        join="LEFT JOIN message_media mm ON mm.message_row_id = m._id" if media else "")
+    rows = ((cid, None if mtype == 7 else (ME if fm else sender or names.get(cid, ("", None))[1]),
+             ts, text, file) for cid, fm, ts, mtype, text, sender, file in db.execute(sql))
+    yield from _group(rows, path, root, KIND_WHATSAPP_MSGSTORE,
+                      lambda cid: names.get(cid, (f"chat {cid}", None))[0])
+
+
+def _legacy(db: sqlite3.Connection, path: str, root: str,
+            cols: dict[str, set[str]]) -> Iterator[Chat]:
+    media = "media_name" if "media_name" in cols["messages"] else "NULL"
+    rows = ((jid, ME if fm else (res or jid), ts, text, file)
+            for jid, fm, ts, text, res, file in db.execute(_LEGACY.format(media=media)))
+    yield from _group(rows, path, root, KIND_WHATSAPP_MSGSTORE, lambda jid: str(jid))
+
+
+def _bench(db: sqlite3.Connection, path: str, root: str) -> Iterator[Chat]:
+    names = {cid: str(subject or jid) for cid, subject, jid in db.execute(_BENCH_CHATS)}
+    rows = ((cid, ME if fm else sender, ts, text, file)
+            for cid, fm, ts, text, sender, file in db.execute(_BENCH_MESSAGES))
+    yield from _group(rows, path, root, KIND_BENCH_MSGSTORE,
+                      lambda cid: names.get(cid, f"chat {cid}"))
+
+
+def _group(rows: Iterable[tuple[object, object, object, object, object]], path: str, root: str,
+           kind: str, name_of: Callable[[object], str]) -> Iterator[Chat]:
+    current: object = object()
+    messages: list[Message] = []
+    files: set[str] = set()
+    for cid, author, ts, text, file in rows:
+        if cid != current:
+            if messages:
+                yield _chat(name_of(current), kind, path, files, messages)
+            current, messages, files = cid, [], set()
+        attachments = (str(file),) if file else ()
+        if file and not str(file).startswith(("/", "..")):
+            files.add(posixpath.join(root, str(file)))
+        messages.append(Message(iso_utc(ts), None if author is None else str(author),
+                                "" if text is None else str(text), attachments))
+    if messages:
+        yield _chat(name_of(current), kind, path, files, messages)
+
+
+def _chat(name: str, kind: str, path: str, files: set[str], messages: list[Message]) -> Chat:
+    return Chat(name, kind, tuple(sorted({path, *files})), tuple(messages))
+
+
+def _summary_warning(path: str, message: str) -> Summary:
+    return (), (ChatParseWarning(path, message),)
+
+
+_SUMMARY_SQL = {
+    "whatsapp": (("SELECT m.chat_row_id, count(*), min(m.timestamp), max(m.timestamp), {count}"
+                 " FROM message m {join} GROUP BY m.chat_row_id"),
+                 ("SELECT m.chat_row_id, mm.file_path FROM message_media mm"
+                 " JOIN message m ON m._id = mm.message_row_id WHERE mm.file_path IS NOT NULL"
+                 " AND mm.file_path != ''")),
+    "legacy": (("SELECT key_remote_jid, count(*), min(timestamp), max(timestamp), {count}"
+               " FROM messages GROUP BY key_remote_jid"),
+               ("SELECT key_remote_jid, media_name FROM messages WHERE media_name IS NOT NULL"
+               " AND media_name != ''")),
+    "bench": (("SELECT m.chat_id, count(*), min(m.timestamp), max(m.timestamp),"
+              " count(nullif(d.path, '')) FROM messages m LEFT JOIN media d ON d.id = m.media_id"
+              " GROUP BY m.chat_id"),
+              ("SELECT m.chat_id, d.path FROM messages m JOIN media d ON d.id = m.media_id"
+              " WHERE d.path IS NOT NULL AND d.path != ''")),
+}
+
+
+def _summarize(path: str, db: sqlite3.Connection) -> Summary:
+    cols = _columns(db)
+    schema = _schema(cols)
+    if schema is None:
+        return _summary_warning(path, "SQLite database without a known message schema")
+    counts, files_sql = _SUMMARY_SQL[schema]
+    if schema == "whatsapp":
+        media = {"file_path", "message_row_id"} <= cols.get("message_media", set())
+        counts = counts.format(
+            count="count(nullif(mm.file_path, ''))" if media else "0",
+            join="LEFT JOIN message_media mm ON mm.message_row_id = m._id" if media else "")
+        if not media:
+            files_sql = "SELECT NULL, NULL WHERE 0"
+        kind, names = KIND_WHATSAPP_MSGSTORE, _wa_names(db)
+    elif schema == "legacy":
+        media = "media_name" in cols["messages"]
+        counts = counts.format(count="count(nullif(media_name, ''))" if media else "0")
+        if not media:
+            files_sql = "SELECT NULL, NULL WHERE 0"
+        kind, names = KIND_WHATSAPP_MSGSTORE, {}
+    else:
+        kind = KIND_BENCH_MSGSTORE
+        names = {cid: str(subject or jid) for cid, subject, jid in db.execute(_BENCH_CHATS)}
+    root = _root(path)
+    files: dict[object, set[str]] = {}
+    for cid, file in db.execute(files_sql):
+        if not str(file).startswith(("/", "..")):
+            files.setdefault(cid, set()).add(posixpath.join(root, str(file)))
+    entries = [CatalogueEntry(names.get(cid, str(cid) if schema == "legacy" else f"chat {cid}"),
+                              kind, n, iso_utc(lo), iso_utc(hi), att,
+                              tuple(sorted({path, *files.get(cid, ())})))
+               for cid, n, lo, hi, att in db.execute(counts)]
+    return tuple(entries), ()
+
+
+def _wa_names(db: sqlite3.Connection) -> dict[object, str]:
+    return {cid: str(subject or user or raw or f"chat {cid}")
+            for cid, subject, user, raw in db.execute(_WA_CHATS)}
