@@ -192,12 +192,20 @@ class InvalidLogin(VaultError):
 
     exit_code = 21
 
+    def __init__(self, message: str | None = None, *, hint: str | None = None,
+                 attempts_left: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: Guesses the vault still allows after this one (None when the vault did not say).
+        self.attempts_left: int | None = attempts_left
+
 
 class AttemptsExhausted(VaultError):
     """Too many wrong passwords: the vault has permanently destroyed this backup key."""
 
     exit_code = 22
     hint = "only the 64-digit key can open this backup now, if you kept one"
+    #: Always 0: no guess is left (a typed field, like ``InvalidLogin.attempts_left``).
+    attempts_left: int = 0
 
 
 class VaultUnreachable(VaultError):

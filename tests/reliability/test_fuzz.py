@@ -363,9 +363,10 @@ def vault_http(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     tokens = {a: auth.create_account(a, rng) for a in ("alice", "bob")}
     # alice has a real record, so login paths reach real OPAQUE state.
     req, state = opaque.RegistrationClient.start(b"pw", config=cfg, rng=rng)
-    rec, _ = opaque.RegistrationClient.finish(state, vault.registration_start("alice", req),
-                                              config=cfg, rng=rng)
-    vault.registration_finish("alice", rec, b"W" * 60)
+    started = vault.registration_start("alice", req)
+    rec, _ = opaque.RegistrationClient.finish(state, started.response, config=cfg, rng=rng)
+    vault.registration_finish("alice", rec, b"W" * 60, registration_id=started.registration_id,
+                              proof_verifier=bytes(32))
     # A real uvicorn server on loopback (starlette's TestClient is deprecated with httpx).
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

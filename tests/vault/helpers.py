@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from strongroom.vault import _opaque as opaque
 from strongroom.vault.core import Vault
 
 from .conftest import DetRng, small_config
 
 
+#: The record proof the test client "derives from K" (any 32 bytes the vault keeps SHA-256 of).
+PROOF = b"P" * 32
+
+
 def register(vault: Vault, account: str, password: bytes, wrapped: bytes = b"W" * 60) -> bytes:
-    """Register ``password`` for ``account``; returns the export key."""
+    """Register ``password`` for ``account`` (replacing a record with ``PROOF``); the export key."""
     rng = DetRng(b"reg" + account.encode() + password)
     cfg = small_config()
     req, st = opaque.RegistrationClient.start(password, config=cfg, rng=rng)
-    resp = vault.registration_start(account, req)
-    record, export_key = opaque.RegistrationClient.finish(st, resp, config=cfg, rng=rng)
-    vault.registration_finish(account, record, wrapped)
+    started = vault.registration_start(account, req)
+    record, export_key = opaque.RegistrationClient.finish(st, started.response, config=cfg, rng=rng)
+    vault.registration_finish(account, record, wrapped, registration_id=started.registration_id,
+                              proof_verifier=hashlib.sha256(PROOF).digest(), proof=PROOF)
     return export_key
 
 

@@ -58,9 +58,11 @@ def test_dump_holds_neither_wrapped_key_nor_record(vault: Vault,
 
     rng = DetRng(b"dump")
     req, st = opaque.RegistrationClient.start(b"pw", config=small_config(), rng=rng)
-    record, _ = opaque.RegistrationClient.finish(
-        st, vault.registration_start("alice", req), config=small_config(), rng=rng)
-    vault.registration_finish("alice", record, WRAPPED)
+    started = vault.registration_start("alice", req)
+    record, _ = opaque.RegistrationClient.finish(st, started.response, config=small_config(),
+                                                 rng=rng)
+    vault.registration_finish("alice", record, WRAPPED, registration_id=started.registration_id,
+                              proof_verifier=bytes(32))
     vault.login_start("alice", opaque.LoginClient.start(b"x", rng=rng)[0])  # a session row too
     dump = _dump(vault, request)
     assert b"alice" in dump  # the dump is real and readable

@@ -10,11 +10,13 @@ from strongroom.errors import (
     VaultProtocolError,
     VaultSessionInvalid,
 )
+from strongroom.vault import _opaque as opaque
 from strongroom.vault import labels
 from strongroom.vault.core import Vault
 from strongroom.vault.sealing import derive, frame, open_sealed
 
-from .helpers import client_finish, ke1_for, register
+from .conftest import DetRng, small_config
+from .helpers import PROOF, client_finish, ke1_for, register
 
 PW = b"correct horse"
 WRAPPED = b"wrapped-K-" + bytes(range(50))
@@ -177,7 +179,7 @@ def test_unknown_account_locks_like_a_real_one(vault: Vault) -> None:
 
 def test_delete_erases(vault: Vault) -> None:
     register(vault, "alice", PW, WRAPPED)
-    assert vault.delete("alice") is True
+    assert vault.delete("alice", PROOF) is True
     assert vault.store.get("alice") is None
     assert vault.delete("alice") is False
     assert not vault.status("alice").exists
@@ -193,8 +195,11 @@ def test_malformed_ke1_is_a_protocol_error_and_not_counted(vault: Vault, ke1: by
 
 @pytest.mark.parametrize("record", [b"", b"\x00" * 191, b"\x00" * 192, b"\x00" * 193])
 def test_malformed_record_is_refused(vault: Vault, record: bytes) -> None:
+    request = opaque.RegistrationClient.start(PW, config=small_config(), rng=DetRng(b"r"))[0]
+    reg_id = vault.registration_start("alice", request).registration_id
     with pytest.raises(VaultProtocolError):
-        vault.registration_finish("alice", record, WRAPPED)
+        vault.registration_finish("alice", record, WRAPPED, registration_id=reg_id,
+                                  proof_verifier=bytes(32))
     assert vault.store.get("alice") is None
 
 

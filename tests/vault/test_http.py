@@ -50,7 +50,7 @@ def test_wrong_password_says_attempts_left_and_warns_before_last(alice: VaultCli
     for left in range(9, 0, -1):
         with pytest.raises(InvalidLogin) as exc:
             flows.recover(loc, alice, "wrong")
-        assert exc.value.attempts_left == left  # type: ignore[attr-defined]
+        assert exc.value.attempts_left == left
         assert f"{left} attempt" in exc.value.message
     assert "WARNING" in (exc.value.hint or "")
     asked = []
@@ -58,9 +58,10 @@ def test_wrong_password_says_attempts_left_and_warns_before_last(alice: VaultCli
         flows.recover(loc, alice, "wrong", confirm_last=lambda: asked.append(1) or False)
     assert asked == [1] and "nothing was spent" in str(stop.value)
     assert alice.status()["attempts_left"] == 1
-    with pytest.raises(InvalidLogin) as exc:
+    # The last allowed wrong guess is AttemptsExhausted, with its typed field at 0.
+    with pytest.raises(AttemptsExhausted) as last:
         flows.recover(loc, alice, "wrong", confirm_last=lambda: True)
-    assert "destroyed" in exc.value.message
+    assert "destroyed" in last.value.message and last.value.attempts_left == 0
     with pytest.raises(AttemptsExhausted) as locked:
         flows.recover(loc, alice, "right password")
     assert "permanently" in locked.value.message and "64-digit key" in (locked.value.hint or "")
@@ -194,7 +195,7 @@ def test_change_password_and_disable(alice: VaultClient) -> None:
     with pytest.raises(InvalidLogin):
         flows.recover(loc, alice, "right password")
     assert flows.recover(loc, alice, "new password") == K
-    assert flows.disable(backend, alice) is True
+    assert flows.disable(backend, alice, K) is True
     assert flows.read_locator(backend) is None
     assert alice.status()["exists"] is False
     assert "only the 64-digit key" in flows.DISABLED_NOTE

@@ -115,7 +115,8 @@ def test_cli_journey(tmp_path: Path) -> None:
         again = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "battery staple"})
         assert again.exit_code == 0, again.output
 
-        off = run("disable", "--password", env=dev2)
+        off = run("disable", "--password", "--yes",
+                  env={**dev2, "STRONGROOM_PASSWORD": "battery staple"})
         assert off.exit_code == 0 and "only the 64-digit key" in off.stderr
         gone = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "battery staple"})
         assert gone.exit_code == 2 and "no password set up" in gone.stderr
@@ -148,7 +149,7 @@ def test_cli_counts_down_warns_and_locks(tmp_path: Path) -> None:
         assert r.exit_code == 2 and "nothing was spent" in r.stderr
         assert "only ONE password attempt is left" in r.stderr
         r = run("snapshots", env={**dev2, "STRONGROOM_LAST_ATTEMPT": "yes"})
-        assert r.exit_code == 21 and "destroyed" in r.stderr
+        assert r.exit_code == 22 and "destroyed" in r.stderr
         r = run("snapshots", env={**dev2, "STRONGROOM_PASSWORD": "pw"})
         assert r.exit_code == 22
         assert "permanently" in r.stderr and "64-digit key" in r.stderr

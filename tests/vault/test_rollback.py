@@ -311,7 +311,7 @@ def test_head_advance_is_compare_and_set(alice: Device) -> None:
     assert alice.client.head() == (2, b"\x01" * 32)
     # Neither a new password nor deleting the record moves the head back.
     flows.change_password(alice.backend, K, alice.client, "another pw")
-    assert alice.client.delete() is True
+    assert alice.client.delete(flows.record_proof(K, "alice")) is True
     assert alice.client.head() == (2, b"\x01" * 32)
 
 

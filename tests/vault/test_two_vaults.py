@@ -35,8 +35,8 @@ def _hammer(urls: list[str], token: str, loc: flows.VaultLocator) -> list[str]:
             try:
                 c.login_finish(ans.session_id, b"\x00" * 64)
                 return "RELEASED"
-            except (InvalidLogin, VaultSessionInvalid):
-                return "ke2"
+            except (InvalidLogin, AttemptsExhausted, VaultSessionInvalid):
+                return "ke2"  # the last wrong KE3 is AttemptsExhausted
 
     with ThreadPoolExecutor(max_workers=25) as pool:
         return list(pool.map(guess, range(50)))

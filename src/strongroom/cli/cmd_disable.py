@@ -14,19 +14,35 @@ from .vault_support import vault_client, vault_options
 @click.command("disable")
 @click.option("--password", "use_password", is_flag=True, required=True,
               help="Turn off password protection (deletes the key from the vault).")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask for confirmation (needed without a terminal).")
 @vault_options
 @global_options
 @pass_app
-def command(app: AppContext, use_password: bool) -> None:
-    """Delete this backup's key from the vault for good."""
+def command(app: AppContext, use_password: bool, yes: bool) -> None:
+    """Delete this backup's key from the vault for good.
+
+    The repository is opened first (with the key kept on this device, the
+    64-digit key or the password): the vault deletes a record only for a
+    caller that proves it holds the backup key.
+    """
     from ..client import flows
 
     backend = app.backend()
     loc = flows.read_locator(backend)
     if loc is None:
         raise UsageError("this repository has no password set up")
+    if not yes:
+        if not app.stdin_is_tty():
+            raise UsageError("disable deletes the backup key from the vault for good",
+                             hint="pass --yes to confirm without a terminal")
+        if not click.confirm("Delete the password protection? Afterwards only the 64-digit "
+                             "key opens this backup.", default=False, err=True):
+            raise UsageError("nothing was changed")
+    app.open_repository()  # K gives the record proof the vault asks for
+    assert app.key is not None
     client = vault_client(app, url=loc.url, account=loc.account)
-    existed = flows.disable(backend, client)
+    existed = flows.disable(backend, client, app.key)
     if app.json:
         app.emit_json({"deleted": existed, "password_enabled": False})
         return

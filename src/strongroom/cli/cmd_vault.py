@@ -66,10 +66,13 @@ def _db_option(f: F) -> F:
               help="Refuse JWTs valid longer than this (exp - iat, or exp - now) (jwt mode).")
 @click.option("--kdf-memory-kib", default=65536, show_default=True, type=int,
               help="Argon2id memory of a new software keystore.")
+@click.option("--sign-legacy-rows", is_flag=True,
+              help="Once, after upgrading: give records of an older vault version their "
+                   "integrity MAC (until then they are refused).")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
           jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
-          kdf_memory_kib: int) -> None:
+          kdf_memory_kib: int, sign_legacy_rows: bool) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
 
@@ -82,6 +85,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
         auth=auth_mode, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience, jwt_max_lifetime=jwt_max_lifetime,
+        sign_legacy_rows=sign_legacy_rows,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
     vault = build_vault(settings)
     app = create_app(vault, open_auth(settings, vault.store))

@@ -9,6 +9,7 @@ key, and the OPAQUE parameters (KSF and context).  Nothing in it is secret.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from ..errors import (
 )
 from ..storage.base import Backend
 from ..vault import _opaque as opaque
+from ..vault import labels
+from ..vault.sealing import derive
 from .keywrap import open_release, unwrap_key, wrap_key
 from .vault_client import VaultClient
 
@@ -120,16 +123,23 @@ def start_head(backend: Backend, key: BackupKey, client: VaultClient) -> int:
         return HeadGuard(repo, backend, key, client).advance()
 
 
+def record_proof(key: BackupKey, account: str) -> bytes:
+    """The record proof: shows the vault that the caller holds K (spec §2.1, §5)."""
+    return derive(key.secret_bytes(), labels.RECORD_PROOF + b"\x00" + account.encode("utf-8"))
+
+
 def _register(client: VaultClient, loc: VaultLocator, key: BackupKey, pw: bytes, rng: Rng) -> None:
     cfg = loc.config()
     request, state = opaque.RegistrationClient.start(pw, config=cfg, rng=rng)
-    response = client.registration_start(request)
+    response, registration_id = client.registration_start(request)
     try:
         record, export_key = opaque.RegistrationClient.finish(
             state, response, config=cfg, rng=rng, expected_server_public_key=loc.server_public_key)
     except ServerKeyMismatch:
         raise _pin_error() from None
-    client.registration_finish(record, wrap_key(export_key, key, loc.account, rng))
+    proof = record_proof(key, loc.account)
+    client.registration_finish(registration_id, record, wrap_key(export_key, key, loc.account, rng),
+                               hashlib.sha256(proof).digest(), proof)
 
 
 def recover(loc: VaultLocator, client: VaultClient, password: str | bytes, *,
@@ -160,18 +170,20 @@ def recover(loc: VaultLocator, client: VaultClient, password: str | bytes, *,
     return unwrap_key(export_key, wrapped, loc.account)
 
 
-def wrong_password(attempts_left: int) -> InvalidLogin:
-    """The error for a wrong password, saying how many attempts are left."""
+def wrong_password(attempts_left: int) -> InvalidLogin | AttemptsExhausted:
+    """The error for a wrong password, saying how many attempts are left.
+
+    The last allowed wrong guess is ``AttemptsExhausted``: the key is gone.
+    """
     if attempts_left <= 0:
-        return InvalidLogin(
-            "wrong password; that was the last attempt: the vault has now destroyed this backup key",
-            hint="only the 64-digit key can open this backup now, if you kept one")
-    err = InvalidLogin(f"wrong password; {attempts_left} attempt{'s' if attempts_left != 1 else ''} left",
-                       hint=("WARNING: one attempt left — a wrong password next time destroys the "
-                             "backup key permanently" if attempts_left == 1 else
-                             "after the last wrong attempt the vault destroys the key for good"))
-    err.attempts_left = attempts_left  # type: ignore[attr-defined]
-    return err
+        return AttemptsExhausted(
+            "wrong password; that was the last attempt: the vault has now destroyed this backup key")
+    return InvalidLogin(
+        f"wrong password; {attempts_left} attempt{'s' if attempts_left != 1 else ''} left",
+        hint=("WARNING: one attempt left — a wrong password next time destroys the "
+              "backup key permanently" if attempts_left == 1 else
+              "after the last wrong attempt the vault destroys the key for good"),
+        attempts_left=attempts_left)
 
 
 def change_password(backend: Backend, key: BackupKey, client: VaultClient,
@@ -184,9 +196,12 @@ def change_password(backend: Backend, key: BackupKey, client: VaultClient,
     return loc
 
 
-def disable(backend: Backend, client: VaultClient) -> bool:
-    """Delete the vault record and ``ext/vault.json``; True if the vault had a record."""
-    existed = client.delete()
+def disable(backend: Backend, client: VaultClient, key: BackupKey) -> bool:
+    """Delete the vault record and ``ext/vault.json``; True if the vault had a record.
+
+    ``key`` (K) gives the record proof the vault asks for before it deletes.
+    """
+    existed = client.delete(record_proof(key, client.account))
     backend.delete(LOCATOR)
     return existed
 
@@ -236,6 +251,7 @@ __all__ = [
     "disable",
     "enable",
     "read_locator",
+    "record_proof",
     "recover",
     "start_head",
     "status",

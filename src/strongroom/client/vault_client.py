@@ -116,15 +116,21 @@ class VaultClient:
         """Public facts: server public key, context, guess limit."""
         return self._call("GET", "/v1/info")
 
-    def registration_start(self, request: bytes) -> bytes:
-        """Send the OPAQUE RegistrationRequest, get the RegistrationResponse."""
+    def registration_start(self, request: bytes) -> tuple[bytes, str]:
+        """Send the OPAQUE RegistrationRequest; get the RegistrationResponse and its id."""
         r = self._call("POST", f"{self._acct}/registration/start", {"request": b64e(request)})
-        return b64d(r.get("response"), "registration response")
+        reg_id = r.get("registration_id")
+        if not isinstance(reg_id, str) or not reg_id:
+            raise VaultProtocolError("the vault's registration answer has no registration id")
+        return b64d(r.get("response"), "registration response"), reg_id
 
-    def registration_finish(self, record: bytes, wrapped_key: bytes) -> None:
-        """Deposit the record and the wrapped K."""
+    def registration_finish(self, registration_id: str, record: bytes, wrapped_key: bytes,
+                            proof_verifier: bytes, proof: bytes) -> None:
+        """Deposit the record and the wrapped K, with the record proof (spec §2.1)."""
         self._call("POST", f"{self._acct}/registration/finish",
-                   {"record": b64e(record), "wrapped_key": b64e(wrapped_key)})
+                   {"registration_id": registration_id, "record": b64e(record),
+                    "wrapped_key": b64e(wrapped_key), "proof_verifier": b64e(proof_verifier),
+                    "proof": b64e(proof)})
 
     def login_start(self, ke1: bytes) -> LoginAnswer:
         """KE1 → KE2 (this spends a guess)."""
@@ -144,9 +150,10 @@ class VaultClient:
         """exists, locked, attempts_left, attempt_limit."""
         return self._call("GET", f"{self._acct}/record")
 
-    def delete(self) -> bool:
-        """Erase this account's record; True if one existed."""
-        return bool(self._call("DELETE", f"{self._acct}/record").get("deleted"))
+    def delete(self, proof: bytes | None = None) -> bool:
+        """Erase this account's record (with its record proof); True if one existed."""
+        body = {"proof": b64e(proof)} if proof is not None else None
+        return bool(self._call("DELETE", f"{self._acct}/record", body).get("deleted"))
 
     def head(self) -> tuple[int, bytes | None]:
         """The account's backup head ``(counter, tag)``; ``(0, None)`` if never advanced."""
@@ -199,9 +206,9 @@ class VaultClient:
 def _error(status: int, data: dict[str, Any]) -> VaultError:
     code, msg = data.get("error"), str(data.get("message", ""))[:300]
     if code == "invalid_login":
-        err: VaultError = InvalidLogin()
-        err.attempts_left = data.get("attempts_left")  # type: ignore[attr-defined]
-        return err
+        left = data.get("attempts_left")
+        left = left if isinstance(left, int) and not isinstance(left, bool) else None
+        return AttemptsExhausted() if left == 0 else InvalidLogin(attempts_left=left)
     if code == "locked":
         return AttemptsExhausted()
     if code == "session_invalid":
@@ -211,6 +218,9 @@ def _error(status: int, data: dict[str, Any]) -> VaultError:
         current = data.get("counter")
         conflict.current = current if isinstance(current, int) else None
         return conflict
+    if code == "proof_required":
+        return VaultAuthError(f"the vault refused: {msg}",
+                              hint="open the repository with its key or password first")
     if status in (401, 403):
         return VaultAuthError(f"the vault refused this account's credentials: {msg}")
     if status == 503:

@@ -23,6 +23,7 @@ from ..errors import (
     BackupHeadConflict,
     InvalidLogin,
     UsageError,
+    VaultAuthError,
     VaultProtocolError,
     VaultSessionInvalid,
     VaultStoreError,
@@ -61,10 +62,21 @@ class RegistrationStartBody(_Body):
 
 
 class RegistrationFinishBody(_Body):
-    """OPAQUE RegistrationRecord and the wrapped K to deposit."""
+    """OPAQUE RegistrationRecord, the wrapped K to deposit, and the record-proof fields."""
 
+    registration_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_B64)]
     record: B64Field
     wrapped_key: B64Field
+    proof_verifier: Annotated[str, Field(min_length=43, max_length=44, pattern=_B64)]
+    proof: Annotated[str | None, Field(default=None, min_length=43, max_length=44,
+                                       pattern=_B64)] = None
+
+
+class DeleteBody(_Body):
+    """The record proof that allows deleting a record (spec §2.1)."""
+
+    proof: Annotated[str | None, Field(default=None, min_length=43, max_length=44,
+                                       pattern=_B64)] = None
 
 
 class LoginStartBody(_Body):
@@ -169,14 +181,21 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
 
     @app.post("/v1/accounts/{account}/registration/start")
     def registration_start(account: Caller, body: RegistrationStartBody) -> dict[str, str]:
-        """OPAQUE registration: RegistrationRequest → RegistrationResponse."""
-        return {"response": b64e(vault.registration_start(account, b64d(body.request, "request")))}
+        """OPAQUE registration: RegistrationRequest → RegistrationResponse (one-time OPRF key)."""
+        started = vault.registration_start(account, b64d(body.request, "request"))
+        return {"response": b64e(started.response), "registration_id": started.registration_id}
 
     @app.post("/v1/accounts/{account}/registration/finish", status_code=201)
     def registration_finish(account: Caller, body: RegistrationFinishBody) -> dict[str, Any]:
-        """Deposit the OPAQUE record and the wrapped K; resets the counter."""
+        """Deposit the OPAQUE record and the wrapped K; resets the counter.
+
+        Replacing an active record needs its record proof."""
+        proof = b64d(body.proof, "proof") if body.proof is not None else None
         vault.registration_finish(account, b64d(body.record, "record"),
-                                  b64d(body.wrapped_key, "wrapped_key"))
+                                  b64d(body.wrapped_key, "wrapped_key"),
+                                  registration_id=body.registration_id,
+                                  proof_verifier=b64d(body.proof_verifier, "proof_verifier"),
+                                  proof=proof)
         return {"registered": True, "attempt_limit": vault.policy.attempt_limit}
 
     @app.post("/v1/accounts/{account}/login/start")
@@ -199,9 +218,10 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
                 "attempt_limit": st.attempt_limit}
 
     @app.delete("/v1/accounts/{account}/record")
-    def record_delete(account: Caller) -> dict[str, bool]:
-        """Erase the record, its wrapped K, counter and sessions."""
-        return {"deleted": vault.delete(account)}
+    def record_delete(account: Caller, body: DeleteBody | None = None) -> dict[str, bool]:
+        """Erase the record, its wrapped K, counter and sessions (an active record: with its proof)."""
+        proof = b64d(body.proof, "proof") if body is not None and body.proof is not None else None
+        return {"deleted": vault.delete(account, proof)}
 
     @app.get("/v1/accounts/{account}/head")
     def head_get(account: Caller) -> dict[str, Any]:
@@ -260,6 +280,7 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(UsageError, handler(400, "bad_request"))
     app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))
     app.add_exception_handler(AttemptsExhausted, handler(410, "locked"))
+    app.add_exception_handler(VaultAuthError, handler(403, "proof_required"))
     app.add_exception_handler(VaultStoreError, handler(503, "unavailable"))
 
 

@@ -16,6 +16,9 @@ tells a registered account from an unregistered one.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import logging
 import os
 import threading
 import time
@@ -29,6 +32,7 @@ from ..errors import (
     InvalidLogin,
     ProtocolError,
     UsageError,
+    VaultAuthError,
     VaultProtocolError,
     VaultSessionInvalid,
     VaultStoreError,
@@ -43,6 +47,10 @@ MAX_WRAPPED_KEY = 256
 MAX_ACCOUNT_ID = 128
 HEAD_TAG_SIZE = 32
 MAX_HEAD_COUNTER = 2**63 - 1  # fits SQLite INTEGER and PostgreSQL BIGINT
+PROOF_SIZE = 32
+REG_NONCE = 16
+_REG_ID_SIZE = REG_NONCE + 8 + 16  # nonce || u64be(expiry) || truncated HMAC
+_log = logging.getLogger("strongroom.vault")
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,14 @@ class LoginStarted:
     session_id: str
     ke2: bytes
     attempts_left: int
+
+
+@dataclass(frozen=True)
+class RegistrationStarted:
+    """The answer to a registration start: the OPAQUE response and the id finish must quote."""
+
+    response: bytes
+    registration_id: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,8 @@ class Vault:
     ) -> None:
         self.store, self._secrets, self.config, self.policy = store, secrets, config, policy
         self._clock, self._rng = clock, rng
+        self._row_key = derive(secrets.record_key, labels.ROW_MAC)
+        self._reg_key = derive(secrets.record_key, labels.REGISTRATION_ID)
         self._last_purge = float("-inf")
         self._purge_lock = threading.Lock()
 
@@ -131,41 +149,97 @@ class Vault:
 
     # -- registration -------------------------------------------------------
 
-    def registration_start(self, account_id: str, request: bytes) -> bytes:
-        """Answer an OPAQUE registration request (stateless)."""
-        cid = check_account_id(account_id)
-        return bytes(_protocol(
-            opaque.RegistrationServer.respond, self._secrets.setup, request, cid, config=self.config
-        ))
+    def registration_start(self, account_id: str, request: bytes) -> RegistrationStarted:
+        """Answer an OPAQUE registration request under a fresh, one-time OPRF key.
 
-    def registration_finish(self, account_id: str, record: bytes, wrapped_key: bytes) -> None:
-        """Store a new OPAQUE record and wrapped K; resets the counter and ends old logins."""
+        The key is derived from a random nonce that only this answer carries
+        (inside ``registration_id``), never from the account's live record, so
+        a registration start tells nothing about the live record's password
+        (spec §2.1): no uncounted OPRF evaluation exists.
+        """
+        check_account_id(account_id)
+        nonce = self._rng(REG_NONCE)
+        expires = int(self._clock() + self.policy.session_ttl)
+        response = bytes(_protocol(
+            opaque.RegistrationServer.respond, self._secrets.setup, request,
+            _cid(account_id, nonce), config=self.config))
+        raw = nonce + expires.to_bytes(8, "big") + self._reg_mac(account_id, nonce, expires)
+        return RegistrationStarted(response, _b64(raw))
+
+    def registration_finish(self, account_id: str, record: bytes, wrapped_key: bytes, *,
+                            registration_id: str, proof_verifier: bytes,
+                            proof: bytes | None = None) -> None:
+        """Store a new OPAQUE record and wrapped K; resets the counter and ends old logins.
+
+        ``proof_verifier`` is SHA-256 of the client's record proof (derived from
+        K, spec §5).  Replacing an ACTIVE record that has a verifier needs
+        ``proof`` with that hash (``VaultAuthError`` otherwise): a caller with
+        the account's token but without K cannot replace the record.
+        """
         check_account_id(account_id)
         _check_record(record)
         if not 1 <= len(wrapped_key) <= MAX_WRAPPED_KEY:
             raise VaultProtocolError(f"wrapped key must be 1 to {MAX_WRAPPED_KEY} bytes")
+        if not isinstance(proof_verifier, bytes) or len(proof_verifier) != PROOF_SIZE:
+            raise VaultProtocolError(f"proof verifier must be {PROOF_SIZE} bytes")
+        nonce = self._check_registration_id(account_id, registration_id)
+        payload = frame(record, wrapped_key, _cid(account_id, nonce), proof_verifier)
 
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
+            cur = self._verified(cur)
+            if cur is not None and cur.state is State.ACTIVE:
+                self._require_proof(cur, proof)
             gen = (cur.generation if cur else 0) + 1
             c, _outs = step(self._counter(cur), Event.REGISTER, limit=self.policy.attempt_limit)
-            sealed = self._seal_record(account_id, gen, frame(record, wrapped_key))
-            row = RecordRow(account_id, c.state, c.used, c.limit, gen, sealed)
-            return Mutation(row=row, drop_sessions=True)
+            sealed = self._seal_record(account_id, gen, payload)
+            return Mutation(row=self._row(account_id, c, gen, sealed), drop_sessions=True)
 
         self.store.transact(account_id, fn)
+
+    def _check_registration_id(self, account_id: str, registration_id: str) -> bytes:
+        try:
+            raw = base64.urlsafe_b64decode(registration_id + "=" * (-len(registration_id) % 4))
+        except (ValueError, TypeError):
+            raw = b""
+        if len(raw) != _REG_ID_SIZE:
+            raise VaultSessionInvalid("unknown or expired registration")
+        nonce, expires = raw[:REG_NONCE], int.from_bytes(raw[REG_NONCE:REG_NONCE + 8], "big")
+        good = hmac.compare_digest(raw[REG_NONCE + 8:], self._reg_mac(account_id, nonce, expires))
+        if not good or expires < self._clock():
+            raise VaultSessionInvalid("unknown or expired registration")
+        return nonce
+
+    def _reg_mac(self, account_id: str, nonce: bytes, expires: int) -> bytes:
+        msg = frame(labels.REGISTRATION_ID, account_id.encode(), nonce, expires.to_bytes(8, "big"))
+        return hmac.new(self._reg_key, msg, hashlib.sha256).digest()[:16]
+
+    def _require_proof(self, cur: RecordRow, proof: bytes | None) -> None:
+        verifier = self._open_payload(cur).verifier
+        if verifier is None:
+            return  # a record from before the proof existed (spec §2.1)
+        if not isinstance(proof, bytes) or len(proof) != PROOF_SIZE or not hmac.compare_digest(
+                hashlib.sha256(proof).digest(), verifier):
+            raise VaultAuthError(
+                "replacing or deleting this record needs proof that the caller has its backup key")
 
     # -- login ---------------------------------------------------------------
 
     def login_start(self, account_id: str, ke1: bytes) -> LoginStarted:
         """Count a guess, commit it, then hand out KE2; ``AttemptsExhausted`` if locked."""
-        cid = check_account_id(account_id)
+        check_account_id(account_id)
         self._maybe_purge()
         for _ in range(3):
             row = self.store.get(account_id)
             if row is not None and row.state is State.LOCKED:
                 raise AttemptsExhausted()
-            real = row is not None and row.state is State.ACTIVE
-            record = self._open_record(row)[0] if row is not None and real else None
+            row = self._verified(row)
+            if row is not None and row.state is State.ACTIVE:
+                payload = self._open_payload(row)
+                record, cid = payload.record, payload.cid
+            else:
+                # The fake record's credential identifier is fixed per account, so its
+                # evaluated element is as stable as a real record's (spec §1.7).
+                record, cid = None, self._fake_cid(account_id)
             ke2, server_state = _protocol(
                 opaque.LoginServer.start,
                 self._secrets.setup,
@@ -195,6 +269,7 @@ class Vault:
         self, account_id: str, seen: RecordRow | None, session_id: str, sealed_state: bytes
     ) -> Callable[[RecordRow | None, SessionRow | None], Mutation]:
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
+            cur = self._verified(cur)
             if cur is not None and cur.state is State.LOCKED:
                 return Mutation(result="locked")
             if _identity(cur) != _identity(seen):
@@ -203,7 +278,7 @@ class Vault:
             gen = cur.generation if cur else 0
             erase = Out.ERASE_RECORD in outs
             sealed = None if erase or cur is None else cur.sealed
-            row = RecordRow(account_id, c.state, c.used, c.limit, gen, sealed)
+            row = self._row(account_id, c, gen, sealed)
             session = SessionRow(
                 session_id, account_id, self._clock() + self.policy.session_ttl, gen,
                 sealed_state, cur.sealed if cur is not None else None,
@@ -223,6 +298,7 @@ class Vault:
         now = self._clock()
 
         def fn(cur: RecordRow | None, sess: SessionRow | None) -> Mutation:
+            cur = self._verified(cur)
             if sess is None or sess.expires_at < now or cur is None or cur.generation != sess.generation:
                 return Mutation(result=("stale", None))
             c = self._counter(cur)
@@ -231,8 +307,10 @@ class Vault:
                 step(c, Event.KE3_INVALID, limit=self.policy.attempt_limit)
                 return Mutation(result=("invalid", c.attempts_left))
             nxt, _outs = step(c, Event.KE3_VALID, limit=self.policy.attempt_limit)
-            row = RecordRow(account_id, nxt.state, nxt.used, nxt.limit, cur.generation, sess.sealed_record)
-            wrapped = unframe(self._open_sealed_record(account_id, cur.generation, sess.sealed_record), 2)[1]
+            row = self._row(account_id, nxt, cur.generation, sess.sealed_record)
+            wrapped = _Payload.parse(
+                self._open_sealed_record(account_id, cur.generation, sess.sealed_record),
+                account_id).wrapped
             release_ad = frame(account_id.encode(), session_id.encode())
             released = seal(derive(session_key, labels.RELEASE), wrapped, release_ad, self._rng)
             return Mutation(row=row, result=("ok", released))
@@ -244,9 +322,7 @@ class Vault:
         if kind == "stale":
             raise VaultSessionInvalid()
         if kind == "invalid":
-            err = InvalidLogin()
-            err.attempts_left = value  # type: ignore[attr-defined]
-            raise err
+            raise InvalidLogin(attempts_left=value)
         return bytes(value)
 
     def _finish_or_none(self, account_id: str, sess: SessionRow, ke3: bytes) -> bytes | None:
@@ -264,14 +340,21 @@ class Vault:
     def status(self, account_id: str) -> RecordStatus:
         """Whether a record exists, whether it is locked, and the attempts left."""
         check_account_id(account_id)
-        c = self._counter(self.store.get(account_id))
+        c = self._counter(self._verified(self.store.get(account_id)))
         return RecordStatus(c.state is State.ACTIVE, c.state is State.LOCKED, c.attempts_left, c.limit)
 
-    def delete(self, account_id: str) -> bool:
-        """Erase the account's record, counter and sessions; True if a record existed."""
+    def delete(self, account_id: str, proof: bytes | None = None) -> bool:
+        """Erase the account's record, counter and sessions; True if a record existed.
+
+        An ACTIVE record with a proof verifier is erased only with its proof
+        (``VaultAuthError`` otherwise), as for a re-registration.
+        """
         check_account_id(account_id)
 
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
+            cur = self._verified(cur)
+            if cur is not None and cur.state is State.ACTIVE:
+                self._require_proof(cur, proof)
             step(self._counter(cur), Event.DELETE, limit=self.policy.attempt_limit)
             existed = cur is not None and cur.state is State.ACTIVE
             return Mutation(row=None, drop_sessions=True, result=existed)
@@ -321,10 +404,60 @@ class Vault:
         ad = frame(labels.RECORD_AD, account_id.encode(), str(gen).encode())
         return open_sealed(self._secrets.record_key, blob, ad, "stored record")
 
-    def _open_record(self, row: RecordRow) -> tuple[bytes, bytes]:
+    def _open_payload(self, row: RecordRow) -> _Payload:
         assert row.sealed is not None
-        record, wrapped = unframe(self._open_sealed_record(row.account_id, row.generation, row.sealed), 2)
-        return record, wrapped
+        plain = self._open_sealed_record(row.account_id, row.generation, row.sealed)
+        return _Payload.parse(plain, row.account_id)
+
+    def _fake_cid(self, account_id: str) -> bytes:
+        nonce = hmac.new(self._reg_key, frame(labels.FAKE_CID, account_id.encode()),
+                         hashlib.sha256).digest()[:REG_NONCE]
+        return _cid(account_id, nonce)
+
+    # -- row integrity (spec §5: the counter columns are bound to the sealed record) ----
+
+    def _row_mac(self, account_id: str, state: State, used: int, limit: int, gen: int,
+                 sealed: bytes | None) -> bytes:
+        msg = frame(labels.ROW_MAC, account_id.encode(), state.value.encode(),
+                    str(used).encode(), str(limit).encode(), str(gen).encode(), sealed or b"")
+        return hmac.new(self._row_key, msg, hashlib.sha256).digest()
+
+    def _row(self, account_id: str, c: Counter, gen: int, sealed: bytes | None) -> RecordRow:
+        mac = self._row_mac(account_id, c.state, c.used, c.limit, gen, sealed)
+        return RecordRow(account_id, c.state, c.used, c.limit, gen, sealed, mac)
+
+    def _verified(self, row: RecordRow | None) -> RecordRow | None:
+        """``row`` if its MAC verifies; otherwise the record is refused (never reset)."""
+        if row is None:
+            return None
+        want = self._row_mac(row.account_id, row.state, row.used, row.limit, row.generation,
+                             row.sealed)
+        if row.mac is None or not hmac.compare_digest(row.mac, want):
+            _log.error("record of account %r failed its integrity check (edited columns?); "
+                       "refused", row.account_id)
+            raise AttemptsExhausted(
+                "the vault refuses this record: it failed its integrity check",
+                hint="the vault operator must restore the vault database from a backup")
+        return row
+
+    def sign_unsigned_rows(self) -> int:
+        """Give every row written before the row MAC existed its MAC; return how many.
+
+        Run once when a vault starts on a database from an older version (the
+        stores add the column); from then on a row without a valid MAC is refused.
+        """
+        n = 0
+        for row in self.store.unsigned_rows():
+            def fn(cur: RecordRow | None, _s: SessionRow | None, old: RecordRow = row) -> Mutation:
+                if cur is None or cur.mac is not None or cur != old:
+                    return Mutation()
+                return Mutation(row=self._row(cur.account_id, self._counter(cur),
+                                              cur.generation, cur.sealed))
+            self.store.transact(row.account_id, fn)
+            n += 1
+        if n:
+            _log.warning("signed %d record rows written by an older vault version", n)
+        return n
 
     def _maybe_purge(self) -> None:
         now = self._clock()
@@ -333,6 +466,35 @@ class Vault:
                 return
             self._last_purge = now
         self.store.purge_sessions(now)
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """What a sealed record holds: the OPAQUE record, the wrapped K, the credential
+    identifier it was registered under, and SHA-256 of the record proof."""
+
+    record: bytes
+    wrapped: bytes
+    cid: bytes
+    verifier: bytes | None
+
+    @classmethod
+    def parse(cls, plain: bytes, account_id: str) -> _Payload:
+        try:
+            parts = unframe(plain, 4)
+        except ValueError:
+            # Version 1 records: frame(record, wrapped K); identifier = the account id.
+            record, wrapped = unframe(plain, 2)
+            return cls(record, wrapped, account_id.encode(), None)
+        return cls(parts[0], parts[1], parts[2], parts[3])
+
+    def __repr__(self) -> str:
+        return "<record payload>"
+
+
+def _cid(account_id: str, nonce: bytes) -> bytes:
+    """The OPAQUE credential identifier of one registration (spec §2.1)."""
+    return frame(account_id.encode(), nonce)
 
 
 def _identity(row: RecordRow | None) -> tuple[bool, int]:
@@ -366,6 +528,7 @@ __all__ = [
     "BackupHead",
     "LoginStarted",
     "RecordStatus",
+    "RegistrationStarted",
     "Vault",
     "VaultPolicy",
     "VaultSecrets",

@@ -20,10 +20,22 @@ SESSION_AD = b"strongroom/v1/vault/session"
 #: AEAD associated-data of the vault's sealed secrets file (OPRF seed, AKE key, record key).
 SECRETS_AD = b"strongroom/v1/vault/secrets"
 
+#: HKDF-SHA256 info: key (from the record key) of the MAC over a record row's counter columns,
+#: and the first field of that MAC's input.
+ROW_MAC = b"strongroom/v2/vault/row-mac"
+#: HKDF-SHA256 info: key (from the record key) authenticating registration ids, and the first
+#: field of their MAC input.
+REGISTRATION_ID = b"strongroom/v2/vault/registration-id"
+#: HKDF-SHA256 info deriving the record proof from K (client only); the vault keeps SHA-256 of it.
+RECORD_PROOF = b"strongroom/v2/vault/record-proof"
+#: First field of a fake record's credential identifier nonce (unknown accounts).
+FAKE_CID = b"strongroom/v2/vault/fake-credential-id"
+
 #: HKDF-SHA256 info deriving K_head from K (client only), and the first field of the
 #: MAC input of a backup head's tag.
 BACKUP_HEAD = b"strongroom/v1/vault/backup-head"
 
-ALL_LABELS = (WRAP_K, RELEASE, RECORD_AD, SESSION_AD, SECRETS_AD, BACKUP_HEAD)
+ALL_LABELS = (WRAP_K, RELEASE, RECORD_AD, SESSION_AD, SECRETS_AD, BACKUP_HEAD, ROW_MAC,
+              REGISTRATION_ID, RECORD_PROOF, FAKE_CID)
 
-__all__ = ["ALL_LABELS", "BACKUP_HEAD", "RECORD_AD", "RELEASE", "SECRETS_AD", "SESSION_AD", "WRAP_K"]
+__all__ = ["ALL_LABELS", "BACKUP_HEAD", "FAKE_CID", "RECORD_PROOF", "REGISTRATION_ID", "ROW_MAC", "RECORD_AD", "RELEASE", "SECRETS_AD", "SESSION_AD", "WRAP_K"]

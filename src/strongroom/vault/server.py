@@ -8,6 +8,7 @@ prompt, never from a command-line argument (visible in ``ps``).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from .keystore import Keystore, Pkcs11Keystore, create_secrets, load_secrets, so
 from .store import RecordStore
 
 DEFAULT_PKCS11 = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+_log = logging.getLogger("strongroom.vault")
 
 
 @dataclass
@@ -44,6 +48,10 @@ class VaultSettings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_max_lifetime: int = DEFAULT_JWT_MAX_LIFETIME  # seconds a JWT may be valid for
+    #: Sign record rows written by a vault version before the row MAC (once, after an
+    #: upgrade).  Never automatic: a database writer could otherwise null a MAC, edit
+    #: the counter and wait for a restart (spec §5).
+    sign_legacy_rows: bool = False
     software_kdf: dict[str, int] = field(default_factory=lambda: {"memory_kib": 65536,
                                                                  "iterations": 3, "lanes": 1})
 
@@ -99,7 +107,13 @@ def build_vault(s: VaultSettings) -> Vault:
         secrets = create_secrets(s.secrets, keystore)
     config = opaque.OpaqueConfig(ksf=opaque.IdentityKSF(), context=s.context)
     policy = VaultPolicy(attempt_limit=s.attempt_limit, session_ttl=s.session_ttl)
-    return Vault(open_store(s.database), secrets, config, policy)
+    vault = Vault(open_store(s.database), secrets, config, policy)
+    if s.sign_legacy_rows:
+        vault.sign_unsigned_rows()
+    elif unsigned := len(vault.store.unsigned_rows()):
+        _log.warning("%d record rows have no MAC (written by an older vault version) and are "
+                     "refused; start once with --sign-legacy-rows after the upgrade", unsigned)
+    return vault
 
 
 def build_app(s: VaultSettings) -> Any:

@@ -4,7 +4,8 @@ A store keeps three kinds of rows, all keyed by account id or session id:
 
 * records: the counter (state, used, limit, generation) in the clear, and the
   OPAQUE record with the wrapped K only as ``sealed`` (AEAD under the vault's
-  record key, so a dump of the database shows neither);
+  record key, so a dump of the database shows neither); ``mac`` binds the
+  counter columns to the sealed record, so an edit of them is refused;
 * login sessions: the sealed OPAQUE server state of one login between KE2 and
   KE3, with its expiry, so any vault node can finish a login another began;
 * accounts (standalone mode): the SHA-256 of each account's bearer token;
@@ -40,14 +41,29 @@ class RecordRow:
     limit: int
     generation: int
     sealed: bytes | None  # sealed OPAQUE record + wrapped K; None unless ACTIVE
+    #: HMAC of every other field under a key from the vault's root (spec §5); None only
+    #: in a row written before the MAC existed, or by someone without the root.
+    mac: bytes | None = None
+
+    #: The columns, in the order ``from_db`` reads them.
+    COLUMNS = "account_id, state, used, lim, generation, sealed, mac"
 
     @classmethod
     def from_db(cls, r: tuple[Any, ...] | None) -> RecordRow | None:
-        """The record from a ``(account_id, state, used, lim, generation, sealed)`` row."""
+        """The record from a row of :attr:`COLUMNS`.
+
+        A state value that is not one of :class:`State` (an edited column) reads
+        as a row whose MAC cannot verify, so the vault refuses it.
+        """
         if r is None:
             return None
         sealed = None if r[5] is None else bytes(r[5])  # psycopg returns memoryview
-        return cls(r[0], State(r[1]), r[2], r[3], r[4], sealed)
+        mac = None if r[6] is None else bytes(r[6])
+        try:
+            state = State(r[1])
+        except ValueError:
+            state, mac = State.LOCKED, None
+        return cls(r[0], state, r[2], r[3], r[4], sealed, mac)
 
     def __repr__(self) -> str:
         return (
@@ -113,6 +129,10 @@ class RecordStore(ABC):
         the change in a power cut (never in a process crash); the core uses it
         only where losing the change errs on the safe side (see the spec §4).
         """
+
+    @abstractmethod
+    def unsigned_rows(self) -> list[RecordRow]:
+        """Every record row without a MAC (rows written before the MAC existed)."""
 
     @abstractmethod
     def purge_sessions(self, now: float) -> int:

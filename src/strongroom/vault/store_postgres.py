@@ -22,7 +22,8 @@ from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault_records (
     account_id TEXT PRIMARY KEY, state TEXT NOT NULL, used INTEGER NOT NULL,
-    lim INTEGER NOT NULL, generation INTEGER NOT NULL, sealed BYTEA);
+    lim INTEGER NOT NULL, generation INTEGER NOT NULL, sealed BYTEA, mac BYTEA);
+ALTER TABLE vault_records ADD COLUMN IF NOT EXISTS mac BYTEA;
 CREATE TABLE IF NOT EXISTS vault_sessions (
     session_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
     generation INTEGER NOT NULL, sealed_state BYTEA NOT NULL, sealed_record BYTEA);
@@ -66,8 +67,8 @@ class PostgresStore(RecordStore):
     def get(self, account_id: str) -> RecordRow | None:
         try:
             r = self._conn().execute(
-                "SELECT account_id, state, used, lim, generation, sealed FROM vault_records "
-                "WHERE account_id = %s", (account_id,)).fetchone()
+                f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE account_id = %s",
+                (account_id,)).fetchone()
         except psycopg.Error as exc:
             self._drop()
             raise VaultStoreError() from exc
@@ -83,8 +84,8 @@ class PostgresStore(RecordStore):
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                              (_LOCK_KEY + account_id,))
                 cur = RecordRow.from_db(conn.execute(
-                    "SELECT account_id, state, used, lim, generation, sealed FROM vault_records "
-                    "WHERE account_id = %s", (account_id,)).fetchone())
+                    f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE account_id = %s",
+                    (account_id,)).fetchone())
                 sess = self._take(conn, take_session, account_id) if take_session else None
                 m = fn(cur, sess)
                 self._apply(conn, account_id, m)
@@ -112,11 +113,12 @@ class PostgresStore(RecordStore):
             else:
                 w = m.row
                 conn.execute(
-                    "INSERT INTO vault_records VALUES (%s, %s, %s, %s, %s, %s) "
+                    f"INSERT INTO vault_records ({RecordRow.COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (account_id) DO UPDATE SET state = EXCLUDED.state, "
                     "used = EXCLUDED.used, lim = EXCLUDED.lim, generation = EXCLUDED.generation, "
-                    "sealed = EXCLUDED.sealed",
-                    (account_id, w.state.value, w.used, w.limit, w.generation, w.sealed))
+                    "sealed = EXCLUDED.sealed, mac = EXCLUDED.mac",
+                    (account_id, w.state.value, w.used, w.limit, w.generation, w.sealed, w.mac))
         if m.drop_sessions:
             conn.execute("DELETE FROM vault_sessions WHERE account_id = %s", (account_id,))
         if m.add_session is not None:
@@ -124,6 +126,15 @@ class PostgresStore(RecordStore):
             conn.execute("INSERT INTO vault_sessions VALUES (%s, %s, %s, %s, %s, %s)",
                          (s.session_id, s.account_id, s.expires_at, s.generation,
                           s.sealed_state, s.sealed_record))
+
+    def unsigned_rows(self) -> list[RecordRow]:
+        try:
+            rows = self._conn().execute(
+                f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE mac IS NULL").fetchall()
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return [r for r in map(RecordRow.from_db, rows) if r is not None]
 
     def purge_sessions(self, now: float) -> int:
         try:

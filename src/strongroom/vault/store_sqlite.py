@@ -20,7 +20,7 @@ from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     account_id TEXT PRIMARY KEY, state TEXT NOT NULL, used INTEGER NOT NULL,
-    lim INTEGER NOT NULL, generation INTEGER NOT NULL, sealed BLOB);
+    lim INTEGER NOT NULL, generation INTEGER NOT NULL, sealed BLOB, mac BLOB);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, expires_at REAL NOT NULL,
     generation INTEGER NOT NULL, sealed_state BLOB NOT NULL, sealed_record BLOB);
@@ -42,7 +42,11 @@ class SqliteStore(RecordStore):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            self._conn().executescript(_SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(records)")}
+            if "mac" not in columns:  # a database from before the row MAC (spec §5)
+                conn.execute("ALTER TABLE records ADD COLUMN mac BLOB")
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open the vault database {self.path}: {exc}") from exc
 
@@ -62,8 +66,8 @@ class SqliteStore(RecordStore):
     def get(self, account_id: str) -> RecordRow | None:
         try:
             r = self._conn().execute(
-                "SELECT account_id, state, used, lim, generation, sealed FROM records "
-                "WHERE account_id = ?", (account_id,)).fetchone()
+                f"SELECT {RecordRow.COLUMNS} FROM records WHERE account_id = ?",
+                (account_id,)).fetchone()
         except sqlite3.Error as exc:
             raise VaultStoreError() from exc
         return RecordRow.from_db(r)
@@ -112,8 +116,9 @@ class SqliteStore(RecordStore):
             else:
                 w = m.row
                 conn.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                    (account_id, w.state.value, w.used, w.limit, w.generation, w.sealed))
+                    f"INSERT OR REPLACE INTO records ({RecordRow.COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (account_id, w.state.value, w.used, w.limit, w.generation, w.sealed, w.mac))
                 erased = cur is not None and cur.sealed is not None and w.sealed is None
         if m.drop_sessions:
             conn.execute("DELETE FROM sessions WHERE account_id = ?", (account_id,))
@@ -132,6 +137,14 @@ class SqliteStore(RecordStore):
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
             pass  # a busy checkpoint is retried by the next erase; the erase itself committed
+
+    def unsigned_rows(self) -> list[RecordRow]:
+        try:
+            rows = self._conn().execute(
+                f"SELECT {RecordRow.COLUMNS} FROM records WHERE mac IS NULL").fetchall()
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        return [r for r in map(RecordRow.from_db, rows) if r is not None]
 
     def purge_sessions(self, now: float) -> int:
         try:
