@@ -9,7 +9,6 @@ from strongroom.vault.core import Vault
 
 from .conftest import DetRng, small_config
 
-
 #: The record proof the test client "derives from K" (any 32 bytes the vault keeps SHA-256 of).
 PROOF = b"P" * 32
 

@@ -13,7 +13,7 @@ from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import advance_head
+from .vault_support import advance_head, vault_options
 
 EPILOG = """\b
 Examples:
@@ -32,6 +32,7 @@ read are skipped, listed, and make the exit code 3."""
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--host", "hostname", metavar="NAME",
               help="Host name recorded in the snapshot (default: this machine's).")
+@vault_options
 @global_options
 @pass_app
 def command(app: AppContext, sources: tuple[str, ...], hostname: str | None) -> None:

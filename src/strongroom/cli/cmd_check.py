@@ -8,6 +8,7 @@ from ..api import CheckReport
 from ..errors import DataDamaged
 from .context import AppContext
 from .options import global_options, pass_app
+from .vault_support import vault_options, verify_head
 
 EPILOG = """\b
 Examples:
@@ -23,11 +24,14 @@ at fault and the files it affects; the exit code is then 12."""
 
 @click.command("check", epilog=EPILOG)
 @click.option("--read-data", is_flag=True, help="Download and verify every stored byte.")
+@vault_options
 @global_options
 @pass_app
 def command(app: AppContext, read_data: bool) -> None:
     """Check the repository for missing or damaged data."""
-    report = app.open_repository().check(read_data=read_data, progress=app.progress())
+    repository = app.open_repository()
+    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
+    report = repository.check(read_data=read_data, progress=app.progress())
     _show(app, report)
     if not report.ok:
         raise DataDamaged(f"check found {len(report.problems)} problem(s)")

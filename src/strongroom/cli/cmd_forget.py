@@ -8,6 +8,8 @@ from ..api import ForgetResult
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
+from .vault_support import forget as vault_forget
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -28,6 +30,7 @@ the snapshot records only; run prune (or pass --prune) to free the space."""
               help="Keep the newest of each of the last N weeks.")
 @click.option("--dry-run", "-n", is_flag=True, help="Only show what would be removed.")
 @click.option("--prune", "and_prune", is_flag=True, help="Run prune afterwards.")
+@vault_options
 @global_options
 @pass_app
 def command(app: AppContext, keep_last: int | None, keep_daily: int | None,
@@ -38,8 +41,9 @@ def command(app: AppContext, keep_last: int | None, keep_daily: int | None,
         raise UsageError("forget needs a policy",
                          hint="give at least one of --keep-last, --keep-daily, --keep-weekly")
     repository = app.open_repository()
-    result = repository.forget(keep_last=keep_last, keep_daily=keep_daily,
-                               keep_weekly=keep_weekly, dry_run=dry_run)
+    # Password mode: the backup head moves to the remaining set before anything is deleted.
+    result = vault_forget(app, repository, keep_last=keep_last, keep_daily=keep_daily,
+                          keep_weekly=keep_weekly, dry_run=dry_run)
     pruned = None
     if and_prune and not dry_run:
         pruned = repository.prune(progress=app.progress())

@@ -8,11 +8,13 @@ import click
 
 from ..api import BackupKey, Repository
 from ..errors import StrongroomError, UsageError
+from .cmd_enable import _enable, enable_inputs
 from .context import AppContext
 from .errors import say
 from .keystore import DeviceKeyStore, write_key_file
 from .options import global_options, pass_app
 from .output import key_block
+from .vault_support import vault_options
 
 WARNING = """\
 This 64-digit key is the only way to open this backup without a password.
@@ -36,14 +38,20 @@ file under ~/.config/strongroom/keys/) so daily backups need no typing."""
 @click.command("init", epilog=EPILOG)
 @click.option("--no-store", is_flag=True,
               help="Do not keep the key on this device (type it or use --key-file each time).")
+@click.option("--password", "use_password", is_flag=True,
+              help="Also protect the key with a password (Backup Key Vault).")
+@vault_options
 @global_options
 @pass_app
-def command(app: AppContext, no_store: bool) -> None:
+def command(app: AppContext, no_store: bool, use_password: bool) -> None:
     """Create a new encrypted repository and its 64-digit backup key."""
     if app.json and not app.key_file:
         raise UsageError("init --json needs --key-file",
                          hint="the key is never written into machine-readable output")
     location = app.require_repo()
+    # With --password: the vault, the token and the password are checked (and the
+    # password read) before anything is created.
+    inputs = enable_inputs(app) if use_password else None
     key = BackupKey.generate()
     # The key file comes first, so a repository never exists without its key
     # having been saved somewhere; if creating the repository fails, it goes.
@@ -58,7 +66,10 @@ def command(app: AppContext, no_store: bool) -> None:
     with repository:
         repo_id = repository.id
     stored = None if no_store else _store_on_device(app, repo_id, key)
+    # The key is shown first: if enabling fails now, the backup still has its key.
     _show(app, location, repo_id, key, stored)
+    if inputs is not None:
+        _enable(app, app.backend(), key, inputs)
 
 
 def _store_on_device(app: AppContext, repo_id: str, key: BackupKey) -> str | None:

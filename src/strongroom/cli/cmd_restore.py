@@ -11,7 +11,7 @@ from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import verify_head
+from .vault_support import vault_options, verify_head
 
 EPILOG = """\b
 Examples:
@@ -54,6 +54,7 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
               help="List what would be written, replaced or kept; write nothing.")
 @click.option("--restore-special-bits", is_flag=True,
               help="Also restore setuid, setgid and sticky bits (dropped otherwise).")
+@vault_options
 @global_options
 @pass_app
 def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...],

@@ -7,7 +7,7 @@ import click
 from .context import AppContext
 from .options import global_options, pass_app
 from .output import human_bytes, local_time, table
-from .vault_support import verify_head
+from .vault_support import vault_options, verify_head
 
 EPILOG = """\b
 Examples:
@@ -20,6 +20,7 @@ the vault's backup head first (exit 17 if snapshots are hidden)."""
 
 
 @click.command("snapshots", epilog=EPILOG)
+@vault_options
 @global_options
 @pass_app
 def command(app: AppContext) -> None:

@@ -118,7 +118,7 @@ def _install_vault() -> None:
     # Vault area hook: password key sources, ``init --password``, vault options.
     from .vault_support import install
 
-    install(cli)
+    install()
 
 
 _install_vault()

@@ -54,22 +54,11 @@ def _option_specs() -> list[tuple[list[str], dict[str, Any]]]:
     ]
 
 
-def vault_option_list() -> list[click.Option]:
-    """The vault options as click parameters (to add to existing commands)."""
-    return [click.Option(decls, **kw) for decls, kw in _option_specs()]
-
-
 def vault_options(f: F) -> F:
     """Decorator: add the vault options to a command."""
     for decls, kw in reversed(_option_specs()):
         f = click.option(*decls, **kw)(f)
     return f
-
-
-def add_vault_options(command: click.Command) -> None:
-    """Add the vault options to an existing command (e.g. ``restore``)."""
-    names = {p.name for p in command.params}
-    command.params.extend(o for o in vault_option_list() if o.name not in names)
 
 
 def password_given(app: AppContext) -> bool:
@@ -293,58 +282,17 @@ def advance_head(app: AppContext, repository: Any, *, what: str = "backup") -> N
                        "detection covers this snapshot from the next successful backup")
 
 
-def _guard_opened_repository(command: click.Command, after_open: Callable[[AppContext, Any], None]) -> None:
-    """Run ``after_open(app, repository)`` right after ``command`` opens its repository.
-
-    For commands of the CLI area (check, forget) that this module must not
-    edit: the hook wraps ``AppContext.open_repository`` for that invocation.
-    """
-    original = command.callback
-    assert original is not None
-
-    def callback(*args: Any, **kwargs: Any) -> Any:
-        app = click.get_current_context().find_object(AppContext)
-        if app is not None:
-            opener = app.open_repository
-
-            def open_repository() -> Any:
-                repository = opener()
-                after_open(app, repository)
-                return repository
-
-            app.open_repository = open_repository  # type: ignore[method-assign]
-        return original(*args, **kwargs)
-
-    command.callback = callback
-
-
-def _guard_forget(app: AppContext, repository: Any) -> None:
-    """Make ``repository.forget`` advance the head around its deletions."""
+def forget(app: AppContext, repository: Any, **policy: Any) -> Any:
+    """``repository.forget(**policy)``, in password mode with the head advanced around it."""
     guard = head_guard(app, repository)
     if guard is None:
-        return
-    original = repository.forget
-
-    def forget(**policy: Any) -> Any:
-        return guard.forget(original, **policy)
-
-    repository.forget = forget
+        return repository.forget(**policy)
+    return guard.forget(repository.forget, **policy)
 
 
-def install(cli: click.Group) -> None:
-    """Hook the vault into the CLI: password key sources, ``init --password``, options."""
-    from .cmd_enable import extend_init
-
+def install() -> None:
+    """Register the vault password as a key source (after the key file and device key)."""
     register_key_source("vault", from_vault, before="environment")
-    if "init" in cli.commands:
-        extend_init(cli.commands["init"])
-    for name in ("restore", "backup", "snapshots", "check", "forget"):
-        if name in cli.commands:
-            add_vault_options(cli.commands[name])
-    if "check" in cli.commands:
-        _guard_opened_repository(cli.commands["check"], verify_head)
-    if "forget" in cli.commands:
-        _guard_opened_repository(cli.commands["forget"], _guard_forget)
 
 
-__all__ = ["add_vault_options", "advance_head", "head_guard", "install", "read_password", "vault_client", "vault_options", "verify_head"]
+__all__ = ["advance_head", "forget", "head_guard", "install", "read_password", "vault_client", "vault_options", "verify_head"]
