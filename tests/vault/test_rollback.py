@@ -541,3 +541,48 @@ def test_two_vault_processes_race_for_the_head_postgres(tmp_path: Path, pg_serve
     from .conftest import fresh_pg_dsn
 
     _race_two_processes(tmp_path, fresh_pg_dsn(pg_server))
+
+
+def test_cli_a_deleted_locator_is_a_rollback_on_a_device_that_saw_password_mode(  # type: ignore[no-untyped-def]
+        sqlite_vault, tmp_path: Path) -> None:
+    """Issue 10 point 4: hiding the newest snapshot *and* deleting ext/vault.json made
+    ``restore latest`` silently restore the older snapshot.  Now it is exit 17 on the
+    device that knows the repository is in password mode; its own ``disable`` is no alarm."""
+    import json
+
+    from click.testing import CliRunner
+
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.main import cli
+
+    url, token = sqlite_vault
+
+    def run(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
+        app = AppContext(stdin_is_tty=lambda: False, env=env)
+        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
+
+    repo, src = tmp_path / "repo", tmp_path / "chats"
+    src.mkdir()
+    dev1 = {"STRONGROOM_REPO": str(repo), "STRONGROOM_KEYRING": "no", "STRONGROOM_VAULT": url,
+            "STRONGROOM_CONFIG_DIR": str(tmp_path / "d1"), "STRONGROOM_VAULT_TOKEN": token,
+            "STRONGROOM_PASSWORD": "pw"}
+    assert run("init", "--password", env=dev1).exit_code == 0
+    for i in range(2):
+        (src / "msgstore.db").write_bytes(b"chat %d\n" % i * 300)
+        r = run("--json", "backup", str(src), env=dev1)
+        assert r.exit_code == 0, r.output
+    newest = json.loads(r.stdout)["snapshot_id"]
+    saved = (repo / "ext" / "vault.json").read_bytes()
+    (repo / "snapshots" / newest).rename(tmp_path / "hidden")  # the provider hides it ...
+    (repo / "ext" / "vault.json").unlink()  # ... and switches password mode "off"
+    for args in (("restore", "latest", "--target", str(tmp_path / "out")), ("snapshots",),
+                 ("check",), ("backup", str(src))):
+        r = run(*args, env=dev1)
+        assert r.exit_code == 17, (args, r.output)
+        assert "vault locator" in r.stderr
+    assert not (tmp_path / "out").exists()
+    # Put back, then this device's own disable: afterwards no alarm in 64-digit mode.
+    (tmp_path / "hidden").rename(repo / "snapshots" / newest)
+    (repo / "ext" / "vault.json").write_bytes(saved)
+    assert run("disable", "--password", "--yes", env=dev1).exit_code == 0
+    assert run("snapshots", env=dev1).exit_code == 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ..client.rollback import LocalHeads
 from ..errors import UsageError
 from .context import AppContext
 from .errors import say
+from .keystore import config_dir
 from .options import global_options, pass_app
 from .vault_support import vault_client, vault_options
 
@@ -39,10 +41,12 @@ def command(app: AppContext, use_password: bool, yes: bool) -> None:
         if not click.confirm("Delete the password protection? Afterwards only the 64-digit "
                              "key opens this backup.", default=False, err=True):
             raise UsageError("nothing was changed")
-    app.open_repository()  # K gives the record proof the vault asks for
+    repository = app.open_repository()  # K gives the record proof the vault asks for
     assert app.key is not None
     client = vault_client(app, url=loc.url, account=loc.account)
     existed = flows.disable(backend, client, app.key)
+    # This device turned it off: a missing locator is no longer an alarm here.
+    LocalHeads(config_dir(app.env) / "heads").forget(repository.id)
     if app.json:
         app.emit_json({"deleted": existed, "password_enabled": False})
         return

@@ -233,10 +233,21 @@ def head_guard(app: AppContext, repository: Any) -> Any:
     """
     from ..client import flows
     from ..client.rollback import HeadGuard, LocalHeads
+    from ..errors import RollbackDetected
     from .keystore import config_dir
 
     backend = app.backend()
     loc = flows.read_locator(backend)
+    heads = LocalHeads(config_dir(app.env) / "heads")
+    if loc is None and app.key is not None and heads.knows(repository.id):
+        # Rollback detection stays on: the provider cannot switch it off by deleting
+        # the locator of a repository this device saw in password mode.
+        raise RollbackDetected(
+            "the repository's vault locator (ext/vault.json) is gone, but this device saw the "
+            "repository protected by a password: the storage provider may be serving an older "
+            "state or hiding snapshots",
+            hint="if you turned the password off yourself on another device, remove "
+                 f"{heads.directory}/{repository.id}.json on this one")
     if loc is None or app.key is None:
         return None
     if not vault_token(app):

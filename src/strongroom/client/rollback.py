@@ -145,6 +145,26 @@ class LocalHeads:
         counter = d.get("counter")
         return counter if isinstance(counter, int) and counter >= 0 else 0
 
+    def knows(self, repo_id: str) -> bool:
+        """Whether this device has seen this repository in password mode (a head >= 1)."""
+        try:
+            d = json.loads(self._path(repo_id).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            return True  # unreadable or damaged: err on the side of the alarm
+        counter = d.get("counter") if isinstance(d, dict) else None
+        return not (isinstance(counter, int) and counter <= 0)
+
+    def forget(self, repo_id: str) -> None:
+        """Drop what this device remembers of the repository (after its own ``disable``)."""
+        try:
+            self._path(repo_id).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise LocalWriteError(f"cannot update {self._path(repo_id)}: {exc.strerror}") from None
+
     def save(self, repo_id: str, vault: HeadVault, counter: int) -> None:
         """Remember ``counter`` if it is higher than what is stored (atomic replace)."""
         if counter <= self.load(repo_id, vault):
