@@ -81,3 +81,21 @@ def test_init_in_an_unsafe_config_dir_warns_and_stores_nothing(invoke: Invoke, i
     assert "could not keep the key on this device" in run.err
     assert "writable by other users" in run.err
     assert os.listdir(isolated_env) == []
+
+
+def test_trusted_vaults_list_is_private_and_refused_when_others_can_write(tmp_path: Path) -> None:
+    """A vault URL planted by another local user would receive the account's token."""
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.vault_support import _remember_vault, _trusted_vaults
+    from strongroom.errors import LocalSecretsUnsafe
+
+    app = AppContext(env={"STRONGROOM_CONFIG_DIR": str(tmp_path / "cfg")})
+    _remember_vault(app, "http://127.0.0.1:8443")
+    _remember_vault(app, "http://127.0.0.1:8443/")  # the same URL once
+    listed = tmp_path / "cfg" / "trusted-vaults"
+    assert listed.read_text() == "http://127.0.0.1:8443\n"
+    assert stat.S_IMODE(listed.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "cfg").stat().st_mode) == 0o700
+    os.chmod(tmp_path / "cfg", 0o777)
+    with pytest.raises(LocalSecretsUnsafe):
+        _trusted_vaults(app)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -116,8 +117,15 @@ def _trusted_vaults_file(app: AppContext) -> Path:
 
 
 def _trusted_vaults(app: AppContext) -> set[str]:
+    from ..securefile import check_private_dir
+
+    path = _trusted_vaults_file(app)
+    if not os.path.lexists(path.parent):
+        return set()
     try:
-        text = _trusted_vaults_file(app).read_text(encoding="utf-8")
+        # Another local user who could write here could make the token go to their vault.
+        check_private_dir(path.parent)
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return set()
     return {line.strip() for line in text.splitlines() if line.strip()}
@@ -129,10 +137,11 @@ def _remember_vault(app: AppContext, url: str) -> None:
     known = _trusted_vaults(app)
     if url in known:
         return
+    from ..securefile import ensure_private_dir, write_secret_file
+
     path = _trusted_vaults_file(app)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(url + "\n")
+    ensure_private_dir(path.parent)
+    write_secret_file(path, "".join(f"{u}\n" for u in sorted(known | {url})).encode("utf-8"))
 
 
 def _check_trusted_vault(app: AppContext, url: str) -> None:
