@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -113,6 +115,53 @@ def account_create(name: str, database: str) -> None:
     finally:
         store.close()
     click.echo(token)
+
+
+@account.command("list")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def account_list(database: str, as_json: bool) -> None:
+    """List the accounts: name, whether a key is deposited, guesses used."""
+    from ..vault.server import open_store
+
+    store = open_store(database)
+    try:
+        rows = store.list_accounts()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([{"account": n, "record": s, "used": u} for n, s, u in rows],
+                              indent=2))
+        return
+    for name, state, used in rows:
+        click.echo(f"{name}\t{state or 'no record'}\t{used} guess(es) used")
+
+
+@account.command("delete")
+@click.argument("name")
+@_db_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (needed without a terminal).")
+def account_delete(name: str, database: str, yes: bool) -> None:
+    """Delete account NAME: its token, its deposited key, sessions and backup head.
+
+    The user's backups then open only with their 64-digit key.
+    """
+    from ..vault.server import open_store
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"deleting account {name} destroys its deposited backup key",
+                             hint="pass --yes to confirm without a terminal")
+        click.confirm(f"Delete account {name} and its deposited key for good?", abort=True,
+                      err=True)
+    store = open_store(database)
+    try:
+        existed = store.delete_account(name)
+    finally:
+        store.close()
+    if not existed:
+        raise UsageError(f"no account {name} in this vault database")
+    click.echo(f"deleted account {name}")
 
 
 @command.command("status")

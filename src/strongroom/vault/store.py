@@ -147,6 +147,18 @@ class RecordStore(ABC):
         """The account whose token hashes to ``token_hash``, or None."""
 
     @abstractmethod
+    def list_accounts(self) -> list[tuple[str, str | None, int]]:
+        """Every account with a token or a record: ``(name, record state or None, used)``."""
+
+    @abstractmethod
+    def delete_account(self, name: str) -> bool:
+        """Erase the account: its token, record, sessions and backup head, in one transaction.
+
+        True if anything existed.  The operator's tool (``vault account delete``); it
+        needs no record proof, since the operator can delete rows anyway.
+        """
+
+    @abstractmethod
     def get_head(self, account_id: str) -> tuple[int, bytes] | None:
         """The account's backup head ``(counter, tag)``, or None if never advanced."""
 

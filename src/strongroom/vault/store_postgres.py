@@ -162,6 +162,34 @@ class PostgresStore(RecordStore):
             raise VaultStoreError() from exc
         return r[0] if r else None
 
+    def list_accounts(self) -> list[tuple[str, str | None, int]]:
+        try:
+            rows = self._conn().execute(
+                "SELECT n.name, r.state, COALESCE(r.used, 0) FROM (SELECT name FROM vault_accounts "
+                "UNION SELECT account_id FROM vault_records) AS n "
+                "LEFT JOIN vault_records AS r ON r.account_id = n.name ORDER BY n.name").fetchall()
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return [(str(n), None if s is None else str(s), int(u)) for n, s, u in rows]
+
+    def delete_account(self, name: str) -> bool:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                             (_LOCK_KEY + name,))
+                n = 0
+                for table, column in (("vault_accounts", "name"), ("vault_records", "account_id"),
+                                      ("vault_sessions", "account_id"),
+                                      ("vault_heads", "account_id")):
+                    n += conn.execute(f"DELETE FROM {table} WHERE {column} = %s",
+                                      (name,)).rowcount
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return n > 0
+
     def get_head(self, account_id: str) -> tuple[int, bytes] | None:
         try:
             r = self._conn().execute(

@@ -166,6 +166,33 @@ class SqliteStore(RecordStore):
             raise VaultStoreError() from exc
         return r[0] if r else None
 
+    def list_accounts(self) -> list[tuple[str, str | None, int]]:
+        try:
+            rows = self._conn().execute(
+                "SELECT n.name, r.state, COALESCE(r.used, 0) FROM (SELECT name FROM accounts "
+                "UNION SELECT account_id FROM records) AS n "
+                "LEFT JOIN records AS r ON r.account_id = n.name ORDER BY n.name").fetchall()
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        return [(str(n), None if s is None else str(s), int(u)) for n, s, u in rows]
+
+    def delete_account(self, name: str) -> bool:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            n = 0
+            for table, column in (("accounts", "name"), ("records", "account_id"),
+                                  ("sessions", "account_id"), ("heads", "account_id")):
+                n += conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,)).rowcount
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise VaultStoreError() from exc
+            raise
+        self._checkpoint(conn)
+        return n > 0
+
     def get_head(self, account_id: str) -> tuple[int, bytes] | None:
         try:
             r = self._conn().execute(
