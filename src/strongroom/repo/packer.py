@@ -116,10 +116,11 @@ class Packer:
 
     def _write_index(self) -> None:
         if self._unindexed:
-            name, size = write_index(self._engine.backend.put, self._engine.key,
-                                     self._unindexed, self._engine.rng)
-            self._engine.index().objects[name] = [p[0] for p in self._unindexed]
-            self.bytes_added += size
+            for name, size, pids in write_index(self._engine.backend.put, self._engine.key,
+                                                self._unindexed, self._engine.rng,
+                                                self._engine.config.padded):
+                self._engine.index().objects[name] = pids
+                self.bytes_added += size
             self._unindexed = []
 
     def finish(self) -> None:
