@@ -117,6 +117,7 @@ class BackupRun:
             paths = ["/" + a for a, _ in roots]
             parent = self._parent(paths)
             packer = Packer(self.engine)
+            packer.before_index = lock.ensure_held
             try:
                 snap_id, added = self._store(roots, paths, parent, packer)
             except BaseException:

@@ -193,7 +193,7 @@ class CheckRun:
                 doc = self.engine.load_snapshot(sid)
                 for seg in doc.segments:
                     self._note_unindexed(seg, name, "(file list)")
-                    if seg in self.bad_blobs or seg not in index:
+                    if seg in self.bad_blobs or seg not in index.blobs:
                         raise DataDamaged(f"file list segment in "
                                           f"{self.bad_blobs.get(seg, 'no index')} is unreadable")
                 for entry in self.engine.entries(doc):
@@ -216,7 +216,7 @@ class CheckRun:
         for cid in chunks:
             self._note_unindexed(cid, snap, path)
             obj = self.bad_blobs.get(cid) or self.unindexed.get(cid)
-            if obj is None and cid not in index:
+            if obj is None and cid not in index.blobs:
                 # Most likely listed in a damaged index; otherwise the snapshot is at fault.
                 obj = self.bad_indexes[0] if self.bad_indexes else snap
                 self._bad(obj, "refers to data that is in no index")
