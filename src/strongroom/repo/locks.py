@@ -190,6 +190,8 @@ class Lock:
             data = fetch_capped(self._backend, name, LOCK_MAX)
         except ObjectNotFound:
             return None
+        except DataDamaged:
+            return _LockInfo(False, "", "", 0, True)  # too large to be a lock
         try:
             doc = strict_json(open_object(self._key, labels.LOCK, LOCK_MAGIC, name, data),
                               name, LOCK_MAX)

@@ -64,7 +64,7 @@ INDEX_MAX = 64 * 1024 * 1024
 JSON_MAX_DEPTH = 8
 #: Smallest stored size of a padded sealed object (index, snapshot): below it every
 #: object is the same size, so a small day's counts are not visible at all.
-PAD_FLOOR = 1024
+PAD_FLOOR = 4096
 
 
 def fetch_capped(backend: Backend, name: str, cap: int) -> bytes:
