@@ -29,7 +29,7 @@ from ..storage.base import Backend
 from ..storage.tuning import preferred_concurrency
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config, repository_key
 from .index import INDEX_PREFIX, TRASH_PREFIX, Index, PackInfo, read_index
-from .locks import Lock, default_observations
+from .locks import REFRESH_EVERY, Lock, default_observations
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, open_snapshot, read_records
 from .pack import BlobLocation, open_frame, pack_name
 from .sealed import INDEX_MAX, SNAPSHOT_MAX, fetch_capped, named_objects
@@ -68,6 +68,8 @@ class Engine:
         self.monotonic: Clock = time.monotonic
         #: Where this device remembers when it first saw each lock object.
         self.lock_observations = default_observations(self.repo_id_hex)
+        #: Seconds between lock refreshes (spec §9: 5 minutes).
+        self.lock_refresh_every = REFRESH_EVERY
         #: Test-only hooks (see tests/unit/repo): called before a source file is opened,
         #: after it is read (a concurrent writer), and a factory of restore sinks
         #: (``restore.Sink``) used instead of real files (an injected full disk).
@@ -96,7 +98,8 @@ class Engine:
     def lock(self, exclusive: bool) -> Lock:
         """Take a lock that refreshes itself from a background thread (spec §9)."""
         return Lock(self.backend, self.key, exclusive, self.monotonic, self.rng,
-                    observations=self.lock_observations, background=True).acquire()
+                    observations=self.lock_observations, background=True,
+                    refresh_every=self.lock_refresh_every).acquire()
 
     def close(self) -> None:
         """Forget cached state; the backend belongs to the caller."""
