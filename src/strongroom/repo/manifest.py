@@ -196,6 +196,10 @@ def _checked_length(head: tuple[Any, ...], what: str) -> int:
 def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entry:
     """The record whose fixed fields ``head`` were read; its path starts at ``pos``."""
     kind, mode, mt, size, ino, ct, lp, ll, nc = head
+    if b"\x00" in data[pos : pos + lp + ll]:
+        # No file system has NUL in a name or link target; the OS calls of a
+        # restore would refuse it with a ValueError.
+        raise FormatError(f"{what}: NUL byte in a manifest path or link target")
     path = os.fsdecode(data[pos : pos + lp])
     if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
         # Only a holder of K can write a manifest, but a restore must never

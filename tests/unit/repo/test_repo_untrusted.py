@@ -268,3 +268,14 @@ def test_a_file_swapped_between_lstat_and_open_is_not_read(tmp_path: Path, swap:
     for p in out.rglob("*"):
         if p.is_file():
             assert b"secret" not in p.read_bytes()
+
+
+@pytest.mark.parametrize("path,link", [("a\x00b", ""), ("a", "x\x00/etc/passwd")])
+def test_nul_in_a_manifest_path_or_link_is_a_format_error(path: str, link: str) -> None:
+    from strongroom.repo.manifest import KIND_SYMLINK, Entry, decode_records
+
+    data = Entry(KIND_SYMLINK, path, 0o777, 0, link=link).encode()
+    with pytest.raises(FormatError, match="NUL"):
+        list(decode_records(data, "snapshots/x"))
+    assert [e.path for e in decode_records(Entry(KIND_SYMLINK, "ok", 0o777, 0,
+                                                 link="t").encode(), "s")] == ["ok"]
