@@ -139,7 +139,7 @@ def parse_config(data: bytes) -> Config:
     """Parse a stored config; ``UnsupportedVersion`` for a newer major, ``FormatError`` else.
 
     The provider can write this object, so every field is checked for type and
-    range before use (spec §2): no value of a wrong type, ``NaN``/``Infinity`` or
+    range before use (spec §1, "JSON documents"): no value of a wrong type, ``NaN``/``Infinity`` or
     out-of-range number gets further than a ``FormatError``.
     """
     what = "config"

@@ -52,7 +52,7 @@ def open_object(key: BackupKey, label: bytes, magic: bytes, name: str, data: byt
     return cipher.open(0, data[len(magic) + SALT_SIZE :], magic + name.encode(), name)
 
 
-# -- bounded reads and strict JSON (spec §1 "Size caps", §2 "JSON documents") ------------------
+# -- bounded reads and strict JSON (spec §1, "Size caps" and "JSON documents") ---------
 
 #: Size caps of the objects read whole (spec §1).  Each is checked with ``stat`` before
 #: anything is downloaded, and the read itself asks for at most one byte more.
