@@ -23,3 +23,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if _ci() and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skip is not allowed under CI=true: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True)
+def _lock_sightings_per_test(tmp_path_factory: pytest.TempPathFactory,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test remembers its own lock sightings (spec §9), not the user's state dir."""
+    monkeypatch.setenv("STRONGROOM_STATE_DIR", str(tmp_path_factory.mktemp("state")))

@@ -125,6 +125,8 @@ class PruneSummary(_Jsonable):
     packs_repacked: int
     bytes_freed: int
     indexes_written: int
+    #: Packs no snapshot uses, condemned now and deleted by the next prune (spec §12).
+    packs_condemned: int = 0
 
 
 class Repository:

@@ -11,13 +11,16 @@
   (in-process ASGI, real SQLite store): never a 5xx, always a JSON answer.
 
 Only the documented exceptions (``strongroom.errors``) may escape.  Example
-counts: ``STRONGROOM_CAMPAIGN_SCALE`` = ci or full.
+counts: ``STRONGROOM_CAMPAIGN_SCALE`` = ci or full; ``STRONGROOM_FUZZ_CASES``, when
+set, is the number of examples of every repository-object property (the
+documented long run uses 100000, ``docs/reliability.md``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import string
 from pathlib import Path
@@ -47,7 +50,7 @@ from strongroom.storage.memory import MemoryBackend
 
 from .campaign import record, sized
 
-N = sized(300, 3000)  # examples per parser property
+N = int(os.environ.get("STRONGROOM_FUZZ_CASES") or sized(300, 3000))  # per parser property
 HTTP_N = sized(1500, 12000)  # vault HTTP requests
 KEY = BackupKey.from_bytes(bytes(range(32)))
 PID = bytes(16)
@@ -73,8 +76,8 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
                      lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10),
                                                                          c, max_size=4),
                      max_leaves=12)
-_GOOD_CONFIG = {"format": "strongroom-repository", "version": 1, "minor": 0,
-                "id": "00" * 16, "created": 1.0, "keycheck": "11" * 32,
+_GOOD_CONFIG = {"format": "strongroom-repository", "version": 2, "minor": 0,
+                "id": "00" * 16, "created": 1, "keycheck": "11" * 32,
                 "chunker": {"cdc_min": 262144, "cdc_avg": 1048576, "cdc_max": 4194304,
                             "media_piece": 4194304, "sqlite_pages_per_blob": 1,
                             "frame_target": 131072, "pack_target": 4194304}}
@@ -97,14 +100,64 @@ def _config_docs(draw: st.DrawFn) -> bytes:
     return json.dumps(doc).encode()
 
 
+#: JSON texts a provider can write that Python's json module would accept or choke on:
+#: non-finite constants, overflowing numbers, huge integers, deep nesting, repeated keys.
+_HOSTILE = st.sampled_from([
+    b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999", b"1" * 5000, b"-0", b"1.5",
+    b"true", b"null", b'"\\ud800"', b"[" * 100_000 + b"]" * 100_000,
+    b'{"a":' * 2000 + b"1" + b"}" * 2000, b'{"a": 1, "a": 2}', b"[[[[[[[[[[1]]]]]]]]]]",
+    b'"' + b"x" * 70_000 + b'"', b"18446744073709551616", b"-1",
+])
+
+
+@st.composite
+def _hostile_docs(draw: st.DrawFn, good: dict[str, Any]) -> bytes:
+    """``good`` serialized with one or two values replaced by hostile JSON text."""
+    doc = json.loads(json.dumps(good))
+    marks = {}
+    keys = sorted(doc)
+    for i, k in enumerate(draw(st.lists(st.sampled_from(keys), min_size=1, max_size=2,
+                                        unique=True))):
+        if isinstance(doc[k], dict) and draw(st.booleans()):
+            sub = sorted(doc[k])
+            doc[k][draw(st.sampled_from(sub))] = f"@@{i}@@"
+        else:
+            doc[k] = f"@@{i}@@"
+        marks[f'"@@{i}@@"'.encode()] = draw(_HOSTILE)
+    text = json.dumps(doc).encode()
+    for mark, value in marks.items():
+        text = text.replace(mark, value)
+    return text
+
+
 @_fuzz()
-@given(_config_docs())
+@given(st.one_of(_config_docs(), _hostile_docs(_GOOD_CONFIG)))
 def test_config_parser(data: bytes) -> None:
     _count("config")
     try:
         parse_config(data)
     except (FormatError, UnsupportedVersion):
         pass
+
+
+_GOOD_LOCK = {"v": 2, "exclusive": True, "instance": "00" * 16, "seq": 0, "hostname": "h",
+              "boot": "b", "pid": 1}
+
+
+@_fuzz()
+@given(st.one_of(st.binary(max_size=600), _json.map(lambda j: json.dumps(j).encode()),
+                 _hostile_docs(_GOOD_LOCK)), st.booleans())
+def test_lock_parser_behind_the_aead(plain: bytes, sealed: bool) -> None:
+    """A lock document of any content is read as a lock or as unreadable, never a crash."""
+    from strongroom.repo.locks import LOCK_MAGIC, Lock
+
+    _count("lock sealed" if sealed else "lock raw")
+    name = "locks/" + "cd" * 16
+    backend = MemoryBackend()
+    backend.put(name, seal_object(KEY, labels.LOCK, LOCK_MAGIC, name, plain, _rng) if sealed
+                else LOCK_MAGIC + plain)
+    info = Lock(backend, KEY, True, lambda: 0.0, _rng)._read(name)
+    assert info is not None
 
 
 @_fuzz()
@@ -134,7 +187,8 @@ def _index_plaintexts(draw: st.DrawFn) -> bytes:
     claimed_packs = draw(st.sampled_from([npacks, npacks + 1, 2**32 - 1]))
     claimed_ents = draw(st.sampled_from([nent, nent + 1, 0, 2**32 - 1]))
     return (INDEX_MAGIC + struct.pack(">I", claimed_packs) + packs
-            + struct.pack(">I", claimed_ents) + ents + draw(st.binary(max_size=4)))
+            + struct.pack(">I", claimed_ents) + ents
+            + draw(st.binary(max_size=4) | st.integers(0, 5000).map(bytes)))  # padding
 
 
 @_fuzz()
@@ -177,7 +231,10 @@ def test_file_list_parser_over_segments(segments: list[bytes]) -> None:
                                         "dirs": _json, "bytes": _json, "parent": _json,
                                         "segments": st.lists(st.text(string.hexdigits,
                                                                      max_size=66), max_size=3)}
-                                       ).map(lambda d: json.dumps(d).encode())))
+                                       ).map(lambda d: json.dumps(d).encode()),
+                 _hostile_docs({"v": 1, "time": 1.5, "hostname": "h", "paths": ["/a"],
+                                "files": 1, "dirs": 0, "bytes": 2, "parent": None,
+                                "segments": ["00" * 32]})))
 def test_snapshot_document_parser_behind_the_aead(plain: bytes) -> None:
     _count("snapshot sealed")
     sid = "ab" * 16
@@ -193,13 +250,24 @@ def test_snapshot_document_parser_behind_the_aead(plain: bytes) -> None:
 def test_raw_object_bytes(data: bytes, with_magic: bool) -> None:
     """Unauthenticated bytes in every sealed slot: FormatError or DataDamaged, nothing else."""
     _count("raw objects")
+    from strongroom.repo.locks import LOCK_MAGIC
+
     for magic, call in ((SNAPSHOT_MAGIC, lambda d: open_snapshot(KEY, "ab" * 16, d)),
+                        (LOCK_MAGIC, lambda d: _lock_raw(d)),
                         (INDEX_MAGIC, lambda d: read_index(d, KEY, "index/x")),
                         (PACK_MAGIC, lambda d: parse_header(KEY, PID, d, "data/x"))):
         try:
             call(magic + data if with_magic else data)
         except DataDamaged:  # FormatError is a DataDamaged
             pass
+
+
+def _lock_raw(data: bytes) -> None:
+    from strongroom.repo.locks import Lock
+
+    backend = MemoryBackend()
+    backend.put("locks/" + "cd" * 16, data)
+    assert Lock(backend, KEY, True, lambda: 0.0, _rng)._read("locks/" + "cd" * 16) is not None
 
 
 @st.composite

@@ -33,5 +33,10 @@ def command(app: AppContext) -> None:
 
 def describe(summary: PruneSummary) -> str:
     """One line saying what prune did."""
-    return (f"pruned: {summary.packs_deleted} pack(s) deleted, {summary.packs_repacked} "
+    line = (f"pruned: {summary.packs_deleted} pack(s) deleted, {summary.packs_repacked} "
             f"repacked, {human_bytes(summary.bytes_freed)} freed")
+    if summary.packs_condemned:
+        # Two-phase deletion (spec §12): what no snapshot uses now goes at the next prune.
+        line += (f"; {summary.packs_condemned} unused pack(s) will be deleted by the next "
+                 "prune")
+    return line

@@ -11,6 +11,7 @@ the next run (:func:`recover_orphans`), so their data is not uploaded twice.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import socket
 import stat
@@ -22,7 +23,6 @@ from ..errors import DataDamaged, ObjectNotFound
 from ..progress import Progress
 from . import chunker
 from .index import PackInfo, write_index
-from .locks import Lock
 from .manifest import (
     KIND_DIR,
     KIND_FILE,
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 
 _READAHEAD_MIN = 1024 * 1024
+#: How a listed file is opened (spec §11): never through a symlink, never blocking on a
+#: FIFO; fstat then requires the regular file that lstat saw.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _PROGRESS_STEP = 8 * 1024 * 1024
 
 
@@ -105,8 +108,7 @@ class BackupRun:
         """Back up ``sources`` into a new snapshot and return the summary."""
         from ..api import BackupSummary
 
-        lock = Lock(self.engine.backend, self.engine.key, False, self.engine.clock,
-                    self.engine.rng).acquire()
+        lock = self.engine.lock(False)
         try:
             self.lock = lock
             index_bytes = recover_orphans(self.engine, self.progress)
@@ -115,6 +117,7 @@ class BackupRun:
             paths = ["/" + a for a, _ in roots]
             parent = self._parent(paths)
             packer = Packer(self.engine)
+            packer.before_index = lock.ensure_held
             try:
                 snap_id, added = self._store(roots, paths, parent, packer)
             except BaseException:
@@ -150,14 +153,17 @@ class BackupRun:
         segments.flush()
         packer.finish()
         self.progress.finish()
+        # A lock taken away meanwhile (an observer judged it stale, then maybe pruned)
+        # means the data this snapshot refers to may be gone: commit nothing.
+        self.lock.ensure_held()
         doc = SnapshotDoc(self.engine.rng(16).hex(), self.engine.clock(), self.hostname, paths,
                           self.files, self.dirs, self.total_bytes,
                           parent.id if parent else None, segments.segments)
-        data = seal_snapshot(self.engine.key, doc, self.engine.rng)
+        data = seal_snapshot(self.engine.key, doc, self.engine.rng, padded=True)
         # Random 128-bit names never collide in practice; put_if_absent makes sure.
         while not self.engine.backend.put_if_absent(snapshot_name(doc.id), data):
             doc = dataclasses.replace(doc, id=self.engine.rng(16).hex())
-            data = seal_snapshot(self.engine.key, doc, self.engine.rng)
+            data = seal_snapshot(self.engine.key, doc, self.engine.rng, padded=True)
         return doc.id, packer.bytes_added + len(data)
 
     def _store_meta(self, data: bytes) -> bytes:
@@ -212,8 +218,24 @@ class BackupRun:
         try:
             if self.engine._test_only_before_read is not None:
                 self.engine._test_only_before_read(path)
-            with open(path, "rb", buffering=0) as f:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink swapped in after the listing
+                self._warn(path, "replaced by a symlink after it was listed; not read", None)
+                return None
+            self._open_failed(path, exc)
+            return None
+        try:
+            with open(fd, "rb", buffering=0) as f:
+                listed = st
                 st = os.fstat(f.fileno())
+                if (not stat.S_ISREG(st.st_mode)
+                        or (st.st_dev, st.st_ino) != (listed.st_dev, listed.st_ino)):
+                    # A FIFO, device or another file swapped in after the listing:
+                    # reading it could hang or store an outside file under this name.
+                    self._warn(path, "replaced by another file after it was listed; not read",
+                               None)
+                    return None
                 if st.st_size > _READAHEAD_MIN and hasattr(os, "posix_fadvise"):
                     # Let the kernel read ahead while we hash and encrypt (cold caches).
                     os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
@@ -221,11 +243,8 @@ class BackupRun:
                 if self.engine._test_only_after_read is not None:
                     self.engine._test_only_after_read(path)
             after = os.stat(path)
-        except FileNotFoundError as exc:
-            self._warn(path, "vanished", exc)
-            return None
         except OSError as exc:
-            self._warn(path, "unreadable", exc)
+            self._open_failed(path, exc)
             return None
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns) or size != st.st_size:
             # Stored as read; the next backup will pick up the new content.
@@ -233,6 +252,9 @@ class BackupRun:
             self.progress.warn(f"{path}: changed while it was being read")
         return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, size, st.st_ino,
                      st.st_ctime_ns, chunks=ids)
+
+    def _open_failed(self, path: Path, exc: OSError) -> None:
+        self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable", exc)
 
     def _chunks(self, f: object, name: str, size: int) -> tuple[ChunkIds, int]:
         ids, total, unreported = bytearray(), 0, 0
@@ -293,6 +315,9 @@ def recover_orphans(engine: Engine, progress: Progress) -> int:
     index = engine.index()
     for pid, info, entries in found:
         index.add_pack(pid, info, entries)
-    name, written = write_index(engine.backend.put, engine.key, found, engine.rng)
-    index.objects[name] = [f[0] for f in found]
+    written = 0
+    for name, size, pids in write_index(engine.backend.put, engine.key, found, engine.rng,
+                                        engine.config.padded):
+        index.objects[name] = pids
+        written += size
     return written

@@ -21,6 +21,7 @@ from .config import read_config
 from .index import Index
 from .manifest import KIND_FILE
 from .pack import BlobLocation, open_frame, pack_name, parse_header
+from .sealed import fetch_capped
 
 if TYPE_CHECKING:
     from ..api import CheckReport
@@ -43,7 +44,8 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[tuple[bytes, BlobLocatio
     """Download one pack, compare its header with the index, open every frame, re-hash blobs."""
     name = pack_name(pid)
     try:
-        data = engine.backend.get(name)
+        # No more than the indexed size is read: a pack grown on storage is damaged.
+        data = fetch_capped(engine.backend, name, engine.index().packs[pid].size)
         header = dict(parse_header(engine.key, pid, data, name))
     except (DataDamaged, ObjectNotFound) as exc:
         return _Verdict([exc.message], True, [])
@@ -86,10 +88,7 @@ class CheckRun:
     def run(self, read_data: bool) -> CheckReport:
         """Run the check and build the report."""
         from ..api import CheckReport, Problem
-        from .locks import Lock
-
-        lock = Lock(self.engine.backend, self.engine.key, False, self.engine.clock,
-                    self.engine.rng).acquire()
+        lock = self.engine.lock(False)
         try:
             self.lock = lock
             read_config(self.engine.backend).authenticate(self.engine.master)
@@ -194,7 +193,7 @@ class CheckRun:
                 doc = self.engine.load_snapshot(sid)
                 for seg in doc.segments:
                     self._note_unindexed(seg, name, "(file list)")
-                    if seg in self.bad_blobs or seg not in index:
+                    if seg in self.bad_blobs or seg not in index.blobs:
                         raise DataDamaged(f"file list segment in "
                                           f"{self.bad_blobs.get(seg, 'no index')} is unreadable")
                 for entry in self.engine.entries(doc):
@@ -217,7 +216,7 @@ class CheckRun:
         for cid in chunks:
             self._note_unindexed(cid, snap, path)
             obj = self.bad_blobs.get(cid) or self.unindexed.get(cid)
-            if obj is None and cid not in index:
+            if obj is None and cid not in index.blobs:
                 # Most likely listed in a damaged index; otherwise the snapshot is at fault.
                 obj = self.bad_indexes[0] if self.bad_indexes else snap
                 self._bad(obj, "refers to data that is in no index")

@@ -26,10 +26,13 @@ from ..errors import (
     WrongKey,
 )
 from ..storage.base import Backend
+from .sealed import CONFIG_MAX, fetch_capped, json_hex, json_int, strict_json
 
 CONFIG_NAME = "config"
 FORMAT_NAME = "strongroom-repository"
-MAJOR_VERSION = 1
+#: Version 2 pads index and snapshot objects (spec §15); version 1 repositories are
+#: read and written as before (their objects unpadded, so older clients still read them).
+MAJOR_VERSION = 2
 MINOR_VERSION = 0
 
 
@@ -84,6 +87,11 @@ class Config:
     #: The bytes it was parsed from (None for a config made in memory).
     raw: bytes | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def padded(self) -> bool:
+        """Whether index and snapshot objects are padded (format version 2 on)."""
+        return self.version >= 2
+
     def to_public(self) -> dict[str, Any]:
         """The JSON form, also what ``Repository.public_config`` returns."""
         return dict(self.doc)
@@ -128,38 +136,40 @@ def new_config(key: BackupKey, repo_id: bytes, created: float,
 
 
 def parse_config(data: bytes) -> Config:
-    """Parse a stored config; ``UnsupportedVersion`` for a newer major, ``FormatError`` else."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-            raise FormatError("config: not a Strongroom repository config")
-        version = doc["version"]
-        if not isinstance(version, int) or version < 1:
-            raise FormatError("config: invalid version")
-        # Checked before anything else: a newer format may change every other field.
-        if version > MAJOR_VERSION:
-            raise UnsupportedVersion(
-                f"this repository uses format version {version}; this Strongroom reads "
-                f"version {MAJOR_VERSION}")
-        known = ChunkerParams.__dataclass_fields__
-        # A newer minor version may add fields; unknown ones are ignored (but MAC'd).
-        chunker = ChunkerParams(**{k: int(v) for k, v in doc["chunker"].items() if k in known})
-        chunker.validate()
-        repo_id, keycheck = bytes.fromhex(doc["id"]), bytes.fromhex(doc["keycheck"])
-        if len(repo_id) != 16 or len(keycheck) != 32:
-            raise FormatError("config: bad id or keycheck length")
-        return Config(version, int(doc.get("minor", 0)), repo_id, keycheck,
-                      int(doc["created"]), chunker, doc, bytes(data))
-    except (UnsupportedVersion, FormatError):
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-        raise FormatError("config: unparsable") from exc
+    """Parse a stored config; ``UnsupportedVersion`` for a newer major, ``FormatError`` else.
+
+    The provider can write this object, so every field is checked for type and
+    range before use (spec §1, "JSON documents"): no value of a wrong type, ``NaN``/``Infinity`` or
+    out-of-range number gets further than a ``FormatError``.
+    """
+    what = "config"
+    doc = strict_json(data, what, CONFIG_MAX)
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise FormatError("config: not a Strongroom repository config")
+    version = json_int(doc, "version", what, 1)
+    # Checked before anything else: a newer format may change every other field.
+    if version > MAJOR_VERSION:
+        raise UnsupportedVersion(
+            f"this repository uses format version {version}; this Strongroom reads "
+            f"versions 1 to {MAJOR_VERSION}")
+    params = doc.get("chunker")
+    if not isinstance(params, dict):
+        raise FormatError("config: field 'chunker' is not an object")
+    known = ChunkerParams.__dataclass_fields__
+    # A newer minor version may add fields; unknown ones are ignored (but MAC'd).
+    chunker = ChunkerParams(**{k: json_int(params, k, what, 0, 1 << 40)
+                               for k in params if k in known})
+    chunker.validate()
+    repo_id, keycheck = json_hex(doc, "id", what, 16), json_hex(doc, "keycheck", what, 32)
+    minor = json_int(doc, "minor", what, 0, 1 << 31) if "minor" in doc else 0
+    return Config(version, minor, repo_id, keycheck, json_int(doc, "created", what),
+                  chunker, doc, bytes(data))
 
 
 def read_config(backend: Backend) -> Config:
     """Fetch and parse the config; ``RepositoryNotFound`` if there is none."""
     try:
-        data = backend.get(CONFIG_NAME)
+        data = fetch_capped(backend, CONFIG_NAME, CONFIG_MAX)
     except ObjectNotFound:
         raise RepositoryNotFound(f"no Strongroom repository at {backend.location}") from None
     return parse_config(data)

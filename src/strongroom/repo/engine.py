@@ -28,10 +28,11 @@ from ..progress import Progress
 from ..storage.base import Backend
 from ..storage.tuning import preferred_concurrency
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config, repository_key
-from .index import INDEX_PREFIX, Index, PackInfo, read_index
+from .index import INDEX_PREFIX, TRASH_PREFIX, Index, PackInfo, read_index
+from .locks import REFRESH_EVERY, Lock, default_observations
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, open_snapshot, read_records
 from .pack import BlobLocation, open_frame, pack_name
-from .sealed import named_objects
+from .sealed import INDEX_MAX, SNAPSHOT_MAX, fetch_capped, named_objects
 
 if TYPE_CHECKING:
     from ..api import (
@@ -63,6 +64,13 @@ class Engine:
         self.repo_id_hex = config.repo_id.hex()
         self._blob_key = key.derive(labels.BLOB_ID)
         self._index: Index | None = None
+        #: This process's monotonic clock: lock refresh and staleness (spec §9) use it,
+        #: never a wall clock, so another device's clock cannot make a lock look stale.
+        self.monotonic: Clock = time.monotonic
+        #: Where this device remembers when it first saw each lock object.
+        self.lock_observations = default_observations(self.repo_id_hex)
+        #: Seconds between lock refreshes (spec §9: 5 minutes).
+        self.lock_refresh_every = REFRESH_EVERY
         #: Test-only hooks (see tests/unit/repo): called before a source file is opened,
         #: after it is read (a concurrent writer), and a factory of restore sinks
         #: (``restore.Sink``) used instead of real files (an injected full disk).
@@ -88,6 +96,12 @@ class Engine:
         config.authenticate(key)
         return cls(backend, key, config, clock, rng)
 
+    def lock(self, exclusive: bool) -> Lock:
+        """Take a lock that refreshes itself from a background thread (spec §9)."""
+        return Lock(self.backend, self.key, exclusive, self.monotonic, self.rng,
+                    observations=self.lock_observations, background=True,
+                    refresh_every=self.lock_refresh_every).acquire()
+
     def close(self) -> None:
         """Forget cached state; the backend belongs to the caller."""
         self._index = None
@@ -105,7 +119,9 @@ class Engine:
         """The union of all index objects (loaded once, several downloads at a time)."""
         if self._index is None:
             idx = Index()
-            names = named_objects(self.backend.list(INDEX_PREFIX), INDEX_PREFIX)
+            # Index objects first, then trash objects (their packs are marked condemned).
+            names = (named_objects(self.backend.list(INDEX_PREFIX), INDEX_PREFIX)
+                     + named_objects(self.backend.list(TRASH_PREFIX), TRASH_PREFIX))
             # Downloads overlap (a network store costs a round trip each); merging
             # stays in name order on this thread, so the result does not depend on timing.
             workers = min(self.concurrency(), len(names))
@@ -142,9 +158,11 @@ class Engine:
 
     def _read_index_object(self, name: str) -> list[IndexPacks] | DataDamaged:
         try:
-            data = self.backend.get(name)
+            data = fetch_capped(self.backend, name, INDEX_MAX)
         except ObjectNotFound:
             return DataDamaged(f"{name} is missing")
+        except DataDamaged as exc:
+            return exc
         try:
             return read_index(data, self.key, name)
         except DataDamaged as exc:
@@ -152,6 +170,8 @@ class Engine:
 
     @staticmethod
     def _add_index_object(idx: Index, name: str, packs: list[IndexPacks]) -> None:
+        if name.startswith(TRASH_PREFIX):
+            idx.trashed.update(p[0] for p in packs if p[0] not in idx.packs)
         for pid, info, entries in packs:
             idx.add_pack(pid, info, entries)
         idx.objects[name] = [p[0] for p in packs]
@@ -227,7 +247,7 @@ class Engine:
     def load_snapshot(self, snap_id: str) -> SnapshotDoc:
         """Decrypt one snapshot object."""
         try:
-            data = self.backend.get(SNAPSHOT_PREFIX + snap_id)
+            data = fetch_capped(self.backend, SNAPSHOT_PREFIX + snap_id, SNAPSHOT_MAX)
         except ObjectNotFound:
             raise SnapshotNotFound(f"snapshot {snap_id[:8]} does not exist") from None
         return open_snapshot(self.key, snap_id, data)

@@ -5,6 +5,7 @@ An index object ``index/<32 hex random>`` is a sealed object (label
 
     "SRI1" | u32 n_packs | n_packs x (pack id 16 | pack salt 32 | u64 pack size)
            | u32 n_entries | n_entries x (u32 pack number | ENTRY of the pack header)
+           | zero padding (format version 2: the stored object is Padmé-sized)
 
 The in-memory :class:`Index` is the union of every index object.
 """
@@ -20,13 +21,18 @@ from itertools import accumulate, chain
 from ..crypto import labels
 from ..crypto.keys import BackupKey
 from ..errors import FormatError
-from .pack import ENTRY, BlobLocation
-from .sealed import open_object, seal_object
+from .pack import ENTRY, FRAME_MAX, BlobLocation
+from .sealed import INDEX_MAX, OVERHEAD, open_object, padded_length, seal_object
 
 INDEX_MAGIC = b"SRI1"
 INDEX_PREFIX = "index/"
+#: Index objects of packs condemned by prune (spec §12): read, never deduplicated against.
+TRASH_PREFIX = "trash/"
 _PACK = struct.Struct(">16s32sQ")
 _U32 = struct.Struct(">I")
+#: Writers start a new index object before the plaintext passes this (spec §6), well
+#: under the read cap ``INDEX_MAX`` even after padding.
+INDEX_OBJECT_TARGET = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,9 @@ class PackInfo:
 
     salt: bytes
     size: int
+
+
+IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 
 
 class BlobTable:
@@ -283,6 +292,9 @@ class Index:
         self.objects: dict[str, list[bytes]] = {}
         #: index objects that could not be read -> why (their packs look unindexed).
         self.damaged: dict[str, str] = {}
+        #: packs listed only by trash objects: their blobs are readable, but a backup
+        #: stores such a blob again instead of relying on it (spec §12).
+        self.trashed: set[bytes] = set()
 
     def missing_reason(self) -> str:
         """Why a blob may be in no index: the damaged index objects, if any."""
@@ -292,8 +304,15 @@ class Index:
 
     def add_pack(self, pack_id: bytes, info: PackInfo,
                  entries: Iterable[tuple[bytes, BlobLocation]]) -> None:
-        """Record a pack and its blobs (a blob already known keeps its first location)."""
+        """Record a pack and its blobs (a blob already known keeps its first location,
+        unless that is in a condemned pack and this one is not)."""
         self.packs[pack_id] = info
+        if self.trashed and pack_id not in self.trashed:
+            entries = list(entries)
+            for bid, loc in entries:
+                cur = self.blobs.get(bid)
+                if cur is not None and cur[0] in self.trashed:
+                    self.blobs[bid] = (pack_id, loc)
         self.blobs.add_new(pack_id, entries)
 
     def forget_frame(self, pack_id: bytes, frame_offset: int) -> None:
@@ -301,11 +320,20 @@ class Index:
         self.blobs.forget_where(pack_id, frame_offset)
 
     def __contains__(self, blob_id: bytes) -> bool:
-        return blob_id in self.blobs
+        """Whether a backup may rely on ``blob_id`` being stored (not only condemned)."""
+        if not self.trashed:
+            return blob_id in self.blobs
+        found = self.blobs.get(blob_id)
+        return found is not None and found[0] not in self.trashed
 
 
-def encode_index(packs: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]]) -> bytes:
-    """Plaintext of an index object listing ``packs`` and all their blobs."""
+def encode_index(packs: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]],
+                 padded: bool = False) -> bytes:
+    """Plaintext of an index object listing ``packs`` and all their blobs.
+
+    ``padded``: zero bytes follow, so that the sealed object is ``padded_length``
+    bytes (format version 2, spec §6).
+    """
     out = [INDEX_MAGIC, _U32.pack(len(packs))]
     out += [_PACK.pack(pid, info.salt, info.size) for pid, info, _ in packs]
     n = sum(len(e) for _, _, e in packs)
@@ -315,7 +343,15 @@ def encode_index(packs: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocati
             out.append(_U32.pack(i) + ENTRY.pack(bid, loc.type, loc.flags, loc.frame_offset,
                                                   loc.frame_len, loc.frame_raw, loc.inner,
                                                   loc.length))
+    if padded:
+        size = sum(map(len, out)) + OVERHEAD
+        out.append(bytes(padded_length(size) - size))
     return b"".join(out)
+
+
+def index_plaintext_size(n_packs: int, n_entries: int) -> int:
+    """Unpadded plaintext size of an index object (spec §6)."""
+    return 12 + _PACK.size * n_packs + (4 + ENTRY.size) * n_entries
 
 
 def decode_index(data: bytes, what: str
@@ -325,6 +361,8 @@ def decode_index(data: bytes, what: str
         if data[:4] != INDEX_MAGIC:
             raise FormatError(f"{what}: not an index")
         (npacks,) = _U32.unpack_from(data, 4)
+        if 8 + npacks * _PACK.size + 4 > len(data):
+            raise FormatError(f"{what}: wrong length")
         pos = 8
         packs: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]] = []
         for _ in range(npacks):
@@ -333,13 +371,15 @@ def decode_index(data: bytes, what: str
             pos += _PACK.size
         (n,) = _U32.unpack_from(data, pos)
         pos += 4
-        if pos + n * (4 + ENTRY.size) != len(data):
-            raise FormatError(f"{what}: wrong length")
+        end = pos + n * (4 + ENTRY.size)
+        # Unpadded (version 1) or followed by zero padding only (version 2).
+        if end > len(data) or data.count(0, end) != len(data) - end:
+            raise FormatError(f"{what}: wrong length or padding")
         for _ in range(n):
             (i,) = _U32.unpack_from(data, pos)
             bid, t, f, fo, fl, fr, inner, ln = ENTRY.unpack_from(data, pos + 4)
             pos += 4 + ENTRY.size
-            if inner + ln > fr or fo + fl > packs[i][1].size:
+            if inner + ln > fr or fo + fl > packs[i][1].size or fl > FRAME_MAX or fr > FRAME_MAX:
                 raise FormatError(f"{what}: inconsistent entry")
             packs[i][2].append((bid, BlobLocation(t, f, fo, fl, fr, inner, ln)))
         return packs
@@ -349,15 +389,34 @@ def decode_index(data: bytes, what: str
 
 def write_index(backend_put: Callable[[str, bytes], None], key: BackupKey,
                 packs: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]],
-                rng: Callable[[int], bytes]) -> tuple[str, int]:
-    """Seal and store a new index object; return its name and stored size."""
-    name = INDEX_PREFIX + rng(16).hex()
-    data = seal_object(key, labels.INDEX, INDEX_MAGIC, name, encode_index(packs), rng)
-    backend_put(name, data)
-    return name, len(data)
+                rng: Callable[[int], bytes], padded: bool = False, prefix: str = INDEX_PREFIX
+                ) -> list[tuple[str, int, list[bytes]]]:
+    """Seal and store ``packs`` as new index objects of at most ``INDEX_OBJECT_TARGET``.
+
+    Returns (name, stored size, pack ids) of each object written; none for no packs.
+    """
+    out = []
+    group: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]] = []
+    entries = 0
+    for pack in [*packs, None]:
+        if group and (pack is None or index_plaintext_size(len(group) + 1,
+                                                           entries + len(pack[2]))
+                      > INDEX_OBJECT_TARGET):
+            name = prefix + rng(16).hex()
+            data = seal_object(key, labels.INDEX, INDEX_MAGIC, name,
+                               encode_index(group, padded), rng)
+            backend_put(name, data)
+            out.append((name, len(data), [p[0] for p in group]))
+            group, entries = [], 0
+        if pack is not None:
+            group.append(pack)
+            entries += len(pack[2])
+    return out
 
 
 def read_index(data: bytes, key: BackupKey, name: str
                ) -> list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]]:
     """Decrypt and parse the index object ``name``."""
+    if len(data) > INDEX_MAX:
+        raise FormatError(f"{name}: larger than {INDEX_MAX} bytes")
     return decode_index(open_object(key, labels.INDEX, INDEX_MAGIC, name, data), name)

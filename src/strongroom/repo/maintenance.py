@@ -1,9 +1,12 @@
 """``forget`` (retention policy) and ``prune`` (delete and repack unreferenced data).
 
 Both take the exclusive lock, so no backup that might rely on a blob prune is
-about to delete is running.  Prune's order is crash-safe: new packs, then the
-new index, then the old index objects are deleted, then the dead packs; a
-crash at any point leaves every remaining snapshot complete.
+about to delete is running; and as locks from other devices can be judged
+stale wrongly (a device asleep for half an hour), prune deletes in two phases
+(see :func:`prune`).  Prune's order is crash-safe: new packs, then the new
+index and trash objects, then the old ones are deleted, then the packs
+condemned by the previous prune; a crash at any point leaves every remaining
+snapshot complete.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..progress import Progress
-from .index import INDEX_PREFIX, Index, write_index
+from .backup import find_orphans
+from .index import INDEX_PREFIX, TRASH_PREFIX, Index, IndexPacks, write_index
 from .locks import Lock
 from .manifest import KIND_FILE, SnapshotDoc, snapshot_name
 from .pack import pack_id_from_name, pack_name
@@ -35,7 +39,7 @@ STALE_TEMP_AGE = 3600.0
 
 
 def _exclusive(engine: Engine) -> Lock:
-    return Lock(engine.backend, engine.key, True, engine.clock, engine.rng).acquire()
+    return engine.lock(True)
 
 
 def select_keep(docs: list[SnapshotDoc], keep_last: int | None, keep_daily: int | None,
@@ -98,7 +102,16 @@ def _used_blobs(engine: Engine) -> set[bytes]:
 
 
 def prune(engine: Engine, progress: Progress) -> PruneSummary:
-    """Delete unreferenced packs, repack mostly-garbage ones, rewrite the index."""
+    """Two-phase deletion (spec §12): condemn unreferenced packs now, delete them next time.
+
+    A pack no snapshot references is not deleted at once: it moves from the index
+    to a *trash* object (same format as an index object, under ``trash/``), which
+    readers still use to find blobs but backups do not deduplicate against.  The
+    next prune deletes a condemned pack only if still no snapshot references it;
+    one that a snapshot written meanwhile uses (by a backup that started before
+    the first prune and relied on the old index) is indexed again.  So prune never
+    deletes data that a backup which started before it could still reference.
+    """
     from ..api import PruneSummary
 
     lock = _exclusive(engine)
@@ -118,7 +131,15 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
         dead, repack = _classify(index, per_pack, used)
         dead = [pid for pid in dead if pid not in lost]
         repack = [pid for pid in repack if pid not in lost]
-        progress.start("prune", len(dead) + len(repack), "packs")
+        condemned_before = set(index.trashed)
+        delete_now = [pid for pid in dead if pid in condemned_before]
+        condemn = [pid for pid in dead if pid not in condemned_before] + repack
+        # Their entries as they are now, before repacking moves the live blobs.
+        trash = [(pid, index.packs[pid], [(b, index.blobs[b][1]) for b in per_pack[pid]])
+                 for pid in condemn]
+        orphans = [o for o in find_orphans(engine) if o[0] not in index.packs]
+        trash += [o for o in orphans if o[0] not in condemned_before]
+        progress.start("prune", len(delete_now) + len(repack), "packs")
         packer = Packer(engine)
         for pid in repack:
             for bid in per_pack[pid]:
@@ -131,9 +152,10 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
             progress.advance(1)
             lock.refresh_if_due()
         packer.finish()
-        new_index = _rewrite_index(engine, index, set(dead) | set(repack) | set(lost), used)
+        gone = set(delete_now) | set(condemn) | set(lost)
+        new_index = _rewrite_index(engine, index, gone, used, trash)
         bytes_freed = 0
-        for pid in list(dead) + list(repack):
+        for pid in delete_now:
             bytes_freed += index.packs[pid].size
             engine.backend.delete(pack_name(pid))
             progress.advance(1)
@@ -143,7 +165,7 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
     finally:
         lock.release()
         engine._index = None
-    return PruneSummary(len(dead), len(repack), bytes_freed, 1)
+    return PruneSummary(len(delete_now), len(repack), bytes_freed, 1, len(trash))
 
 
 def _classify(index: Index, per_pack: dict[bytes, list[bytes]], used: set[bytes]
@@ -155,13 +177,15 @@ def _classify(index: Index, per_pack: dict[bytes, list[bytes]], used: set[bytes]
         live = sum(index.blobs[b][1].length for b in blobs if b in used)
         if live == 0:
             dead.append(pid)
-        elif live / total < REPACK_BELOW:
+        elif live / total < REPACK_BELOW and pid not in index.trashed:
             repack.append(pid)
     return dead, repack
 
 
-def _rewrite_index(engine: Engine, index: Index, gone: set[bytes], used: set[bytes]) -> Index:
-    """One new index object for every surviving pack, then delete the old index objects."""
+def _rewrite_index(engine: Engine, index: Index, gone: set[bytes], used: set[bytes],
+                   trash: list[IndexPacks]) -> Index:
+    """New index objects for every surviving pack and a trash object for the condemned
+    ones; then the old index and trash objects are deleted."""
     keep = Index()
     for bid, (pid, loc) in index.blobs.items():
         if pid not in gone and bid in used:
@@ -170,12 +194,20 @@ def _rewrite_index(engine: Engine, index: Index, gone: set[bytes], used: set[byt
     for bid, (pid, loc) in keep.blobs.items():
         by_pack[pid].append((bid, loc))
     packs = [(pid, index.packs[pid], entries) for pid, entries in by_pack.items()]
-    old = named_objects(engine.backend.list(INDEX_PREFIX), INDEX_PREFIX)
-    name, _ = write_index(engine.backend.put, engine.key, packs, engine.rng)
+    old = (named_objects(engine.backend.list(INDEX_PREFIX), INDEX_PREFIX)
+           + named_objects(engine.backend.list(TRASH_PREFIX), TRASH_PREFIX))
+    written = {name for name, _, _ in write_index(engine.backend.put, engine.key, packs,
+                                                  engine.rng, engine.config.padded)}
+    written |= {name for name, _, _ in write_index(engine.backend.put, engine.key, trash,
+                                                   engine.rng, engine.config.padded,
+                                                   prefix=TRASH_PREFIX)}
     for obj in old:
-        if obj != name:
+        if obj not in written:
             engine.backend.delete(obj)
     for pid, info, entries in packs:
+        keep.add_pack(pid, info, entries)
+    for pid, info, entries in trash:
+        keep.trashed.add(pid)
         keep.add_pack(pid, info, entries)
     return keep
 

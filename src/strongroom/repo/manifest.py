@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,17 @@ from typing import Any, overload
 from ..crypto import labels
 from ..crypto.keys import BackupKey
 from ..errors import FormatError
-from .sealed import open_object, seal_object
+from .sealed import (
+    OVERHEAD,
+    SNAPSHOT_MAX,
+    json_int,
+    json_number,
+    json_str,
+    open_object,
+    padded_length,
+    seal_object,
+    strict_json,
+)
 
 SNAPSHOT_MAGIC = b"SRS1"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -185,15 +196,16 @@ def _checked_length(head: tuple[Any, ...], what: str) -> int:
 def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entry:
     """The record whose fixed fields ``head`` were read; its path starts at ``pos``."""
     kind, mode, mt, size, ino, ct, lp, ll, nc = head
+    if b"\x00" in data[pos : pos + lp + ll]:
+        # No file system has NUL in a name or link target; the OS calls of a
+        # restore would refuse it with a ValueError.
+        raise FormatError(f"{what}: NUL byte in a manifest path or link target")
     path = os.fsdecode(data[pos : pos + lp])
     if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
         # Only a holder of K can write a manifest, but a restore must never
         # be steered outside its target even then.
         raise FormatError(f"{what}: unsafe path in manifest record")
     link = os.fsdecode(data[pos + lp : pos + lp + ll])
-    if "\0" in path or "\0" in link:
-        # No file system name holds a NUL; the OS calls would refuse it with a traceback.
-        raise FormatError(f"{what}: NUL byte in a manifest path or link target")
     base = pos + lp + ll
     chunks = ChunkIds(data[base : base + ID_SIZE * nc])
     return Entry(kind, path, mode, mt, size, ino, ct, link, chunks)
@@ -263,25 +275,39 @@ def snapshot_name(snap_id: str) -> str:
     return SNAPSHOT_PREFIX + snap_id
 
 
-def seal_snapshot(key: BackupKey, doc: SnapshotDoc, rng: Callable[[int], bytes]) -> bytes:
-    """The stored bytes of a snapshot object."""
-    return seal_object(key, labels.SNAPSHOT, SNAPSHOT_MAGIC, snapshot_name(doc.id), doc.encode(),
-                       rng)
+def seal_snapshot(key: BackupKey, doc: SnapshotDoc, rng: Callable[[int], bytes],
+                  padded: bool = True) -> bytes:
+    """The stored bytes of a snapshot object (padded with spaces after the JSON, spec §7)."""
+    plain = doc.encode()
+    if padded:
+        plain += b" " * (padded_length(len(plain) + OVERHEAD) - len(plain) - OVERHEAD)
+    return seal_object(key, labels.SNAPSHOT, SNAPSHOT_MAGIC, snapshot_name(doc.id), plain, rng)
 
 
 def open_snapshot(key: BackupKey, snap_id: str, data: bytes) -> SnapshotDoc:
     """Decrypt and parse a snapshot object; ``FormatError``/``DataDamaged``."""
     name = snapshot_name(snap_id)
     plain = open_object(key, labels.SNAPSHOT, SNAPSHOT_MAGIC, name, data)
+    d = strict_json(plain, name, SNAPSHOT_MAX)
+    if not isinstance(d, dict) or d.get("v") != 1 or type(d.get("v")) is not int:
+        raise FormatError(f"{name}: bad snapshot document")
+    paths, segs, parent = d.get("paths"), d.get("segments"), d.get("parent")
+    if (not isinstance(paths, list) or not isinstance(segs, list)
+            or not all(type(p) is str and len(p) <= 65536 for p in paths)
+            or not all(type(s) is str for s in segs)):
+        raise FormatError(f"{name}: bad snapshot document (paths or segments)")
+    if parent is not None and (type(parent) is not str or not _SNAP_ID.match(parent)):
+        raise FormatError(f"{name}: bad snapshot document (parent)")
     try:
-        d = json.loads(plain)
-        segs = [bytes.fromhex(s) for s in d["segments"]]
-        if d["v"] != 1 or any(len(s) != 32 for s in segs):
-            raise FormatError(f"{name}: bad snapshot document")
-        return SnapshotDoc(snap_id, float(d["time"]), str(d["hostname"]),
-                           [str(p) for p in d["paths"]], int(d["files"]), int(d["dirs"]),
-                           int(d["bytes"]), d["parent"], segs)
-    except FormatError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FormatError(f"{name}: bad snapshot document") from exc
+        segments = [bytes.fromhex(s) for s in segs]
+    except ValueError:
+        raise FormatError(f"{name}: bad snapshot document (segments)") from None
+    if any(len(s) != ID_SIZE for s in segments):
+        raise FormatError(f"{name}: bad snapshot document (segments)")
+    return SnapshotDoc(snap_id, json_number(d, "time", name, 0, 2.0**40),
+                       json_str(d, "hostname", name), paths,
+                       json_int(d, "files", name), json_int(d, "dirs", name),
+                       json_int(d, "bytes", name), parent, segments)
+
+
+_SNAP_ID = re.compile(r"^[0-9a-f]{32}$")

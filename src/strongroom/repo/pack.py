@@ -33,6 +33,9 @@ BLOB_META = 1
 # offset in the frame, blob length.
 ENTRY = struct.Struct(">32sBBIIIII")
 _U32 = struct.Struct(">I")
+#: No frame is larger than this, ciphertext or plaintext (spec §5): the largest blob
+#: (``cdc_max``/``media_piece`` are at most 2^28) plus its tag.  Readers refuse more.
+FRAME_MAX = (1 << 28) + 1024
 #: Below this saving a compressed frame is stored raw (media, encrypted files).
 MIN_SAVING = 0.03
 _ZSTD_LEVEL = 3
@@ -178,6 +181,8 @@ def decode_header(key: BackupKey, pack_id: bytes, prefix: bytes, ct: bytes,
         raise FormatError(f"{what}: not a Strongroom pack")
     cipher = ObjectCipher(key, labels.PACK, prefix[4:])
     head = cipher.open(HEADER_NONCE, ct, PACK_MAGIC + b"H" + pack_id, what)
+    if len(head) < _U32.size:
+        raise FormatError(f"{what}: bad header entries or padding")
     (n,) = _U32.unpack_from(head, 0)
     end = _U32.size + n * ENTRY.size
     if end > len(head) or any(head[end:]):
@@ -185,7 +190,7 @@ def decode_header(key: BackupKey, pack_id: bytes, prefix: bytes, ct: bytes,
     out = []
     for i in range(n):
         bid, t, f, fo, fl, fr, inner, ln = ENTRY.unpack_from(head, _U32.size + i * ENTRY.size)
-        if inner + ln > fr or fo < PREFIX_SIZE:
+        if inner + ln > fr or fo < PREFIX_SIZE or fl > FRAME_MAX or fr > FRAME_MAX:
             raise FormatError(f"{what}: inconsistent header entry")
         out.append((bid, BlobLocation(t, f, fo, fl, fr, inner, ln)))
     return out

@@ -10,6 +10,7 @@ backup killed midway leaves most of its uploaded data indexed and reusable.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,9 @@ class Packer:
         self._frames: dict[int, list[tuple[bytes, int, bytes]]] = {}
         self._frame_size: dict[int, int] = {}
         self._unindexed: list[_Uploaded] = []
+        #: Called before each index object is written (a backup checks its lock there:
+        #: packs of a run that lost its lock stay orphans, never indexed, spec §9).
+        self.before_index: Callable[[], None] | None = None
         #: blob ids added during this run whose pack is not yet in the engine's index.
         self.known: set[bytes] = set()
         self.bytes_added = 0
@@ -116,10 +120,13 @@ class Packer:
 
     def _write_index(self) -> None:
         if self._unindexed:
-            name, size = write_index(self._engine.backend.put, self._engine.key,
-                                     self._unindexed, self._engine.rng)
-            self._engine.index().objects[name] = [p[0] for p in self._unindexed]
-            self.bytes_added += size
+            if self.before_index is not None:
+                self.before_index()
+            for name, size, pids in write_index(self._engine.backend.put, self._engine.key,
+                                                self._unindexed, self._engine.rng,
+                                                self._engine.config.padded):
+                self._engine.index().objects[name] = pids
+                self.bytes_added += size
             self._unindexed = []
 
     def finish(self) -> None:

@@ -70,7 +70,7 @@ def test_open_create_and_public_config(backend: SpyBackend, key: BackupKey) -> N
     with pytest.raises(RepositoryExists):
         Repository.create(backend, key)
     cfg = Repository.public_config(backend)
-    assert cfg["version"] == 1 and cfg["id"] == repo.id
+    assert cfg["version"] == 2 and cfg["id"] == repo.id
     with Repository.open(backend, key) as again:
         assert again.id == repo.id
 

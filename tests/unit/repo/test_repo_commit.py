@@ -12,7 +12,7 @@ from strongroom import BackupKey, Repository
 from strongroom.errors import RepositoryLocked
 from strongroom.repo import packer as packer_mod
 from strongroom.repo.config import ChunkerParams
-from strongroom.repo.locks import LOCK_TTL, Lock
+from strongroom.repo.locks import LOCK_TTL, STALE_AFTER, Lock, boot_id
 from strongroom.repo.pack import pack_id_from_name, parse_header
 
 
@@ -126,10 +126,17 @@ def test_backup_refuses_while_prune_holds_the_exclusive_lock(repo: Repository, t
 
 def test_stale_lock_is_ignored_and_removed(repo: Repository, tree: Path, backend: SpyBackend,
                                            key: BackupKey) -> None:
-    clock = Clock(step=0)
-    Lock(backend, repo._engine.key, True, clock, Rng(4)).acquire()  # its holder "dies" here
-    clock.now += LOCK_TTL + 1
-    repo._engine.clock = clock
+    # Another device's prune "dies" holding its lock.  Its wall clock says nothing here:
+    # this device calls the lock stale only after watching it unrefreshed for 30 minutes.
+    Lock(backend, repo._engine.key, True, Clock(), Rng(4)).acquire()
+    mono = Clock(step=0)
+    repo._engine.monotonic = mono
+    with pytest.raises(RepositoryLocked):
+        repo.backup([tree])  # first sighting
+    mono.now += STALE_AFTER - 1
+    with pytest.raises(RepositoryLocked):
+        repo.backup([tree])
+    mono.now += 2
     repo.backup([tree])  # a stale exclusive lock does not block
     repo.prune()  # and the exclusive locker removes it
     assert list(backend.list("locks/")) == []
@@ -167,13 +174,14 @@ def test_lock_of_a_dead_process_on_this_host_is_stale(repo: Repository, tree: Pa
     now = repo._engine.clock()
     name = "locks/" + "ee" * 16
     doc = {"exclusive": True, "time": now, "expires": now + LOCK_TTL,
-           "hostname": socket.gethostname(), "pid": dead_pid}
+           "hostname": socket.gethostname(), "pid": dead_pid, "boot": boot_id()}
     backend.put(name, seal_object(repo._engine.key, labels.LOCK, LOCK_MAGIC, name,
                                   _json.dumps(doc).encode(), Rng(9)))
     repo.backup([tree])  # not blocked for 30 minutes
-    # The same lock from a live process (ours) or another host still blocks.
-    for host, pid in ((socket.gethostname(), os.getpid()), ("other-host", dead_pid)):
-        doc.update(hostname=host, pid=pid)
+    # The same lock from a live process (ours) or another device — even one with the same
+    # hostname — still blocks: only this boot's pids are judged.
+    for boot, pid in ((boot_id(), os.getpid()), ("other-boot", dead_pid)):
+        doc.update(boot=boot, pid=pid)
         backend.put(name, seal_object(repo._engine.key, labels.LOCK, LOCK_MAGIC, name,
                                       _json.dumps(doc).encode(), Rng(9)))
         with pytest.raises(RepositoryLocked):

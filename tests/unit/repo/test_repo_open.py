@@ -45,7 +45,7 @@ def test_too_short_key_is_a_format_error_not_wrong_key(key: BackupKey) -> None:
 def test_newer_major_version_is_refused(backend: SpyBackend, repo: Repository,
                                         key: BackupKey) -> None:
     cfg = json.loads(backend.inner.get("config"))
-    cfg["version"] = 2
+    cfg["version"] = 3
     backend.inner.put("config", json.dumps(cfg).encode())
     with pytest.raises(UnsupportedVersion) as exc:
         Repository.open(backend, key)
