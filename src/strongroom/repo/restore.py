@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import DataDamaged, LocalWriteError
 from ..progress import Progress
-from .locks import Lock
 from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
 from .pack import BlobLocation
 from .target import (
@@ -164,8 +163,7 @@ class RestoreRun:
         """Restore snapshot ``ref`` (or the paths under ``include``) into ``target``."""
         from ..api import RestoreSummary
 
-        lock = Lock(self.engine.backend, self.engine.key, False, self.engine.clock,
-                    self.engine.rng).acquire()
+        lock = self.engine.lock(False)  # refreshed in the background (spec §9)
         try:
             self._lock_held = lock
             doc = self.engine.find_doc(ref)
