@@ -586,3 +586,64 @@ def test_cli_a_deleted_locator_is_a_rollback_on_a_device_that_saw_password_mode(
     (repo / "ext" / "vault.json").write_bytes(saved)
     assert run("disable", "--password", "--yes", env=dev1).exit_code == 0
     assert run("snapshots", env=dev1).exit_code == 0
+
+
+LOCATOR_TAMPERS = [
+    ("memory_kib Infinity", lambda d: d.replace(b'"memory_kib": 256', b'"memory_kib": Infinity')),
+    ("memory_kib NaN", lambda d: d.replace(b'"memory_kib": 256', b'"memory_kib": NaN')),
+    ("memory_kib huge", lambda d: d.replace(b'"memory_kib": 256', b'"memory_kib": 1073741824')),
+    ("iterations a string", lambda d: d.replace(b'"iterations": 1', b'"iterations": "1"')),
+    ("iterations true", lambda d: d.replace(b'"iterations": 1', b'"iterations": true')),
+    ("an array", lambda d: b"[]"),
+    ("nested 200,000 deep", lambda d: b"[" * 200_000 + b"]" * 200_000),
+    ("not UTF-8", lambda d: b"\xff\xfe" + d),
+    ("a repeated key", lambda d: d.replace(b"{", b'{"format": "x", ', 1)),
+]
+
+
+@pytest.mark.parametrize(("what", "tamper"), LOCATOR_TAMPERS, ids=[t[0] for t in LOCATOR_TAMPERS])
+def test_cli_a_tampered_locator_is_a_clear_error_and_spends_no_guess(  # type: ignore[no-untyped-def]
+        sqlite_vault, tmp_path: Path, what: str, tamper) -> None:
+    """Issue 10 point 3 / issue 11 point 2: the provider writes ext/vault.json."""
+    from click.testing import CliRunner
+
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.main import cli
+
+    url, token = sqlite_vault
+
+    def run(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
+        app = AppContext(stdin_is_tty=lambda: False, env=env)
+        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
+
+    repo = tmp_path / "repo"
+    dev1 = {"STRONGROOM_REPO": str(repo), "STRONGROOM_KEYRING": "no", "STRONGROOM_VAULT": url,
+            "STRONGROOM_CONFIG_DIR": str(tmp_path / "d1"), "STRONGROOM_VAULT_TOKEN": token,
+            "STRONGROOM_PASSWORD": "pw"}
+    assert run("init", "--password", env=dev1).exit_code == 0
+    locator = repo / "ext" / "vault.json"
+    # The test vault's parameters are small, so the substitutions above find them.
+    text = locator.read_bytes().replace(b'"memory_kib": 65536', b'"memory_kib": 256').replace(
+        b'"iterations": 3', b'"iterations": 1')
+    assert flows.VaultLocator.from_json(text).ksf["memory_kib"] == 256  # the untampered form parses
+    locator.write_bytes(tamper(text))
+    dev2 = {**dev1, "STRONGROOM_CONFIG_DIR": str(tmp_path / "d2")}
+    r = run("restore", "latest", "--target", str(tmp_path / "out"), env=dev2)
+    assert r.exit_code == 12, (what, r.output)
+    assert "vault.json" in r.stderr and "Traceback" not in r.output
+    status = httpx.get(f"{url}/v1/accounts/alice/record",
+                       headers={"authorization": f"Bearer {token}"}).json()
+    assert status["attempts_left"] == 10  # no guess was spent
+
+
+def test_a_huge_locator_or_head_record_is_refused_unread(tmp_path: Path) -> None:
+    """A 3 GiB ext/vault.json or head record costs no memory: its size is asked first."""
+    from strongroom.errors import DataDamaged
+    from strongroom.storage.registry import open_backend
+
+    backend = open_backend(str(tmp_path / "repo"), create=True)
+    backend.put(flows.LOCATOR, b"{}")
+    with open(tmp_path / "repo" / "ext" / "vault.json", "r+b") as f:
+        f.truncate(3 << 30)  # sparse: nothing is really written
+    with pytest.raises(DataDamaged, match="was not read"):
+        flows.read_locator(backend)

@@ -19,6 +19,7 @@ from typing import Any
 from ..crypto.keys import BackupKey
 from ..errors import (
     AttemptsExhausted,
+    FormatError,
     InvalidLogin,
     ObjectNotFound,
     ServerKeyMismatch,
@@ -35,6 +36,10 @@ from .vault_client import VaultClient
 LOCATOR = "ext/vault.json"
 FORMAT = "strongroom-vault-locator/1"
 DEFAULT_KSF = {"memory_kib": 65536, "iterations": 3, "parallelism": 1}
+#: What a client accepts from a locator, per Argon2id parameter (inclusive): the largest
+#: memory a phone can spare for a moment (1 GiB), passes and lanes far above any default.
+KSF_BOUNDS = {"memory_kib": (8, 1 << 20), "iterations": (1, 64), "parallelism": (1, 16)}
+LOCATOR_CAP = 64 * 1024
 Rng = Callable[[int], bytes]
 
 
@@ -61,22 +66,46 @@ class VaultLocator:
 
     @classmethod
     def from_json(cls, data: bytes) -> VaultLocator:
-        """Parse ``ext/vault.json``; ``UsageError`` if it is not one."""
+        """Parse ``ext/vault.json`` strictly; ``FormatError`` (exit 12) if it is not one.
+
+        The provider writes these bytes: NaN/Infinity, deep nesting, wrong types
+        and out-of-range numbers are refused, and the key-stretching parameters
+        must lie within :data:`KSF_BOUNDS` — checked here, before any guess is
+        spent, so a planted ``memory_kib`` cannot exhaust the device's memory.
+        """
+        from ..repo.sealed import json_int, json_str, strict_json
+
+        what = LOCATOR
+        d = strict_json(data, what, LOCATOR_CAP)
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise FormatError(f"{what} is not a vault locator of this version",
+                              hint="it may have been written by a newer Strongroom, or tampered with")
+        opaque_doc = d.get("opaque")
+        if not isinstance(opaque_doc, dict):
+            raise FormatError(f"{what}: no OPAQUE parameters")
+        ksf_doc = opaque_doc.get("ksf")
+        if not isinstance(ksf_doc, dict) or ksf_doc.get("name") != "argon2id":
+            raise FormatError(f"{what}: no argon2id key-stretching parameters")
+        ksf = {k: json_int(ksf_doc, k, what, lo, hi) for k, (lo, hi) in KSF_BOUNDS.items()}
+        if ksf["memory_kib"] < 8 * ksf["parallelism"]:
+            raise FormatError(f"{what}: memory_kib must be at least 8 x parallelism")
         try:
-            d = json.loads(data)
-            if d.get("format") != FORMAT:
-                raise ValueError("format")
-            ksf = {k: int(d["opaque"]["ksf"][k]) for k in ("memory_kib", "iterations", "parallelism")}
-            return cls(str(d["url"]), str(d["account"]), _b64d(d["server_public_key"]), ksf,
-                       _b64d(d["opaque"]["context"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{LOCATOR} in this repository is damaged or from a newer version") from exc
+            key = _b64d(json_str(d, "server_public_key", what, 64))
+            context = _b64d(json_str(opaque_doc, "context", what, 4096))
+        except VaultProtocolError:
+            raise FormatError(f"{what}: a key or the context is not base64url") from None
+        if len(key) != 32:
+            raise FormatError(f"{what}: the vault public key is not 32 bytes")
+        return cls(json_str(d, "url", what, 2048), json_str(d, "account", what, 128), key, ksf,
+                   context)
 
 
 def read_locator(backend: Backend) -> VaultLocator | None:
     """The repository's vault locator, or None if it is not password-protected."""
+    from ..repo.sealed import fetch_capped
+
     try:
-        return VaultLocator.from_json(backend.get(LOCATOR))
+        return VaultLocator.from_json(fetch_capped(backend, LOCATOR, LOCATOR_CAP))
     except ObjectNotFound:
         return None
 

@@ -46,6 +46,7 @@ from ..vault.sealing import frame
 
 RECORD_PREFIX = "ext/backup-head/"
 RECORD_FORMAT = "strongroom-backup-head/1"
+RECORD_CAP = 16 * 1024 * 1024  # like a snapshot's (backup-format spec): ids of every snapshot
 _SNAPSHOT_ID = re.compile(r"^[0-9a-f]{1,128}$")
 _RECORD_NAME = re.compile(r"^([0-9a-f]{16})\.([0-9a-f]{64})$")
 
@@ -101,16 +102,25 @@ class HeadState:
 
     @classmethod
     def from_json(cls, data: bytes) -> HeadState | None:
-        """Parse a head record; None if it is not one (a forged record fails the tag anyway)."""
+        """Parse a head record strictly; None if it is not one (a forged record fails the tag
+        anyway).  NaN/Infinity, deep nesting, wrong types and oversize records are refused."""
+        from ..errors import FormatError
+        from ..repo.sealed import strict_json
+
         try:
-            d = json.loads(data)
-            snaps = tuple(sorted(str(s) for s in d["snapshots"]))
-            newest, counter = str(d["newest"]), d["counter"]
-            ok = (d.get("format") == RECORD_FORMAT and isinstance(counter, int)
-                  and all(_SNAPSHOT_ID.match(s) for s in snaps)
-                  and (newest in snaps if snaps else newest == ""))
-        except (ValueError, KeyError, TypeError):
+            d = strict_json(data, "head record", RECORD_CAP)
+        except FormatError:
             return None
+        if not isinstance(d, dict) or d.get("format") != RECORD_FORMAT:
+            return None
+        snaps_doc, newest, counter = d.get("snapshots"), d.get("newest"), d.get("counter")
+        if (not isinstance(snaps_doc, list) or not all(type(x) is str for x in snaps_doc)
+                or type(newest) is not str or type(counter) is not int
+                or not 1 <= counter <= 2**63 - 1):
+            return None
+        snaps = tuple(sorted(snaps_doc))
+        ok = (all(_SNAPSHOT_ID.match(x) for x in snaps)
+              and (newest in snaps if snaps else newest == ""))
         return cls(counter, newest, snaps) if ok else None
 
 
@@ -227,10 +237,15 @@ class HeadGuard:
         raise BackupHeadConflict("the backup head kept moving while it was read")
 
     def _record(self, counter: int, tag: bytes) -> HeadState | None:
+        from ..errors import DataDamaged
+        from ..repo.sealed import fetch_capped
+
         try:
-            data = self.backend.get(record_name(counter, tag))
+            data = fetch_capped(self.backend, record_name(counter, tag), RECORD_CAP)
         except ObjectNotFound:
             return None
+        except DataDamaged:
+            data = b""  # oversize: not a record this client wrote
         state = HeadState.from_json(data)
         if state is None or state.counter != counter or not hmac.compare_digest(
                 state.tag(self._k_head, self.repo.id), tag):
