@@ -140,6 +140,47 @@ def test_config_parser(data: bytes) -> None:
         pass
 
 
+_GOOD_LOCATOR = {"format": "strongroom-vault-locator/1", "url": "https://vault.example",
+                 "account": "alice", "server_public_key": "A" * 43,
+                 "opaque": {"ksf": {"name": "argon2id", "memory_kib": 65536, "iterations": 3,
+                                    "parallelism": 1}, "context": ""}}
+
+
+@_fuzz()
+@given(st.one_of(st.binary(max_size=600), _json.map(lambda j: json.dumps(j).encode()),
+                 _hostile_docs(_GOOD_LOCATOR)))
+def test_vault_locator_parser(data: bytes) -> None:
+    """ext/vault.json, which the provider writes: a locator within bounds or FormatError."""
+    from strongroom.client.flows import KSF_BOUNDS, VaultLocator
+
+    _count("vault locator")
+    try:
+        loc = VaultLocator.from_json(data)
+    except FormatError:
+        return
+    for k, (lo, hi) in KSF_BOUNDS.items():
+        assert type(loc.ksf[k]) is int and lo <= loc.ksf[k] <= hi
+    assert len(loc.server_public_key) == 32
+
+
+_GOOD_HEAD = {"format": "strongroom-backup-head/1", "repository": "00" * 16, "counter": 2,
+              "newest": "ab" * 16, "snapshots": ["ab" * 16, "cd" * 16]}
+
+
+@_fuzz()
+@given(st.one_of(st.binary(max_size=600), _json.map(lambda j: json.dumps(j).encode()),
+                 _hostile_docs(_GOOD_HEAD)))
+def test_backup_head_record_parser(data: bytes) -> None:
+    """ext/backup-head/* records: a well-formed state or None, never an exception."""
+    from strongroom.client.rollback import HeadState
+
+    _count("backup head record")
+    state = HeadState.from_json(data)
+    if state is not None:
+        assert type(state.counter) is int and state.counter >= 1
+        assert state.newest in state.snapshots or (state.newest == "" and not state.snapshots)
+
+
 _GOOD_LOCK = {"v": 2, "exclusive": True, "instance": "00" * 16, "seq": 0, "hostname": "h",
               "boot": "b", "pid": 1}
 
