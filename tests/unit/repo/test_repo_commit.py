@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from repo_helpers import Clock, Killed, Rng, SpyBackend, make_tree, restored_root, tree_state
+from repo_helpers import BASE_TIME, Clock, Killed, Rng, SpyBackend, make_tree, restored_root, tree_state
 
 from strongroom import BackupKey, Repository
 from strongroom.errors import RepositoryLocked
@@ -49,7 +49,8 @@ def test_killed_backup_keeps_old_snapshot_and_next_backup_reuses(
     uploaded_before_kill = dying.put_bytes("data/")
 
     again = SpyBackend(inner.inner)
-    repo2 = Repository.open(again, key, clock=Clock(), rng=Rng(3))
+    # A later clock: "latest" is the newest by time, and each Clock() starts at BASE_TIME.
+    repo2 = Repository.open(again, key, clock=Clock(start=BASE_TIME + 86_400), rng=Rng(3))
     repo2._engine.config = repo._engine.config
     assert [s.paths for s in repo2.snapshots()] == [["/" + str(first).lstrip("/")]]
     repo2.restore("latest", tmp_path / "out1")
