@@ -6,7 +6,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from repo_helpers import BASE_TIME, Clock, Killed, Rng, SpyBackend, make_tree, restored_root, tree_state
+from repo_helpers import (
+    BASE_TIME,
+    Clock,
+    Killed,
+    Rng,
+    SpyBackend,
+    make_tree,
+    restored_root,
+    tree_state,
+)
 
 from strongroom import BackupKey, Repository
 from strongroom.errors import RepositoryLocked
