@@ -8,6 +8,7 @@ CI must run it.  Each area keeps its own fixtures in its own conftest.py.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,3 +31,13 @@ def _lock_sightings_per_test(tmp_path_factory: pytest.TempPathFactory,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test remembers its own lock sightings (spec §9), not the user's state dir."""
     monkeypatch.setenv("STRONGROOM_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture
+def umask_000() -> Iterator[None]:
+    """The loosest umask there is: nothing of what is made may depend on it."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from strongroom.securefile import (
     ensure_private_dir,
     write_secret_file,
 )
-
-
-@pytest.fixture
-def umask_000() -> Iterator[None]:
-    """The loosest umask there is: nothing of what is made may depend on it."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 class Names:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from strongroom.errors import LocalSecretsUnsafe, UsageError
 from strongroom.vault.keystore import create_secrets, load_secrets, software_keystore_for
 
 from .conftest import DetRng
-
-
-@pytest.fixture
-def umask_000() -> Iterator[None]:
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 class Vault:
