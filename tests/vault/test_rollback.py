@@ -426,6 +426,17 @@ def _set_head_raw(store, account: str, counter: int, tag: bytes | None = None) -
 # -- the CLI (one store is enough: the store logic is covered above) ---------------------
 
 
+def run(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """``strongroom ARGS`` in-process, without a terminal, with exactly ``env``."""
+    from click.testing import CliRunner
+
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.main import cli
+
+    app = AppContext(stdin_is_tty=lambda: False, env=env)
+    return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
+
+
 @pytest.fixture
 def sqlite_vault(tmp_path: Path, secrets):  # type: ignore[no-untyped-def]
     """A vault over SQLite served on loopback; yields (url, alice's token)."""
@@ -450,16 +461,8 @@ def sqlite_vault(tmp_path: Path, secrets):  # type: ignore[no-untyped-def]
 def test_cli_detects_a_hidden_snapshot_and_forget_is_no_alarm(sqlite_vault, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from click.testing import CliRunner
-
-    from strongroom.cli.context import AppContext
-    from strongroom.cli.main import cli
-
     url, token = sqlite_vault
 
-    def run(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
-        app = AppContext(stdin_is_tty=lambda: False, env=env)
-        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
 
     repo, src = tmp_path / "repo", tmp_path / "chats"
     src.mkdir()
@@ -550,16 +553,8 @@ def test_cli_a_deleted_locator_is_a_rollback_on_a_device_that_saw_password_mode(
     device that knows the repository is in password mode; its own ``disable`` is no alarm."""
     import json
 
-    from click.testing import CliRunner
-
-    from strongroom.cli.context import AppContext
-    from strongroom.cli.main import cli
-
     url, token = sqlite_vault
 
-    def run(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
-        app = AppContext(stdin_is_tty=lambda: False, env=env)
-        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
 
     repo, src = tmp_path / "repo", tmp_path / "chats"
     src.mkdir()
@@ -605,16 +600,8 @@ LOCATOR_TAMPERS = [
 def test_cli_a_tampered_locator_is_a_clear_error_and_spends_no_guess(  # type: ignore[no-untyped-def]
         sqlite_vault, tmp_path: Path, what: str, tamper) -> None:
     """Issue 10 point 3 / issue 11 point 2: the provider writes ext/vault.json."""
-    from click.testing import CliRunner
-
-    from strongroom.cli.context import AppContext
-    from strongroom.cli.main import cli
-
     url, token = sqlite_vault
 
-    def run(*args: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
-        app = AppContext(stdin_is_tty=lambda: False, env=env)
-        return CliRunner().invoke(cli, list(args), obj=app, env=env, catch_exceptions=False)
 
     repo = tmp_path / "repo"
     dev1 = {"STRONGROOM_REPO": str(repo), "STRONGROOM_KEYRING": "no", "STRONGROOM_VAULT": url,
