@@ -17,7 +17,7 @@ from .conftest import DetRng
 
 
 class Vault:
-    url, account = "http://127.0.0.1:1", "alice"
+    url, account, slot = "http://127.0.0.1:1", "alice", "s1"
 
 
 def _keystore(path: Path):  # type: ignore[no-untyped-def]
