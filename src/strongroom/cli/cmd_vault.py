@@ -93,7 +93,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
     app = create_app(vault, open_auth(settings, vault.store))
     key = base64.urlsafe_b64encode(vault.server_public_key).rstrip(b"=").decode()
     click.echo(f"strongroom vault on http://{host}:{port} (public key {key})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1)
 
 
 @command.group("account")
