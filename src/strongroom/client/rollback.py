@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from ..crypto.keys import BackupKey
 from ..errors import BackupHeadConflict, LocalWriteError, ObjectNotFound, RollbackDetected
-from ..securefile import ensure_private_dir, write_secret_file
+from ..securefile import check_private_dir, ensure_private_dir, write_secret_file
 from ..storage.base import Backend
 from ..vault import labels
 from ..vault.sealing import frame
@@ -146,6 +146,10 @@ class LocalHeads:
         return self.directory / f"{repo_id}.json"
 
     def _doc(self, repo_id: str) -> dict[str, Any]:
+        if os.path.lexists(self.directory):
+            # Another local user who could write here could lower the counter or drop the
+            # file (switching the alarm off): such a directory is refused, not read.
+            check_private_dir(self.directory)
         try:
             d = json.loads(self._path(repo_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -181,6 +185,8 @@ class LocalHeads:
 
     def knows(self, repo_id: str) -> bool:
         """Whether this device has seen this repository in password mode (a head >= 1)."""
+        if os.path.lexists(self.directory):
+            check_private_dir(self.directory)
         try:
             d = json.loads(self._path(repo_id).read_text(encoding="utf-8"))
         except FileNotFoundError:
