@@ -368,3 +368,13 @@ def test_disable_whose_locator_delete_fails_finishes_when_run_again(
         assert password.disable(repo, access) is False  # again: finishes, nothing to delete
     assert flows.read_locator(backend) is None
     access.close()
+
+
+def test_a_rewritten_vault_key_in_the_locator_spends_no_guess(acct: dict[str, Any]) -> None:
+    backend, _key = _new_repo(acct, "pw")
+    doc = json.loads(backend.get(flows.LOCATOR))
+    doc["server_public_key"] = "A" * 43
+    backend.put(flows.LOCATOR, json.dumps(doc).encode())
+    with pytest.raises(VaultProtocolError, match="different public key"):
+        password.open_with_password(backend, _access(acct, "new"), "pw")
+    assert _left(acct, backend) == 10

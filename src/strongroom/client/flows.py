@@ -262,6 +262,10 @@ def recover(loc: VaultLocator, client: VaultClient, password: str | bytes, *,
                          "the repository names a slot that does not exist)",
                          hint="use the 64-digit key")
     cfg = loc.config(record_ksf(status, bounds))
+    # A key in the locator other than the vault's own would fail the login only after the
+    # guess was counted: ask the vault first (storage could have rewritten it).
+    if _b64d(client.info().get("server_public_key", "")) != loc.server_public_key:
+        raise _pin_error()
     if status.get("attempts_left") == 1 and confirm_last is not None and not confirm_last():
         raise UsageError("stopped before the last attempt; nothing was spent")
     ke1, state = opaque.LoginClient.start(_pw(password), config=cfg, rng=rng)

@@ -208,11 +208,12 @@ def _status_doc(st: Any) -> dict[str, Any]:
             "attempt_limit": st.attempt_limit, "ksf": st.ksf}
 
 
-def _slot_path(slot: str) -> str:
+async def _slot_path(slot: str) -> str:
+    # async: a pure function runs on the event loop, not through the thread pool.
     return slot
 
 
-def _legacy_slot() -> str:
+async def _legacy_slot() -> str:
     return ""
 
 
