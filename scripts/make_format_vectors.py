@@ -51,7 +51,7 @@ from strongroom.repo.manifest import (
     seal_snapshot,
     snapshot_name,
 )
-from strongroom.repo.pack import BLOB_DATA, BLOB_META, PREFIX_SIZE, padme, pack_id_from_name
+from strongroom.repo.pack import BLOB_DATA, BLOB_META, PREFIX_SIZE, pack_id_from_name, padme
 from strongroom.repo.packer import Packer
 from strongroom.repo.sealed import open_object, seal_object
 from strongroom.storage.local import LocalBackend

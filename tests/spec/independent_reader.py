@@ -246,8 +246,7 @@ class Reader:
                 os.utime(dest, ns=(r.mtime_ns, r.mtime_ns), follow_symlinks=False)
             else:
                 with open(dest, "wb") as f:
-                    for c in r.chunks:
-                        f.write(self.read_blob(c))
+                    f.writelines(self.read_blob(c) for c in r.chunks)
                 if dest.stat().st_size != r.size:
                     raise ReaderError("file size differs from its record")
                 os.chmod(dest, r.mode & 0o777)
