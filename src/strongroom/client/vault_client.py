@@ -19,14 +19,16 @@ import httpx
 from ..errors import (
     AttemptsExhausted,
     BackupHeadConflict,
+    InvalidAccountId,
     InvalidLogin,
+    StrongroomError,
     UsageError,
     VaultAuthError,
-    VaultError,
     VaultProtocolError,
     VaultSessionInvalid,
     VaultUnreachable,
 )
+from ..vault.account_id import check_account_id
 
 
 def b64e(raw: bytes) -> str:
@@ -99,6 +101,7 @@ class VaultClient:
     def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         check_vault_url(url)
+        check_account_id(account)  # InvalidAccountId before anything is sent (spec §7.1)
         self.url, self.account = url.rstrip("/"), account
         headers = {"authorization": f"Bearer {token}"} if token else {}
         if transport is None and is_loopback_host(httpx.URL(self.url).host):
@@ -203,7 +206,7 @@ class VaultClient:
         return f"<VaultClient {self.url} account={self.account}>"
 
 
-def _error(status: int, data: dict[str, Any]) -> VaultError:
+def _error(status: int, data: dict[str, Any]) -> StrongroomError:
     code, msg = data.get("error"), str(data.get("message", ""))[:300]
     if code == "invalid_login":
         left = data.get("attempts_left")
@@ -218,6 +221,8 @@ def _error(status: int, data: dict[str, Any]) -> VaultError:
         current = data.get("counter")
         conflict.current = current if isinstance(current, int) else None
         return conflict
+    if code == "invalid_account":
+        return InvalidAccountId(f"the vault refused the account id: {msg}")
     if code == "proof_required":
         return VaultAuthError(f"the vault refused: {msg}",
                               hint="open the repository with its key or password first")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
-from .core import check_account_id
+from .account_id import check_account_id, is_valid_account_id
 from .store import RecordStore
 
 TOKEN_PREFIX = "srv1_"
@@ -108,7 +108,8 @@ class JwtAuth(Authenticator):
         if not (isinstance(claims, dict) and self._times_ok(claims)):
             return None
         sub = claims.get("sub")
-        return sub if isinstance(sub, str) and sub else None
+        # A subject that is no account id (vault-protocol §7.1) proves no account.
+        return sub if is_valid_account_id(sub) else None
 
     def _times_ok(self, claims: dict[str, Any]) -> bool:
         """``exp``/``iat``/``nbf`` are integers, the token is valid now and not too long-lived."""
