@@ -124,3 +124,19 @@ def test_cli_account_create_refuses_with_exit_2(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "strongroom: error:" in out.stderr and "contains '/'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_whoami_needs_no_account_and_checks_the_answer(live: tuple[LiveVault, TokenAuth]) -> None:
+    server, auth = live
+    token = auth.create_account("carol@example.org")
+    with VaultClient(server.url, None, token) as probe:
+        assert probe.whoami() == "carol@example.org"
+        with pytest.raises(UsageError, match="no account"):
+            probe.status()
+    # An account stored before the rule (straight into the store) is named, then refused.
+    from strongroom.vault.auth import hash_token
+
+    auth.store.put_account("old name", hash_token("srv1_" + "x" * 43))
+    with VaultClient(server.url, None, "srv1_" + "x" * 43) as probe, \
+            pytest.raises(InvalidAccountId, match="not allowed"):
+        probe.whoami()
