@@ -231,6 +231,9 @@ def test_a_failing_provider_is_an_auth_error_without_its_message(jwt_vault: str)
     with (VaultClient(jwt_vault, "alice", lambda: "") as client,
           pytest.raises(VaultAuthError, match="no token")):
         client.status()
+    with (VaultClient(jwt_vault, "alice", lambda: "abc\r\nX-Injected: 1") as client,
+          pytest.raises(VaultAuthError, match="not a token")):
+        client.status()
 
 
 def test_a_wrong_password_never_calls_the_provider_again(jwt_vault: str, vault: Vault,

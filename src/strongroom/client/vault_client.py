@@ -11,6 +11,7 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
@@ -91,6 +92,7 @@ def check_vault_url(url: str) -> None:
                  "localhost, 127.0.0.0/8 and ::1")
 
 
+_BEARER = re.compile(r"[!-~]{1,16384}")
 #: Hands out the account's bearer credential (a token or a JWT); see :class:`VaultClient`.
 TokenProvider = Callable[[], str]
 
@@ -251,6 +253,10 @@ class VaultClient:
             raise VaultAuthError(f"the token provider failed ({type(exc).__name__})") from exc
         if not isinstance(token, str) or not token:
             raise VaultAuthError("the token provider returned no token")
+        if not _BEARER.fullmatch(token):
+            # One HTTP header value (a newline would split the header); not echoed.
+            raise VaultAuthError("the token provider returned something that is not a token "
+                                 "(printable ASCII without spaces)")
         if refused is not None and hmac.compare_digest(token.encode(), refused.encode()):
             raise VaultAuthError("the vault refused this account's credentials, and the token "
                                  "provider returned the same one again",
