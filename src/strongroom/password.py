@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import quote
 
 from .crypto.keys import BackupKey
 from .errors import RollbackDetected, UsageError, VaultError
@@ -65,7 +64,9 @@ class VaultAccess:
     """
 
     url: str
-    token: str | None
+    #: The account's bearer token or JWT, or a callable that returns a fresh one (the
+    #: client asks it again once after a 401: a token that expired during a long backup).
+    token: str | Callable[[], str] | None
     account: str | None = None
     pinned_key: bytes | None = None
     device_dir: str | os.PathLike[str] | None = None
@@ -89,13 +90,12 @@ class VaultAccess:
         for c in self._clients:
             if account in (None, c.account):
                 return c.for_slot("")  # one connection pool per access
-        c = VaultClient(self.url, account or "?", self.token, transport=self.transport,
+        c = VaultClient(self.url, account, self.token, transport=self.transport,
                         timeout=self.timeout)
         self._clients.append(c)
-        if account is None:
-            account = str(c._call("GET", "/v1/whoami")["account"])
-            self.account = c.account = account
-            c._base = c._acct = f"/v1/accounts/{quote(account, safe='')}"
+        if account is None:  # the token's own account
+            self.account = c.account = c.whoami()
+            c._set_account(c.account)
         return c
 
     def __enter__(self) -> Self:

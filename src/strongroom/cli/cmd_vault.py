@@ -59,6 +59,10 @@ def _db_option(f: F) -> F:
 @click.option("--auth", "auth_mode", type=click.Choice(["tokens", "jwt"]), default="tokens",
               show_default=True, help="Standalone account tokens, or JWTs from the chat app.")
 @click.option("--jwt-public-key", type=click.Path(dir_okay=False), help="PEM public key (jwt mode).")
+@click.option("--jwt-jwks", type=click.Path(dir_okay=False), metavar="FILE",
+              help="JWKS file of the auth service's public keys, chosen by the token's 'kid' and "
+                   "reloaded when the file changes: rotate keys without a restart (jwt mode; "
+                   "instead of --jwt-public-key).")
 @click.option("--jwt-issuer", help="Required 'iss' (jwt mode).")
 @click.option("--jwt-audience", help="Required 'aud' (jwt mode).")
 # The default is vault.auth.DEFAULT_JWT_MAX_LIFETIME (a test keeps them equal), not
@@ -73,7 +77,7 @@ def _db_option(f: F) -> F:
                    "integrity MAC (until then they are refused).")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
-          jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
+          jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
           kdf_memory_kib: int, sign_legacy_rows: bool) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
@@ -85,7 +89,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         database=database, secrets=secrets, keystore=keystore,
         passphrase=os.environ.get(ENV_PASSPHRASE), pkcs11_module=pkcs11_module,
         token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
-        auth=auth_mode, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
+        auth=auth_mode, jwt_public_key=jwt_public_key, jwt_jwks=jwt_jwks, jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience, jwt_max_lifetime=jwt_max_lifetime,
         sign_legacy_rows=sign_legacy_rows,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})

@@ -103,8 +103,8 @@ def vault_client(app: AppContext, *, url: str | None = None, account: str | None
     if not token:
         raise UsageError("no vault token given", hint=TOKEN_HINT)
     if account is None:
-        with VaultClient(url, "?", token) as probe:
-            account = str(probe._call("GET", "/v1/whoami")["account"])
+        with VaultClient(url, None, token) as probe:
+            account = probe.whoami()
     client = VaultClient(url, account, token)
     app._closers.append(client.close)
     return client

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import (
     AttemptsExhausted,
     BackupHeadConflict,
+    InvalidAccountId,
     InvalidLogin,
     UsageError,
     VaultAuthError,
@@ -28,8 +29,9 @@ from ..errors import (
     VaultSessionInvalid,
     VaultStoreError,
 )
+from .account_id import check_account_id
 from .auth import Authenticator
-from .core import MAX_HEAD_COUNTER, Vault
+from .core import MAX_HEAD_COUNTER, Vault, check_slot
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -162,6 +164,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
     _install_errors(app)
 
     def caller(request: Request, account: str) -> str:
+        check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         who = auth.account(token.strip()) if scheme.lower() == "bearer" and token else None
@@ -199,6 +202,18 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
     # account's legacy slot, which records from protocol 2 live in.
     for prefix in ("/v1/accounts/{account}/slots/{slot}", "/v1/accounts/{account}"):
         _slot_routes(app, vault, prefix, caller)
+
+    @app.api_route("/v1/accounts/{rest:path}", methods=["GET", "POST", "DELETE"],
+                   include_in_schema=False)
+    def unmatched(rest: str) -> None:
+        """No route matched: an account id with a '/' in it is 400, anything else 404."""
+        for tail in _ACCOUNT_ENDPOINTS:
+            if rest.endswith("/" + tail) and len(rest) > len(tail) + 1:
+                account, _sep, slot = rest[: -len(tail) - 1].partition("/slots/")
+                check_account_id(account)
+                if _sep:
+                    check_slot(slot)  # a slot id with a '/' in it
+        raise _Http(404, "not_found", "no such endpoint")
 
     return BodyLimit(app, max_body) if max_body else app
 
@@ -283,6 +298,10 @@ def _slot_routes(app: FastAPI, vault: Vault, prefix: str, caller: Any) -> None:
         return {"counter": h.counter, "tag": b64e(h.tag or b"")}
 
 
+_ACCOUNT_ENDPOINTS = ("registration/start", "registration/finish", "login/start", "login/finish",
+                      "record", "head")
+
+
 class _Http(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -322,6 +341,7 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(VaultSessionInvalid, handler(409, "session_invalid"))
     app.add_exception_handler(BackupHeadConflict, handler(409, "head_conflict"))
     app.add_exception_handler(VaultProtocolError, handler(400, "bad_message"))
+    app.add_exception_handler(InvalidAccountId, handler(400, "invalid_account"))
     app.add_exception_handler(UsageError, handler(400, "bad_request"))
     app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))
     app.add_exception_handler(AttemptsExhausted, handler(410, "locked"))

@@ -41,13 +41,13 @@ from ..errors import (
 )
 from . import _opaque as opaque
 from . import labels
+from .account_id import check_account_id
 from .counter import Counter, Event, Out, State, absent, step
 from .params import check_ksf, encode_ksf
 from .sealing import derive, frame, open_sealed, seal, unframe
 from .store import Mutation, RecordRow, RecordStore, SessionRow, record_key, split_record_key
 
 MAX_WRAPPED_KEY = 256
-MAX_ACCOUNT_ID = 128
 HEAD_TAG_SIZE = 32
 MAX_HEAD_COUNTER = 2**63 - 1  # fits SQLite INTEGER and PostgreSQL BIGINT
 PROOF_SIZE = 32
@@ -127,15 +127,6 @@ class BackupHead:
 
     counter: int  # 0 = never advanced
     tag: bytes | None
-
-
-def check_account_id(account_id: str) -> bytes:
-    """Validate an account id; return it as the OPAQUE credential identifier."""
-    if not isinstance(account_id, str) or not 1 <= len(account_id) <= MAX_ACCOUNT_ID:
-        raise UsageError(f"account id must be 1 to {MAX_ACCOUNT_ID} characters")
-    if not account_id.isprintable():
-        raise UsageError("account id must be printable")
-    return account_id.encode("utf-8")
 
 
 def check_slot(slot: str) -> str:
