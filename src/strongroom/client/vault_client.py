@@ -88,9 +88,18 @@ def check_vault_url(url: str) -> None:
 
 
 class VaultClient:
-    """One account at one vault.  ``transport`` lets tests run in-process.
+    """One account at one vault, served by one or several nodes.  ``transport`` lets tests
+    run in-process.
 
-    The URL must be ``https://``, or ``http://`` to a loopback host
+    ``url`` is one base URL, or several separated by commas: the nodes of one
+    replicated vault (docs/vault-operations.md), tried in that order.  A request
+    moves on to the next node only when the connection to a node could not be
+    made (nothing was sent, so nothing was counted); never after an answer,
+    503 included, and never after a request went out without an answer, except
+    for reads (GET), which change nothing.  The node that last answered is
+    tried first next time.
+
+    Every URL must be ``https://``, or ``http://`` to a loopback host
     (``UsageError`` otherwise): the bearer token never crosses a network in clear
     text.  Redirects are not followed, so an https vault cannot send it to http.
     Proxy variables are ignored for a loopback vault.
@@ -98,19 +107,30 @@ class VaultClient:
 
     def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        check_vault_url(url)
-        self.url, self.account = url.rstrip("/"), account
+        urls = [u.strip().rstrip("/") for u in url.split(",")]
+        for u in urls:
+            check_vault_url(u)
+        #: Every node's URL; ``url`` is the first (what a locator records).
+        self.urls: tuple[str, ...] = tuple(urls)
+        self.url, self.account = urls[0], account
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        if transport is None and is_loopback_host(httpx.URL(self.url).host):
+        self._nodes = [self._node(u, headers, timeout, transport) for u in urls]
+        self._http = self._nodes[0]  # the first node's client (its headers are every node's)
+        self._current = 0
+        self._acct = f"/v1/accounts/{quote(account, safe='')}"
+
+    @staticmethod
+    def _node(url: str, headers: dict[str, str], timeout: float,
+              transport: httpx.BaseTransport | None) -> httpx.Client:
+        if transport is None and is_loopback_host(httpx.URL(url).host):
             # A loopback vault is this machine: never through HTTP(S)_PROXY/ALL_PROXY, which
             # would hand a proxy the token (in clear text for http://; spec §3).  httpx reads
             # proxies from the environment only for a transport it builds itself; this one
             # still honours SSL_CERT_FILE/SSL_CERT_DIR.  A remote https:// vault may go through
             # a proxy: CONNECT shows it the host name only, TLS protects the rest.
             transport = httpx.HTTPTransport()
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
-                                  transport=transport, follow_redirects=False)
-        self._acct = f"/v1/accounts/{quote(account, safe='')}"
+        return httpx.Client(base_url=url, headers=headers, timeout=timeout,
+                            transport=transport, follow_redirects=False)
 
     def info(self) -> dict[str, Any]:
         """Public facts: server public key, context, guess limit."""
@@ -173,12 +193,7 @@ class VaultClient:
         self._call("POST", f"{self._acct}/head", {"counter": counter, "tag": b64e(tag)})
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            resp = self._http.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            raise VaultUnreachable(
-                f"the Backup Key Vault at {self.url} cannot be reached ({type(exc).__name__})"
-            ) from exc
+        resp = self._send(method, path, body)
         try:
             data = resp.json()
         except ValueError:
@@ -189,9 +204,36 @@ class VaultClient:
             raise _error(resp.status_code, data)
         return data
 
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        """The first answer from a node, starting with the one that answered last."""
+        n = len(self._nodes)
+        failures: list[str] = []
+        for i in range(n):
+            k = (self._current + i) % n
+            try:
+                resp = self._nodes[k].request(method, path, json=body)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failures.append(f"{self.urls[k]}: {type(exc).__name__}")  # nothing was sent
+                continue
+            except httpx.TransportError as exc:
+                if method == "GET":
+                    failures.append(f"{self.urls[k]}: {type(exc).__name__}")
+                    continue
+                # Sent, no answer: the vault may have acted on it (a guess counted).  Not
+                # sent again elsewhere: the caller decides, knowing a guess may be spent.
+                raise VaultUnreachable(
+                    f"the Backup Key Vault at {self.urls[k]} did not answer "
+                    f"({type(exc).__name__})",
+                    hint="try again; a guess that may have been counted stays counted") from exc
+            self._current = k
+            return resp
+        raise VaultUnreachable(
+            "the Backup Key Vault cannot be reached (" + "; ".join(failures) + ")")
+
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pools."""
+        for node in self._nodes:
+            node.close()
 
     def __enter__(self) -> Self:
         return self
@@ -200,7 +242,8 @@ class VaultClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<VaultClient {self.url} account={self.account}>"
+        more = f" (+{len(self.urls) - 1} nodes)" if len(self.urls) > 1 else ""
+        return f"<VaultClient {self.url}{more} account={self.account}>"
 
 
 def _error(status: int, data: dict[str, Any]) -> VaultError:
