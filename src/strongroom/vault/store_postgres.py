@@ -75,7 +75,8 @@ class PostgresStore(RecordStore):
             given = psycopg.conninfo.conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:
             raise UsageError("the vault database is not a valid PostgreSQL URL or DSN") from exc
-        self._params = {**_CONNECT_DEFAULTS, **{k: str(v) for k, v in given.items()}}
+        self._conninfo = psycopg.conninfo.make_conninfo(
+            "", **{**_CONNECT_DEFAULTS, **{k: str(v) for k, v in given.items()}})
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
@@ -91,7 +92,7 @@ class PostgresStore(RecordStore):
     def _conn(self) -> psycopg.Connection[Any]:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = psycopg.connect(autocommit=True, **self._params)
+            conn = psycopg.connect(self._conninfo, autocommit=True)
             conn.execute("SET synchronous_commit = on")
             conn.add_notice_handler(self._notice)
             self._local.conn = conn
