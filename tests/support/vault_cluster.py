@@ -302,17 +302,20 @@ class VaultCluster:
             _signal(pid, signal.SIGKILL, group=True)
         if postmaster and _pid_alive(postmaster):
             _signal(postmaster, signal.SIGKILL, group=True)
-        self._reap(name)
+        self._reap(name, wait=10.0)
 
-    def _reap(self, name: str) -> None:
+    def _reap(self, name: str, wait: float = 0.0) -> None:
         proc = self._procs.get(name)
         if proc is not None:
-            proc.poll()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait) if wait else proc.poll()
+            if proc.returncode is not None:
+                del self._procs[name]
 
     def kill(self, name: str) -> None:
         """SIGKILL process ``name`` alone (for a ``pg`` node: its Patroni, not PostgreSQL)."""
         _signal(self.state["pids"].get(name), signal.SIGKILL)
-        self._reap(name)
+        self._reap(name, wait=10.0)
 
     def postmaster_pid(self, node: str) -> int | None:
         """The PostgreSQL postmaster of ``node``, from its ``postmaster.pid``."""
@@ -361,7 +364,16 @@ class VaultCluster:
             if proc is not None and not _pid_alive(proc):
                 raise RuntimeError(f"{what}: the process exited; see the logs in {self.root}")
             time.sleep(0.2)
-        raise TimeoutError(f"{what}: not ready after {timeout:.0f} s; see the logs in {self.root}")
+        raise TimeoutError(f"{what}: not ready after {timeout:.0f} s; see the logs in {self.root}"
+                           f"\n{self.log_tails()}")
+
+    def log_tails(self, lines: int = 4) -> str:
+        """The last ``lines`` lines of every process's log."""
+        out = []
+        for log in sorted(self.root.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {log.name}\n" + "\n".join(t[:300] for t in tail))
+        return "\n".join(out)
 
     def etcd_healthy(self) -> int:
         """How many etcd members answer their health check."""
@@ -429,14 +441,25 @@ class VaultCluster:
 
 
 @contextlib.contextmanager
-def running_cluster(root: Path, *, vaults: int = 3) -> Iterator[VaultCluster]:
-    """A fresh cluster in ``root`` for the duration of the block; destroyed after."""
+def running_cluster(*, vaults: int = 3) -> Iterator[VaultCluster]:
+    """A fresh cluster in a new directory for the duration of the block; destroyed after
+    (kept, stopped, when ``STRONGROOM_KEEP_CLUSTER`` is set, to read its logs).
+
+    The directory is made under the system temp folder, not a test's ``tmp_path``: as
+    root, PostgreSQL runs as ``postgres``, which must be able to reach its data.
+    """
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="strongroom-vault-cluster-"))
     cluster = VaultCluster(root)
     try:
         cluster.up(vaults=vaults)
         yield cluster
     finally:
-        cluster.destroy()
+        if os.environ.get("STRONGROOM_KEEP_CLUSTER"):
+            cluster.down()
+        else:
+            cluster.destroy()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,10 +475,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process; the data stays for the next up")
     destroy = sub.add_parser("destroy", help="stop every process and delete the directory")
     destroy.add_argument("--yes", action="store_true", help="really delete the data")
+    rnd = sub.add_parser("render", help="print the etcd or Patroni file of one host of a real "
+                                        "three-host deployment (standard ports)")
+    rnd.add_argument("what", choices=["etcd", "patroni"])
+    rnd.add_argument("--name", required=True, help="this member's name (etcd1, pg1, ...)")
+    rnd.add_argument("--host", required=True, help="this host's address, as the others reach it")
+    rnd.add_argument("--members", help="etcd: every member as NAME=HOST,... (three)")
+    rnd.add_argument("--etcd", help="patroni: the etcd hosts, HOST,HOST,HOST")
+    rnd.add_argument("--network", help="patroni: the CIDR the nodes and vault hosts are in")
+    rnd.add_argument("--secrets", type=Path, help="patroni: folder with the files superuser "
+                                                  "and replication (one password each)")
+    rnd.add_argument("--data-dir", type=Path, help="data folder (default per Debian layout)")
     for p in sub.choices.values():
         p.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                        help=f"cluster directory (default {DEFAULT_DIR}, or $STRONGROOM_CLUSTER_DIR)")
     a = ap.parse_args(argv)
+    if a.cmd == "render":
+        return _render_one(a)
     missing = available()
     if missing and a.cmd == "up":
         print(f"vault-cluster: not installed: {missing} (apt-get install {missing.replace(',', '')})",
@@ -481,6 +517,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vault-cluster: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(cluster.status(), indent=2))
+    return 0
+
+
+def _render_one(a: argparse.Namespace) -> int:
+    """``render``: one host's file of a real deployment, on stdout (passwords from files)."""
+    if a.what == "etcd":
+        if not a.members:
+            print("vault-cluster: render etcd needs --members NAME=HOST,...", file=sys.stderr)
+            return 2
+        initial = ",".join(f"{n}=http://{h}:2380" for n, h in
+                           (m.split("=", 1) for m in a.members.split(",")))
+        print(render("etcd.yml.in", {
+            "name": a.name, "data_dir": a.data_dir or f"/var/lib/etcd/{SCOPE}", "scheme": "http",
+            "listen_host": a.host, "host": a.host, "client_port": 2379, "peer_port": 2380,
+            "initial_cluster": initial, "scope": SCOPE}), end="")
+        return 0
+    if not (a.etcd and a.network and a.secrets):
+        print("vault-cluster: render patroni needs --etcd, --network and --secrets", file=sys.stderr)
+        return 2
+    data = a.data_dir or Path(f"/var/lib/postgresql/15/{SCOPE}")
+    try:
+        pw = {k: (a.secrets / k).read_text(encoding="utf-8").strip()
+              for k in ("superuser", "replication")}
+    except OSError as exc:
+        print(f"vault-cluster: cannot read a password file: {exc}", file=sys.stderr)
+        return 2
+    print(render("patroni.yml.in", {
+        "scope": SCOPE, "name": a.name, "listen_host": a.host, "host": a.host, "api_port": 8008,
+        "pg_port": 5432, "etcd_hosts": ",".join(f"{h}:2379" for h in a.etcd.split(",")),
+        "scheme": "http", "data_dir": data, "state_dir": data.parent,
+        "socket_dir": "/var/run/postgresql", "superuser_password": pw["superuser"],
+        "replication_password": pw["replication"], "network": a.network}), end="")
     return 0
 
 
