@@ -1,0 +1,136 @@
+"""A client given several vault nodes: the next node only when nothing reached the first.
+
+Real sockets on loopback: a closed port (connection refused), a node that answers
+503, a node that takes the request and closes without answering, and a live vault.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from strongroom.client import flows
+from strongroom.client.vault_client import VaultClient
+from strongroom.crypto.keys import BackupKey
+from strongroom.errors import InvalidLogin, UsageError, VaultUnreachable
+from strongroom.storage.memory import MemoryBackend
+
+from . import pg
+from .conftest import SMALL_KSF, DetRng
+
+
+class RawNode:
+    """A loopback "vault node" that reads each request, then answers 503 or just closes."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode, self.requests = mode, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests += 1
+                if self.mode == "503":
+                    body = b'{"error": "unavailable", "message": "the record store failed"}'
+                    conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json"
+                                 b"\r\nconnection: close\r\ncontent-length: "
+                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def node503() -> Iterator[RawNode]:
+    n = RawNode("503")
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[RawNode]:
+    n = RawNode("close")
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def account(live):  # type: ignore[no-untyped-def]
+    """(live vault URL, token, locator) of an account with a password."""
+    server, auth = live
+    token = auth.create_account("alice", DetRng(b"alice"))
+    with VaultClient(server.url, "alice", token) as c:
+        loc = flows.enable(MemoryBackend(), BackupKey.from_bytes(bytes(32)), c, "pw",
+                           ksf=SMALL_KSF)
+    return server.url, token, loc
+
+
+def _closed_port_url() -> str:
+    return f"http://127.0.0.1:{pg.free_port()}"
+
+
+def test_refused_connection_moves_to_the_next_node(account) -> None:  # type: ignore[no-untyped-def]
+    url, token, loc = account
+    dead = _closed_port_url()
+    with VaultClient(f"{dead},{url}", "alice", token) as c:
+        assert c.url == dead and c.urls == (dead, url)
+        with pytest.raises(InvalidLogin) as exc:
+            flows.recover(loc, c, "wrong")
+        assert exc.value.attempts_left == 9  # one guess, counted once
+        assert flows.recover(loc, c, "pw") is not None
+        assert c.status()["attempts_left"] == 10
+
+
+def test_no_node_reachable_names_each(account) -> None:  # type: ignore[no-untyped-def]
+    _url, token, _loc = account
+    a, b = _closed_port_url(), _closed_port_url()
+    with VaultClient(f"{a},{b}", "alice", token) as c, pytest.raises(VaultUnreachable) as exc:
+        c.status()
+    assert a in exc.value.message and b in exc.value.message
+
+
+def test_an_answer_is_not_retried_elsewhere_503_included(account, node503) -> None:  # type: ignore[no-untyped-def]
+    url, token, loc = account
+    with (VaultClient(f"{node503.url},{url}", "alice", token) as c,
+          pytest.raises(VaultUnreachable, match="unavailable")):
+        flows.recover(loc, c, "wrong")  # its first request (status) got the 503
+    assert node503.requests == 1
+    with VaultClient(url, "alice", token) as c:
+        assert c.status()["attempts_left"] == 10  # the live node saw no guess
+
+
+def test_a_sent_login_without_answer_is_not_sent_again(account, silent) -> None:  # type: ignore[no-untyped-def]
+    url, token, loc = account
+    from strongroom.vault import _opaque as opaque
+
+    with VaultClient(f"{silent.url},{url}", "alice", token) as c:
+        ke1, _st = opaque.LoginClient.start(b"wrong", config=loc.config())
+        with pytest.raises(VaultUnreachable, match="did not answer") as exc:
+            c.login_start(ke1)
+        assert "may have been counted" in (exc.value.hint or "")
+        assert silent.requests == 1
+        # A read changes nothing: it goes on to the next node.
+        assert c.status()["attempts_left"] == 10
+        assert silent.requests == 2
+
+
+def test_every_url_is_checked() -> None:
+    with pytest.raises(UsageError, match="refusing plain http"):
+        VaultClient("http://127.0.0.1:1,http://vault.example:80", "alice", "t")
