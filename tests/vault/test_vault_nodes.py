@@ -134,3 +134,17 @@ def test_a_sent_login_without_answer_is_not_sent_again(account, silent) -> None:
 def test_every_url_is_checked() -> None:
     with pytest.raises(UsageError, match="refusing plain http"):
         VaultClient("http://127.0.0.1:1,http://vault.example:80", "alice", "t")
+
+
+def test_each_node_of_a_vault_list_is_remembered_as_trusted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A locator names the first node only; every node given with --vault is trusted."""
+    from strongroom.cli.context import AppContext
+    from strongroom.cli.vault_support import _check_trusted_vault, _remember_vault
+
+    app = AppContext(env={"STRONGROOM_CONFIG_DIR": str(tmp_path / "cfg")})
+    _remember_vault(app, "http://127.0.0.1:8443, http://127.0.0.1:8444/")
+    assert (tmp_path / "cfg" / "trusted-vaults").read_text() == (
+        "http://127.0.0.1:8443\nhttp://127.0.0.1:8444\n")
+    _check_trusted_vault(app, "http://127.0.0.1:8444")  # no prompt, no error
+    with pytest.raises(UsageError, match="has not been told to trust"):
+        _check_trusted_vault(app, "http://127.0.0.1:8445")
