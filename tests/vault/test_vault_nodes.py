@@ -6,8 +6,6 @@ Real sockets on loopback: a closed port (connection refused), a node that answer
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -20,55 +18,25 @@ from strongroom.storage.memory import MemoryBackend
 
 from . import pg
 from .conftest import SMALL_KSF, DetRng
+from .helpers import RecordingProxy
 
-
-class RawNode:
-    """A loopback "vault node" that reads each request, then answers 503 or just closes."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode, self.requests = mode, 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests += 1
-                if self.mode == "503":
-                    body = b'{"error": "unavailable", "message": "the record store failed"}'
-                    conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json"
-                                 b"\r\nconnection: close\r\ncontent-length: "
-                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
-
-    def close(self) -> None:
-        self.sock.close()
+_503 = b'{"error": "unavailable", "message": "the record store failed"}'
+ANSWER_503 = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+              b"connection: close\r\ncontent-length: " + str(len(_503)).encode() + b"\r\n\r\n" + _503)
 
 
 @pytest.fixture
-def node503() -> Iterator[RawNode]:
-    n = RawNode("503")
-    yield n
-    n.close()
+def node503() -> Iterator[RecordingProxy]:
+    """A "vault node" that answers every request 503."""
+    with RecordingProxy(ANSWER_503) as n:
+        yield n
 
 
 @pytest.fixture
-def silent() -> Iterator[RawNode]:
-    n = RawNode("close")
-    yield n
-    n.close()
+def silent() -> Iterator[RecordingProxy]:
+    """A "vault node" that reads each request and closes without answering."""
+    with RecordingProxy(None) as n:
+        yield n
 
 
 @pytest.fixture
@@ -111,7 +79,7 @@ def test_an_answer_is_not_retried_elsewhere_503_included(account, node503) -> No
     with (VaultClient(f"{node503.url},{url}", "alice", token) as c,
           pytest.raises(VaultUnreachable, match="unavailable")):
         flows.recover(loc, c, "wrong")  # its first request (status) got the 503
-    assert node503.requests == 1
+    assert len(node503.received) == 1
     with VaultClient(url, "alice", token) as c:
         assert c.status()["attempts_left"] == 10  # the live node saw no guess
 
@@ -125,10 +93,10 @@ def test_a_sent_login_without_answer_is_not_sent_again(account, silent) -> None:
         with pytest.raises(VaultUnreachable, match="did not answer") as exc:
             c.login_start(ke1)
         assert "may have been counted" in (exc.value.hint or "")
-        assert silent.requests == 1
+        assert len(silent.received) == 1
         # A read changes nothing: it goes on to the next node.
         assert c.status()["attempts_left"] == 10
-        assert silent.requests == 2
+        assert len(silent.received) == 2
 
 
 def test_every_url_is_checked() -> None:
