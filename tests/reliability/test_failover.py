@@ -170,6 +170,22 @@ def log_offsets(cluster: vault_cluster.VaultCluster) -> dict[str, int]:
             for v in cluster.state["vault"]}
 
 
+def _recover(probe: Account, t_fault: float) -> float | None:
+    """Seconds from the fault to the first complete login with the right password (status
+    first: no guess is spent while the vault cannot answer); None after 120 s."""
+    while time.monotonic() - t_fault < 120:
+        try:
+            with probe.client() as c:
+                c.status()
+        except VaultUnreachable:
+            time.sleep(0.2)
+            continue
+        if probe.guess(probe.password) == "ok":
+            return time.monotonic() - t_fault
+        time.sleep(0.2)
+    return None
+
+
 def run_case(cluster: vault_cluster.VaultCluster, case: str, n: int, rng: random.Random) -> dict[str, Any]:
     """One run: storm + fault + checks; returns the run's figures."""
     healthy(cluster)
@@ -202,23 +218,12 @@ def run_case(cluster: vault_cluster.VaultCluster, case: str, n: int, rng: random
     reached.wait(timeout=60)
     t_fault = time.monotonic()
     undo = inject(cluster, case)
-    # Time to the first complete login with the right password (status first: no guess
-    # is spent while the vault cannot answer).
-    recovery = None
-    while time.monotonic() - t_fault < 120:
-        try:
-            with probe.client() as c:
-                c.status()
-        except VaultUnreachable:
-            time.sleep(0.2)
-            continue
-        if probe.guess(probe.password) == "ok":
-            recovery = time.monotonic() - t_fault
-            break
-        time.sleep(0.2)
-    for t in threads:
-        t.join(timeout=90)
-    undo()
+    try:
+        recovery = _recover(probe, t_fault)
+    finally:
+        for t in threads:
+            t.join(timeout=90)
+        undo()
     healthy(cluster)
     answered = outcomes.count("answered")
     stored = target.stored()
@@ -241,6 +246,7 @@ def run_case(cluster: vault_cluster.VaultCluster, case: str, n: int, rng: random
     return figures
 
 
+@pytest.mark.timeout(sized(600, 3600))  # 20 runs of up to a minute or two each at full scale
 @pytest.mark.parametrize("case", ["pg-leader", "etcd", "vault", "replica"])
 def test_failover_campaign(cluster: vault_cluster.VaultCluster, case: str) -> None:
     rng = random.Random(f"failover-{case}")
