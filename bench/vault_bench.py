@@ -52,6 +52,27 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _fresh_pg_database(dsn: str) -> str:
+    """A new empty database on the server of ``dsn``; its DSN."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"strongroom_bench_{os.getpid()}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return make_conninfo(dsn, dbname=name)
+
+
+def _drop_pg_database(dsn: str, bench_dsn: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = conninfo_to_dict(bench_dsn)["dbname"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float,
             out: mp.Queue) -> None:
     os.sched_setaffinity(0, cpus)
@@ -82,6 +103,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--clients", type=int, default=8, help="load processes")
     ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--db", help="record store: a PostgreSQL DSN; the bench creates a fresh "
+                                 "database there and drops it after (default: a SQLite file)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     all_cpus = os.sched_getaffinity(0)
@@ -90,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="strongroom-vault-bench-") as tmp:
         port = _free_port()
         env = {**os.environ, "STRONGROOM_VAULT_PASSPHRASE": "bench"}
-        db = str(Path(tmp) / "vault.db")
+        db = _fresh_pg_database(a.db) if a.db else str(Path(tmp) / "vault.db")
         server = subprocess.Popen(
             ["taskset", "-c", str(a.server_cpu), sys.executable, "-m", "strongroom.cli.main",
              "vault", "serve", "--db", db, "--secrets", str(Path(tmp) / "s.json"),
@@ -116,6 +139,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
+            if a.db:
+                _drop_pg_database(a.db, db)
     result["command"] = " ".join(["python3 -m bench.vault_bench"] + sys.argv[1:])
     if a.json:
         print(json.dumps(result, indent=2))
@@ -156,6 +181,8 @@ def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus:
         "server_cpu": a.server_cpu,
         "load_cpus": sorted(load_cpus),
         "clients": a.clients,
+        "store": "postgresql" if a.db else "sqlite",
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
 

@@ -149,7 +149,8 @@ class PasswordStatus:
 
 
 def _check_url(loc: VaultLocator, access: VaultAccess) -> None:
-    if loc.url.rstrip("/") != access.url.rstrip("/"):
+    nodes = [u.strip().rstrip("/") for u in access.url.split(",")]  # a replicated vault's nodes
+    if loc.url.rstrip("/") not in nodes:
         raise UsageError(f"this repository names the vault at {loc.url}, not the configured "
                          f"{access.url}")
     if access.pinned_key is not None and access.pinned_key != loc.server_public_key:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import threading
+from typing import Self
 
 from strongroom.vault import _opaque as opaque
 from strongroom.vault.core import Vault
@@ -33,3 +36,45 @@ def ke1_for(password: bytes, seed: bytes = b"ke1") -> tuple[bytes, object]:
 def client_finish(state: object, ke2: bytes) -> tuple[bytes, bytes, bytes]:
     """KE3, session key, export key — or InvalidLogin."""
     return opaque.LoginClient.finish(state, ke2, config=small_config())
+
+
+class RecordingProxy:
+    """Listens on loopback; keeps every byte each connection sent, answers ``reply``
+    (a bare 502 unless told; None: no answer at all), closes."""
+
+    def __init__(self, reply: bytes | None = (b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n"
+                                              b"connection: close\r\n\r\n")) -> None:
+        self.reply = reply
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.received: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.received.append(data)
+                if self.reply is not None:
+                    conn.sendall(self.reply)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # close() does not wake a blocked accept(): shut the socket down first.
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive()

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
@@ -29,47 +27,9 @@ from strongroom.vault.core import Vault, VaultPolicy, VaultSecrets
 from strongroom.vault.store_sqlite import SqliteStore
 
 from .conftest import DetRng, LiveVault, small_config
+from .helpers import RecordingProxy
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-class RecordingProxy:
-    """Listens on loopback; keeps every byte each connection sent, answers 502, closes."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.received: list[bytes] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.received.append(data)
-                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n"
-                             b"connection: close\r\n\r\n")
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # close() does not wake a blocked accept(): shut the socket down first.
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self._thread.join(timeout=5)
-        assert not self._thread.is_alive()
 
 
 @pytest.fixture

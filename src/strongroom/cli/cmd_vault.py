@@ -100,6 +100,79 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1)
 
 
+ENV_NEW_PASSPHRASE = "STRONGROOM_VAULT_NEW_PASSPHRASE"
+ENV_NEW_PIN = "STRONGROOM_VAULT_NEW_PIN"
+
+
+@command.command("reseal")
+@click.option("--secrets", envvar=ENV_SECRETS, default="vault-secrets.json", show_default=True,
+              help=f"The sealed secrets file now in use (left unchanged) [env {ENV_SECRETS}].")
+@click.option("--to", "dest", required=True, metavar="PATH",
+              help="The new sealed secrets file (must not exist).")
+@click.option("--keystore", type=click.Choice(["software", "pkcs11"]), default="software",
+              show_default=True, help="The new root: a passphrase or a PKCS#11 token key.")
+@click.option("--pkcs11-module", default="/usr/lib/softhsm/libsofthsm2.so", show_default=True)
+@click.option("--token-label", default="strongroom", show_default=True, help="New root's token.")
+@click.option("--key-label", default=None, help="New root's key label in the token (created if "
+                                                "absent; default strongroom-vault-root).")
+@click.option("--kdf-memory-kib", default=65536, show_default=True, type=int,
+              help="Argon2id memory of a new software root.")
+@click.option("--dry-run", is_flag=True, help="Open the current file, say what would be written.")
+def reseal(secrets: str, dest: str, keystore: str, pkcs11_module: str, token_label: str,
+           key_label: str | None, kdf_memory_kib: int, dry_run: bool) -> None:
+    """Rotate the vault's root: seal the same secrets under a new root into a new file.
+
+    \b
+    The current root opens --secrets (its passphrase in STRONGROOM_VAULT_PASSPHRASE,
+    or its token PIN in STRONGROOM_VAULT_PIN); the new root is a new passphrase in
+    STRONGROOM_VAULT_NEW_PASSPHRASE, or a PKCS#11 key (PIN in STRONGROOM_VAULT_NEW_PIN,
+    else the same PIN).  The secrets do not change, so clients notice nothing: move
+    the vault nodes to the new file one at a time, then destroy the old file and root.
+    """
+    from ..vault.keystore import Pkcs11Keystore, keystore_params, reseal_secrets
+    from ..vault.server import VaultSettings, open_keystore
+
+    params = keystore_params(secrets)
+    old = open_keystore(VaultSettings(
+        database="", secrets=secrets, keystore=str(params.get("kind")),
+        passphrase=os.environ.get(ENV_PASSPHRASE), pin=os.environ.get(ENV_PIN),
+        pkcs11_module=str(params.get("module", "")), token_label=str(params.get("token_label", "")),
+        key_label=str(params.get("key_label", "strongroom-vault-root"))))
+    new: Any
+    if keystore == "software":
+        passphrase = os.environ.get(ENV_NEW_PASSPHRASE)
+        if not passphrase:
+            raise UsageError("the new software root needs a passphrase",
+                             hint=f"set {ENV_NEW_PASSPHRASE}")
+        from ..vault.keystore import SoftwareKeystore
+
+        new = SoftwareKeystore(passphrase, salt=os.urandom(16), memory_kib=kdf_memory_kib,
+                               iterations=3, lanes=1)
+    else:
+        pin = os.environ.get(ENV_NEW_PIN) or os.environ.get(ENV_PIN)
+        if not pin:
+            raise UsageError("the new PKCS#11 root needs the token PIN", hint=f"set {ENV_NEW_PIN}")
+        label = key_label or "strongroom-vault-root"
+        if params.get("kind") == "pkcs11" and label == params.get("key_label") \
+                and token_label == params.get("token_label"):
+            raise UsageError("the new root is the key that seals the current file",
+                             hint="give --key-label a new label")
+        if dry_run:
+            new = None
+        else:
+            new = Pkcs11Keystore(pkcs11_module, token_label, pin, label, create=True)
+    if dry_run:
+        from ..vault.keystore import load_secrets
+
+        load_secrets(secrets, old)  # the current root opens it
+        click.echo(f"would write {dest}: the secrets of {secrets} sealed under a new {keystore} "
+                   f"root; {secrets} stays as it is", err=True)
+        return
+    key = reseal_secrets(secrets, old, dest, new)
+    click.echo(f"wrote {dest} (public key {base64.urlsafe_b64encode(key).rstrip(b'=').decode()}, "
+               f"unchanged); {secrets} is untouched", err=True)
+
+
 @command.group("account")
 def account() -> None:
     """Standalone-mode accounts (bearer tokens)."""

@@ -132,16 +132,17 @@ def _trusted_vaults(app: AppContext) -> set[str]:
 
 
 def _remember_vault(app: AppContext, url: str) -> None:
-    """Record a vault URL the user gave on this device (``--vault``/env)."""
-    url = url.rstrip("/")
+    """Record a vault URL the user gave on this device (``--vault``/env): each node's URL
+    of a comma-separated list, since a locator names only the first."""
+    urls = {u.strip().rstrip("/") for u in url.split(",")}
     known = _trusted_vaults(app)
-    if url in known:
+    if urls <= known:
         return
     from ..securefile import ensure_private_dir, write_secret_file
 
     path = _trusted_vaults_file(app)
     ensure_private_dir(path.parent)
-    write_secret_file(path, "".join(f"{u}\n" for u in sorted(known | {url})).encode("utf-8"))
+    write_secret_file(path, "".join(f"{u}\n" for u in sorted(known | urls)).encode("utf-8"))
 
 
 def _check_trusted_vault(app: AppContext, url: str) -> None:

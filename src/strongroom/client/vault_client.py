@@ -98,7 +98,8 @@ TokenProvider = Callable[[], str]
 
 
 class VaultClient:
-    """One account at one vault.  ``transport`` lets tests run in-process.
+    """One account at one vault, served by one or several nodes.  ``transport`` lets tests
+    run in-process.
 
     ``token`` is the account's bearer credential: a string, ``None`` (public
     endpoints only), or a *token provider*, a callable with no arguments that
@@ -109,7 +110,16 @@ class VaultClient:
     second 401, or a provider that returns the credential just refused, is
     ``VaultAuthError``; a wrong password (401 ``invalid_login``) never calls it.
 
-    The URL must be ``https://``, or ``http://`` to a loopback host
+
+    ``url`` is one base URL, or several separated by commas: the nodes of one
+    replicated vault (docs/vault-operations.md), tried in that order.  A request
+    moves on to the next node only when the connection to a node could not be
+    made (nothing was sent, so nothing was counted); never after an answer,
+    503 included, and never after a request went out without an answer, except
+    for reads (GET), which change nothing.  The node that last answered is
+    tried first next time.
+
+    Every URL must be ``https://``, or ``http://`` to a loopback host
     (``UsageError`` otherwise): the bearer token never crosses a network in clear
     text.  Redirects are not followed, so an https vault cannot send it to http.
     Proxy variables are ignored for a loopback vault.
@@ -118,22 +128,20 @@ class VaultClient:
     def __init__(self, url: str, account: str | None, token: str | TokenProvider | None, *,
                  timeout: float = 15.0, transport: httpx.BaseTransport | None = None,
                  slot: str = "") -> None:
-        check_vault_url(url)
+        urls = [u.strip().rstrip("/") for u in url.split(",")]
+        for u in urls:
+            check_vault_url(u)
         if account is not None:  # None: only info() and whoami() (no account yet)
             check_account_id(account)  # InvalidAccountId before anything is sent (spec §7.1)
-        self.url, self.slot = url.rstrip("/"), slot
+        #: Every node's URL; ``url`` is the first (what a locator records).
+        self.urls: tuple[str, ...] = tuple(urls)
+        self.url, self.slot = urls[0], slot
         self.account: str = account if account is not None else ""
         self._provider: TokenProvider | None = token if callable(token) else None
         self._token: str | None = None if callable(token) else (token or None)
-        if transport is None and is_loopback_host(httpx.URL(self.url).host):
-            # A loopback vault is this machine: never through HTTP(S)_PROXY/ALL_PROXY, which
-            # would hand a proxy the token (in clear text for http://; spec §3).  httpx reads
-            # proxies from the environment only for a transport it builds itself; this one
-            # still honours SSL_CERT_FILE/SSL_CERT_DIR.  A remote https:// vault may go through
-            # a proxy: CONNECT shows it the host name only, TLS protects the rest.
-            transport = httpx.HTTPTransport()
-        self._http = httpx.Client(base_url=self.url, timeout=timeout,
-                                  transport=transport, follow_redirects=False)
+        self._nodes = [self._node(u, timeout, transport) for u in urls]
+        self._http = self._nodes[0]  # the first node's client
+        self._current = 0
         self._use(self._token)
         self._set_account(account)
 
@@ -150,6 +158,18 @@ class VaultClient:
         other.slot = slot
         other._set_account(self.account or None)
         return other
+
+    @staticmethod
+    def _node(url: str, timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
+        if transport is None and is_loopback_host(httpx.URL(url).host):
+            # A loopback vault is this machine: never through HTTP(S)_PROXY/ALL_PROXY, which
+            # would hand a proxy the token (in clear text for http://; spec §3).  httpx reads
+            # proxies from the environment only for a transport it builds itself; this one
+            # still honours SSL_CERT_FILE/SSL_CERT_DIR.  A remote https:// vault may go through
+            # a proxy: CONNECT shows it the host name only, TLS protects the rest.
+            transport = httpx.HTTPTransport()
+        return httpx.Client(base_url=url, timeout=timeout, transport=transport,
+                            follow_redirects=False)
 
     def info(self) -> dict[str, Any]:
         """Public facts: server public key, context, guess limit."""
@@ -235,25 +255,20 @@ class VaultClient:
             raise UsageError("this vault client has no account")
         if self._provider is not None and self._token is None and path != "/v1/info":
             self._use(self._fresh_token(None))
-        status, data = self._send(method, path, body)
+        status, data = self._answer(method, path, body)
         if (status == 401 and data.get("error") == "unauthenticated"
                 and self._provider is not None):
             # Refused before anything was done (authentication comes first, spec §3):
             # sending the same request again with a new credential is safe.
             self._use(self._fresh_token(self._token))
-            status, data = self._send(method, path, body)
+            status, data = self._answer(method, path, body)
         if status >= 300:
             raise _error(status, data)
         return data
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None
-              ) -> tuple[int, dict[str, Any]]:
-        try:
-            resp = self._http.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            raise VaultUnreachable(
-                f"the Backup Key Vault at {self.url} cannot be reached ({type(exc).__name__})"
-            ) from exc
+    def _answer(self, method: str, path: str, body: dict[str, Any] | None
+                ) -> tuple[int, dict[str, Any]]:
+        resp = self._send(method, path, body)
         try:
             data = resp.json()
         except ValueError:
@@ -265,7 +280,8 @@ class VaultClient:
     def _use(self, token: str | None) -> None:
         self._token = token
         if token:
-            self._http.headers["authorization"] = f"Bearer {token}"
+            for node in self._nodes:  # every node gets the same credential
+                node.headers["authorization"] = f"Bearer {token}"
 
     def _fresh_token(self, refused: str | None) -> str:
         """A credential from the provider; ``VaultAuthError`` if it has none to give."""
@@ -289,9 +305,36 @@ class VaultClient:
                                  hint="the provider must return a new token when called again")
         return token
 
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        """The first answer from a node, starting with the one that answered last."""
+        n = len(self._nodes)
+        failures: list[str] = []
+        for i in range(n):
+            k = (self._current + i) % n
+            try:
+                resp = self._nodes[k].request(method, path, json=body)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failures.append(f"{self.urls[k]}: {type(exc).__name__}")  # nothing was sent
+                continue
+            except httpx.TransportError as exc:
+                if method == "GET":
+                    failures.append(f"{self.urls[k]}: {type(exc).__name__}")
+                    continue
+                # Sent, no answer: the vault may have acted on it (a guess counted).  Not
+                # sent again elsewhere: the caller decides, knowing a guess may be spent.
+                raise VaultUnreachable(
+                    f"the Backup Key Vault at {self.urls[k]} did not answer "
+                    f"({type(exc).__name__})",
+                    hint="try again; a guess that may have been counted stays counted") from exc
+            self._current = k
+            return resp
+        raise VaultUnreachable(
+            "the Backup Key Vault cannot be reached (" + "; ".join(failures) + ")")
+
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pools."""
+        for node in self._nodes:
+            node.close()
 
     def __enter__(self) -> Self:
         return self
@@ -300,8 +343,9 @@ class VaultClient:
         self.close()
 
     def __repr__(self) -> str:
+        more = f" (+{len(self.urls) - 1} nodes)" if len(self.urls) > 1 else ""
         slot = f" slot={self.slot}" if self.slot else ""
-        return f"<VaultClient {self.url} account={self.account}{slot}>"
+        return f"<VaultClient {self.url}{more} account={self.account}{slot}>"
 
 
 def _error(status: int, data: dict[str, Any]) -> StrongroomError:

@@ -157,6 +157,11 @@ def create_secrets(path: str | Path, keystore: Keystore, rng: Rng = os.urandom) 
     if path.exists():
         raise UsageError(f"vault secrets already exist at {path}; refusing to overwrite")
     secrets = VaultSecrets(opaque.ServerSetup.generate(rng), rng(32))
+    _write_secrets(path, secrets, keystore, rng)
+    return secrets
+
+
+def _write_secrets(path: Path, secrets: VaultSecrets, keystore: Keystore, rng: Rng) -> None:
     blob = keystore.seal(frame(secrets.setup.to_bytes(), secrets.record_key), labels.SECRETS_AD, rng)
     doc = {"format": "strongroom-vault-secrets/1", "keystore": keystore.describe(),
            "server_public_key": _b64(bytes(secrets.setup.server_public_key)), "sealed": _b64(blob)}
@@ -168,7 +173,27 @@ def create_secrets(path: str | Path, keystore: Keystore, rng: Rng = os.urandom) 
     except OSError as exc:
         raise LocalWriteError(f"cannot write vault secrets {path}: {exc.strerror}",
                               hint="check STRONGROOM_VAULT_SECRETS and its directory") from None
-    return secrets
+
+
+def reseal_secrets(src: str | Path, old: Keystore, dest: str | Path, new: Keystore,
+                   rng: Rng = os.urandom) -> bytes:
+    """Rotate the root: the secrets of ``src`` (opened with ``old``) sealed under ``new`` at ``dest``.
+
+    The secrets themselves do not change (clients pin the server public key), so
+    every vault node can move to ``dest`` one at a time.  ``dest`` is never
+    replaced and ``src`` is left as it is; ``dest`` is read back with ``new``
+    before this returns.  Returns the server public key.
+    """
+    secrets = load_secrets(src, old)
+    dest = Path(dest)
+    if dest.exists() or os.path.lexists(dest):
+        raise UsageError(f"{dest} already exists; refusing to overwrite",
+                         hint="name a new file; delete the old one only after every node moved")
+    _write_secrets(dest, secrets, new, rng)
+    again = load_secrets(dest, new)
+    if again.setup.to_bytes() != secrets.setup.to_bytes() or again.record_key != secrets.record_key:
+        raise VaultProtocolError(f"{dest} does not read back as the same secrets")  # pragma: no cover
+    return bytes(secrets.setup.server_public_key)
 
 
 def load_secrets(path: str | Path, keystore: Keystore) -> VaultSecrets:
@@ -214,5 +239,6 @@ __all__ = [
     "create_secrets",
     "keystore_params",
     "load_secrets",
+    "reseal_secrets",
     "software_keystore_for",
 ]

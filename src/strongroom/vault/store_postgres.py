@@ -7,6 +7,26 @@ yet (phantom counters).  The commit is synchronous (``synchronous_commit=on``).
 If the commit fails, times out or the connection drops, the outcome is
 unknown: :class:`VaultStoreError` is raised, nothing is rolled back on
 purpose, and the caller sends no KE2 — an unknown commit counts as a guess.
+
+Round trips.  A ``transact`` costs two round trips to the server, whatever
+it writes: the statements are sent in libpq pipeline mode, ``BEGIN`` + lock
++ read (+ take the session) in the first, every write + ``COMMIT`` in the
+second.  The lock and the read stay separate statements: under READ
+COMMITTED a statement's snapshot is taken when it starts, so a read in the
+same statement as the lock could miss the commit of the lock's previous
+holder.
+
+Replicated clusters (docs/vault-operations.md).  The DSN may name several
+hosts (``host=a,b,c`` with ``target_session_attrs=read-write``): libpq tries
+them in turn and keeps the one that accepts writes, so after a failover the
+next connection finds the new leader.  A connection that fails is dropped,
+the request gets 503, and the next one reconnects.  Each connection gets
+TCP keepalives and a ``tcp_user_timeout`` unless the DSN sets them, so a
+leader that vanishes without closing its sockets is noticed in seconds.
+A commit that PostgreSQL acknowledges only after *cancelling* its wait for
+the synchronous standby (the WARNING "canceling wait for synchronous
+replication": committed locally, perhaps not on a majority) is treated as
+unknown too: no answer depends on it.
 """
 
 from __future__ import annotations
@@ -34,6 +54,15 @@ CREATE TABLE IF NOT EXISTS vault_heads (
     account_id TEXT PRIMARY KEY, counter BIGINT NOT NULL, tag BYTEA NOT NULL);
 """
 _LOCK_KEY = "strongroom-vault:"
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+#: libpq settings a vault connection gets unless its DSN says otherwise: fail over
+#: quickly from a leader that stopped answering (seconds, milliseconds for the last).
+_CONNECT_DEFAULTS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle": "5",
+                     "keepalives_interval": "1", "keepalives_count": "3",
+                     "tcp_user_timeout": "10000"}
+#: The start of the WARNING PostgreSQL sends when a commit's wait for the synchronous
+#: standby was cancelled: the commit is local only (SQLSTATE 01000, not an error).
+_SYNC_CANCELLED = "canceling wait for synchronous replication"
 _HEAD_LOCK_KEY = "strongroom-head:"
 
 
@@ -42,6 +71,12 @@ class PostgresStore(RecordStore):
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as exc:
+            raise UsageError("the vault database is not a valid PostgreSQL URL or DSN") from exc
+        self._conninfo = psycopg.conninfo.make_conninfo(
+            "", **{**_CONNECT_DEFAULTS, **{k: str(v) for k, v in given.items()}})
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
@@ -57,9 +92,11 @@ class PostgresStore(RecordStore):
     def _conn(self) -> psycopg.Connection[Any]:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = psycopg.connect(self.dsn, autocommit=True)
+            conn = psycopg.connect(self._conninfo, autocommit=True)
             conn.execute("SET synchronous_commit = on")
+            conn.add_notice_handler(self._notice)
             self._local.conn = conn
+            self._local.unsynced = False
             with self._lock:
                 self._all.append(conn)
         return conn
@@ -77,30 +114,50 @@ class PostgresStore(RecordStore):
     def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
                  durable: bool = True) -> Any:
         conn = self._conn()
+        self._local.unsynced = False
         try:
-            with conn.transaction():
+            with conn.pipeline(), conn.transaction():
+                # Round trip 1: BEGIN, the lock, the read (and the session), in one flush.
                 if not durable:
                     conn.execute("SET LOCAL synchronous_commit = off")
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                             (_LOCK_KEY + account_id,))
-                cur = RecordRow.from_db(conn.execute(
+                conn.execute(_LOCK_SQL, (_LOCK_KEY + account_id,))
+                row_cur = conn.execute(
                     f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE account_id = %s",
-                    (account_id,)).fetchone())
-                sess = self._take(conn, take_session, account_id) if take_session else None
+                    (account_id,))
+                sess_cur = self._take(conn, take_session, account_id) if take_session else None
+                cur = RecordRow.from_db(row_cur.fetchone())
+                sess = self._session(sess_cur.fetchone()) if sess_cur is not None else None
                 m = fn(cur, sess)
+                # Round trip 2: every write and the COMMIT (sent when the block exits).
                 self._apply(conn, account_id, m)
         except psycopg.Error as exc:
             # Includes a failed or interrupted COMMIT: outcome unknown, guess counted.
             self._drop()
             raise VaultStoreError() from exc
+        if durable:
+            self._check_synced()
         return m.result
 
+    def _check_synced(self) -> None:
+        """Raise if the last commit was acknowledged without its synchronous standby."""
+        if getattr(self._local, "unsynced", False):
+            # Committed on the leader only: whether it survives a failover is unknown.
+            self._drop()
+            raise VaultStoreError("the commit did not reach the synchronous standby")
+
+    def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        if (diag.message_primary or "").startswith(_SYNC_CANCELLED):
+            self._local.unsynced = True
+
     @staticmethod
-    def _take(conn: psycopg.Connection[Any], sid: str, account_id: str) -> SessionRow | None:
-        r = conn.execute(
+    def _take(conn: psycopg.Connection[Any], sid: str, account_id: str) -> psycopg.Cursor[Any]:
+        return conn.execute(
             "DELETE FROM vault_sessions WHERE session_id = %s AND account_id = %s RETURNING "
             "session_id, account_id, expires_at, generation, sealed_state, sealed_record",
-            (sid, account_id)).fetchone()
+            (sid, account_id))
+
+    @staticmethod
+    def _session(r: tuple[Any, ...] | None) -> SessionRow | None:
         if r is None:
             return None
         return SessionRow(r[0], r[1], r[2], r[3], bytes(r[4]), None if r[5] is None else bytes(r[5]))
@@ -186,10 +243,10 @@ class PostgresStore(RecordStore):
 
     def delete_account(self, name: str) -> bool:
         conn = self._conn()
+        self._local.unsynced = False
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                             (_LOCK_KEY + name,))
+                conn.execute(_LOCK_SQL, (_LOCK_KEY + name,))
                 n = 0
                 n += conn.execute("DELETE FROM vault_accounts WHERE name = %s", (name,)).rowcount
                 prefix = slot_prefix(name)
@@ -201,6 +258,7 @@ class PostgresStore(RecordStore):
         except psycopg.Error as exc:
             self._drop()
             raise VaultStoreError() from exc
+        self._check_synced()
         return n > 0
 
     def get_head(self, account_id: str) -> tuple[int, bytes] | None:
@@ -214,11 +272,11 @@ class PostgresStore(RecordStore):
 
     def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
         conn = self._conn()
+        self._local.unsynced = False
         try:
             with conn.transaction():
                 # The advisory lock also covers the first advance (no row to lock yet).
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                             (_HEAD_LOCK_KEY + account_id,))
+                conn.execute(_LOCK_SQL, (_HEAD_LOCK_KEY + account_id,))
                 r = conn.execute("SELECT counter FROM vault_heads WHERE account_id = %s",
                                  (account_id,)).fetchone()
                 current = int(r[0]) if r else 0
@@ -231,6 +289,7 @@ class PostgresStore(RecordStore):
         except psycopg.Error as exc:
             self._drop()
             raise VaultStoreError() from exc
+        self._check_synced()
         return True, counter
 
     def _drop(self) -> None:
