@@ -37,6 +37,10 @@ _scalarmult_base: Callable[[bytes], bytes] = pysodium.crypto_scalarmult_ristrett
 _from_hash: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_from_hash
 _reduce: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_reduce
 _invert: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_invert
+_scalar_add: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_add
+_scalar_sub: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_sub
+_scalar_mul: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_mul
+_add: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_add
 
 
 def deserialize_element(data: bytes, what: str = "group element") -> bytes:
@@ -102,6 +106,29 @@ def scalar_invert(scalar: bytes) -> bytes:
         return _invert(scalar)
     except ValueError as exc:
         raise ProtocolError("cannot invert the zero scalar") from exc
+
+
+def scalar_add(a: bytes, b: bytes) -> bytes:
+    """``a + b`` modulo the group order."""
+    return _scalar_add(a, b)
+
+
+def scalar_sub(a: bytes, b: bytes) -> bytes:
+    """``a - b`` modulo the group order."""
+    return _scalar_sub(a, b)
+
+
+def scalar_mul(a: bytes, b: bytes) -> bytes:
+    """``a * b`` modulo the group order."""
+    return _scalar_mul(a, b)
+
+
+def element_add(p: bytes, q: bytes) -> bytes:
+    """``p + q``; ProtocolError if an input is not a valid element."""
+    try:
+        return _add(p, q)
+    except ValueError as exc:
+        raise ProtocolError("a group addition got an invalid element") from exc
 
 
 def random_scalar(rng: Callable[[int], bytes]) -> bytes:
