@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         SnapshotInfo,
     )
     from .restore import RestoreOptions
+    from .subset import Subset
 
 Clock = Callable[[], float]
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
@@ -266,10 +267,15 @@ class Engine:
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every snapshot as API objects, oldest first."""
+        return [self.info(d) for d in self.snapshot_docs()]
+
+    @staticmethod
+    def info(d: SnapshotDoc) -> SnapshotInfo:
+        """The API form of a snapshot document."""
         from ..api import SnapshotInfo
 
-        return [SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size,
-                             d.parent) for d in self.snapshot_docs()]
+        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent,
+                            list(d.tags))
 
     def find_doc(self, ref: str) -> SnapshotDoc:
         """``latest`` or a unique id prefix."""
@@ -280,17 +286,18 @@ class Engine:
                 raise SnapshotNotFound("the repository has no snapshots yet")
             return docs[-1]
         matches = [i for i in ids if ref and i.startswith(ref.lower())]
-        if len(matches) != 1:
-            what = "no snapshot" if not matches else "more than one snapshot"
-            raise SnapshotNotFound(f"{what} matches {ref!r}")
+        if not matches:
+            raise SnapshotNotFound(f"no snapshot matches {ref!r}",
+                                   hint="'strongroom snapshots' lists the ids; or say 'latest'")
+        if len(matches) > 1:
+            shown = ", ".join(sorted(m[:8] for m in matches)[:5])
+            raise SnapshotNotFound(f"more than one snapshot matches {ref!r} ({shown})",
+                                   hint="give more digits of the id")
         return self.load_snapshot(matches[0])
 
     def find_snapshot(self, ref: str) -> SnapshotInfo:
         """API form of :meth:`find_doc`."""
-        d = self.find_doc(ref)
-        from ..api import SnapshotInfo
-
-        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent)
+        return self.info(self.find_doc(ref))
 
     def entries(self, doc: SnapshotDoc) -> Iterator[Entry]:
         """Stream a snapshot's records, one segment (and one record) in memory at a time."""
@@ -299,18 +306,19 @@ class Engine:
 
     # -- operations (each in its own module) ---------------------------------------------
     def backup(self, sources: Sequence[str | Path], *, progress: Progress,
-               hostname: str | None) -> BackupSummary:
+               hostname: str | None, tags: Sequence[str] = (),
+               exclude: Sequence[str] = ()) -> BackupSummary:
         """See :mod:`strongroom.repo.backup`."""
         from .backup import BackupRun
 
-        return BackupRun(self, progress, hostname).run(sources)
+        return BackupRun(self, progress, hostname, tags, exclude).run(sources)
 
-    def restore(self, ref: str, target: str | Path, *, include: Sequence[str],
+    def restore(self, ref: str, target: str | Path, *, subset: Subset,
                 options: RestoreOptions, progress: Progress) -> RestoreSummary:
         """See :mod:`strongroom.repo.restore`."""
         from .restore import RestoreRun
 
-        return RestoreRun(self, progress, options).run(ref, Path(target), include)
+        return RestoreRun(self, progress, options).run(ref, Path(target), subset)
 
     def check(self, *, read_data: bool, progress: Progress) -> CheckReport:
         """See :mod:`strongroom.repo.check`."""
