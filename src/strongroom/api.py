@@ -31,6 +31,7 @@ from .storage.base import Backend
 
 if TYPE_CHECKING:
     from .repo.engine import Engine
+    from .repo.manifest import SnapshotDoc
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -247,10 +248,10 @@ class Repository:
         doc = selection.find_doc(self._engine, ref, where)
         return browse.list_entries(self._engine, doc, path, recursive=recursive)
 
-    def find(self, patterns: Sequence[str], *, where: SnapshotFilter | None = None
-             ) -> Iterator[FindMatch]:
-        """Paths matching ``patterns`` in every snapshot passing ``where``, oldest first."""
-        return browse.find(self._engine, selection.select_docs(self._engine, where), patterns)
+    def find(self, patterns: Sequence[str], *, refs: Sequence[str] = (),
+             where: SnapshotFilter | None = None) -> Iterator[FindMatch]:
+        """Paths matching ``patterns`` in snapshots ``refs`` (default: all passing ``where``)."""
+        return browse.find(self._engine, self._docs(refs, where), patterns)
 
     def diff(self, before: str, after: str, *, chats: ChatDiff | None = None,
              where: SnapshotFilter | None = None) -> SnapshotDiff:
@@ -266,9 +267,12 @@ class Repository:
     def stats(self, refs: Sequence[str] = (), *, where: SnapshotFilter | None = None
               ) -> RepoStats:
         """Restore, deduplicated and stored size of the snapshots ``refs`` (default: all)."""
-        docs = ([selection.find_doc(self._engine, r, where) for r in refs] if refs
-                else selection.select_docs(self._engine, where))
-        return browse.stats(self._engine, docs)
+        return browse.stats(self._engine, self._docs(refs, where))
+
+    def _docs(self, refs: Sequence[str], where: SnapshotFilter | None) -> list[SnapshotDoc]:
+        if refs:
+            return [selection.find_doc(self._engine, r, where) for r in refs]
+        return selection.select_docs(self._engine, where)
 
     def close(self) -> None:
         """Release the repository (idempotent)."""

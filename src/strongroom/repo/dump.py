@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .manifest import SnapshotDoc
 
 _PERMISSION_BITS = 0o777
+_READ_BUFFER = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def _tar(engine: Engine, records: Iterator[Entry], base: int, out: IO[bytes],
             if e.kind != KIND_FILE:
                 tar.addfile(info)
                 continue
-            reader = _ChunkReader(_chunks(engine, e))
+            # Buffered: tarfile wants every read() full, a raw reader may return less.
+            reader = io.BufferedReader(_ChunkReader(_chunks(engine, e)), _READ_BUFFER)
             try:
                 tar.addfile(info, reader)
             except OSError:  # tarfile: the chunks ran out before the recorded size
