@@ -62,8 +62,13 @@ def command(app: AppContext, ref: str, path: str, output: str | None) -> None:
                              hint="remove it or choose another name") from None
         except OSError as exc:
             raise LocalWriteError(f"cannot create {output}: {exc.strerror}") from None
-        with os.fdopen(fd, "wb") as out:
-            result = repository.dump(info.id, path, out)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                result = repository.dump(info.id, path, out)
+        except BaseException:
+            # An incomplete file must not look like a dump: remove it (ours, just created).
+            os.unlink(output)
+            raise
     if app.json:
         app.emit_json({"snapshot": info.id, "path": result.path, "kind": result.kind,
                        "files": result.files, "bytes": result.bytes, "output": output})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import click
 
 from .context import AppContext
@@ -39,7 +41,9 @@ def command(app: AppContext, ref: str, long_format: bool, recursive: bool) -> No
     repository = app.open_repository()
     verify_head(app, repository)
     info = repository.find_snapshot(snap, snapshot_filter(app))
-    entries = repository.ls(info.id, path, recursive=recursive)
+    listing = repository.ls(info.id, path, recursive=recursive)
+    first = next(listing, None)  # a path not in the snapshot fails before any output
+    entries = itertools.chain([first] if first is not None else [], listing)
     if app.json:
         app.emit_json({"snapshot": info.to_json(), "path": "/" + path.strip("/"),
                        "entries": [e.to_json() for e in entries]})
