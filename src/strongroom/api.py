@@ -225,7 +225,7 @@ class Repository:
 
     def forget(self, policy: RetentionPolicy | None = None, *, dry_run: bool = False,
                group_by: Sequence[str] = DEFAULT_GROUP_BY, where: SnapshotFilter | None = None,
-               tz: dt.tzinfo = dt.UTC, **keep: Any) -> ForgetResult:
+               tz: dt.tzinfo | None = dt.UTC, **keep: Any) -> ForgetResult:
         """Remove snapshots the retention policy does not keep (restic semantics).
 
         ``policy`` or its counts as ``keep_last=``, ``keep_daily=``, … (see

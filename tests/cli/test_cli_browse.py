@@ -196,7 +196,7 @@ def test_forget_dry_run_says_which_rule_keeps_what(sr: Sr, source: Path) -> None
     run = sr("forget", "--keep-last", "1", "--dry-run")
     assert run.code == 0, run.err
     assert run.out.count("snapshots of host") == 2 and "last snapshot" in run.out
-    assert "in all: keep 2 snapshot(s), would remove 1 in 2 group(s)" in run.out
+    assert "in all: keep 2 snapshot(s), would remove 1 snapshot(s), in 2 group(s)" in run.out
     doc = sr("--json", "forget", "--keep-last", "1", "--group-by", "", "-n").json()
     assert len(doc["keep"]) == 1 and len(doc["remove"]) == 2 and doc["dry_run"]
     assert doc["groups"][0]["keep"][0]["reasons"] == ["last snapshot"]

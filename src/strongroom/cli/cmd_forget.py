@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 
 from ..api import ForgetResult
@@ -80,10 +78,9 @@ def command(app: AppContext, /, within: str | None, keep_tags: tuple[str, ...], 
         raise UsageError("forget needs a policy", hint="give at least one --keep-* option")
     fields = parse_group_by(group_by)
     repository = app.open_repository()
-    tz = dt.datetime.now().astimezone().tzinfo or dt.UTC
     # Password mode: the backup head moves to the remaining set before anything is deleted.
     result = vault_forget(app, repository, policy=policy, dry_run=dry_run, group_by=fields,
-                          where=snapshot_filter(app), tz=tz)
+                          where=snapshot_filter(app), tz=None)  # None: local time, with DST
     pruned = None
     if and_prune and not dry_run:
         pruned = repository.prune(progress=app.progress())
@@ -119,4 +116,4 @@ def _show(app: AppContext, result: ForgetResult) -> None:
         app.echo(f"{verb} {len(g.remove)}: {' '.join(s[:8] for s in g.remove) or '-'}")
         app.echo()
     app.echo(f"in all: keep {len(result.keep)} snapshot(s), {verb} {len(result.remove)} "
-             f"in {len(result.groups)} group(s)")
+             f"snapshot(s), in {len(result.groups)} group(s)")

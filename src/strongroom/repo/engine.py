@@ -288,7 +288,7 @@ class Engine:
         matches = [i for i in ids if ref and i.startswith(ref.lower())]
         if not matches:
             raise SnapshotNotFound(f"no snapshot matches {ref!r}",
-                                   hint="'strongroom snapshots' lists the ids; or say 'latest'")
+                                   hint="list snapshots with 'strongroom snapshots', or say 'latest'")
         if len(matches) > 1:
             shown = ", ".join(sorted(m[:8] for m in matches)[:5])
             raise SnapshotNotFound(f"more than one snapshot matches {ref!r} ({shown})",

@@ -45,7 +45,7 @@ def _exclusive(engine: Engine) -> Lock:
 
 def forget(engine: Engine, policy: RetentionPolicy, *, dry_run: bool = False,
            group_by: Sequence[str] = DEFAULT_GROUP_BY, where: SnapshotFilter | None = None,
-           tz: dt.tzinfo = dt.UTC) -> ForgetResult:
+           tz: dt.tzinfo | None = dt.UTC) -> ForgetResult:
     """Delete the snapshots ``policy`` does not keep, group by group (``retention``).
 
     Only snapshots passing ``where`` are considered; the others are neither

@@ -136,7 +136,7 @@ def parse_group_by(text: str) -> tuple[str, ...]:
     return tuple(f for f in GROUP_FIELDS if f in fields)
 
 
-def _buckets(tz: dt.tzinfo) -> list[tuple[str, Callable[[SnapshotDoc, int], object]]]:
+def _buckets(tz: dt.tzinfo | None) -> list[tuple[str, Callable[[SnapshotDoc, int], object]]]:
     def local(d: SnapshotDoc) -> dt.datetime:
         return dt.datetime.fromtimestamp(d.time, tz)
 
@@ -151,8 +151,12 @@ def _buckets(tz: dt.tzinfo) -> list[tuple[str, Callable[[SnapshotDoc, int], obje
 
 
 def keep_reasons(docs: Sequence[SnapshotDoc], policy: RetentionPolicy, *,
-                 tz: dt.tzinfo = dt.UTC) -> dict[str, list[str]]:
-    """For one group: the id of each kept snapshot and why it is kept."""
+                 tz: dt.tzinfo | None = dt.UTC) -> dict[str, list[str]]:
+    """For one group: the id of each kept snapshot and why it is kept.
+
+    Periods are counted in ``tz``; ``None`` is this machine's local time zone
+    (with its daylight-saving rules), what the CLI uses, as restic does.
+    """
     newest_first = sorted(docs, key=lambda d: (d.time, d.id), reverse=True)
     if not newest_first:
         return {}
@@ -190,7 +194,7 @@ def group_key(doc: SnapshotDoc, group_by: Sequence[str]) -> GroupKey:
 
 
 def plan(docs: Sequence[SnapshotDoc], policy: RetentionPolicy, *,
-         group_by: Sequence[str] = DEFAULT_GROUP_BY, tz: dt.tzinfo = dt.UTC
+         group_by: Sequence[str] = DEFAULT_GROUP_BY, tz: dt.tzinfo | None = dt.UTC
          ) -> list[ForgetGroup]:
     """Apply ``policy`` to each group of ``docs``; groups in order of their oldest snapshot."""
     if not policy:
