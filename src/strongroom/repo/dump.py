@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING
 
 from ..errors import DataDamaged, FormatError, UsageError
 from .browse import snapshot_path, subtree
+from .engine import LastFrame
 from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
 from .patterns import Parts
 from .target import checked_entries
@@ -47,8 +48,9 @@ class DumpResult:
 def _chunks(engine: Engine, entry: Entry) -> Iterator[bytes]:
     what = "/" + entry.path
     total = 0
+    last = LastFrame()
     for cid in entry.chunks:
-        data = engine.read_blob(cid, what)
+        data = engine.read_blob(cid, what, last)
         total += len(data)
         yield data
     if total != entry.size:

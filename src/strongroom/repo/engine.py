@@ -51,6 +51,14 @@ IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 Rng = Callable[[int], bytes]
 
 
+class LastFrame:
+    """The last frame :meth:`Engine.read_blob` fetched for one reader (one frame held)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[bytes, int] | None = None
+        self.frame = b""
+
+
 class Engine:
     """An open repository: backend, key, config, and the lazily loaded index."""
 
@@ -220,15 +228,26 @@ class Engine:
                 out.append(exc)
         return out
 
-    def read_blob(self, blob_id: bytes, what: str = "blob") -> bytes:
-        """The plaintext of one blob, verified against its id."""
+    def read_blob(self, blob_id: bytes, what: str = "blob",
+                  last: LastFrame | None = None) -> bytes:
+        """The plaintext of one blob, verified against its id.
+
+        With ``last``, a blob in the same frame as the previous one read through
+        it is cut from that frame instead of fetching and decrypting it again
+        (the consecutive pages of a message store share frames).
+        """
         try:
             pack_id, loc = self.index().blobs[blob_id]
         except KeyError:
             reason = self.index().missing_reason()
             raise DataDamaged(f"{what}: blob {blob_id.hex()[:16]} {reason}") from None
         try:
-            frame = self.fetch_frame(pack_id, loc)
+            if last is not None and last.key == (pack_id, loc.frame_offset):
+                frame = last.frame
+            else:
+                frame = self.fetch_frame(pack_id, loc)
+                if last is not None:
+                    last.key, last.frame = (pack_id, loc.frame_offset), frame
             data = frame[loc.inner : loc.inner + loc.length]
             if self.blob_id(data) != blob_id:
                 raise DataDamaged(f"{pack_name(pack_id)}: blob {blob_id.hex()[:16]} "
