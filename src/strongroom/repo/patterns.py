@@ -59,7 +59,8 @@ class Pattern:
                                  hint="write 'a/**/b', not 'a**b'")
         regexes = tuple(None if p == "**" else re.compile(fnmatch.translate(p))
                         for p in parts)
-        return cls(text, anchored, not anchored and len(parts) == 1, parts, regexes)
+        anywhere = not anchored and len(parts) == 1 and parts[0] != "**"
+        return cls(text, anchored, anywhere, parts, regexes)
 
     def _match(self, path: Parts, i: int = 0, j: int = 0) -> bool:
         regexes = self._regexes
@@ -76,8 +77,9 @@ class Pattern:
         """Whether the path itself matches (not counting its ancestors)."""
         if not path:
             return False
-        if self.anywhere:
-            return self._regexes[0].fullmatch(path[-1]) is not None  # type: ignore[union-attr]
+        name = self._regexes[0]
+        if self.anywhere and name is not None:
+            return name.fullmatch(path[-1]) is not None
         if self.anchored:
             return self._match(path)
         return any(path[: len(r)] == r and self._match(path[len(r):]) for r in roots)

@@ -37,6 +37,8 @@ def test_a_relative_pattern_is_relative_to_the_roots_only() -> None:
     assert not m("Media/*.jpg", "/home/me/other/Media/a.jpg")
     assert not m("Media/*.jpg", "/home/me/chats/x/Media/a.jpg")
     assert not Pattern.parse("Media/*.jpg").matches(split("/home/me/chats/Media/a.jpg"), ())
+    assert m("**", "/home/me/chats/Media/a.jpg")  # '**' alone: everything below the roots
+    assert not m("**", "/var/x")
 
 
 def test_covers_counts_a_matched_ancestor_folder() -> None:
