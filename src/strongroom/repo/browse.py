@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PathNotFound, UsageError
 from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
-from .patterns import Parts, PatternSet
+from .patterns import Parts, PatternSet, split
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -140,8 +140,7 @@ def find(engine: Engine, docs: Sequence[SnapshotDoc], patterns: Sequence[str]
         raise UsageError("find needs a pattern", hint="e.g. 'strongroom find \"*.db\"'")
     compiled = PatternSet.of(patterns)
     for doc in docs:
-        ps = PatternSet.of((), doc.paths)
-        ps = dataclasses.replace(compiled, roots=ps.roots)
+        ps = dataclasses.replace(compiled, roots=tuple(split(r) for r in doc.paths))
         for e in engine.entries(doc):
             if ps.matches(tuple(e.path.split("/"))):
                 yield FindMatch(doc.id, doc.time, doc.hostname, ListEntry.of(e))
