@@ -9,7 +9,7 @@ from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -42,7 +42,6 @@ _MARK = {ADDED: "+", REMOVED: "-", METADATA: "U"}
 def command(app: AppContext, before: str, after: str, metadata: bool) -> None:
     """Show the files added, removed and modified between two snapshots."""
     repository = app.open_repository()
-    verify_head(app, repository)
     # The hook for chat-level changes (diff(chats=...)) is not wired here yet.
     result = repository.diff(before, after, where=snapshot_filter(app))
     if app.json:

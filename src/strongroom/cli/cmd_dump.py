@@ -13,7 +13,7 @@ from ..errors import LocalWriteError, UsageError
 from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -45,7 +45,6 @@ def command(app: AppContext, ref: str, path: str, output: str | None) -> None:
     if app.json and output is None:
         raise UsageError("dump --json needs --output FILE", hint="stdout carries the data")
     repository = app.open_repository()
-    verify_head(app, repository)
     info = repository.find_snapshot(ref, snapshot_filter(app))
     if output is None:
         stdout = sys.stdout.buffer

@@ -9,7 +9,7 @@ from .filters import filter_options, snapshot_filter
 from .listing import entry_line
 from .options import global_options, pass_app
 from .output import local_time
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -43,7 +43,6 @@ def command(app: AppContext, patterns: tuple[str, ...], refs: tuple[str, ...],
 
     PatternSet.of(patterns)  # a bad pattern is a usage error before the key is asked for
     repository = app.open_repository()
-    verify_head(app, repository)
     matches = list(repository.find(patterns, refs=refs, where=snapshot_filter(app)))
     if app.json:
         app.emit_json({"patterns": list(patterns), "matches": [m.to_json() for m in matches]})

@@ -12,7 +12,6 @@ from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
 from .output import local_time, table
-from .vault_support import forget as vault_forget
 from .vault_support import vault_options
 
 EPILOG = """\b
@@ -78,9 +77,9 @@ def command(app: AppContext, /, within: str | None, keep_tags: tuple[str, ...], 
         raise UsageError("forget needs a policy", hint="give at least one --keep-* option")
     fields = parse_group_by(group_by)
     repository = app.open_repository()
-    # Password mode: the backup head moves to the remaining set before anything is deleted.
-    result = vault_forget(app, repository, policy=policy, dry_run=dry_run, group_by=fields,
-                          where=snapshot_filter(app), tz=None)  # None: local time, with DST
+    # Password mode: the library moves the backup head to the remaining set first.
+    result = repository.forget(policy, dry_run=dry_run, group_by=fields,
+                               where=snapshot_filter(app), tz=None)  # None: local time, DST
     pruned = None
     if and_prune and not dry_run:
         pruned = repository.prune(progress=app.progress())

@@ -10,7 +10,7 @@ from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .listing import entry_line
 from .options import global_options, pass_app
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -39,7 +39,6 @@ def command(app: AppContext, ref: str, long_format: bool, recursive: bool) -> No
     """List the files and folders of a snapshot."""
     snap, _, path = ref.partition(":")
     repository = app.open_repository()
-    verify_head(app, repository)
     info = repository.find_snapshot(snap, snapshot_filter(app))
     listing = repository.ls(info.id, path, recursive=recursive)
     first = next(listing, None)  # a path not in the snapshot fails before any output

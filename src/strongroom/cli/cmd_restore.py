@@ -13,7 +13,7 @@ from .errors import say
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -79,7 +79,6 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
     ref, colon, subpath = snapshot.partition(":")
     Subset.of(subpath, include, exclude)  # bad paths and patterns: exit 2 before the key prompt
     repository = app.open_repository()
-    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
     snapshot = repository.find_snapshot(ref, snapshot_filter(app)).id + colon + subpath
     items: list[dict[str, str]] = []
 

@@ -8,7 +8,7 @@ from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
 from .output import human_bytes, local_time, table
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -29,7 +29,6 @@ the vault's backup head first (exit 17 if snapshots are hidden)."""
 def command(app: AppContext) -> None:
     """List the snapshots, oldest first."""
     repository = app.open_repository()
-    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
     snapshots = repository.snapshots(snapshot_filter(app))
     if app.json:
         app.emit_json({"snapshots": [s.to_json() for s in snapshots]})

@@ -8,7 +8,7 @@ from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -37,7 +37,6 @@ Reads the file lists and the index, no file data."""
 def command(app: AppContext, refs: tuple[str, ...]) -> None:
     """Show restore size, stored size and deduplication of snapshots."""
     repository = app.open_repository()
-    verify_head(app, repository)
     s = repository.stats(refs, where=snapshot_filter(app))
     if app.json:
         app.emit_json(s.to_json())

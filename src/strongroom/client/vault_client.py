@@ -97,9 +97,9 @@ class VaultClient:
     """
 
     def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, slot: str = "") -> None:
         check_vault_url(url)
-        self.url, self.account = url.rstrip("/"), account
+        self.url, self.account, self.slot = url.rstrip("/"), account, slot
         headers = {"authorization": f"Bearer {token}"} if token else {}
         if transport is None and is_loopback_host(httpx.URL(self.url).host):
             # A loopback vault is this machine: never through HTTP(S)_PROXY/ALL_PROXY, which
@@ -110,7 +110,17 @@ class VaultClient:
             transport = httpx.HTTPTransport()
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
                                   transport=transport, follow_redirects=False)
-        self._acct = f"/v1/accounts/{quote(account, safe='')}"
+        self._base = f"/v1/accounts/{quote(account, safe='')}"
+        # One backup's slot (spec §2.2); "" is the account's legacy slot (protocol 2 records).
+        self._acct = f"{self._base}/slots/{quote(slot, safe='')}" if slot else self._base
+
+    def for_slot(self, slot: str) -> VaultClient:
+        """A client of another slot of the same account, sharing this one's connections."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.slot = slot
+        other._acct = f"{self._base}/slots/{quote(slot, safe='')}" if slot else self._base
+        return other
 
     def info(self) -> dict[str, Any]:
         """Public facts: server public key, context, guess limit."""
@@ -125,12 +135,16 @@ class VaultClient:
         return b64d(r.get("response"), "registration response"), reg_id
 
     def registration_finish(self, registration_id: str, record: bytes, wrapped_key: bytes,
-                            proof_verifier: bytes, proof: bytes) -> None:
-        """Deposit the record and the wrapped K, with the record proof (spec §2.1)."""
-        self._call("POST", f"{self._acct}/registration/finish",
-                   {"registration_id": registration_id, "record": b64e(record),
-                    "wrapped_key": b64e(wrapped_key), "proof_verifier": b64e(proof_verifier),
-                    "proof": b64e(proof)})
+                            proof_verifier: bytes, proof: bytes,
+                            ksf: dict[str, int] | None = None) -> None:
+        """Deposit the record and the wrapped K, with the record proof (spec §2.1) and the
+        Argon2id parameters the vault keeps with the record (§2.2)."""
+        body: dict[str, Any] = {"registration_id": registration_id, "record": b64e(record),
+                                "wrapped_key": b64e(wrapped_key),
+                                "proof_verifier": b64e(proof_verifier), "proof": b64e(proof)}
+        if ksf is not None:
+            body["ksf"] = dict(ksf)
+        self._call("POST", f"{self._acct}/registration/finish", body)
 
     def login_start(self, ke1: bytes) -> LoginAnswer:
         """KE1 → KE2 (this spends a guess)."""
@@ -147,8 +161,15 @@ class VaultClient:
         return b64d(r.get("sealed_key"), "sealed key")
 
     def status(self) -> dict[str, Any]:
-        """exists, locked, attempts_left, attempt_limit."""
+        """exists, locked, attempts_left, attempt_limit, ksf (the record's parameters)."""
         return self._call("GET", f"{self._acct}/record")
+
+    def slots(self) -> list[dict[str, Any]]:
+        """Every slot of the account with a record: slot id and its status."""
+        got = self._call("GET", f"{self._base}/slots").get("slots")
+        if not isinstance(got, list) or not all(isinstance(x, dict) for x in got):
+            raise VaultProtocolError("the vault's slot list is malformed")
+        return got
 
     def delete(self, proof: bytes | None = None) -> bool:
         """Erase this account's record (with its record proof); True if one existed."""
@@ -200,7 +221,8 @@ class VaultClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<VaultClient {self.url} account={self.account}>"
+        slot = f" slot={self.slot}" if self.slot else ""
+        return f"<VaultClient {self.url} account={self.account}{slot}>"
 
 
 def _error(status: int, data: dict[str, Any]) -> VaultError:
