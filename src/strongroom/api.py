@@ -8,22 +8,33 @@ the on-storage format is ``docs/spec/backup-format.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from .crypto.keys import BackupKey
 from .errors import UsageError
 from .progress import NullProgress, Progress
+from .repo import browse, selection
+from .repo.browse import FindMatch, ListEntry, RepoStats
+from .repo.diff import ChatDiff, SnapshotDiff
+from .repo.diff import diff as diff_snapshots
+from .repo.dump import DumpResult
+from .repo.dump import dump as dump_path
+from .repo.retention import DEFAULT_GROUP_BY, ForgetGroup, RetentionPolicy
+from .repo.selection import SnapshotFilter
+from .repo.subset import Subset
 from .storage.base import Backend
 
 if TYPE_CHECKING:
     from .client.rollback import HeadGuard
     from .password import VaultAccess
     from .repo.engine import Engine
+    from .repo.manifest import SnapshotDoc
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -65,6 +76,7 @@ class SnapshotInfo(_Jsonable):
     files: int
     bytes: int
     parent: str | None = None
+    tags: list[str] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:
@@ -118,6 +130,8 @@ class ForgetResult(_Jsonable):
     keep: list[str]
     remove: list[str]
     dry_run: bool = False
+    #: Per group (host, paths, tags): what is kept, by which rule, and what goes.
+    groups: list[ForgetGroup] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -263,30 +277,39 @@ class Repository:
         return read_config(backend).to_public()
 
     def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
-               hostname: str | None = None) -> BackupSummary:
-        """Back up files and directories into a new snapshot (then advance the head)."""
+               hostname: str | None = None, tags: Sequence[str] = (),
+               exclude: Sequence[str] = ()) -> BackupSummary:
+        """Back up files and directories into a new snapshot (then advance the head).
+
+        ``tags`` are stored in the snapshot; ``exclude`` patterns
+        (:mod:`strongroom.repo.patterns`) leave paths out.
+        """
         summary = self._engine.backup(sources, progress=progress or NullProgress(),
-                                      hostname=hostname)
+                                      hostname=hostname, tags=tags, exclude=exclude)
         self.advance_head()
         return summary
 
-    def snapshots(self) -> list[SnapshotInfo]:
-        """Every snapshot, oldest first (after the rollback check in password mode)."""
+    def snapshots(self, where: SnapshotFilter | None = None) -> list[SnapshotInfo]:
+        """Every snapshot (passing ``where``), oldest first (after the rollback check)."""
         self.verify_head()
-        return self._engine.snapshots()
+        return [s for s in self._engine.snapshots() if where is None or where.matches(s)]
 
-    def find_snapshot(self, ref: str) -> SnapshotInfo:
-        """``latest`` or a unique id prefix; ``SnapshotNotFound`` otherwise."""
+    def find_snapshot(self, ref: str, where: SnapshotFilter | None = None) -> SnapshotInfo:
+        """``latest`` (the newest passing ``where``) or a unique id prefix; else ``SnapshotNotFound``."""
         self.verify_head()
-        return self._engine.find_snapshot(ref)
+        return self._engine.info(selection.find_doc(self._engine, ref, where))
 
     def restore(self, ref: str, target: str | Path, *, include: Sequence[str] = (),
+                exclude: Sequence[str] = (),
                 allow_damaged: bool = False, overwrite: str = "if-newer",
                 dry_run: bool = False, restore_special_bits: bool = False,
                 on_item: Callable[[str, str, str], None] | None = None,
                 progress: Progress | None = None) -> RestoreSummary:
-        """Restore a snapshot (or the paths under ``include``) into ``target``.
+        """Restore a snapshot (or part of it) into ``target``.
 
+        ``ref`` is ``latest`` or an id prefix, optionally with ``:SUBPATH``
+        (restored without its leading path); ``include``/``exclude`` are
+        patterns relative to the snapshot's paths (:mod:`strongroom.repo.subset`).
         Nothing is written outside ``target``.  ``overwrite`` decides about files
         that exist: ``always``, ``if-changed`` (same size and mtime: kept),
         ``if-newer`` (the default: replaced only by a newer copy), ``never``.
@@ -299,7 +322,9 @@ class Repository:
         self.verify_head()
         options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
                                  on_item)
-        return self._engine.restore(ref, target, include=include, options=options,
+        ref, _, subpath = ref.partition(":")
+        subset = Subset.of(subpath, include, exclude)
+        return self._engine.restore(ref, target, subset=subset, options=options,
                                     progress=progress or NullProgress())
 
     def check(self, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
@@ -307,26 +332,72 @@ class Repository:
         self.verify_head()
         return self._engine.check(read_data=read_data, progress=progress or NullProgress())
 
-    def forget(self, *, keep_last: int | None = None, keep_daily: int | None = None,
-               keep_weekly: int | None = None, dry_run: bool = False) -> ForgetResult:
-        """Remove snapshots not kept by the policy (restic semantics).
+    def forget(self, policy: RetentionPolicy | None = None, *, dry_run: bool = False,
+               group_by: Sequence[str] = DEFAULT_GROUP_BY, where: SnapshotFilter | None = None,
+               tz: dt.tzinfo | None = dt.UTC, **keep: Any) -> ForgetResult:
+        """Remove snapshots the retention policy does not keep (restic semantics).
 
+        ``policy`` or its counts as ``keep_last=``, ``keep_daily=``, … (see
+        :mod:`strongroom.repo.retention`); ``tz`` is the zone days are counted in.
         In password mode the head moves to the remaining snapshots before any is
-        deleted (``HeadGuard.forget``)."""
-        def run(**policy: Any) -> ForgetResult:
-            return self._engine.forget(**policy)
+        deleted (``HeadGuard.forget``).
+        """
+        if policy is None:
+            counts: dict[str, Any] = {k.removeprefix("keep_"): v or 0 for k, v in keep.items()}
+            policy = RetentionPolicy(**counts)
 
-        policy: dict[str, Any] = {"keep_last": keep_last, "keep_daily": keep_daily,
-                                  "keep_weekly": keep_weekly, "dry_run": dry_run}
+        def run(**options: Any) -> ForgetResult:
+            return self._engine.forget(**options)
+
+        options: dict[str, Any] = {"policy": policy, "dry_run": dry_run, "group_by": group_by,
+                                   "where": where, "tz": tz}
         if self._guard is None:
-            return run(**policy)
-        result: ForgetResult = self._guard.forget(run, **policy)
+            return run(**options)
+        result: ForgetResult = self._guard.forget(run, **options)
         self._verified = True
         return result
 
     def prune(self, *, progress: Progress | None = None) -> PruneSummary:
         """Delete data no snapshot refers to any more."""
         return self._engine.prune(progress=progress or NullProgress())
+
+    # -- looking inside snapshots (strongroom.repo.browse, .diff, .dump) ----------------
+    def ls(self, ref: str, path: str = "", *, recursive: bool = False,
+           where: SnapshotFilter | None = None) -> Iterator[ListEntry]:
+        """``path`` of snapshot ``ref`` and what is directly in it (all below: ``recursive``)."""
+        self.verify_head()
+        doc = selection.find_doc(self._engine, ref, where)
+        return browse.list_entries(self._engine, doc, path, recursive=recursive)
+
+    def find(self, patterns: Sequence[str], *, refs: Sequence[str] = (),
+             where: SnapshotFilter | None = None) -> Iterator[FindMatch]:
+        """Paths matching ``patterns`` in snapshots ``refs`` (default: all passing ``where``)."""
+        self.verify_head()
+        return browse.find(self._engine, self._docs(refs, where), patterns)
+
+    def diff(self, before: str, after: str, *, chats: ChatDiff | None = None,
+             where: SnapshotFilter | None = None) -> SnapshotDiff:
+        """What changed from snapshot ``before`` to ``after``; ``chats`` adds chat-level changes."""
+        self.verify_head()
+        return diff_snapshots(self._engine, selection.find_doc(self._engine, before, where),
+                              selection.find_doc(self._engine, after, where), chats=chats)
+
+    def dump(self, ref: str, path: str, out: IO[bytes], *,
+             where: SnapshotFilter | None = None) -> DumpResult:
+        """Write the file at ``path`` to ``out``, or the folder as a tar stream."""
+        self.verify_head()
+        return dump_path(self._engine, selection.find_doc(self._engine, ref, where), path, out)
+
+    def stats(self, refs: Sequence[str] = (), *, where: SnapshotFilter | None = None
+              ) -> RepoStats:
+        """Restore, deduplicated and stored size of the snapshots ``refs`` (default: all)."""
+        self.verify_head()
+        return browse.stats(self._engine, self._docs(refs, where))
+
+    def _docs(self, refs: Sequence[str], where: SnapshotFilter | None) -> list[SnapshotDoc]:
+        if refs:
+            return [selection.find_doc(self._engine, r, where) for r in refs]
+        return selection.select_docs(self._engine, where)
 
     def close(self) -> None:
         """Release the repository (idempotent)."""
@@ -345,11 +416,20 @@ class Repository:
 __all__ = [
     "BackupKey",
     "BackupSummary",
+    "ChatDiff",
     "CheckReport",
+    "DumpResult",
+    "FindMatch",
+    "ForgetGroup",
     "ForgetResult",
+    "ListEntry",
     "Problem",
     "PruneSummary",
+    "RepoStats",
     "Repository",
     "RestoreSummary",
+    "RetentionPolicy",
+    "SnapshotDiff",
+    "SnapshotFilter",
     "SnapshotInfo",
 ]

@@ -19,6 +19,7 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   ├── RepositoryLocked                                         exit 13
     │   ├── UnsupportedVersion  written by a newer Strongroom        exit 14
     │   ├── SnapshotNotFound                                         exit 10
+    │   │   └── PathNotFound  path or pattern not in the snapshot    exit 10
     │   └── RollbackDetected  provider hides snapshots / old list     exit 17
     ├── StorageError                                                 exit 15
     │   ├── ObjectNotFound
@@ -110,6 +111,13 @@ class SnapshotNotFound(RepositoryError):
 
     exit_code = 10
     hint = "list snapshots with 'strongroom snapshots'"
+
+
+class PathNotFound(SnapshotNotFound):
+    """That path is not in the snapshot."""
+
+    exit_code = 10
+    hint = "list the snapshot's files with 'strongroom ls SNAPSHOT'"
 
 
 class WrongKey(RepositoryError):
@@ -291,6 +299,7 @@ __all__ = [
     "LocalSecretsUnsafe",
     "LocalWriteError",
     "ObjectNotFound",
+    "PathNotFound",
     "PermanentStorageError",
     "ProtocolError",
     "RepositoryError",

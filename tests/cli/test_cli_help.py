@@ -9,15 +9,16 @@ from cli_harness import Invoke
 from strongroom import __version__
 from strongroom.cli.main import cli
 
-COMMANDS = [["init"], ["backup"], ["snapshots"], ["restore"], ["check"], ["forget"],
-            ["prune"], ["key"], ["key", "show"], ["key", "remember"], ["key", "forget"]]
+COMMANDS = [["init"], ["backup"], ["snapshots"], ["restore"], ["ls"], ["find"], ["diff"],
+            ["dump"], ["stats"], ["check"], ["forget"], ["prune"], ["key"], ["key", "show"],
+            ["key", "remember"], ["key", "forget"]]
 
 
 def test_every_command_is_covered() -> None:
     registered = set(cli.commands)
     assert {c[0] for c in COMMANDS} <= registered
-    assert {"init", "backup", "snapshots", "restore", "check", "forget", "prune",
-            "key"} <= registered
+    assert {"init", "backup", "snapshots", "restore", "ls", "find", "diff", "dump", "stats",
+            "check", "forget", "prune", "key"} <= registered
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=" ".join)

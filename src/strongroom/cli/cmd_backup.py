@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TextIO
 
 import click
 
 from ..api import BackupSummary
 from ..errors import EXIT_PARTIAL, UsageError
+from ..repo.patterns import PatternSet, read_pattern_file
+from ..repo.selection import normalize_tags
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
@@ -20,30 +23,52 @@ Examples:
   strongroom --repo /mnt/backup backup ~/chats
   STRONGROOM_REPO=/mnt/backup strongroom backup ~/chats/msgstore.db ~/chats/Media
   strongroom backup --json ~/chats | jq .bytes_added
+  strongroom backup --tag weekly --exclude '*.tmp' --exclude 'Media/Video' ~/chats
+  strongroom backup --exclude-file ~/.strongroom-exclude ~/chats
 
 Only what changed since the last snapshot is stored again: SQLite databases
 by their pages, other files by content-defined chunks.  A snapshot appears
 only when complete; an interrupted backup leaves the last one intact and the
 next run reuses what was already uploaded.  Files that vanish or cannot be
-read are skipped, listed, and make the exit code 3."""
+read are skipped, listed, and make the exit code 3.
+
+--exclude patterns (see 'strongroom find --help'; those without a leading /
+are relative to the SOURCE paths) leave out what they match and everything
+below it; --exclude-file reads one pattern a line ('#' starts a comment).
+--tag labels the snapshot for snapshots/forget/restore --tag."""
 
 
 @click.command("backup", epilog=EPILOG)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--host", "hostname", metavar="NAME",
               help="Host name recorded in the snapshot (default: this machine's).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG[,TAG]",
+              help="Label the snapshot (repeatable, or comma-separated).")
+@click.option("--exclude", "-e", "exclude", multiple=True, metavar="PATTERN",
+              help="Leave out paths matching PATTERN and what is below them (repeatable).")
+@click.option("--exclude-file", "exclude_files", multiple=True, metavar="FILE",
+              type=click.File("r", encoding="utf-8"),
+              help="Read --exclude patterns from FILE, one a line (repeatable).")
 @vault_options
 @global_options
 @pass_app
-def command(app: AppContext, sources: tuple[str, ...], hostname: str | None) -> None:
+def command(app: AppContext, sources: tuple[str, ...], hostname: str | None,
+            tags: tuple[str, ...], exclude: tuple[str, ...],
+            exclude_files: tuple[TextIO, ...]) -> None:
     """Back up files and folders into a new encrypted snapshot."""
+    patterns = list(exclude)
+    for f in exclude_files:
+        patterns += read_pattern_file(f, f.name)
+    tag_list = normalize_tags(t for option in tags for t in option.split(","))
+    PatternSet.of(patterns)  # a bad pattern is exit 2 before the key is asked for
     if not any(os.path.lexists(s) for s in sources):
         # A typo, not a vanished file: refuse rather than save an empty snapshot.
         raise UsageError(f"nothing to back up: {', '.join(sources)} not found",
                          hint="check the SOURCE paths")
     repository = app.open_repository()
     started = time.monotonic()
-    summary = repository.backup(list(sources), progress=app.progress(), hostname=hostname)
+    summary = repository.backup(list(sources), progress=app.progress(), hostname=hostname,
+                                tags=tag_list, exclude=patterns)
     duration = time.monotonic() - started
     _show(app, summary, duration)
     if summary.warnings:

@@ -6,9 +6,11 @@ import click
 
 from ..api import RestoreSummary
 from ..errors import DataDamaged
+from ..repo.subset import Subset
 from ..repo.target import DEFAULT_OVERWRITE, OVERWRITE_MODES
 from .context import AppContext
 from .errors import say
+from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app
 from .output import human_bytes
 from .vault_support import vault_options
@@ -17,9 +19,19 @@ EPILOG = """\b
 Examples:
   strongroom --repo /mnt/backup restore latest --target ~/restored
   strongroom restore 1a2b3c4d --target /tmp/r --include /home/me/chats/msgstore.db
+  strongroom restore latest:/home/me/chats/Media --target ~/Media
+  strongroom restore latest --target /tmp/r --include 'Media/**/*.jpg' --exclude 'PTT-*'
+  strongroom restore latest --host phone --tag weekly --target /tmp/r
   strongroom restore latest --target /tmp/r --allow-damaged
   strongroom restore latest --target / --dry-run
   strongroom restore latest --target ~/restored --overwrite always
+
+SNAPSHOT:SUBPATH restores only SUBPATH (as backed up) and without its
+leading path: a folder's contents land directly in DIR.  --include and
+--exclude take patterns (see 'strongroom find --help'); those without a
+leading / are relative to the snapshot's paths (or to SUBPATH).  An
+--include that matches nothing, or a SUBPATH not in the snapshot, exits 10
+and names the snapshot's paths.
 
 On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
 when asked.  If stored data is damaged the restore stops (exit 12); with
@@ -38,13 +50,15 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
 
 
 @click.command("restore", epilog=EPILOG)
-@click.argument("snapshot", metavar="SNAPSHOT|latest")
+@click.argument("snapshot", metavar="SNAPSHOT[:SUBPATH]")
 @click.option("--target", "-t", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=str),
               help="Folder to restore into (created if missing).")
-@click.option("--include", "-i", "include", multiple=True, metavar="PATH",
-              help="Restore only this path as it was backed up (absolute, e.g. "
-                   "/home/me/chats/msgstore.db) and what is under it; repeatable.")
+@click.option("--include", "-i", "include", multiple=True, metavar="PATTERN",
+              help="Restore only what matches (a path as backed up, e.g. "
+                   "/home/me/chats/msgstore.db, or a pattern) and what is under it; repeatable.")
+@click.option("--exclude", "-e", "exclude", multiple=True, metavar="PATTERN",
+              help="Leave out what matches and what is under it; repeatable.")
 @click.option("--allow-damaged", is_flag=True,
               help="Restore what is intact even if some data is damaged; list the rest.")
 @click.option("--overwrite", type=click.Choice(OVERWRITE_MODES), default=DEFAULT_OVERWRITE,
@@ -54,14 +68,18 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
               help="List what would be written, replaced or kept; write nothing.")
 @click.option("--restore-special-bits", is_flag=True,
               help="Also restore setuid, setgid and sticky bits (dropped otherwise).")
+@filter_options
 @vault_options
 @global_options
 @pass_app
 def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...],
-            allow_damaged: bool, overwrite: str, dry_run: bool,
+            exclude: tuple[str, ...], allow_damaged: bool, overwrite: str, dry_run: bool,
             restore_special_bits: bool) -> None:
     """Restore a snapshot (or some of its paths) into a folder."""
+    ref, colon, subpath = snapshot.partition(":")
+    Subset.of(subpath, include, exclude)  # bad paths and patterns: exit 2 before the key prompt
     repository = app.open_repository()
+    snapshot = repository.find_snapshot(ref, snapshot_filter(app)).id + colon + subpath
     items: list[dict[str, str]] = []
 
     def on_item(action: str, path: str, why: str) -> None:
@@ -74,7 +92,7 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
             say("warning" if action == "skip" else "note",
                 f"{_VERB[action]} /{path}" + (f": {why}" if why else ""))
 
-    summary = repository.restore(snapshot, target, include=list(include),
+    summary = repository.restore(snapshot, target, include=include, exclude=exclude,
                                  allow_damaged=allow_damaged, overwrite=overwrite,
                                  dry_run=dry_run, restore_special_bits=restore_special_bits,
                                  on_item=on_item, progress=app.progress())

@@ -25,6 +25,11 @@ COMMAND_MODULES: list[str] = [
     "cmd_backup",
     "cmd_snapshots",
     "cmd_restore",
+    "cmd_ls",
+    "cmd_find",
+    "cmd_diff",
+    "cmd_dump",
+    "cmd_stats",
     "cmd_check",
     "cmd_forget",
     "cmd_prune",
@@ -42,6 +47,8 @@ Examples:
   export STRONGROOM_REPO=/mnt/backup
   strongroom backup ~/chats
   strongroom snapshots
+  strongroom ls -l latest:/home/me/chats
+  strongroom find '*.db'
   strongroom restore latest --target ~/restored
   strongroom check --read-data
 

@@ -43,6 +43,8 @@ from .pack import (
     pack_id_from_name,
 )
 from .packer import Packer
+from .patterns import PatternSet
+from .selection import normalize_tags
 
 if TYPE_CHECKING:
     from ..api import BackupSummary
@@ -94,10 +96,15 @@ def archive_path(source: str | Path) -> str:
 class BackupRun:
     """State of one backup (use once)."""
 
-    def __init__(self, engine: Engine, progress: Progress, hostname: str | None) -> None:
+    def __init__(self, engine: Engine, progress: Progress, hostname: str | None,
+                 tags: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
         self.engine = engine
         self.progress = progress
         self.hostname = hostname or socket.gethostname()
+        self.tags = normalize_tags(tags)
+        self.exclude_patterns = list(exclude)
+        PatternSet.of(self.exclude_patterns)  # a bad pattern fails before the lock is taken
+        self.exclude = PatternSet()
         self.params = engine.config.chunker
         self.warnings: list[str] = []
         self.changed: list[str] = []
@@ -115,6 +122,7 @@ class BackupRun:
             roots = sorted({archive_path(s): Path(os.path.abspath(s)) for s in sources}.items(),
                            key=lambda kv: _key(kv[0]))
             paths = ["/" + a for a, _ in roots]
+            self.exclude = PatternSet.of(self.exclude_patterns, paths)
             parent = self._parent(paths)
             packer = Packer(self.engine)
             packer.before_index = lock.ensure_held
@@ -158,7 +166,7 @@ class BackupRun:
         self.lock.ensure_held()
         doc = SnapshotDoc(self.engine.rng(16).hex(), self.engine.clock(), self.hostname, paths,
                           self.files, self.dirs, self.total_bytes,
-                          parent.id if parent else None, segments.segments)
+                          parent.id if parent else None, segments.segments, self.tags)
         data = seal_snapshot(self.engine.key, doc, self.engine.rng, padded=True)
         # Random 128-bit names never collide in practice; put_if_absent makes sure.
         while not self.engine.backend.put_if_absent(snapshot_name(doc.id), data):
@@ -173,6 +181,8 @@ class BackupRun:
         return bid
 
     def _walk(self, arch: str, path: Path, cursor: ParentCursor) -> Iterator[Entry]:
+        if self.exclude and self.exclude.matches(_key(arch)):
+            return  # --exclude: neither it nor (for a folder) anything below it
         try:
             st = os.lstat(path)
         except OSError as exc:

@@ -44,10 +44,19 @@ if TYPE_CHECKING:
         SnapshotInfo,
     )
     from .restore import RestoreOptions
+    from .subset import Subset
 
 Clock = Callable[[], float]
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 Rng = Callable[[int], bytes]
+
+
+class LastFrame:
+    """The last frame :meth:`Engine.read_blob` fetched for one reader (one frame held)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[bytes, int] | None = None
+        self.frame = b""
 
 
 class Engine:
@@ -219,15 +228,26 @@ class Engine:
                 out.append(exc)
         return out
 
-    def read_blob(self, blob_id: bytes, what: str = "blob") -> bytes:
-        """The plaintext of one blob, verified against its id."""
+    def read_blob(self, blob_id: bytes, what: str = "blob",
+                  last: LastFrame | None = None) -> bytes:
+        """The plaintext of one blob, verified against its id.
+
+        With ``last``, a blob in the same frame as the previous one read through
+        it is cut from that frame instead of fetching and decrypting it again
+        (the consecutive pages of a message store share frames).
+        """
         try:
             pack_id, loc = self.index().blobs[blob_id]
         except KeyError:
             reason = self.index().missing_reason()
             raise DataDamaged(f"{what}: blob {blob_id.hex()[:16]} {reason}") from None
         try:
-            frame = self.fetch_frame(pack_id, loc)
+            if last is not None and last.key == (pack_id, loc.frame_offset):
+                frame = last.frame
+            else:
+                frame = self.fetch_frame(pack_id, loc)
+                if last is not None:
+                    last.key, last.frame = (pack_id, loc.frame_offset), frame
             data = frame[loc.inner : loc.inner + loc.length]
             if self.blob_id(data) != blob_id:
                 raise DataDamaged(f"{pack_name(pack_id)}: blob {blob_id.hex()[:16]} "
@@ -266,10 +286,15 @@ class Engine:
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every snapshot as API objects, oldest first."""
+        return [self.info(d) for d in self.snapshot_docs()]
+
+    @staticmethod
+    def info(d: SnapshotDoc) -> SnapshotInfo:
+        """The API form of a snapshot document."""
         from ..api import SnapshotInfo
 
-        return [SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size,
-                             d.parent) for d in self.snapshot_docs()]
+        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent,
+                            list(d.tags))
 
     def find_doc(self, ref: str) -> SnapshotDoc:
         """``latest`` or a unique id prefix."""
@@ -280,17 +305,18 @@ class Engine:
                 raise SnapshotNotFound("the repository has no snapshots yet")
             return docs[-1]
         matches = [i for i in ids if ref and i.startswith(ref.lower())]
-        if len(matches) != 1:
-            what = "no snapshot" if not matches else "more than one snapshot"
-            raise SnapshotNotFound(f"{what} matches {ref!r}")
+        if not matches:
+            raise SnapshotNotFound(f"no snapshot matches {ref!r}",
+                                   hint="list snapshots with 'strongroom snapshots', or say 'latest'")
+        if len(matches) > 1:
+            shown = ", ".join(sorted(m[:8] for m in matches)[:5])
+            raise SnapshotNotFound(f"more than one snapshot matches {ref!r} ({shown})",
+                                   hint="give more digits of the id")
         return self.load_snapshot(matches[0])
 
     def find_snapshot(self, ref: str) -> SnapshotInfo:
         """API form of :meth:`find_doc`."""
-        d = self.find_doc(ref)
-        from ..api import SnapshotInfo
-
-        return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent)
+        return self.info(self.find_doc(ref))
 
     def entries(self, doc: SnapshotDoc) -> Iterator[Entry]:
         """Stream a snapshot's records, one segment (and one record) in memory at a time."""
@@ -299,18 +325,19 @@ class Engine:
 
     # -- operations (each in its own module) ---------------------------------------------
     def backup(self, sources: Sequence[str | Path], *, progress: Progress,
-               hostname: str | None) -> BackupSummary:
+               hostname: str | None, tags: Sequence[str] = (),
+               exclude: Sequence[str] = ()) -> BackupSummary:
         """See :mod:`strongroom.repo.backup`."""
         from .backup import BackupRun
 
-        return BackupRun(self, progress, hostname).run(sources)
+        return BackupRun(self, progress, hostname, tags, exclude).run(sources)
 
-    def restore(self, ref: str, target: str | Path, *, include: Sequence[str],
+    def restore(self, ref: str, target: str | Path, *, subset: Subset,
                 options: RestoreOptions, progress: Progress) -> RestoreSummary:
         """See :mod:`strongroom.repo.restore`."""
         from .restore import RestoreRun
 
-        return RestoreRun(self, progress, options).run(ref, Path(target), include)
+        return RestoreRun(self, progress, options).run(ref, Path(target), subset)
 
     def check(self, *, read_data: bool, progress: Progress) -> CheckReport:
         """See :mod:`strongroom.repo.check`."""

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import UsageError
 from ..progress import Progress
 from .backup import find_orphans
 from .index import INDEX_PREFIX, TRASH_PREFIX, Index, IndexPacks, write_index
 from .locks import Lock
-from .manifest import KIND_FILE, SnapshotDoc, snapshot_name
+from .manifest import KIND_FILE, snapshot_name
 from .pack import pack_id_from_name, pack_name
 from .packer import Packer
+from .retention import DEFAULT_GROUP_BY, RetentionPolicy, plan
 from .sealed import named_objects
+from .selection import SnapshotFilter
 
 if TYPE_CHECKING:
     from ..api import ForgetResult, PruneSummary
@@ -42,53 +43,30 @@ def _exclusive(engine: Engine) -> Lock:
     return engine.lock(True)
 
 
-def select_keep(docs: list[SnapshotDoc], keep_last: int | None, keep_daily: int | None,
-                keep_weekly: int | None) -> set[str]:
-    """Ids kept by the policy, restic semantics, applied to one group of snapshots."""
-    keep: set[str] = set()
-    newest_first = sorted(docs, key=lambda d: (d.time, d.id), reverse=True)
-    rules: list[tuple[int | None, Callable[[SnapshotDoc], object]]] = [
-        (keep_last, lambda d: d.id),
-        (keep_daily, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).date()),
-        (keep_weekly, lambda d: dt.datetime.fromtimestamp(d.time, dt.UTC).isocalendar()[:2])]
-    for count, bucket in rules:
-        if not count:
-            continue
-        last, n = None, 0
-        for d in newest_first:
-            b = bucket(d)
-            if b != last and n < count:
-                keep.add(d.id)
-                last, n = b, n + 1
-    return keep
+def forget(engine: Engine, policy: RetentionPolicy, *, dry_run: bool = False,
+           group_by: Sequence[str] = DEFAULT_GROUP_BY, where: SnapshotFilter | None = None,
+           tz: dt.tzinfo | None = dt.UTC) -> ForgetResult:
+    """Delete the snapshots ``policy`` does not keep, group by group (``retention``).
 
-
-def forget(engine: Engine, *, keep_last: int | None = None, keep_daily: int | None = None,
-           keep_weekly: int | None = None, dry_run: bool = False) -> ForgetResult:
-    """Delete the snapshots the policy does not keep (per host and paths group)."""
+    Only snapshots passing ``where`` are considered; the others are neither
+    kept nor removed by this call.  ``tz`` is the zone days and weeks are
+    counted in (the CLI passes the device's local zone, as restic does).
+    """
     from ..api import ForgetResult
 
-    if not any((keep_last, keep_daily, keep_weekly)):
-        raise UsageError("no retention policy given; nothing would be kept",
-                         hint="use --keep-last, --keep-daily or --keep-weekly")
-    if any(v is not None and v < 0 for v in (keep_last, keep_daily, keep_weekly)):
-        raise UsageError("retention counts must not be negative")
     lock = _exclusive(engine)
     try:
-        docs = engine.snapshot_docs()
-        groups: dict[tuple[str, tuple[str, ...]], list[SnapshotDoc]] = defaultdict(list)
-        for d in docs:
-            groups[(d.hostname, tuple(sorted(d.paths)))].append(d)
-        keep: set[str] = set()
-        for group in groups.values():
-            keep |= select_keep(group, keep_last, keep_daily, keep_weekly)
-        remove = [d.id for d in docs if d.id not in keep]
+        docs = [d for d in engine.snapshot_docs() if where is None or where.matches(d)]
+        groups = plan(docs, policy, group_by=group_by, tz=tz)
+        removed = {sid for g in groups for sid in g.remove}
         if not dry_run:
-            for sid in remove:
-                engine.backend.delete(snapshot_name(sid))
+            for d in docs:
+                if d.id in removed:
+                    engine.backend.delete(snapshot_name(d.id))
     finally:
         lock.release()
-    return ForgetResult([d.id for d in docs if d.id in keep], remove, dry_run)
+    return ForgetResult([d.id for d in docs if d.id not in removed],
+                        [d.id for d in docs if d.id in removed], dry_run, groups)
 
 
 def _used_blobs(engine: Engine) -> set[bytes]:

@@ -260,6 +260,8 @@ class SnapshotDoc:
     size: int
     parent: str | None
     segments: list[bytes]
+    #: Sorted, unique (spec §7); absent from the stored JSON when empty.
+    tags: list[str] = field(default_factory=list)
 
     def encode(self) -> bytes:
         """JSON plaintext of the snapshot object."""
@@ -267,6 +269,9 @@ class SnapshotDoc:
                                "paths": self.paths, "files": self.files, "dirs": self.dirs,
                                "bytes": self.size, "parent": self.parent,
                                "segments": [s.hex() for s in self.segments]}
+        if self.tags:
+            # Only when there are tags, so an untagged snapshot is written exactly as before.
+            doc["tags"] = self.tags
         return json.dumps(doc, sort_keys=True).encode()
 
 
@@ -306,7 +311,22 @@ def open_snapshot(key: BackupKey, snap_id: str, data: bytes) -> SnapshotDoc:
     return SnapshotDoc(snap_id, json_number(d, "time", name, 0, 2.0**40),
                        json_str(d, "hostname", name), paths,
                        json_int(d, "files", name), json_int(d, "dirs", name),
-                       json_int(d, "bytes", name), parent, segments)
+                       json_int(d, "bytes", name), parent, segments, _tags(d, name))
+
+
+#: Tag rules of spec §7 (a reader refuses what a writer may not write).
+TAG_MAX_LEN, TAGS_MAX = 255, 100
+_TAG = re.compile(r"^[^,\x00-\x1f\x7f]{1,255}$")
+
+
+def _tags(d: dict[str, Any], name: str) -> list[str]:
+    """The optional ``tags`` field: absent means none (snapshots written before tags)."""
+    tags = d.get("tags", [])
+    if (not isinstance(tags, list) or len(tags) > TAGS_MAX
+            or not all(type(t) is str and _TAG.match(t) and t == t.strip() for t in tags)
+            or tags != sorted(set(tags))):
+        raise FormatError(f"{name}: bad snapshot document (tags)")
+    return tags
 
 
 _SNAP_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -23,7 +23,7 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,7 @@ from .target import (
 if TYPE_CHECKING:
     from ..api import RestoreSummary
     from .engine import Engine
+    from .subset import Subset
 
 __all__ = ["FileSink", "RestoreOptions", "RestoreRun", "Sink"]
 
@@ -133,11 +134,6 @@ def _extends(span: list[BlobLocation], loc: BlobLocation) -> bool:
             and loc.frame_offset + loc.frame_len - first.frame_offset <= MAX_SPAN)
 
 
-def _wanted(path: str, include: list[str]) -> bool:
-    return not include or any(path == p or path.startswith(p + "/") or p.startswith(path + "/")
-                              for p in include)
-
-
 def _is_zero(data: bytes) -> bool:
     # The end bytes first: almost every non-zero chunk is decided without a scan.
     return data[:1] == b"\0" and data[-1:] == b"\0" and data.count(0) == len(data)
@@ -159,21 +155,19 @@ class RestoreRun:
         self._lock = threading.Lock()
         self._prefetch_bytes = FETCH_THREADS * PREFETCH_PER_FETCHER
 
-    def run(self, ref: str, target: Path, include: Sequence[str]) -> RestoreSummary:
-        """Restore snapshot ``ref`` (or the paths under ``include``) into ``target``."""
+    def run(self, ref: str, target: Path, subset: Subset) -> RestoreSummary:
+        """Restore snapshot ``ref`` (or the part ``subset`` selects) into ``target``."""
         from ..api import RestoreSummary
 
         lock = self.engine.lock(False)  # refreshed in the background (spec §9)
         try:
             self._lock_held = lock
             doc = self.engine.find_doc(ref)
-            inc = [p.strip("/") for p in include if p.strip("/")]
             root_fd = self._open_target(target)
             try:
                 self.progress.start("restore", doc.size, "bytes")
-                entries = (e for e in checked_entries(self.engine.entries(doc),
-                                                      f"snapshots/{doc.id}")
-                           if _wanted(e.path, inc))
+                entries = subset.select(doc, checked_entries(self.engine.entries(doc),
+                                                             f"snapshots/{doc.id}"))
                 probe = DirStack(root_fd, target, create=False)
                 try:
                     decided = self._decided(entries, probe)

@@ -92,3 +92,38 @@ def test_a_link_already_in_the_target_is_not_followed(repo: Repository, backend:
         repo.restore(sid, target)
     assert list(outside.iterdir()) == []
     assert outside.stat().st_mode & 0o777 == 0o755  # no chmod through the link
+
+
+def test_dump_refuses_a_file_below_a_link_and_a_lying_size(repo: Repository,
+                                                           backend: SpyBackend) -> None:
+    import io
+    import tarfile
+
+    from strongroom.errors import DataDamaged
+    from strongroom.repo.dump import tar_name
+
+    sid = _craft(repo, backend, [
+        Entry(KIND_DIR, "x", 0o40755, 0),
+        Entry(KIND_SYMLINK, "x/l", 0o120777, 0, link="/etc"),
+        Entry(KIND_FILE, "x/l/passwd", 0o100644, 0, 4),
+    ], b"evil")
+    out = io.BytesIO()
+    with pytest.raises(FormatError, match="not a directory"):
+        repo.dump(sid, "/x", out)
+    assert b"passwd" not in out.getvalue()  # refused before its header was written
+    lying = _craft(repo, backend, [Entry(KIND_FILE, "big", 0o100644, 0, 100)], b"four")
+    with pytest.raises(DataDamaged, match="file list gives 100 bytes"):
+        repo.dump(lying, "/big", io.BytesIO())
+    tar_out = io.BytesIO()
+    lying_dir = _craft(repo, backend, [Entry(KIND_DIR, "d", 0o40755, 0),
+                                       Entry(KIND_FILE, "d/big", 0o100644, 0, 100)], b"four")
+    with pytest.raises(DataDamaged):
+        repo.dump(lying_dir, "/d", tar_out)
+    # No end-of-archive: visibly incomplete.
+    with pytest.raises(tarfile.ReadError), tarfile.open(fileobj=io.BytesIO(tar_out.getvalue())
+                                                        ) as tar:
+        tar.getmembers()
+    for bad in (("a", ".."), ("a", ""), ("a", "b\x00")):
+        with pytest.raises(FormatError):
+            tar_name(bad, 1)
+    assert tar_name(("home", "me", "chats", "a"), 2) == "chats/a"

@@ -10,8 +10,8 @@ from repo_helpers import BASE_TIME, Clock, Rng, SpyBackend, make_tree, restored_
 
 from strongroom import BackupKey, Repository
 from strongroom.errors import UsageError
-from strongroom.repo.maintenance import select_keep
 from strongroom.repo.manifest import SnapshotDoc
+from strongroom.repo.retention import RetentionPolicy, keep_reasons
 
 DAY = 86400.0
 
@@ -20,16 +20,20 @@ def _doc(i: str, t: float) -> SnapshotDoc:
     return SnapshotDoc(i, t, "h", ["/p"], 0, 0, 0, None, [])
 
 
+def select_keep(docs: list[SnapshotDoc], last: int, daily: int, weekly: int) -> set[str]:
+    return set(keep_reasons(docs, RetentionPolicy(last=last, daily=daily, weekly=weekly)))
+
+
 def test_select_keep_restic_semantics() -> None:
     # Two snapshots a day for 20 days, at 01:00 and 13:00 UTC.
     docs = [_doc(f"{d:02d}{h:02d}", BASE_TIME - BASE_TIME % DAY + d * DAY + h * 3600)
             for d in range(20) for h in (1, 13)]
-    assert select_keep(docs, 3, None, None) == {"1913", "1901", "1813"}
-    daily = select_keep(docs, None, 4, None)
+    assert select_keep(docs, 3, 0, 0) == {"1913", "1901", "1813"}
+    daily = select_keep(docs, 0, 4, 0)
     assert daily == {"1913", "1813", "1713", "1613"}  # the newest of each of 4 days
-    weekly = select_keep(docs, None, None, 2)
+    weekly = select_keep(docs, 0, 0, 2)
     assert len(weekly) == 2 and "1913" in weekly
-    assert select_keep(docs, 1, 2, None) == {"1913", "1813"}
+    assert select_keep(docs, 1, 2, 0) == {"1913", "1813"}
 
 
 def test_forget_and_prune_keep_what_is_needed(tmp_path: Path, key: BackupKey) -> None:

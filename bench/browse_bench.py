@@ -1,0 +1,87 @@
+"""Browsing benchmark: ``ls`` and ``find`` on a snapshot, Strongroom against restic.
+
+Run: ``python3 -m bench.browse_bench WORKDIR [--dataset DIR | --size-mb 1000] [--runs 5] [--json]``
+
+Backs the dataset up once with each tool (``bench.dataset`` generates it
+under WORKDIR unless ``--dataset`` names one), then times, as whole
+processes, the same questions a person asks: list the whole snapshot
+(``ls latest``), list the dataset's top folder in long format, and find
+``*.db`` across all snapshots.  Each figure is the median wall time of
+``--runs`` runs (the first run of each command is a warm-up and is not
+counted), with restic's median and the ratio Strongroom / restic.  The
+query itself is the point, so the 1 GB backup is made once and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from bench import dataset, measure
+from bench.tools import Restic, Strongroom, Tool
+
+
+def _prepare(tool: Tool, work: Path, source: Path) -> Path:
+    repo = work / f"{tool.name}-repo"
+    if not repo.exists():
+        tool.state.mkdir(parents=True, exist_ok=True)
+        measure.run(tool.init(repo), env=tool.env())
+        measure.run(tool.backup(repo, source, "day0"), env=tool.env())
+    return repo
+
+
+def _queries(tool: Tool, repo: Path, source: Path) -> dict[str, list[str]]:
+    if isinstance(tool, Strongroom):
+        base = [*tool.command(), "--repo", str(repo), "--key-file", str(tool.state / "key")]
+        return {"ls": [*base, "ls", "latest"],
+                "ls -l DIR": [*base, "ls", "-l", f"latest:{source}"],
+                "find *.db": [*base, "find", "*.db"]}
+    base = ["restic", "--repo", str(repo)]
+    return {"ls": [*base, "ls", "latest"],
+            "ls -l DIR": [*base, "ls", "-l", "latest", str(source)],
+            "find *.db": [*base, "find", "*.db"]}
+
+
+def _median(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    measure.run(cmd, env=env)  # warm-up: page cache, restic's index cache
+    return statistics.median(measure.run(cmd, env=env).seconds for _ in range(runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; prints one line per query (or a JSON document)."""
+    ap = argparse.ArgumentParser(prog="python -m bench.browse_bench", description=__doc__)
+    ap.add_argument("workdir", type=Path)
+    ap.add_argument("--dataset", type=Path, help="an existing dataset (default: generate one)")
+    ap.add_argument("--size-mb", type=float, default=1000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    source = args.dataset or args.workdir / "data"
+    if args.dataset is None and not source.exists():
+        dataset.generate(source, args.size_mb)
+    source = source.resolve()
+    tools: list[Tool] = [Strongroom(args.workdir / "strongroom-state")]
+    restic = Restic(args.workdir / "restic-state")
+    if restic.available():
+        tools.append(restic)
+    results: dict[str, dict[str, float]] = {}
+    for tool in tools:
+        repo = _prepare(tool, args.workdir, source)
+        for name, cmd in _queries(tool, repo, source).items():
+            results.setdefault(name, {})[tool.name] = round(_median(cmd, tool.env(), args.runs), 3)
+    if args.json:
+        print(json.dumps({"source": str(source), "runs": args.runs, "seconds": results}, indent=2))
+        return 0
+    for name, by_tool in results.items():
+        line = f"{name:<10} strongroom {by_tool['strongroom']:.3f} s"
+        if "restic" in by_tool:
+            line += (f"   restic {by_tool['restic']:.3f} s   ratio "
+                     f"{by_tool['strongroom'] / by_tool['restic']:.2f}")
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
