@@ -75,16 +75,17 @@ def _on_bytes(path: str, data: bytes, work: _Work[T], fail: _Fail[T]) -> T:
         db.close()
 
 
-def _on_path(path: str, work: _Work[T], fail: _Fail[T]) -> T:
+def _on_path(path: str, work: _Work[T], fail: _Fail[T], disk: str | None = None) -> T:
+    disk = path if disk is None else disk
     try:
-        with open(path, "rb") as f:
+        with open(disk, "rb") as f:
             head = f.read(len(SQLITE_MAGIC))
     except OSError as exc:
         return fail(path, f"unreadable ({type(exc).__name__})")
     if head != SQLITE_MAGIC:
         return fail(path, "encrypted or not an SQLite database: not catalogued")
     try:
-        db = sqlite3.connect(f"file:{quote(path)}?mode=ro&immutable=1", uri=True)
+        db = sqlite3.connect(f"file:{quote(disk)}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
         return fail(path, f"cannot open SQLite database ({type(exc).__name__})")
     try:
@@ -111,9 +112,11 @@ def summarize_bytes(path: str, data: bytes) -> Summary:
     return _on_bytes(path, data, _summarize, _summary_warning)
 
 
-def summarize_path(path: str) -> Summary:
-    """:func:`summarize_bytes` of a file on disk, opened read-only and immutable."""
-    return _on_path(path, _summarize, _summary_warning)
+def summarize_path(path: str, *, disk: str | None = None) -> Summary:
+    """:func:`summarize_bytes` of a file on disk, opened read-only and immutable.  *disk*
+    is where to open it when that differs from the *path* the entries name (backup names
+    files by their snapshot path)."""
+    return _on_path(path, _summarize, _summary_warning, disk)
 
 
 def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
@@ -220,22 +223,25 @@ def _summary_warning(path: str, message: str) -> Summary:
     return (), (ChatParseWarning(path, message),)
 
 
+# Per chat: count and time range (a covering-index scan where the store has an index on
+# (chat, time), as WhatsApp's and the benchmark's have), then the attachments driven from
+# the media table, which is small, so no message row is joined to anything.
 _SUMMARY_SQL = {
-    "whatsapp": (("SELECT m.chat_row_id, count(*), min(m.timestamp), max(m.timestamp), {count}"
-                 " FROM message m {join} GROUP BY m.chat_row_id"),
+    "whatsapp": (("SELECT chat_row_id, count(*), min(timestamp), max(timestamp) FROM message"
+                 " GROUP BY chat_row_id"),
                  ("SELECT m.chat_row_id, mm.file_path FROM message_media mm"
-                 " JOIN message m ON m._id = mm.message_row_id WHERE mm.file_path IS NOT NULL"
-                 " AND mm.file_path != ''")),
-    "legacy": (("SELECT key_remote_jid, count(*), min(timestamp), max(timestamp), {count}"
+                 " CROSS JOIN message m ON m._id = mm.message_row_id"
+                 " WHERE mm.file_path IS NOT NULL AND mm.file_path != ''")),
+    "legacy": (("SELECT key_remote_jid, count(*), min(timestamp), max(timestamp)"
                " FROM messages GROUP BY key_remote_jid"),
                ("SELECT key_remote_jid, media_name FROM messages WHERE media_name IS NOT NULL"
                " AND media_name != ''")),
-    "bench": (("SELECT m.chat_id, count(*), min(m.timestamp), max(m.timestamp),"
-              " count(nullif(d.path, '')) FROM messages m LEFT JOIN media d ON d.id = m.media_id"
-              " GROUP BY m.chat_id"),
-              ("SELECT m.chat_id, d.path FROM messages m JOIN media d ON d.id = m.media_id"
+    "bench": (("SELECT chat_id, count(*), min(timestamp), max(timestamp) FROM messages"
+              " GROUP BY chat_id"),
+              ("SELECT m.chat_id, d.path FROM media d CROSS JOIN messages m ON m.media_id = d.id"
               " WHERE d.path IS NOT NULL AND d.path != ''")),
 }
+_NO_FILES = "SELECT NULL, NULL WHERE 0"
 
 
 def _summarize(path: str, db: sqlite3.Connection) -> Summary:
@@ -245,31 +251,27 @@ def _summarize(path: str, db: sqlite3.Connection) -> Summary:
         return _summary_warning(path, "SQLite database without a known message schema")
     counts, files_sql = _SUMMARY_SQL[schema]
     if schema == "whatsapp":
-        media = {"file_path", "message_row_id"} <= cols.get("message_media", set())
-        counts = counts.format(
-            count="count(nullif(mm.file_path, ''))" if media else "0",
-            join="LEFT JOIN message_media mm ON mm.message_row_id = m._id" if media else "")
-        if not media:
-            files_sql = "SELECT NULL, NULL WHERE 0"
+        if not {"file_path", "message_row_id"} <= cols.get("message_media", set()):
+            files_sql = _NO_FILES
         kind, names = KIND_WHATSAPP_MSGSTORE, _wa_names(db)
     elif schema == "legacy":
-        media = "media_name" in cols["messages"]
-        counts = counts.format(count="count(nullif(media_name, ''))" if media else "0")
-        if not media:
-            files_sql = "SELECT NULL, NULL WHERE 0"
+        if "media_name" not in cols["messages"]:
+            files_sql = _NO_FILES
         kind, names = KIND_WHATSAPP_MSGSTORE, {}
     else:
         kind = KIND_BENCH_MSGSTORE
         names = {cid: str(subject or jid) for cid, subject, jid in db.execute(_BENCH_CHATS)}
     root = _root(path)
     files: dict[object, set[str]] = {}
+    attached: dict[object, int] = {}
     for cid, file in db.execute(files_sql):
+        attached[cid] = attached.get(cid, 0) + 1
         if not str(file).startswith(("/", "..")):
             files.setdefault(cid, set()).add(posixpath.join(root, str(file)))
     entries = [CatalogueEntry(names.get(cid, str(cid) if schema == "legacy" else f"chat {cid}"),
-                              kind, n, iso_utc(lo), iso_utc(hi), att,
-                              tuple(sorted({path, *files.get(cid, ())})))
-               for cid, n, lo, hi, att in db.execute(counts)]
+                              kind, n, iso_utc(lo), iso_utc(hi), attached.get(cid, 0),
+                              tuple(sorted({path, *files.get(cid, ())})), path)
+               for cid, n, lo, hi in db.execute(counts)]
     return tuple(entries), ()
 
 

@@ -133,7 +133,7 @@ def test_iso_utc_out_of_range_is_the_epoch() -> None:
 
 
 def _same_summary(path: Path) -> None:
-    full = [CatalogueEntry.of(c) for c in parse_path(str(path)).chats]
+    full = [CatalogueEntry.of(c, str(path)) for c in parse_path(str(path)).chats]
     assert full
     for entries, warnings in (summarize_path(str(path)), summarize_bytes(str(path), path.read_bytes())):
         assert warnings == ()
