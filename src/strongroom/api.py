@@ -49,6 +49,12 @@ class BackupSummary(_Jsonable):
     blobs_added: int = 0
     warnings: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    #: Chats catalogued (spec §17); chat-looking files that could not be parsed (they are
+    #: backed up all the same; not a failure); the chat files parsed in this run (an
+    #: unchanged one keeps the parent snapshot's catalogue part unparsed).
+    chats: int = 0
+    chat_warnings: list[str] = field(default_factory=list)
+    chat_files_parsed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ returns (documented in the README and ``docs/spec/cli.md``)::
 
     StrongroomError                                  exit 1
     ├── UsageError            bad arguments / config                 exit 2
-    │   └── LocalSecretsUnsafe  device key/state directory not private exit 2
+    │   ├── LocalSecretsUnsafe  device key/state directory not private exit 2
+    │   └── AmbiguousChat     a chat name matches several chats       exit 2
     ├── RepositoryError
     │   ├── RepositoryNotFound                                       exit 10
     │   ├── RepositoryExists                                         exit 10
@@ -18,6 +19,7 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   ├── RepositoryLocked                                         exit 13
     │   ├── UnsupportedVersion  written by a newer Strongroom        exit 14
     │   ├── SnapshotNotFound                                         exit 10
+    │   ├── ChatNotFound      no chat of the snapshot matches          exit 10
     │   └── RollbackDetected  provider hides snapshots / old list     exit 17
     ├── StorageError                                                 exit 15
     │   ├── ObjectNotFound
@@ -81,6 +83,17 @@ class LocalSecretsUnsafe(UsageError):
     exit_code = 2
 
 
+class AmbiguousChat(UsageError):
+    """More than one chat matches that name."""
+
+    exit_code = 2
+
+    def __init__(self, message: str | None = None, *, candidates: list[str] | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.candidates = list(candidates or [])
+
+
 class RepositoryError(StrongroomError):
     """The repository cannot be used."""
 
@@ -103,6 +116,12 @@ class SnapshotNotFound(RepositoryError):
 
     exit_code = 10
     hint = "list snapshots with 'strongroom snapshots'"
+
+
+class ChatNotFound(RepositoryError):
+    """No chat of the snapshot matches that name."""
+
+    exit_code = 10
 
 
 class WrongKey(RepositoryError):

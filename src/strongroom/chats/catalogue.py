@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +169,7 @@ def _entry(obj: object) -> CatalogueEntry:
     return entry
 
 
-def _check_parsed(path: object, warnings: list[object]) -> None:
+def _check_parsed(path: object, warnings: Sequence[object]) -> None:
     if not isinstance(path, str) or not path or len(path) > MAX_STRING:
         raise FormatError(f"chat catalogue: a parsed path is not a string of 1-{MAX_STRING} "
                           "characters")

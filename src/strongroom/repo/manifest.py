@@ -260,6 +260,8 @@ class SnapshotDoc:
     size: int
     parent: str | None
     segments: list[bytes]
+    #: The chat catalogue's blob ids (spec §17); None: written before catalogues.
+    chats: list[bytes] | None = None
 
     def encode(self) -> bytes:
         """JSON plaintext of the snapshot object."""
@@ -267,6 +269,8 @@ class SnapshotDoc:
                                "paths": self.paths, "files": self.files, "dirs": self.dirs,
                                "bytes": self.size, "parent": self.parent,
                                "segments": [s.hex() for s in self.segments]}
+        if self.chats is not None:
+            doc["chats"] = [c.hex() for c in self.chats]
         return json.dumps(doc, sort_keys=True).encode()
 
 
@@ -307,7 +311,18 @@ def open_snapshot(key: BackupKey, snap_id: str, data: bytes) -> SnapshotDoc:
     return SnapshotDoc(snap_id, json_number(d, "time", name, 0, 2.0**40),
                        json_str(d, "hostname", name), paths,
                        json_int(d, "files", name), json_int(d, "dirs", name),
-                       json_int(d, "bytes", name), parent, segments)
+                       json_int(d, "bytes", name), parent, segments,
+                       _blob_ids(d["chats"], name, "chats") if "chats" in d else None)
+
+
+def _blob_ids(value: object, name: str, field: str) -> list[bytes]:
+    if not isinstance(value, list) or not all(type(v) is str and _BLOB_ID.match(v)
+                                              for v in value):
+        raise FormatError(f"{name}: bad snapshot document ({field})")
+    return [bytes.fromhex(v) for v in value]
+
+
+_BLOB_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 _SNAP_ID = re.compile(r"^[0-9a-f]{32}$")
