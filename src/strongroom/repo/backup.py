@@ -143,7 +143,10 @@ class BackupRun:
     def _store(self, roots: list[tuple[str, Path]], paths: list[str],
                parent: SnapshotDoc | None, packer: Packer) -> tuple[str, int]:
         self.packer = packer
-        self.chats = Cataloguer(self._parent_catalogue(parent), self.progress.warn)
+        # Version-1 repositories stay readable by the clients that wrote them: no catalogue.
+        v2 = self.engine.config.version >= 2
+        self.chats = Cataloguer(self._parent_catalogue(parent) if v2 else None,
+                                self.progress.warn, enabled=v2)
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
         self.progress.start("backup", None, "bytes")

@@ -49,7 +49,9 @@ _IN_MEMORY = (Format.WHATSAPP_TXT, Format.TELEGRAM_JSON)
 class Cataloguer:
     """Collects the catalogue of one backup run (use once)."""
 
-    def __init__(self, previous: Catalogue | None, warn: Callable[[str], None]) -> None:
+    def __init__(self, previous: Catalogue | None, warn: Callable[[str], None], *,
+                 enabled: bool = True) -> None:
+        self.enabled = enabled
         self.previous = previous
         self._warn = warn
         self.entries: list[CatalogueEntry] = []
@@ -63,6 +65,8 @@ class Cataloguer:
     def unchanged(self, arch: str, path: Path, neighbours: Sequence[str]) -> None:
         """*arch* is stored from the parent's chunks: carry its entries over.  Only when
         the parent has no catalogue at all is the file looked at (once, after upgrading)."""
+        if not self.enabled:
+            return
         if self.previous is not None:
             found = self.previous.of_file(arch)
             if found is not None:
@@ -85,6 +89,8 @@ class Cataloguer:
 
     def detect(self, arch: str, f: BinaryIO) -> Format | None:
         """The chat format of the file being stored (reads at most its head, then rewinds)."""
+        if not self.enabled:
+            return None
         fmt = detect(arch, f)
         f.seek(0)
         return fmt
@@ -131,8 +137,11 @@ class Cataloguer:
             self.warnings.append(message)
             self._warn(f"chats: {message}")
 
-    def store(self, put: Callable[[bytes], bytes]) -> list[bytes]:
-        """Encode the catalogue and store it as meta blobs; their ids, in order."""
+    def store(self, put: Callable[[bytes], bytes]) -> list[bytes] | None:
+        """Encode the catalogue and store it as meta blobs; their ids, in order (None when
+        disabled: a version-1 repository's snapshots carry no catalogue, spec §17)."""
+        if not self.enabled:
+            return None
         try:
             data = cat.encode(self.entries, self.parsed)
         except DataDamaged as exc:  # a value no parser should produce: keep the backup
