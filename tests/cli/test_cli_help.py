@@ -10,7 +10,8 @@ from strongroom import __version__
 from strongroom.cli.main import cli
 
 COMMANDS = [["init"], ["backup"], ["snapshots"], ["restore"], ["check"], ["forget"],
-            ["prune"], ["key"], ["key", "show"], ["key", "remember"], ["key", "forget"]]
+            ["prune"], ["key"], ["key", "show"], ["key", "remember"], ["key", "forget"],
+            ["chats"], ["chats", "export"], ["chats", "search"], ["chats", "diff"]]
 
 
 def test_every_command_is_covered() -> None:

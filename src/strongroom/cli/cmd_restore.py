@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..api import RestoreSummary
-from ..errors import DataDamaged
+from ..errors import DataDamaged, UsageError
 from ..repo.target import DEFAULT_OVERWRITE, OVERWRITE_MODES
 from .context import AppContext
 from .errors import say
@@ -20,7 +20,11 @@ Examples:
   strongroom restore latest --target /tmp/r --allow-damaged
   strongroom restore latest --target / --dry-run
   strongroom restore latest --target ~/restored --overwrite always
+  strongroom restore latest --chat "climbing club" --target ~/restored
 
+--chat restores one chat's files only: its export or message store and the
+attachment files found with it ('strongroom chats' lists the chats; a name
+that matches several chats lists them and exits 2).
 On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
 when asked.  If stored data is damaged the restore stops (exit 12); with
 --allow-damaged every file that can be restored is, the damaged ones are
@@ -45,6 +49,9 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
 @click.option("--include", "-i", "include", multiple=True, metavar="PATH",
               help="Restore only this path as it was backed up (absolute, e.g. "
                    "/home/me/chats/msgstore.db) and what is under it; repeatable.")
+@click.option("--chat", "chat", metavar="CHAT",
+              help="Restore only this chat's files (a case-insensitive part of its name, "
+                   "or #N as 'strongroom chats' numbers them).")
 @click.option("--allow-damaged", is_flag=True,
               help="Restore what is intact even if some data is damaged; list the rest.")
 @click.option("--overwrite", type=click.Choice(OVERWRITE_MODES), default=DEFAULT_OVERWRITE,
@@ -58,11 +65,18 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
 @global_options
 @pass_app
 def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...],
-            allow_damaged: bool, overwrite: str, dry_run: bool,
+            chat: str | None, allow_damaged: bool, overwrite: str, dry_run: bool,
             restore_special_bits: bool) -> None:
-    """Restore a snapshot (or some of its paths) into a folder."""
+    """Restore a snapshot (or some of its paths, or one chat) into a folder."""
     repository = app.open_repository()
     verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
+    if chat is not None:
+        if include:
+            raise UsageError("--chat and --include cannot be combined",
+                             hint="restore the chat, then the other paths")
+        entry = repository.chat_entry(snapshot, chat)
+        include = tuple("/" + f for f in entry.files)
+        snapshot = repository.chats(snapshot).snapshot_id
     items: list[dict[str, str]] = []
 
     def on_item(action: str, path: str, why: str) -> None:

@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "cmd_forget",
     "cmd_prune",
     "cmd_key",
+    "cmd_chats",
     # Vault area (password-protected backups):
     "cmd_enable",
     "cmd_change_password",
@@ -43,6 +44,7 @@ Examples:
   strongroom backup ~/chats
   strongroom snapshots
   strongroom restore latest --target ~/restored
+  strongroom chats
   strongroom check --read-data
 
 \b

@@ -181,25 +181,27 @@ def load_catalogue(engine: Engine, doc: SnapshotDoc) -> Catalogue | None:
 
 
 def find_chats(entries: Sequence[CatalogueEntry], name: str) -> CatalogueEntry:
-    """The one chat *name* names: a case-insensitive substring of its name (a whole-name
-    match wins over substring ones).  ``ChatNotFound``; ``AmbiguousChat`` listing them."""
+    """The one chat *name* names: ``#N`` is the N-th chat as ``chats`` lists them (from 1);
+    otherwise a case-insensitive substring of its name, a whole-name match winning over
+    substring ones.  ``ChatNotFound``; ``AmbiguousChat`` listing the candidates."""
+    if name.startswith("#") and name[1:].isdigit():
+        n = int(name[1:])
+        if not 1 <= n <= len(entries):
+            raise ChatNotFound(f"no chat {name}: the snapshot has {len(entries)} chat(s)")
+        return entries[n - 1]
     needle = name.casefold()
-    hits = [e for e in entries if needle in e.name.casefold()]
-    exact = [e for e in hits if e.name.casefold() == needle]
+    hits = [(i, e) for i, e in enumerate(entries, 1) if needle in e.name.casefold()]
+    exact = [h for h in hits if h[1].name.casefold() == needle]
     if len(exact) == 1:
-        return exact[0]
+        return exact[0][1]
     if len(hits) == 1:
-        return hits[0]
+        return hits[0][1]
     if not hits:
         raise ChatNotFound(f"no chat matches {name!r}",
                            hint="'strongroom chats SNAPSHOT' lists the chats")
-    shown = [f"{e.name} ({e.kind}, /{e.source})" for e in sorted(hits, key=_order)]
+    shown = [f"#{i} {e.name} ({e.kind}, /{e.source})" for i, e in hits]
     raise AmbiguousChat(f"{name!r} matches {len(hits)} chats: " + "; ".join(shown),
-                        candidates=shown, hint="give more of the chat's name")
-
-
-def _order(e: CatalogueEntry) -> tuple[str, str, str]:
-    return (e.name.casefold(), e.kind, e.source)
+                        candidates=shown, hint="give more of the name, or #N for the N-th")
 
 
 def file_entries(engine: Engine, doc: SnapshotDoc, paths: set[str]) -> dict[str, Entry]:
