@@ -159,7 +159,7 @@ class BackupRun:
                 segments.add(entry)
                 self.lock.refresh_if_due()
         segments.flush()
-        chats = self.chats.store(self._store_meta)
+        chats = self.chats.store(self._store_meta, [a for a, _ in roots])
         packer.finish()
         self.progress.finish()
         # A lock taken away meanwhile (an observer judged it stale, then maybe pruned)

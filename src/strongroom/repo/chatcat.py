@@ -22,9 +22,11 @@ the snapshot's copy of the source file), :func:`find_chats` and :func:`chat_chan
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import posixpath
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,17 +139,35 @@ class Cataloguer:
             self.warnings.append(message)
             self._warn(f"chats: {message}")
 
-    def store(self, put: Callable[[bytes], bytes]) -> list[bytes] | None:
+    def store(self, put: Callable[[bytes], bytes], roots: Sequence[str]) -> list[bytes] | None:
         """Encode the catalogue and store it as meta blobs; their ids, in order (None when
-        disabled: a version-1 repository's snapshots carry no catalogue, spec §17)."""
+        disabled: a version-1 repository's snapshots carry no catalogue, spec §17).
+        *roots* are the snapshot's source paths: an attachment a store or a Telegram export
+        names is kept in an entry's files only if it is under them and is a file."""
         if not self.enabled:
             return None
+        self.entries = [_present(e, roots) for e in self.entries]
         try:
             data = cat.encode(self.entries, self.parsed)
         except DataDamaged as exc:  # a value no parser should produce: keep the backup
             self._warn(f"chats: catalogue not saved ({exc.message})")
             data = cat.encode([], {})
         return [put(data[i : i + SEGMENT_MAX]) for i in range(0, len(data), SEGMENT_MAX)]
+
+
+def _present(e: CatalogueEntry, roots: Sequence[str]) -> CatalogueEntry:
+    def kept(f: str) -> bool:
+        if f == e.source:
+            return True
+        if not any(not r or f.startswith(r + "/") for r in roots):
+            return False
+        try:
+            return stat.S_ISREG(os.lstat("/" + f).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    files = tuple(f for f in e.files if kept(f))
+    return e if files == e.files else dataclasses.replace(e, files=files)
 
 
 def _read_head(path: Path, n: int) -> bytes:

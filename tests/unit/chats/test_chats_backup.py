@@ -29,6 +29,8 @@ def _phone(root: Path) -> Path:
         whatsapp_zip("_chat.txt", EN_US, {"IMG-20231225-WA0001.jpg": JPEG}))
     (root / "telegram").mkdir()
     (root / "telegram" / "result.json").write_bytes(telegram_account())
+    (root / "telegram" / "photos").mkdir()
+    (root / "telegram" / "photos" / "photo_1@01-01-2024_10-02-00.jpg").write_bytes(JPEG)
     (root / "WhatsApp" / "Databases").mkdir(parents=True)
     whatsapp_msgstore(root / "WhatsApp" / "Databases" / "msgstore.db")
     img = root / "WhatsApp" / "Media" / "WhatsApp Images"
@@ -64,9 +66,26 @@ def test_backup_catalogues_each_kind_and_the_files_of_each_chat(tmp_path: Path) 
     assert store.files == (f"{arch}/WhatsApp/Databases/msgstore.db",
                            f"{arch}/WhatsApp/Media/WhatsApp Images/IMG-20240101-WA0000.jpg")
     assert (store.messages, store.attachments) == (3, 1)
+    work = got[("telegram-export", "Work")]
+    assert work.files == (f"{arch}/telegram/photos/photo_1@01-01-2024_10-02-00.jpg",
+                          f"{arch}/telegram/result.json")
     assert set(cat.parsed) == {f"{arch}/exports/WhatsApp Chat with Alice.zip",
                                f"{arch}/telegram/result.json",
                                f"{arch}/WhatsApp/Databases/msgstore.db"}
+
+
+def test_files_a_chat_names_but_the_snapshot_lacks_are_left_out(tmp_path: Path) -> None:
+    root = _phone(tmp_path / "phone")
+    (root / "telegram" / "photos" / "photo_1@01-01-2024_10-02-00.jpg").unlink()
+    repo = _repo()
+    repo.backup([root / "WhatsApp" / "Databases", root / "telegram"])  # no Media folder
+    arch = str(root).lstrip("/")
+    cat = _catalogue(repo)
+    for e in cat.entries:
+        assert e.files == (e.source,), e
+    store = next(e for e in cat.entries if e.name == "491701234567")
+    assert store.attachments == 1  # the message still has its attachment
+    assert store.source == f"{arch}/WhatsApp/Databases/msgstore.db"
 
 
 def test_the_opened_chat_is_the_catalogued_one(tmp_path: Path) -> None:
