@@ -70,6 +70,7 @@ def test_chats_lists_every_chat(invoke: Invoke, repo: list[str]) -> None:
     assert human.code == 0 and "Climbing club" in human.out and "6 chat(s)" in human.out
     snap = invoke(*repo, "snapshots", "--json").json()["snapshots"][0]["id"][:8]
     assert invoke(*repo, "chats", snap, "--json").json() == chats
+    assert invoke("chats", *repo, "--json", snap).json() == chats  # options first
 
 
 def test_export_each_format(invoke: Invoke, repo: list[str], tmp_path: Path) -> None:

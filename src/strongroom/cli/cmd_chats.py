@@ -47,8 +47,15 @@ class _ChatsGroup(click.Group):
     """``chats [SNAPSHOT]`` lists; ``chats export|search|diff ...`` are subcommands."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["--snapshot", args[0], *args[1:]]
+        # The first word that is not an option (or an option's value) is a subcommand or
+        # the SNAPSHOT to list; snapshot ids and "latest" never name a subcommand.
+        valued = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag
+                  for o in p.opts}
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] != "--":
+            i += 2 if args[i] in valued else 1
+        if i < len(args) and args[i] != "--" and args[i] not in self.commands:
+            args = [*args[:i], "--snapshot", args[i], *args[i + 1:]]
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
