@@ -105,6 +105,7 @@ class BackupRun:
         self.changed: list[str] = []
         self.files = self.dirs = self.unchanged = 0
         self.bytes_read = self.total_bytes = 0
+        self.chats = Cataloguer(None, progress.warn, enabled=False)  # set up by _store
 
     def run(self, sources: Sequence[str | Path]) -> BackupSummary:
         """Back up ``sources`` into a new snapshot and return the summary."""
@@ -124,6 +125,7 @@ class BackupRun:
                 snap_id, added = self._store(roots, paths, parent, packer)
             except BaseException:
                 packer.abort()
+                self.chats.wait()  # no store-counting thread outlives the run
                 raise
         finally:
             lock.release()

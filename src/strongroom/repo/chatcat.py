@@ -5,9 +5,10 @@ catalogue already describes and that did not change (same record: size, mtime, i
 ctime) keeps its entries and warnings without being opened; a changed or new file whose
 name (and first 4 KiB) looks like chat data is parsed from the same open file that is
 being stored -- a text or JSON export is read into memory once and chunked from there,
-so the catalogue describes exactly the stored bytes; a zip and an SQLite store are
-chunked from the file and then read back through the same descriptor (only the zip's
-directory and log; the store's pages are in the page cache).  Parsing never fails a
+so the catalogue describes exactly the stored bytes; a zip is chunked from the file and
+then only its directory and log are read back through the same descriptor; an SQLite
+store is counted in SQL through a duplicate of that descriptor, in a worker thread while
+the walk goes on (SQLite runs without the GIL; the pages are in the page cache).  Parsing never fails a
 backup: whatever goes wrong is a warning naming the path.
 
 The catalogue (:mod:`strongroom.chats.catalogue`) is stored as meta blobs in packs, cut
@@ -28,6 +29,7 @@ import os
 import posixpath
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -62,6 +64,8 @@ class Cataloguer:
         #: Files whose catalogue part was parsed in this run / carried over unparsed.
         self.parsed_now: list[str] = []
         self.reused = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[str, Future[Summary]]] = []
 
     # -- backup side -----------------------------------------------------------------
     def unchanged(self, arch: str, path: Path, neighbours: Sequence[str]) -> None:
@@ -119,7 +123,18 @@ class Cataloguer:
             entries = [CatalogueEntry.of(c, arch) for c in result.chats]
             warnings = tuple(w.message for w in result.warnings)
         elif fmt is Format.SQLITE_STORE:
-            entries_t, warns = _summarize_open(arch, src)
+            fd_path = f"/proc/self/fd/{src.fileno()}"
+            if os.path.exists(fd_path):
+                # Counted in SQL on a second descriptor of the file just stored (not by its
+                # name, which may point elsewhere by now), in a thread: SQLite runs without
+                # the GIL, so this overlaps the rest of the walk (spec §17).
+                dup = os.dup(src.fileno())
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="chats")
+                self._pending.append((arch, self._pool.submit(_summarize_fd, arch, dup)))
+                return
+            src.seek(0)
+            entries_t, warns = summarize_bytes(arch, src.read())
             entries, warnings = list(entries_t), tuple(w.message for w in warns)
         else:
             src.seek(0)
@@ -129,6 +144,17 @@ class Cataloguer:
             entries = [CatalogueEntry.of(c, arch) for c in result.chats]
             warnings = tuple(w.message for w in result.warnings)
         self._add(arch, entries, warnings)
+
+    def wait(self) -> None:
+        """Collect the message stores still being counted (called by :meth:`store`; call it
+        also when a backup is abandoned, so no thread outlives it)."""
+        pending, self._pending = self._pending, []
+        for arch, future in pending:
+            entries, warns = future.result()
+            self._add(arch, list(entries), tuple(w.message for w in warns))
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _add(self, arch: str, entries: list[CatalogueEntry], warnings: tuple[str, ...]) -> None:
         warnings = tuple(w[: cat.MAX_STRING] for w in warnings if w)[: cat.MAX_WARNINGS]
@@ -146,6 +172,7 @@ class Cataloguer:
         names is kept in an entry's files only if it is under them and is a file."""
         if not self.enabled:
             return None
+        self.wait()
         self.entries = [_present(e, roots) for e in self.entries]
         try:
             data = cat.encode(self.entries, self.parsed)
@@ -179,14 +206,19 @@ def _read_head(path: Path, n: int) -> bytes:
         return f.read(n) or b""
 
 
-def _summarize_open(arch: str, f: BinaryIO) -> Summary:
-    # The store is opened again through this process's descriptor of the file just
-    # stored (not by its name, which may point elsewhere by now), read-only, immutable.
-    fd_path = f"/proc/self/fd/{f.fileno()}"
-    if os.path.exists(fd_path):
-        return summarize_path(arch, disk=fd_path)
-    f.seek(0)
-    return summarize_bytes(arch, f.read())
+def _summarize_fd(arch: str, fd: int) -> Summary:
+    try:
+        return summarize_path(arch, disk=f"/proc/self/fd/{fd}")
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not fail the backup
+        return _failed(arch, f"not catalogued ({type(exc).__name__})")
+    finally:
+        os.close(fd)
+
+
+def _failed(arch: str, message: str) -> Summary:
+    from ..chats.model import ChatParseWarning
+
+    return (), (ChatParseWarning(arch, message),)
 
 
 # -- read side ----------------------------------------------------------------------------
