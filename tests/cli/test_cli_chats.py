@@ -136,6 +136,9 @@ def test_restore_one_chat_only(invoke: Invoke, repo: list[str], phone: Path,
     assert amb.code == 2 and not (tmp_path / "x").exists()
     none = invoke(*repo, "restore", "latest", "--chat", "nobody", "--target", tmp_path / "y")
     assert none.code == 10
+    both = invoke(*repo, "restore", "latest", "--chat", "club", "--include", "/x",
+                  "--target", tmp_path / "z")
+    assert both.code == 2 and "cannot be combined" in both.err
 
 
 def test_diff_counts_new_messages_per_chat(invoke: Invoke, repo: list[str],

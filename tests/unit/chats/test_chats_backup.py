@@ -199,3 +199,28 @@ def test_a_snapshot_without_a_catalogue_reads_as_none(tmp_path: Path) -> None:
     assert reread.chats is None and chatcat.load_catalogue(engine, reread) is None
     assert open_snapshot(engine.key, doc.id, seal_snapshot(engine.key, doc, os.urandom)).chats \
         == doc.chats
+
+
+def test_an_unreadable_parent_catalogue_costs_a_parse_and_check_reports_it(
+        tmp_path: Path) -> None:
+    import dataclasses
+
+    from strongroom.repo.manifest import seal_snapshot, snapshot_name
+
+    root = _phone(tmp_path / "phone")
+    backend = MemoryBackend()
+    repo = Repository.create(backend, BackupKey.from_bytes(bytes(range(32))))
+    repo.backup([root])
+    engine = repo._engine
+    doc = engine.find_doc("latest")
+    broken = dataclasses.replace(doc, chats=[bytes(32)])  # a blob no pack holds
+    backend.delete(snapshot_name(doc.id))
+    backend.put(snapshot_name(doc.id), seal_snapshot(engine.key, broken, os.urandom))
+    report = repo.check()
+    assert not report.ok
+    assert any("chat catalogue" in p.what for p in report.problems)
+    progress = RecordingProgress()
+    summary = repo.backup([root], progress=progress)
+    assert summary.warnings == [] and len(summary.chat_files_parsed) == 3
+    assert any("catalogue unreadable" in w for w in progress.warnings)
+    assert len(_catalogue(repo).entries) == 6
