@@ -169,13 +169,24 @@ def _entry(obj: object) -> CatalogueEntry:
     return entry
 
 
+def bad_path(path: str) -> bool:
+    """Whether *path* is not a relative snapshot path (spec §7's rule for record paths)."""
+    return "\x00" in path or path.startswith("/") or any(
+        c in ("", ".", "..") for c in path.split("/"))
+
+
 def _check_parsed(path: object, warnings: Sequence[object]) -> None:
-    if not isinstance(path, str) or not path or len(path) > MAX_STRING:
-        raise FormatError(f"chat catalogue: a parsed path is not a string of 1-{MAX_STRING} "
-                          "characters")
+    if not isinstance(path, str) or not path or len(path) > MAX_STRING or bad_path(path):
+        raise FormatError(f"chat catalogue: a parsed path is not a relative path of "
+                          f"1-{MAX_STRING} characters")
     if len(warnings) > MAX_WARNINGS or not all(
             isinstance(w, str) and 0 < len(w) <= MAX_STRING for w in warnings):
         raise FormatError(f"chat catalogue: warnings are not up to {MAX_WARNINGS} strings")
+
+
+def check_entry(e: CatalogueEntry) -> None:
+    """``FormatError`` unless *e* is a valid entry (the per-entry rules of :func:`decode`)."""
+    _check_entry(e)
 
 
 def _check_entry(e: CatalogueEntry) -> None:
@@ -199,3 +210,5 @@ def _check_entry(e: CatalogueEntry) -> None:
         raise FormatError("chat catalogue entry: files is empty")
     if e.source not in e.files:
         raise FormatError("chat catalogue entry: source is not one of its files")
+    if any(bad_path(f) for f in e.files):
+        raise FormatError("chat catalogue entry: a file is not a relative snapshot path")

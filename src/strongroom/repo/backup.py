@@ -148,7 +148,7 @@ class BackupRun:
         # Version-1 repositories stay readable by the clients that wrote them: no catalogue.
         v2 = self.engine.config.version >= 2
         self.chats = Cataloguer(self._parent_catalogue(parent) if v2 else None,
-                                self.progress.warn, enabled=v2)
+                                self.progress.warn, enabled=v2, roots=[a for a, _ in roots])
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
         self.progress.start("backup", None, "bytes")
@@ -161,7 +161,7 @@ class BackupRun:
                 segments.add(entry)
                 self.lock.refresh_if_due()
         segments.flush()
-        chats = self.chats.store(self._store_meta, [a for a, _ in roots])
+        chats = self.chats.store(self._store_meta)
         packer.finish()
         self.progress.finish()
         # A lock taken away meanwhile (an observer judged it stale, then maybe pruned)

@@ -54,8 +54,9 @@ class Cataloguer:
     """Collects the catalogue of one backup run (use once)."""
 
     def __init__(self, previous: Catalogue | None, warn: Callable[[str], None], *,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, roots: Sequence[str] = ("",)) -> None:
         self.enabled = enabled
+        self.roots = list(roots)
         self.previous = previous
         self._warn = warn
         self.entries: list[CatalogueEntry] = []
@@ -157,23 +158,33 @@ class Cataloguer:
             self._pool = None
 
     def _add(self, arch: str, entries: list[CatalogueEntry], warnings: tuple[str, ...]) -> None:
-        warnings = tuple(w[: cat.MAX_STRING] for w in warnings if w)[: cat.MAX_WARNINGS]
-        self.entries.extend(entries)
+        if len(arch) > cat.MAX_STRING or cat.bad_path(arch):
+            message = f"/{arch[:200]}...: path too long for the chat catalogue"
+            self.warnings.append(message)
+            self._warn(f"chats: {message}")
+            return
+        notes = [w for w in warnings if w]
+        for e in entries:
+            e = _present(e, self.roots)
+            try:
+                cat.check_entry(e)
+            except DataDamaged as exc:  # e.g. a 5,000-character chat name: skip that chat
+                notes.append(f"a chat not catalogued ({exc.message})")
+                continue
+            self.entries.append(e)
+        warnings = tuple(w[: cat.MAX_STRING] for w in notes)[: cat.MAX_WARNINGS]
         self.parsed[arch] = warnings
         for w in warnings:
             message = f"/{arch}: {w}"
             self.warnings.append(message)
             self._warn(f"chats: {message}")
 
-    def store(self, put: Callable[[bytes], bytes], roots: Sequence[str]) -> list[bytes] | None:
+    def store(self, put: Callable[[bytes], bytes]) -> list[bytes] | None:
         """Encode the catalogue and store it as meta blobs; their ids, in order (None when
-        disabled: a version-1 repository's snapshots carry no catalogue, spec §17).
-        *roots* are the snapshot's source paths: an attachment a store or a Telegram export
-        names is kept in an entry's files only if it is under them and is a file."""
+        disabled: a version-1 repository's snapshots carry no catalogue, spec §17)."""
         if not self.enabled:
             return None
         self.wait()
-        self.entries = [_present(e, roots) for e in self.entries]
         try:
             data = cat.encode(self.entries, self.parsed)
         except DataDamaged as exc:  # a value no parser should produce: keep the backup
@@ -183,10 +194,12 @@ class Cataloguer:
 
 
 def _present(e: CatalogueEntry, roots: Sequence[str]) -> CatalogueEntry:
+    """*e* with only the attachment files under *roots* (the snapshot's source paths) that
+    are regular files: a store or a Telegram export names files the snapshot may lack."""
     def kept(f: str) -> bool:
         if f == e.source:
             return True
-        if not any(not r or f.startswith(r + "/") for r in roots):
+        if cat.bad_path(f) or not any(not r or f.startswith(r + "/") for r in roots):
             return False
         try:
             return stat.S_ISREG(os.lstat("/" + f).st_mode)

@@ -224,3 +224,17 @@ def test_an_unreadable_parent_catalogue_costs_a_parse_and_check_reports_it(
     assert summary.warnings == [] and len(summary.chat_files_parsed) == 3
     assert any("catalogue unreadable" in w for w in progress.warnings)
     assert len(_catalogue(repo).entries) == 6
+
+
+def test_a_chat_the_catalogue_cannot_hold_is_skipped_not_the_catalogue(tmp_path: Path) -> None:
+    from chats_samples import telegram_chat
+
+    root = tmp_path / "tg"
+    root.mkdir()
+    doc = {"about": "x", "chats": {"list": [telegram_chat("Fine", 2),
+                                            telegram_chat("N" * 5000, 1)]}}
+    (root / "result.json").write_text(json.dumps(doc))
+    repo = _repo()
+    summary = repo.backup([root])
+    assert [e.name for e in _catalogue(repo).entries] == ["Fine"]
+    assert len(summary.chat_warnings) == 1 and "not catalogued" in summary.chat_warnings[0]

@@ -90,6 +90,8 @@ def _doc(**change: object) -> bytes:
     _doc(name=""), _doc(name=None), _doc(name="x" * 4097), _doc(kind="Upper"),
     _doc(first="yesterday"), _doc(first=None), _doc(first="2025-01-01T00:00:00"),
     _doc(files=[]), _doc(files=["b", "a"]), _doc(files=["a", "a"]), _doc(files=[1]),
+    _doc(files=["../etc/passwd", "b/_chat.txt"]), _doc(files=["/abs", "b/_chat.txt"]),
+    _doc(files=["a//b", "b/_chat.txt"]), _doc(files=["a/./b", "b/_chat.txt"]),
     _doc(extra=1), _doc(name="X").replace(b'"X"', b'"\\ud800"'),
     _doc(name="X").replace(b'"X"', b'"\\u0058"'),  # not canonical: an escape
     _two(_doc(name="b"), _doc(name="a")),            # not canonical: entry order
