@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chats_samples import EN_US, JPEG, telegram_account, whatsapp_msgstore, whatsapp_zip
@@ -38,6 +39,13 @@ def _phone(root: Path) -> Path:
     (img / "IMG-20240101-WA0000.jpg").write_bytes(JPEG)
     (root / "notes.txt").write_text("shopping: milk\n")
     return root
+
+
+def _backed_up(tmp_path: Path) -> tuple[Repository, Any, Any]:
+    """A repository with one backup of the phone folder, its engine and that snapshot."""
+    repo = _repo()
+    repo.backup([_phone(tmp_path / "phone")])
+    return repo, repo._engine, repo._engine.find_doc("latest")
 
 
 def _catalogue(repo: Repository, ref: str = "latest") -> catalogue.Catalogue:
@@ -89,11 +97,7 @@ def test_files_a_chat_names_but_the_snapshot_lacks_are_left_out(tmp_path: Path) 
 
 
 def test_the_opened_chat_is_the_catalogued_one(tmp_path: Path) -> None:
-    root = _phone(tmp_path / "phone")
-    repo = _repo()
-    repo.backup([root])
-    engine = repo._engine
-    doc = engine.find_doc("latest")
+    repo, engine, doc = _backed_up(tmp_path)
     cat = _catalogue(repo)
     for opened in chatcat.open_chats(engine, doc, cat.entries):
         assert catalogue.CatalogueEntry.of(opened.chat, opened.entry.source) == opened.entry
@@ -186,11 +190,7 @@ def test_the_provider_sees_no_chat_names_and_prune_and_check_keep_the_catalogue(
 def test_a_snapshot_without_a_catalogue_reads_as_none(tmp_path: Path) -> None:
     from strongroom.repo.manifest import open_snapshot, seal_snapshot
 
-    root = _phone(tmp_path / "phone")
-    repo = _repo()
-    repo.backup([root])
-    engine = repo._engine
-    doc = engine.find_doc("latest")
+    _, engine, doc = _backed_up(tmp_path)
     old = type(doc)(doc.id, doc.time, doc.hostname, doc.paths, doc.files, doc.dirs, doc.size,
                     doc.parent, doc.segments)
     assert "chats" not in json.loads(old.encode())
