@@ -241,7 +241,7 @@ def load_catalogue(engine: Engine, doc: SnapshotDoc) -> Catalogue | None:
     if doc.chats is None:
         return None
     what = f"snapshots/{doc.id} (chat catalogue)"
-    data = b"".join(engine.read_blob(b, what) for b in doc.chats)
+    data = b"".join(engine.read_blobs(doc.chats, what))
     return cat.decode_catalogue(data)
 
 
@@ -282,8 +282,7 @@ def file_entries(engine: Engine, doc: SnapshotDoc, paths: set[str]) -> dict[str,
 
 def read_file(engine: Engine, entry: Entry) -> bytes:
     """A stored file's bytes."""
-    what = f"/{entry.path}"
-    return b"".join(engine.read_blob(c, what) for c in entry.chunks)
+    return b"".join(engine.read_blobs(entry.chunks, f"/{entry.path}"))
 
 
 @dataclass(frozen=True)
@@ -319,7 +318,8 @@ def open_chats(engine: Engine, doc: SnapshotDoc,
         folder = posixpath.dirname(source)
         neighbours = sorted({posixpath.basename(f) for e in group for f in e.files
                              if posixpath.dirname(f) == folder and f != source})
-        result = parse(source, fmt, data, neighbours=neighbours)
+        result = parse(source, fmt, data, neighbours=neighbours,
+                       chats={e.name for e in group})
         exact = {CatalogueEntry.of(c, source): c for c in reversed(result.chats)}
         named = {(c.name, c.kind): c for c in reversed(result.chats)}
         mine = {p: r for p, r in records.items() if any(p in e.files for e in group)}
