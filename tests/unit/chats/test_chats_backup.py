@@ -238,3 +238,20 @@ def test_a_chat_the_catalogue_cannot_hold_is_skipped_not_the_catalogue(tmp_path:
     summary = repo.backup([root])
     assert [e.name for e in _catalogue(repo).entries] == ["Fine"]
     assert len(summary.chat_warnings) == 1 and "not catalogued" in summary.chat_warnings[0]
+
+
+def test_a_text_export_links_the_media_beside_it(tmp_path: Path) -> None:
+    root = tmp_path / "export"
+    root.mkdir()
+    (root / "WhatsApp Chat with Alice.txt").write_text(EN_US)
+    (root / "IMG-20231225-WA0001.jpg").write_bytes(JPEG)
+    (root / "unrelated.jpg").write_bytes(JPEG)
+    repo = _repo()
+    repo.backup([root])
+    (entry,) = _catalogue(repo).entries
+    arch = str(root).lstrip("/")
+    assert entry.name == "Alice" and entry.source == f"{arch}/WhatsApp Chat with Alice.txt"
+    assert entry.files == (f"{arch}/IMG-20231225-WA0001.jpg", entry.source)
+    opened = chatcat.open_chat(repo._engine, repo._engine.find_doc("latest"), entry)
+    assert opened.read_attachment("IMG-20231225-WA0001.jpg") == JPEG
+    assert catalogue.CatalogueEntry.of(opened.chat, entry.source) == entry
