@@ -267,7 +267,7 @@ class BackupRun:
                 src = self.chats.source(fmt, f, st.st_size)
                 if src is None:
                     self.chats.too_large(arch)
-                ids, size = self._chunks(src or f, path.name, st.st_size)
+                ids, size = self._chunks(f if src is None else src, path.name, st.st_size)
                 if fmt is not None and src is not None:
                     self.chats.parse(arch, fmt, src, siblings)
                 if self.engine._test_only_after_read is not None:
