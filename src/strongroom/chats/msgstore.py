@@ -178,12 +178,20 @@ def iso_utc(ms: object) -> str:
         seconds = int(ms) // 1000
         if not _YEAR_1 <= seconds < _YEAR_10000:
             raise ValueError("out of range")
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-    except (TypeError, ValueError, OverflowError, OSError):
+    except (TypeError, ValueError, OverflowError):
         return "1970-01-01T00:00:00Z"
+    day, rest = divmod(seconds, 86_400)
+    date = _DAYS.get(day)
+    if date is None:  # a store's messages fall on few days: format each day once
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        date = _DAYS[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+    hour, rest = divmod(rest, 3600)
+    return f"{date}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
 
 
-_YEAR_1 = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+_DAYS: dict[int, str] = {}
+_YEAR_1 = int(datetime(1000, 1, 1, tzinfo=UTC).timestamp())  # 4-digit years only
 _YEAR_10000 = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()) + 1
 
 

@@ -133,6 +133,9 @@ def test_iso_utc_out_of_range_is_the_epoch() -> None:
     assert iso_utc(-1_000) == "1969-12-31T23:59:59Z"
     assert iso_utc("253402300799000") == "9999-12-31T23:59:59Z"
     assert iso_utc(253402300800000) == "1970-01-01T00:00:00Z"
+    assert iso_utc(-30610224000000) == "1000-01-01T00:00:00Z"  # 4-digit years only
+    assert iso_utc(-30610224001000) == "1970-01-01T00:00:00Z"
+    assert iso_utc(86_400_000 * 3 + 3_723_000) == "1970-01-04T01:02:03Z"
 
 
 def _same_summary(path: Path) -> None:
