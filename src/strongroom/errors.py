@@ -8,6 +8,7 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     StrongroomError                                  exit 1
     ├── UsageError            bad arguments / config                 exit 2
     │   ├── LocalSecretsUnsafe  device key/state directory not private exit 2
+    │   ├── InvalidAccountId  account id breaks the rule (vault §7.1) exit 2
     │   └── AmbiguousChat     a chat name matches several chats       exit 2
     ├── RepositoryError
     │   ├── RepositoryNotFound                                       exit 10
@@ -92,6 +93,12 @@ class AmbiguousChat(UsageError):
                  hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.candidates = list(candidates or [])
+
+
+class InvalidAccountId(UsageError):
+    """That is not a valid account id."""
+
+    exit_code = 2
 
 
 class RepositoryError(StrongroomError):
@@ -297,6 +304,7 @@ __all__ = [
     "DataDamaged",
     "FormatError",
     "InternalError",
+    "InvalidAccountId",
     "InvalidKeyFormat",
     "InvalidLogin",
     "LocalSecretsUnsafe",

@@ -17,7 +17,7 @@ from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
 from .output import table
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -73,7 +73,6 @@ def command(ctx: click.Context, app: AppContext, snapshot: str) -> None:
     if ctx.invoked_subcommand is not None:
         return
     repository = app.open_repository()
-    verify_head(app, repository)
     listing = repository.chats(snapshot)
     if app.json:
         app.emit_json([e.as_dict() for e in listing.entries])
@@ -129,7 +128,6 @@ def export_command(app: AppContext, snapshot: str, chat: str, fmt: str, output: 
     if output is not None and os.path.lexists(output) and not force:
         raise UsageError(f"{output} exists; not replaced", hint="use --force to replace it")
     repository = app.open_repository()
-    verify_head(app, repository)
     opened = repository.chat(snapshot, chat)
     if fmt == "json":
         text = to_json(opened.chat.messages)
@@ -185,7 +183,6 @@ def search_command(app: AppContext, text: str, snapshot: str) -> None:
     if not text.strip():
         raise UsageError("the search text is empty")
     repository = app.open_repository()
-    verify_head(app, repository)
     hits = repository.search_chats(text, snapshot)
     if app.json:
         app.emit_json([{"chat": h.chat.name, "kind": h.chat.kind, "index": h.index,
@@ -225,7 +222,6 @@ A chat whose entry and source file are the same in both is not read."""
 def diff_command(app: AppContext, first: str, second: str) -> None:
     """Per chat, how many messages were added or changed between two snapshots."""
     repository = app.open_repository()
-    verify_head(app, repository)
     changes = repository.chat_changes(first, second)
     if app.json:
         app.emit_json([c.to_json() for c in changes])
