@@ -1,6 +1,8 @@
 """Chat parser benchmark: WhatsApp export lines per second, and the catalogue's cost.
 
 Run: ``python3 -m bench.chats_bench [--lines 1000000] [--runs 3] [--msgstore-messages 500000] [--json]``
+or ``python3 -m bench.chats_bench --dataset DIR [--runs 3]`` (the cost of cataloguing a
+tree such as bench/dataset.py's, alone: see :func:`bench_dataset`).
 
 Generates, deterministically from ``--seed``, an Android en_US export (12-hour clock,
 U+202F before AM/PM, about 1 line in 8 a continuation line of a multi-line message,
@@ -137,6 +139,42 @@ def bench_msgstore(messages: int, runs: int) -> dict[str, object]:
             "messages_per_s": round(messages / s), "summarize_s": round(summary_s, 3)}
 
 
+def bench_dataset(root: str, runs: int) -> dict[str, object]:
+    """Median CPU seconds (all threads) of what backup's cataloguer does for the tree at
+    *root* on a full backup: detect on every file (its head read only where the name could
+    be chat data), parse what is recognised from the open file, encode the catalogue.  The
+    reading and chunking that backup does anyway are not counted; the files are read once
+    first so the page cache is warm, as it is for backup's own second look at a store."""
+    from strongroom.repo.chatcat import Cataloguer
+
+    files: list[tuple[str, str, list[str]]] = []
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            files.append((path.lstrip("/"), path, names))
+            with open(path, "rb") as f:
+                while f.read(1 << 22):
+                    pass
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        cat = Cataloguer(None, lambda w: None, roots=[root.lstrip("/")])
+        for arch, path, names in files:
+            with open(path, "rb", buffering=0) as f:
+                fmt = cat.detect(arch, f)
+                if fmt is not None:
+                    src = cat.source(fmt, f, os.fstat(f.fileno()).st_size)
+                    if src is not None:
+                        cat.parse(arch, fmt, src, names)
+        cat.store(lambda data: data[:32])
+        result["chats"] = len(cat.entries)
+
+    s = statistics.median(_cpu(run) for _ in range(runs))
+    return {"shape": "catalogue a tree", "files": len(files), "chats": result["chats"],
+            "s": round(s, 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
@@ -144,8 +182,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--msgstore-messages", type=int, default=500_000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dataset", metavar="DIR", help="only: the cost of cataloguing DIR")
     args = ap.parse_args()
-    rows = [bench_export("android-en_US", android_export(args.lines, args.seed), args.runs),
+    rows = [bench_dataset(args.dataset, args.runs)] if args.dataset else [bench_export("android-en_US", android_export(args.lines, args.seed), args.runs),
             bench_export("ios-en_GB", ios_export(args.lines, args.seed), args.runs),
             bench_detect(args.runs), bench_msgstore(args.msgstore_messages, args.runs)]
     if args.json:

@@ -31,8 +31,11 @@ from .repo.subset import Subset
 from .storage.base import Backend
 
 if TYPE_CHECKING:
+    from .chats.catalogue import CatalogueEntry
+    from .chats.search import SearchHit
     from .client.rollback import HeadGuard
     from .password import VaultAccess
+    from .repo.chatcat import ChatChange, OpenedChat
     from .repo.engine import Engine
     from .repo.manifest import SnapshotDoc
 
@@ -63,6 +66,12 @@ class BackupSummary(_Jsonable):
     blobs_added: int = 0
     warnings: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    #: Chats catalogued (spec §17); chat-looking files that could not be parsed (they are
+    #: backed up all the same; not a failure); the chat files parsed in this run (an
+    #: unchanged one keeps the parent snapshot's catalogue part unparsed).
+    chats: int = 0
+    chat_warnings: list[str] = field(default_factory=list)
+    chat_files_parsed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,15 @@ class Problem(_Jsonable):
     object: str
     what: str
     files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatList:
+    """A snapshot's chat catalogue (``catalogued`` False: written before catalogues)."""
+
+    snapshot_id: str
+    catalogued: bool
+    entries: list[CatalogueEntry]
 
 
 @dataclass(frozen=True)
@@ -399,6 +417,51 @@ class Repository:
             return [selection.find_doc(self._engine, r, where) for r in refs]
         return selection.select_docs(self._engine, where)
 
+    # -- chats (spec §17) -------------------------------------------------------------
+    def chats(self, ref: str = "latest") -> ChatList:
+        """The chat catalogue of snapshot *ref* (``catalogued`` False for a snapshot
+        written before catalogues); ``DataDamaged`` if it is unreadable."""
+        from .repo.chatcat import load_catalogue
+
+        self.verify_head()  # password mode: the snapshot list is checked first
+        doc = self._engine.find_doc(ref)
+        cat = load_catalogue(self._engine, doc)
+        return ChatList(doc.id, cat is not None, list(cat.entries) if cat else [])
+
+    def chat_entry(self, ref: str, name: str) -> CatalogueEntry:
+        """The catalogue entry of the one chat *name* names (see :meth:`chat`)."""
+        from .repo.chatcat import find_chats
+
+        return find_chats(self.chats(ref).entries, name)
+
+    def chat(self, ref: str, name: str) -> OpenedChat:
+        """The one chat of snapshot *ref* that *name* names (case-insensitive substring;
+        a whole-name match wins), with its messages parsed from the snapshot.
+        ``ChatNotFound``, ``AmbiguousChat`` (listing the candidates)."""
+        from .repo.chatcat import find_chats, open_chat
+
+        listing = self.chats(ref)
+        entry = find_chats(listing.entries, name)
+        return open_chat(self._engine, self._engine.find_doc(listing.snapshot_id), entry)
+
+    def search_chats(self, text: str, ref: str = "latest") -> list[SearchHit]:
+        """Messages of snapshot *ref* containing *text* (case-insensitive), chat by chat."""
+        from .chats.search import search
+        from .repo.chatcat import open_chats
+
+        listing = self.chats(ref)
+        doc = self._engine.find_doc(listing.snapshot_id)
+        return list(search((o.chat for o in open_chats(self._engine, doc, listing.entries)),
+                           text))
+
+    def chat_changes(self, ref_a: str, ref_b: str) -> list[ChatChange]:
+        """Per chat, messages added or changed from snapshot *ref_a* to *ref_b*."""
+        from .repo.chatcat import chat_changes
+
+        self.verify_head()
+        return chat_changes(self._engine, self._engine.find_doc(ref_a),
+                            self._engine.find_doc(ref_b))
+
     def close(self) -> None:
         """Release the repository (idempotent)."""
         self._engine.close()
@@ -417,6 +480,7 @@ __all__ = [
     "BackupKey",
     "BackupSummary",
     "ChatDiff",
+    "ChatList",
     "CheckReport",
     "DumpResult",
     "FindMatch",

@@ -8,7 +8,8 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     StrongroomError                                  exit 1
     ├── UsageError            bad arguments / config                 exit 2
     │   ├── LocalSecretsUnsafe  device key/state directory not private exit 2
-    │   └── InvalidAccountId  account id breaks the rule (vault §7.1) exit 2
+    │   ├── InvalidAccountId  account id breaks the rule (vault §7.1) exit 2
+    │   └── AmbiguousChat     a chat name matches several chats       exit 2
     ├── RepositoryError
     │   ├── RepositoryNotFound                                       exit 10
     │   ├── RepositoryExists                                         exit 10
@@ -20,6 +21,7 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   ├── UnsupportedVersion  written by a newer Strongroom        exit 14
     │   ├── SnapshotNotFound                                         exit 10
     │   │   └── PathNotFound  path or pattern not in the snapshot    exit 10
+    │   ├── ChatNotFound      no chat of the snapshot matches          exit 10
     │   └── RollbackDetected  provider hides snapshots / old list     exit 17
     ├── StorageError                                                 exit 15
     │   ├── ObjectNotFound
@@ -83,6 +85,17 @@ class LocalSecretsUnsafe(UsageError):
     exit_code = 2
 
 
+class AmbiguousChat(UsageError):
+    """More than one chat matches that name."""
+
+    exit_code = 2
+
+    def __init__(self, message: str | None = None, *, candidates: list[str] | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.candidates = list(candidates or [])
+
+
 class InvalidAccountId(UsageError):
     """That is not a valid account id."""
 
@@ -118,6 +131,12 @@ class PathNotFound(SnapshotNotFound):
 
     exit_code = 10
     hint = "list the snapshot's files with 'strongroom ls SNAPSHOT'"
+
+
+class ChatNotFound(RepositoryError):
+    """No chat of the snapshot matches that name."""
+
+    exit_code = 10
 
 
 class WrongKey(RepositoryError):

@@ -11,7 +11,8 @@ from strongroom.cli.main import cli
 
 COMMANDS = [["init"], ["backup"], ["snapshots"], ["restore"], ["ls"], ["find"], ["diff"],
             ["dump"], ["stats"], ["check"], ["forget"], ["prune"], ["key"], ["key", "show"],
-            ["key", "remember"], ["key", "forget"]]
+            ["key", "remember"], ["key", "forget"], ["chats"], ["chats", "export"],
+            ["chats", "search"], ["chats", "diff"]]
 
 
 def test_every_command_is_covered() -> None:

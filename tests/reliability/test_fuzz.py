@@ -279,11 +279,13 @@ def test_file_list_parser_over_segments(segments: list[bytes]) -> None:
                                         "hostname": _json, "paths": _json, "files": _json,
                                         "dirs": _json, "bytes": _json, "parent": _json,
                                         "segments": st.lists(st.text(string.hexdigits,
-                                                                     max_size=66), max_size=3)}
+                                                                     max_size=66), max_size=3),
+                                        "chats": _json | st.lists(st.text(string.hexdigits,
+                                                                          max_size=66))}
                                        ).map(lambda d: json.dumps(d).encode()),
                  _hostile_docs({"v": 1, "time": 1.5, "hostname": "h", "paths": ["/a"],
                                 "files": 1, "dirs": 0, "bytes": 2, "parent": None,
-                                "segments": ["00" * 32]})))
+                                "segments": ["00" * 32], "chats": ["11" * 32]})))
 def test_snapshot_document_parser_behind_the_aead(plain: bytes) -> None:
     _count("snapshot sealed")
     sid = "ab" * 16
@@ -292,6 +294,32 @@ def test_snapshot_document_parser_behind_the_aead(plain: bytes) -> None:
         open_snapshot(KEY, sid, data)
     except FormatError:
         pass
+
+
+_GOOD_CATALOGUE = {"chats": [{"attachments": 1, "files": ["a/IMG.jpg", "a/_chat.txt"],
+                               "first": "2024-01-01T10:00:00", "kind": "whatsapp-export",
+                               "last": "2024-01-02T10:00:00", "messages": 3, "name": "Bob",
+                               "source": "a/_chat.txt"}],
+                    "parsed": [{"path": "a/_chat.txt", "warnings": []}], "version": 1}
+
+
+@_fuzz()
+@given(st.one_of(st.binary(max_size=600), _json.map(lambda j: json.dumps(j).encode()),
+                 _hostile_docs(_GOOD_CATALOGUE),
+                 _hostile_docs(_GOOD_CATALOGUE["chats"][0]).map(  # type: ignore[index]
+                     lambda e: b'{"chats":[' + e + b'],"parsed":[{"path":"a/_chat.txt",'
+                               b'"warnings":[]}],"version":1}')))
+def test_chat_catalogue_parser(data: bytes) -> None:
+    # The catalogue is behind the AEAD of its pack (only a key holder writes it), but
+    # chats, export and restore --chat read it: FormatError or a valid catalogue.
+    from strongroom.chats import catalogue
+
+    _count("chat catalogue")
+    try:
+        cat = catalogue.decode_catalogue(data)
+    except FormatError:
+        return
+    assert catalogue.encode(cat.entries, cat.parsed) == data
 
 
 @_fuzz()

@@ -73,13 +73,15 @@ def _looks_like_log(head: bytes, *, named: bool) -> bool:
     return bool(lines) and _wa_header.HEADER.match(lines[0]) is not None
 
 
-def parse(path: str, fmt: Format, data: bytes, *, neighbours: Collection[str] = ()) -> ParseResult:
+def parse(path: str, fmt: Format, data: bytes, *, neighbours: Collection[str] = (),
+          chats: Collection[str] | None = None) -> ParseResult:
     """Parse *data* (the whole file) as *fmt*.  *neighbours* are the names of the other files
-    in the same folder, so a ``.txt`` log links to the media exported beside it."""
+    in the same folder, so a ``.txt`` log links to the media exported beside it.  *chats*
+    (message stores only) names the chats wanted; others may be left out."""
     if fmt is Format.WHATSAPP_TXT:
         return whatsapp.parse_text(path, data, files=neighbours)
     if fmt is Format.WHATSAPP_ZIP:
         return whatsapp.parse_zip(path, data)
     if fmt is Format.TELEGRAM_JSON:
         return telegram.parse_json(path, data)
-    return msgstore.parse_bytes(path, data)
+    return msgstore.parse_bytes(path, data, chats=chats)

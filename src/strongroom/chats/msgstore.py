@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import posixpath
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 from urllib.parse import quote
@@ -44,13 +45,13 @@ _WA_CHATS = ("SELECT c._id, c.subject, j.user, j.raw_string FROM chat c"
              " LEFT JOIN jid j ON j._id = c.jid_row_id")
 _WA_MESSAGES = ("SELECT m.chat_row_id, m.from_me, m.timestamp, m.message_type, m.text_data,"
                 " coalesce(s.user, s.raw_string), {media} FROM message m"
-                " LEFT JOIN jid s ON s._id = m.sender_jid_row_id {join}"
+                " LEFT JOIN jid s ON s._id = m.sender_jid_row_id {join} {where}"
                 " ORDER BY m.chat_row_id, m.timestamp, m._id")
 _LEGACY = ("SELECT key_remote_jid, key_from_me, timestamp, data, remote_resource, {media}"
-           " FROM messages ORDER BY key_remote_jid, timestamp, _id")
+           " FROM messages {where} ORDER BY key_remote_jid, timestamp, _id")
 _BENCH_CHATS = "SELECT id, subject, jid FROM chats"
 _BENCH_MESSAGES = ("SELECT m.chat_id, m.from_me, m.timestamp, m.text, m.sender, d.path"
-                   " FROM messages m LEFT JOIN media d ON d.id = m.media_id"
+                   " FROM messages m LEFT JOIN media d ON d.id = m.media_id {where}"
                    " ORDER BY m.chat_id, m.timestamp, m.id")
 
 
@@ -75,16 +76,17 @@ def _on_bytes(path: str, data: bytes, work: _Work[T], fail: _Fail[T]) -> T:
         db.close()
 
 
-def _on_path(path: str, work: _Work[T], fail: _Fail[T]) -> T:
+def _on_path(path: str, work: _Work[T], fail: _Fail[T], disk: str | None = None) -> T:
+    disk = path if disk is None else disk
     try:
-        with open(path, "rb") as f:
+        with open(disk, "rb") as f:
             head = f.read(len(SQLITE_MAGIC))
     except OSError as exc:
         return fail(path, f"unreadable ({type(exc).__name__})")
     if head != SQLITE_MAGIC:
         return fail(path, "encrypted or not an SQLite database: not catalogued")
     try:
-        db = sqlite3.connect(f"file:{quote(path)}?mode=ro&immutable=1", uri=True)
+        db = sqlite3.connect(f"file:{quote(disk)}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
         return fail(path, f"cannot open SQLite database ({type(exc).__name__})")
     try:
@@ -95,9 +97,10 @@ def _on_path(path: str, work: _Work[T], fail: _Fail[T]) -> T:
         db.close()
 
 
-def parse_bytes(path: str, data: bytes) -> ParseResult:
-    """Parse a message store given as bytes (a private in-memory copy is queried)."""
-    return _on_bytes(path, data, _parse, ParseResult.warning)
+def parse_bytes(path: str, data: bytes, *, chats: Collection[str] | None = None) -> ParseResult:
+    """Parse a message store given as bytes (a private in-memory copy is queried).  With
+    *chats*, only the chats of those names are built (the others may be left out)."""
+    return _on_bytes(path, data, lambda p, db: _parse(p, db, chats), ParseResult.warning)
 
 
 def parse_path(path: str) -> ParseResult:
@@ -111,9 +114,11 @@ def summarize_bytes(path: str, data: bytes) -> Summary:
     return _on_bytes(path, data, _summarize, _summary_warning)
 
 
-def summarize_path(path: str) -> Summary:
-    """:func:`summarize_bytes` of a file on disk, opened read-only and immutable."""
-    return _on_path(path, _summarize, _summary_warning)
+def summarize_path(path: str, *, disk: str | None = None) -> Summary:
+    """:func:`summarize_bytes` of a file on disk, opened read-only and immutable.  *disk*
+    is where to open it when that differs from the *path* the entries name (backup names
+    files by their snapshot path)."""
+    return _on_path(path, _summarize, _summary_warning, disk)
 
 
 def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
@@ -133,17 +138,30 @@ def _schema(cols: dict[str, set[str]]) -> str | None:
     return None
 
 
-def _parse(path: str, db: sqlite3.Connection) -> ParseResult:
+def _parse(path: str, db: sqlite3.Connection,
+           wanted: Collection[str] | None = None) -> ParseResult:
     cols = _columns(db)
     root = _root(path)
     schema = _schema(cols)
     if schema == "whatsapp":
-        return ParseResult(tuple(_whatsapp(db, path, root, cols)))
+        return ParseResult(tuple(_whatsapp(db, path, root, cols, wanted)))
     if schema == "legacy":
-        return ParseResult(tuple(_legacy(db, path, root, cols)))
+        return ParseResult(tuple(_legacy(db, path, root, cols, wanted)))
     if schema == "bench":
-        return ParseResult(tuple(_bench(db, path, root)))
+        return ParseResult(tuple(_bench(db, path, root, wanted)))
     return ParseResult.warning(path, "SQLite database without a known message schema")
+
+
+def _where(column: str, names: dict[object, str], wanted: Collection[str] | None
+           ) -> tuple[str, list[object]]:
+    """A WHERE clause keeping the chats named *wanted*, or none when that cannot be told
+    from the chat table (a name of the ``chat N`` fallback form, or too many chats)."""
+    if wanted is None:
+        return "", []
+    ids = [cid for cid, name in names.items() if name in wanted]
+    if len(ids) > 500 or {names[c] for c in ids} != set(wanted):
+        return "", []
+    return f"WHERE {column} IN ({', '.join('?' * len(ids))})", ids
 
 
 def _root(path: str) -> str:
@@ -157,38 +175,59 @@ def iso_utc(ms: object) -> str:
     try:
         if not isinstance(ms, int | float | str):
             raise TypeError(type(ms).__name__)
-        return datetime.fromtimestamp(int(ms) // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (TypeError, ValueError, OverflowError, OSError):
+        seconds = int(ms) // 1000
+        if not _YEAR_1 <= seconds < _YEAR_10000:
+            raise ValueError("out of range")
+    except (TypeError, ValueError, OverflowError):
         return "1970-01-01T00:00:00Z"
+    day, rest = divmod(seconds, 86_400)
+    date = _DAYS.get(day)
+    if date is None:  # a store's messages fall on few days: format each day once
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        date = _DAYS[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+    hour, rest = divmod(rest, 3600)
+    return f"{date}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
 
 
-def _whatsapp(db: sqlite3.Connection, path: str, root: str,
-              cols: dict[str, set[str]]) -> Iterator[Chat]:
+_DAYS: dict[int, str] = {}
+_YEAR_1 = int(datetime(1000, 1, 1, tzinfo=UTC).timestamp())  # 4-digit years only
+_YEAR_10000 = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()) + 1
+
+
+def _whatsapp(db: sqlite3.Connection, path: str, root: str, cols: dict[str, set[str]],
+              wanted: Collection[str] | None = None) -> Iterator[Chat]:
     names: dict[object, tuple[str, str | None]] = {}
     for cid, subject, user, raw in db.execute(_WA_CHATS):
         names[cid] = (str(subject or user or raw or f"chat {cid}"), user or raw)
     media = {"file_path", "message_row_id"} <= cols.get("message_media", set())
+    where, args = _where("m.chat_row_id", {c: n for c, (n, _) in names.items()}, wanted)
     sql = _WA_MESSAGES.format(
-        media="mm.file_path" if media else "NULL",
+        media="mm.file_path" if media else "NULL", where=where,
         join="LEFT JOIN message_media mm ON mm.message_row_id = m._id" if media else "")
     rows = ((cid, None if mtype == 7 else (ME if fm else sender or names.get(cid, ("", None))[1]),
-             ts, text, file) for cid, fm, ts, mtype, text, sender, file in db.execute(sql))
+             ts, text, file) for cid, fm, ts, mtype, text, sender, file in db.execute(sql, args))
     yield from _group(rows, path, root, KIND_WHATSAPP_MSGSTORE,
                       lambda cid: names.get(cid, (f"chat {cid}", None))[0])
 
 
-def _legacy(db: sqlite3.Connection, path: str, root: str,
-            cols: dict[str, set[str]]) -> Iterator[Chat]:
+def _legacy(db: sqlite3.Connection, path: str, root: str, cols: dict[str, set[str]],
+            wanted: Collection[str] | None = None) -> Iterator[Chat]:
     media = "media_name" if "media_name" in cols["messages"] else "NULL"
-    rows = ((jid, ME if fm else (res or jid), ts, text, file)
-            for jid, fm, ts, text, res, file in db.execute(_LEGACY.format(media=media)))
+    where, args = ("", []) if wanted is None or len(wanted) > 500 else (
+        f"WHERE key_remote_jid IN ({', '.join('?' * len(wanted))})", list(wanted))
+    rows = ((jid, ME if fm else (res or jid), ts, text, file) for jid, fm, ts, text, res, file
+            in db.execute(_LEGACY.format(media=media, where=where), args))
     yield from _group(rows, path, root, KIND_WHATSAPP_MSGSTORE, lambda jid: str(jid))
 
 
-def _bench(db: sqlite3.Connection, path: str, root: str) -> Iterator[Chat]:
-    names = {cid: str(subject or jid) for cid, subject, jid in db.execute(_BENCH_CHATS)}
-    rows = ((cid, ME if fm else sender, ts, text, file)
-            for cid, fm, ts, text, sender, file in db.execute(_BENCH_MESSAGES))
+def _bench(db: sqlite3.Connection, path: str, root: str,
+           wanted: Collection[str] | None = None) -> Iterator[Chat]:
+    names: dict[object, str] = {cid: str(subject or jid)
+                                for cid, subject, jid in db.execute(_BENCH_CHATS)}
+    where, args = _where("m.chat_id", names, wanted)
+    rows = ((cid, ME if fm else sender, ts, text, file) for cid, fm, ts, text, sender, file
+            in db.execute(_BENCH_MESSAGES.format(where=where), args))
     yield from _group(rows, path, root, KIND_BENCH_MSGSTORE,
                       lambda cid: names.get(cid, f"chat {cid}"))
 
@@ -220,22 +259,25 @@ def _summary_warning(path: str, message: str) -> Summary:
     return (), (ChatParseWarning(path, message),)
 
 
+# Per chat: count and time range (a covering-index scan where the store has an index on
+# (chat, time), as WhatsApp's and the benchmark's have), then the attachments driven from
+# the media table, which is small, so no message row is joined to anything.
 _SUMMARY_SQL = {
-    "whatsapp": (("SELECT m.chat_row_id, count(*), min(m.timestamp), max(m.timestamp), {count}"
-                 " FROM message m {join} GROUP BY m.chat_row_id"),
+    "whatsapp": (("SELECT chat_row_id, count(*), min(timestamp), max(timestamp) FROM message"
+                 " GROUP BY chat_row_id"),
                  ("SELECT m.chat_row_id, mm.file_path FROM message_media mm"
-                 " JOIN message m ON m._id = mm.message_row_id WHERE mm.file_path IS NOT NULL"
-                 " AND mm.file_path != ''")),
-    "legacy": (("SELECT key_remote_jid, count(*), min(timestamp), max(timestamp), {count}"
+                 " CROSS JOIN message m ON m._id = mm.message_row_id"
+                 " WHERE mm.file_path IS NOT NULL AND mm.file_path != ''")),
+    "legacy": (("SELECT key_remote_jid, count(*), min(timestamp), max(timestamp)"
                " FROM messages GROUP BY key_remote_jid"),
                ("SELECT key_remote_jid, media_name FROM messages WHERE media_name IS NOT NULL"
                " AND media_name != ''")),
-    "bench": (("SELECT m.chat_id, count(*), min(m.timestamp), max(m.timestamp),"
-              " count(nullif(d.path, '')) FROM messages m LEFT JOIN media d ON d.id = m.media_id"
-              " GROUP BY m.chat_id"),
-              ("SELECT m.chat_id, d.path FROM messages m JOIN media d ON d.id = m.media_id"
+    "bench": (("SELECT chat_id, count(*), min(timestamp), max(timestamp) FROM messages"
+              " GROUP BY chat_id"),
+              ("SELECT m.chat_id, d.path FROM media d CROSS JOIN messages m ON m.media_id = d.id"
               " WHERE d.path IS NOT NULL AND d.path != ''")),
 }
+_NO_FILES = "SELECT NULL, NULL WHERE 0"
 
 
 def _summarize(path: str, db: sqlite3.Connection) -> Summary:
@@ -245,31 +287,27 @@ def _summarize(path: str, db: sqlite3.Connection) -> Summary:
         return _summary_warning(path, "SQLite database without a known message schema")
     counts, files_sql = _SUMMARY_SQL[schema]
     if schema == "whatsapp":
-        media = {"file_path", "message_row_id"} <= cols.get("message_media", set())
-        counts = counts.format(
-            count="count(nullif(mm.file_path, ''))" if media else "0",
-            join="LEFT JOIN message_media mm ON mm.message_row_id = m._id" if media else "")
-        if not media:
-            files_sql = "SELECT NULL, NULL WHERE 0"
+        if not {"file_path", "message_row_id"} <= cols.get("message_media", set()):
+            files_sql = _NO_FILES
         kind, names = KIND_WHATSAPP_MSGSTORE, _wa_names(db)
     elif schema == "legacy":
-        media = "media_name" in cols["messages"]
-        counts = counts.format(count="count(nullif(media_name, ''))" if media else "0")
-        if not media:
-            files_sql = "SELECT NULL, NULL WHERE 0"
+        if "media_name" not in cols["messages"]:
+            files_sql = _NO_FILES
         kind, names = KIND_WHATSAPP_MSGSTORE, {}
     else:
         kind = KIND_BENCH_MSGSTORE
         names = {cid: str(subject or jid) for cid, subject, jid in db.execute(_BENCH_CHATS)}
     root = _root(path)
     files: dict[object, set[str]] = {}
+    attached: dict[object, int] = {}
     for cid, file in db.execute(files_sql):
+        attached[cid] = attached.get(cid, 0) + 1
         if not str(file).startswith(("/", "..")):
             files.setdefault(cid, set()).add(posixpath.join(root, str(file)))
     entries = [CatalogueEntry(names.get(cid, str(cid) if schema == "legacy" else f"chat {cid}"),
-                              kind, n, iso_utc(lo), iso_utc(hi), att,
-                              tuple(sorted({path, *files.get(cid, ())})))
-               for cid, n, lo, hi, att in db.execute(counts)]
+                              kind, n, iso_utc(lo), iso_utc(hi), attached.get(cid, 0),
+                              tuple(sorted({path, *files.get(cid, ())})), path)
+               for cid, n, lo, hi in db.execute(counts)]
     return tuple(entries), ()
 
 

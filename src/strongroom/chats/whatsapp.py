@@ -18,6 +18,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Collection
+from typing import BinaryIO
 
 from . import _wa_header as hdr
 from .model import KIND_WHATSAPP_EXPORT, Chat, ChatParseWarning, Message, ParseResult
@@ -175,10 +176,12 @@ def _attachment(body: str, files: set[str]) -> str | None:
     return file if file in files or word in _ATTACH_WORDS else None
 
 
-def parse_zip(path: str, data: bytes, *, max_member: int = _MAX_TEXT) -> ParseResult:
-    """Parse an export ``.zip``: its log (``_chat.txt`` or ``WhatsApp Chat ....txt``) and media."""
+def parse_zip(path: str, data: bytes | BinaryIO, *, max_member: int = _MAX_TEXT) -> ParseResult:
+    """Parse an export ``.zip``: its log (``_chat.txt`` or ``WhatsApp Chat ....txt``) and media.
+    *data* is the zip's bytes or a seekable file (then only the directory and the log are
+    read, not the media)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
             infos = [i for i in archive.infolist() if not i.is_dir()]
             members = {posixpath.basename(i.filename): i for i in infos}
             log = _log_member(list(members))

@@ -84,7 +84,10 @@ def _show(app: AppContext, summary: BackupSummary, duration: float) -> None:
         app.echo(f"  files:        {summary.files} ({summary.files_unchanged} unchanged)")
         app.echo(f"  bytes read:   {human_bytes(summary.bytes_read)}")
         app.echo(f"  bytes added:  {human_bytes(summary.bytes_added)}")
+        app.echo(f"  chats:        {summary.chats} ('strongroom chats' lists them)")
         app.echo(f"  duration:     {duration:.2f} s")
+    for warning in summary.chat_warnings:  # backed up, but not in the chat catalogue
+        say("warning", f"chat data not catalogued: {warning}")
     if summary.warnings:
         # Warnings go to stderr even with --json/--quiet: skipped files matter.
         say("warning", f"{len(summary.warnings)} source file(s) could not be backed up:")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import click
 
 from ..repo.diff import ADDED, METADATA, REMOVED, Change, SnapshotDiff
@@ -24,9 +27,12 @@ One line per path, in path order:
      bytes are in chunks the older copy did not have)
   T  type changed (e.g. a file became a folder)
   U  only mode or modification time changed (shown with --metadata)
-Then the counts.  Only file lists are read, never file data.  With --json
-the document also has a 'chats' key for per-chat message changes (null
-until chat diffs are computed)."""
+Then the counts, then one line per chat whose messages changed (from the
+snapshots' chat catalogues; a changed chat log or message store is read from
+both snapshots to count them; --no-chats skips that).  Otherwise only file
+lists are read.  With --json the document's 'chats' key is an array of
+{name, kind, status, messages_before, messages_after, added, changed}, or
+null with --no-chats."""
 
 _MARK = {ADDED: "+", REMOVED: "-", METADATA: "U"}
 
@@ -35,15 +41,18 @@ _MARK = {ADDED: "+", REMOVED: "-", METADATA: "U"}
 @click.argument("before", metavar="SNAPSHOT")
 @click.argument("after", metavar="SNAPSHOT")
 @click.option("--metadata", is_flag=True, help="Also list paths whose mode or time alone changed.")
+@click.option("--no-chats", is_flag=True,
+              help="Do not count per-chat message changes (reads no chat data).")
 @filter_options
 @vault_options
 @global_options
 @pass_app
-def command(app: AppContext, before: str, after: str, metadata: bool) -> None:
-    """Show the files added, removed and modified between two snapshots."""
+def command(app: AppContext, before: str, after: str, metadata: bool, no_chats: bool) -> None:
+    """Show the files added, removed and modified between two snapshots, and per chat the
+    messages added or changed."""
     repository = app.open_repository()
-    # The hook for chat-level changes (diff(chats=...)) is not wired here yet.
-    result = repository.diff(before, after, where=snapshot_filter(app))
+    result = repository.diff(before, after, where=snapshot_filter(app),
+                             chats=None if no_chats else _chat_changes)
     if app.json:
         app.emit_json(result.to_json())
         return
@@ -51,6 +60,17 @@ def command(app: AppContext, before: str, after: str, metadata: bool) -> None:
         if c.change != METADATA or metadata:
             app.echo(_line(c))
     _summary(app, result)
+    for chat in result.chats or ():
+        if chat["status"] != "unchanged":
+            app.echo(f"chat {chat['name']!r} ({chat['kind']}): {chat['status']}, "
+                     f"{chat['added']} message(s) added, {chat['changed']} changed")
+
+
+def _chat_changes(engine: Any, before: Any, after: Any) -> list[dict[str, Any]]:
+    """The diff's chat hook: ``chat_changes`` as JSON-ready dicts (spec §17)."""
+    from ..repo.chatcat import chat_changes
+
+    return [dataclasses.asdict(c) for c in chat_changes(engine, before, after)]
 
 
 def _line(c: Change) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..api import RestoreSummary
-from ..errors import DataDamaged
+from ..errors import DataDamaged, UsageError
 from ..repo.subset import Subset
 from ..repo.target import DEFAULT_OVERWRITE, OVERWRITE_MODES
 from .context import AppContext
@@ -25,6 +25,7 @@ Examples:
   strongroom restore latest --target /tmp/r --allow-damaged
   strongroom restore latest --target / --dry-run
   strongroom restore latest --target ~/restored --overwrite always
+  strongroom restore latest --chat "climbing club" --target ~/restored
 
 SNAPSHOT:SUBPATH restores only SUBPATH (as backed up) and without its
 leading path: a folder's contents land directly in DIR.  --include and
@@ -33,6 +34,9 @@ leading / are relative to the snapshot's paths (or to SUBPATH).  An
 --include that matches nothing, or a SUBPATH not in the snapshot, exits 10
 and names the snapshot's paths.
 
+--chat restores one chat's files only: its export or message store and the
+attachment files found with it ('strongroom chats' lists the chats; a name
+that matches several chats lists them and exits 2).
 On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
 when asked.  If stored data is damaged the restore stops (exit 12); with
 --allow-damaged every file that can be restored is, the damaged ones are
@@ -59,6 +63,9 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
                    "/home/me/chats/msgstore.db, or a pattern) and what is under it; repeatable.")
 @click.option("--exclude", "-e", "exclude", multiple=True, metavar="PATTERN",
               help="Leave out what matches and what is under it; repeatable.")
+@click.option("--chat", "chat", metavar="CHAT",
+              help="Restore only this chat's files (a case-insensitive part of its name, "
+                   "or #N as 'strongroom chats' numbers them).")
 @click.option("--allow-damaged", is_flag=True,
               help="Restore what is intact even if some data is damaged; list the rest.")
 @click.option("--overwrite", type=click.Choice(OVERWRITE_MODES), default=DEFAULT_OVERWRITE,
@@ -73,13 +80,19 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
 @global_options
 @pass_app
 def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...],
-            exclude: tuple[str, ...], allow_damaged: bool, overwrite: str, dry_run: bool,
-            restore_special_bits: bool) -> None:
-    """Restore a snapshot (or some of its paths) into a folder."""
+            exclude: tuple[str, ...], chat: str | None, allow_damaged: bool, overwrite: str,
+            dry_run: bool, restore_special_bits: bool) -> None:
+    """Restore a snapshot (or some of its paths, or one chat) into a folder."""
     ref, colon, subpath = snapshot.partition(":")
+    if chat is not None and (include or subpath):
+        raise UsageError("--chat cannot be combined with --include or SNAPSHOT:SUBPATH",
+                         hint="restore the chat, then the other paths")
     Subset.of(subpath, include, exclude)  # bad paths and patterns: exit 2 before the key prompt
     repository = app.open_repository()
     snapshot = repository.find_snapshot(ref, snapshot_filter(app)).id + colon + subpath
+    if chat is not None:
+        entry = repository.chat_entry(snapshot, chat)
+        include = tuple("/" + f for f in entry.files)
     items: list[dict[str, str]] = []
 
     def on_item(action: str, path: str, why: str) -> None:

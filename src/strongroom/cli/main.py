@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "cmd_forget",
     "cmd_prune",
     "cmd_key",
+    "cmd_chats",
     # Vault area (password-protected backups):
     "cmd_enable",
     "cmd_change_password",
@@ -50,6 +51,7 @@ Examples:
   strongroom ls -l latest:/home/me/chats
   strongroom find '*.db'
   strongroom restore latest --target ~/restored
+  strongroom chats
   strongroom check --read-data
 
 \b

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from ..errors import DataDamaged, ObjectNotFound
 from ..progress import Progress
 from . import chunker
+from .chatcat import Cataloguer, load_catalogue
 from .index import PackInfo, write_index
 from .manifest import (
     KIND_DIR,
@@ -48,6 +49,7 @@ from .selection import normalize_tags
 
 if TYPE_CHECKING:
     from ..api import BackupSummary
+    from ..chats.catalogue import Catalogue
     from .engine import Engine
 
 
@@ -110,6 +112,7 @@ class BackupRun:
         self.changed: list[str] = []
         self.files = self.dirs = self.unchanged = 0
         self.bytes_read = self.total_bytes = 0
+        self.chats = Cataloguer(None, progress.warn, enabled=False)  # set up by _store
 
     def run(self, sources: Sequence[str | Path]) -> BackupSummary:
         """Back up ``sources`` into a new snapshot and return the summary."""
@@ -130,12 +133,15 @@ class BackupRun:
                 snap_id, added = self._store(roots, paths, parent, packer)
             except BaseException:
                 packer.abort()
+                self.chats.wait()  # no store-counting thread outlives the run
                 raise
         finally:
             lock.release()
         return BackupSummary(snap_id, self.files, self.dirs, self.bytes_read,
                              added + index_bytes, self.unchanged, packer.blobs_added,
-                             list(self.warnings), list(self.changed))
+                             list(self.warnings), list(self.changed),
+                             len(self.chats.entries), list(self.chats.warnings),
+                             ["/" + p for p in self.chats.parsed_now])
 
     def _parent(self, paths: list[str]) -> SnapshotDoc | None:
         docs = self.engine.snapshot_docs(skip_damaged=True)
@@ -147,6 +153,10 @@ class BackupRun:
     def _store(self, roots: list[tuple[str, Path]], paths: list[str],
                parent: SnapshotDoc | None, packer: Packer) -> tuple[str, int]:
         self.packer = packer
+        # Version-1 repositories stay readable by the clients that wrote them: no catalogue.
+        v2 = self.engine.config.version >= 2
+        self.chats = Cataloguer(self._parent_catalogue(parent) if v2 else None,
+                                self.progress.warn, enabled=v2, roots=[a for a, _ in roots])
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
         self.progress.start("backup", None, "bytes")
@@ -159,6 +169,7 @@ class BackupRun:
                 segments.add(entry)
                 self.lock.refresh_if_due()
         segments.flush()
+        chats = self.chats.store(self._store_meta)
         packer.finish()
         self.progress.finish()
         # A lock taken away meanwhile (an observer judged it stale, then maybe pruned)
@@ -166,7 +177,8 @@ class BackupRun:
         self.lock.ensure_held()
         doc = SnapshotDoc(self.engine.rng(16).hex(), self.engine.clock(), self.hostname, paths,
                           self.files, self.dirs, self.total_bytes,
-                          parent.id if parent else None, segments.segments, self.tags)
+                          parent.id if parent else None, segments.segments, self.tags,
+                          chats)
         data = seal_snapshot(self.engine.key, doc, self.engine.rng, padded=True)
         # Random 128-bit names never collide in practice; put_if_absent makes sure.
         while not self.engine.backend.put_if_absent(snapshot_name(doc.id), data):
@@ -174,13 +186,24 @@ class BackupRun:
             data = seal_snapshot(self.engine.key, doc, self.engine.rng, padded=True)
         return doc.id, packer.bytes_added + len(data)
 
+    def _parent_catalogue(self, parent: SnapshotDoc | None) -> Catalogue | None:
+        if parent is None:
+            return None
+        try:
+            return load_catalogue(self.engine, parent)
+        except DataDamaged as exc:  # only costs time: chat files are parsed again
+            self.progress.warn(f"chats: parent snapshot's catalogue unreadable, parsing "
+                               f"again: {exc.message}")
+            return None
+
     def _store_meta(self, data: bytes) -> bytes:
         bid = self.engine.blob_id(data)
         if bid not in self.engine.index() and bid not in self.packer.known:
             self.packer.add(bid, BLOB_META, data, True)
         return bid
 
-    def _walk(self, arch: str, path: Path, cursor: ParentCursor) -> Iterator[Entry]:
+    def _walk(self, arch: str, path: Path, cursor: ParentCursor,
+              siblings: Sequence[str] = ()) -> Iterator[Entry]:
         if self.exclude and self.exclude.matches(_key(arch)):
             return  # --exclude: neither it nor (for a folder) anything below it
         try:
@@ -199,7 +222,8 @@ class BackupRun:
                 self._warn(path, "unreadable", exc)
                 return
             for name in names:
-                yield from self._walk(f"{arch}/{name}" if arch else name, path / name, cursor)
+                yield from self._walk(f"{arch}/{name}" if arch else name, path / name, cursor,
+                                      names)
         elif stat.S_ISLNK(st.st_mode):
             try:
                 link = os.readlink(path)
@@ -208,7 +232,7 @@ class BackupRun:
                 return
             yield Entry(KIND_SYMLINK, arch, st.st_mode, st.st_mtime_ns, link=link)
         elif stat.S_ISREG(st.st_mode):
-            entry = self._file(arch, path, st, cursor.lookup(arch))
+            entry = self._file(arch, path, st, cursor.lookup(arch), siblings)
             if entry is not None:
                 self.files += 1
                 self.total_bytes += entry.size
@@ -217,12 +241,13 @@ class BackupRun:
             self._warn(path, "skipped (not a regular file, directory or symlink)", None)
 
     def _file(self, arch: str, path: Path, st: os.stat_result,
-              old: Entry | None) -> Entry | None:
+              old: Entry | None, siblings: Sequence[str] = ()) -> Entry | None:
         if (old is not None and old.kind == KIND_FILE and old.size == st.st_size
                 and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino
                 and old.ctime_ns == st.st_ctime_ns
                 and all(c in self.engine.index() for c in old.chunks)):
             self.unchanged += 1
+            self.chats.unchanged(arch, path, siblings)
             return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
                          st.st_ctime_ns, chunks=old.chunks)
         try:
@@ -249,7 +274,13 @@ class BackupRun:
                 if st.st_size > _READAHEAD_MIN and hasattr(os, "posix_fadvise"):
                     # Let the kernel read ahead while we hash and encrypt (cold caches).
                     os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
-                ids, size = self._chunks(f, path.name, st.st_size)
+                fmt = self.chats.detect(arch, f)
+                src = self.chats.source(fmt, f, st.st_size)
+                if src is None:
+                    self.chats.too_large(arch)
+                ids, size = self._chunks(f if src is None else src, path.name, st.st_size)
+                if fmt is not None and src is not None:
+                    self.chats.parse(arch, fmt, src, siblings)
                 if self.engine._test_only_after_read is not None:
                     self.engine._test_only_after_read(path)
             after = os.stat(path)

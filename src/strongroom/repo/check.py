@@ -196,6 +196,11 @@ class CheckRun:
                     if seg in self.bad_blobs or seg not in index.blobs:
                         raise DataDamaged(f"file list segment in "
                                           f"{self.bad_blobs.get(seg, 'no index')} is unreadable")
+                for blob in doc.chats or ():
+                    self._note_unindexed(blob, name, "(chat catalogue)")
+                    if blob in self.bad_blobs or blob not in index.blobs:
+                        raise DataDamaged(f"chat catalogue in "
+                                          f"{self.bad_blobs.get(blob, 'no index')} is unreadable")
                 for entry in self.engine.entries(doc):
                     if entry.kind == KIND_FILE:
                         self._check_file(name, entry.path, entry.chunks, index)

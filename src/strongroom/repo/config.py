@@ -34,7 +34,7 @@ FORMAT_NAME = "strongroom-repository"
 #: Version 2 pads index and snapshot objects (spec §15); version 1 repositories are
 #: read and written as before (their objects unpadded, so older clients still read them).
 MAJOR_VERSION = 2
-MINOR_VERSION = 0
+MINOR_VERSION = 1
 
 
 @dataclass(frozen=True)

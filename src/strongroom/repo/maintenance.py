@@ -73,6 +73,7 @@ def _used_blobs(engine: Engine) -> set[bytes]:
     used: set[bytes] = set()
     for doc in engine.snapshot_docs():
         used.update(doc.segments)
+        used.update(doc.chats or ())
         for e in engine.entries(doc):
             if e.kind == KIND_FILE:
                 used.update(e.chunks)

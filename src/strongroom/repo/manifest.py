@@ -262,6 +262,8 @@ class SnapshotDoc:
     segments: list[bytes]
     #: Sorted, unique (spec §7); absent from the stored JSON when empty.
     tags: list[str] = field(default_factory=list)
+    #: The chat catalogue's blob ids (spec §17); None: written before catalogues.
+    chats: list[bytes] | None = None
 
     def encode(self) -> bytes:
         """JSON plaintext of the snapshot object."""
@@ -272,6 +274,8 @@ class SnapshotDoc:
         if self.tags:
             # Only when there are tags, so an untagged snapshot is written exactly as before.
             doc["tags"] = self.tags
+        if self.chats is not None:
+            doc["chats"] = [c.hex() for c in self.chats]
         return json.dumps(doc, sort_keys=True).encode()
 
 
@@ -311,7 +315,8 @@ def open_snapshot(key: BackupKey, snap_id: str, data: bytes) -> SnapshotDoc:
     return SnapshotDoc(snap_id, json_number(d, "time", name, 0, 2.0**40),
                        json_str(d, "hostname", name), paths,
                        json_int(d, "files", name), json_int(d, "dirs", name),
-                       json_int(d, "bytes", name), parent, segments, _tags(d, name))
+                       json_int(d, "bytes", name), parent, segments, _tags(d, name),
+                       _blob_ids(d["chats"], name, "chats") if "chats" in d else None)
 
 
 #: Tag rules of spec §7 (a reader refuses what a writer may not write).
@@ -327,6 +332,16 @@ def _tags(d: dict[str, Any], name: str) -> list[str]:
             or tags != sorted(set(tags))):
         raise FormatError(f"{name}: bad snapshot document (tags)")
     return tags
+
+
+def _blob_ids(value: object, name: str, field: str) -> list[bytes]:
+    if not isinstance(value, list) or not all(type(v) is str and _BLOB_ID.match(v)
+                                              for v in value):
+        raise FormatError(f"{name}: bad snapshot document ({field})")
+    return [bytes.fromhex(v) for v in value]
+
+
+_BLOB_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 _SNAP_ID = re.compile(r"^[0-9a-f]{32}$")

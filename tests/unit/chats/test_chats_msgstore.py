@@ -130,11 +130,22 @@ def test_iso_utc_out_of_range_is_the_epoch() -> None:
     assert iso_utc(10**30) == "1970-01-01T00:00:00Z"
     assert iso_utc(b"x") == "1970-01-01T00:00:00Z"
     assert iso_utc(1_704_103_200_123) == "2024-01-01T10:00:00Z"
+    assert iso_utc(-1_000) == "1969-12-31T23:59:59Z"
+    assert iso_utc("253402300799000") == "9999-12-31T23:59:59Z"
+    assert iso_utc(253402300800000) == "1970-01-01T00:00:00Z"
+    assert iso_utc(-30610224000000) == "1000-01-01T00:00:00Z"  # 4-digit years only
+    assert iso_utc(-30610224001000) == "1970-01-01T00:00:00Z"
+    assert iso_utc(86_400_000 * 3 + 3_723_000) == "1970-01-04T01:02:03Z"
 
 
 def _same_summary(path: Path) -> None:
-    full = [CatalogueEntry.of(c) for c in parse_path(str(path)).chats]
+    chats = parse_path(str(path)).chats
+    full = [CatalogueEntry.of(c, str(path)) for c in chats]
     assert full
+    data = path.read_bytes()
+    for chat in chats:  # asking for one chat gives that chat, and nothing else is needed
+        assert chat in parse_bytes(str(path), data, chats={chat.name}).chats
+    assert parse_bytes(str(path), data, chats={"no such chat"}).chats in ((), chats)
     for entries, warnings in (summarize_path(str(path)), summarize_bytes(str(path), path.read_bytes())):
         assert warnings == ()
         assert sorted(entries, key=repr) == sorted(full, key=repr)

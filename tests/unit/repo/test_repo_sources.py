@@ -24,7 +24,8 @@ def test_vanished_file_is_warned_and_backup_continues(repo: Repository, tree: Pa
     summary = repo.backup([tree], progress=progress)
     assert len(summary.warnings) == 1
     assert str(victim) in summary.warnings[0] and "vanished" in summary.warnings[0]
-    assert progress.warnings == summary.warnings
+    # (make_tree's msgstore.db has no chat schema: that is a chat warning, listed apart.)
+    assert [w for w in progress.warnings if not w.startswith("chats: ")] == summary.warnings
     assert summary.files == 5
     repo.restore("latest", tmp_path / "out")
     root = restored_root(tmp_path / "out", tree)
