@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks use: SoftHSM2 (PKCS#11
-# token), PostgreSQL 15 (vault record store), restic and borg (benchmarks).
+# token), PostgreSQL 15 (vault record store), restic, borg and GNU time
+# (benchmarks).
 # Idempotent; does nothing when everything is already there.
 set -euo pipefail
 need=()
@@ -9,6 +10,7 @@ command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v restic >/dev/null || need+=(restic)
 command -v borg >/dev/null || need+=(borgbackup)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "strongroom setup: please install: ${need[*]} (sudo apt-get install ${need[*]})" >&2

@@ -150,6 +150,16 @@ def test_measure_reports_child_peak_rss_and_failure() -> None:
         measure.run([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
 
 
+def test_measure_peak_rss_is_not_the_harness_peak() -> None:
+    # wait4 in this process would report at least this process's own 300 MB peak
+    # for any child (Linux carries the high-water mark across fork and exec).
+    held = bytearray(300_000_000)
+    held[::4096] = b"x" * len(held[::4096])
+    tiny = measure.run(["/bin/true"])
+    assert 0 < tiny.peak_rss < 20_000_000
+    del held
+
+
 def test_report_ratios_and_table() -> None:
     med = report.medians({"strongroom": {"full_s": [1, 3, 2]}, "restic": {"full_s": [4, 4, 5]}})
     rat = report.ratios(med)
