@@ -138,6 +138,23 @@ class BlobTable:
             return default
         return self._decode(self._REC.unpack_from(self._recs, i * self._REC.size))
 
+    def record(self, blob_id: bytes) -> tuple[int, ...] | None:
+        """The raw record of ``blob_id``, or None: (pack number, then the fields of
+        :class:`BlobLocation`).  The hot path of restore (one call per chunk):
+        no objects are built; :meth:`pack_id` turns the number into the id."""
+        rec = self._pending.get(blob_id)
+        if rec is not None:
+            return self._REC.unpack(rec)
+        i = self._find(blob_id)
+        if i < 0:
+            return None
+        fields = self._REC.unpack_from(self._recs, i * self._REC.size)
+        return None if fields[0] == self._GONE else fields
+
+    def pack_id(self, number: int) -> bytes:
+        """The pack id behind a pack number of :meth:`record`."""
+        return self._pack_ids[number]
+
     def __getitem__(self, blob_id: bytes) -> tuple[bytes, BlobLocation]:
         found = self.get(blob_id)
         if found is None:
