@@ -2,7 +2,11 @@
 
 Structure (always): the config parses, every index and snapshot object
 decrypts, every blob a snapshot refers to is in an index, every indexed pack
-exists with the indexed size.  With ``read_data``: every pack is downloaded,
+exists with the indexed size.  Its cost follows the unique content, not
+snapshots x files: a file-list segment already found clean in an earlier
+snapshot is not read again (unchanged runs of files give the same segments),
+and a large file (a database) is compared block by block with its last clean
+version, so only the chunk ids that changed are looked up.  With ``read_data``: every pack is downloaded,
 its header decrypted and compared with the index, every frame decrypted and
 every blob re-hashed against its id.
 """
@@ -15,11 +19,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import DataDamaged, ObjectNotFound
+from ..errors import DataDamaged, FormatError, ObjectNotFound
 from ..progress import Progress
 from .config import read_config
 from .index import Index
-from .manifest import KIND_FILE
+from .manifest import (
+    ID_SIZE,
+    KIND_FILE,
+    ChunkIds,
+    Entry,
+    SnapshotDoc,
+    decode_records,
+    read_records,
+)
 from .pack import BlobLocation, open_frame, pack_name, parse_header
 from .sealed import fetch_capped
 
@@ -28,6 +40,9 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 MAX_FILES_LISTED = 1000
+#: A file of at least this many chunks is compared with its last clean version.
+BIG_FILE_CHUNKS = 1024
+_BLOCK = 1024 * ID_SIZE  # chunk ids compared at once
 
 
 @dataclass
@@ -84,6 +99,8 @@ class CheckRun:
         self.bad_indexes: list[str] = []
         self.unindexed: dict[bytes, str] = {}
         self.n_indexes = 0
+        self._clean_segments: set[bytes] = set()
+        self._last_big: dict[str, bytes] = {}  # path -> chunk ids of its last clean check
 
     def run(self, read_data: bool) -> CheckReport:
         """Run the check and build the report."""
@@ -187,21 +204,81 @@ class CheckRun:
 
     def _check_snapshots(self, index: Index) -> int:
         ids = self.engine.snapshot_ids()
+        docs: list[SnapshotDoc] = []
         for sid in ids:
-            name = f"snapshots/{sid}"
             try:
-                doc = self.engine.load_snapshot(sid)
+                docs.append(self.engine.load_snapshot(sid))
+            except DataDamaged as exc:
+                self._bad(f"snapshots/{sid}", exc.message)
+        # Oldest first: each snapshot is checked against what the ones before left clean.
+        for doc in sorted(docs, key=lambda d: (d.time, d.id)):
+            name = f"snapshots/{doc.id}"
+            try:
                 for seg in doc.segments:
                     self._note_unindexed(seg, name, "(file list)")
                     if seg in self.bad_blobs or seg not in index.blobs:
                         raise DataDamaged(f"file list segment in "
                                           f"{self.bad_blobs.get(seg, 'no index')} is unreadable")
-                for entry in self.engine.entries(doc):
-                    if entry.kind == KIND_FILE:
-                        self._check_file(name, entry.path, entry.chunks, index)
+                self._check_doc(doc, name, index)
             except DataDamaged as exc:
                 self._bad(name, exc.message)
         return len(ids)
+
+    def _check_doc(self, doc: SnapshotDoc, name: str, index: Index) -> None:
+        """Check every file of ``doc``, skipping segments found clean before."""
+        group: list[bytes] = []  # segments whose records cross their ends: read as one stream
+        skipped = False
+        try:
+            for seg in doc.segments:
+                if seg in self._clean_segments:
+                    self._check_group(group, name, index)
+                    group, skipped = [], True
+                    continue
+                data = self.engine.read_blob(seg, name)
+                try:
+                    entries = list(decode_records(data, name))
+                except FormatError:
+                    group.append(data)
+                    continue
+                self._check_group(group, name, index)
+                group = []
+                clean = [self._check_entry(e, name, index) for e in entries]  # each one
+                if all(clean):
+                    self._clean_segments.add(seg)
+            self._check_group(group, name, index)
+        except FormatError:
+            if not skipped:
+                raise
+            # A record went on into a segment skipped above: read the whole stream.
+            for entry in self.engine.entries(doc):
+                self._check_entry(entry, name, index)
+
+    def _check_group(self, group: list[bytes], name: str, index: Index) -> None:
+        if group:
+            for entry in read_records(group, name):
+                self._check_entry(entry, name, index)
+
+    def _check_entry(self, entry: Entry, snap: str, index: Index) -> bool:
+        """Check one record; True if nothing it refers to is missing or damaged."""
+        if entry.kind != KIND_FILE:
+            return True
+        chunks = entry.chunks
+        if len(chunks) < BIG_FILE_CHUNKS or not isinstance(chunks, ChunkIds):
+            return self._check_file(snap, entry.path, chunks, index)
+        raw = chunks.raw
+        prev = self._last_big.get(entry.path)
+        if prev is None:
+            clean = self._check_file(snap, entry.path, chunks, index)
+        else:
+            new, old = memoryview(raw), memoryview(prev)
+            clean = True
+            for b in range(0, len(raw), _BLOCK):
+                if new[b:b + _BLOCK] != old[b:b + _BLOCK]:
+                    clean &= self._check_file(snap, entry.path,
+                                              ChunkIds(raw[b:b + _BLOCK]), index)
+        if clean:
+            self._last_big[entry.path] = raw
+        return clean
 
     def _note_unindexed(self, blob_id: bytes, snap: str, path: str) -> None:
         pack = self.unindexed.get(blob_id)
@@ -211,10 +288,11 @@ class CheckRun:
             for idx in self.bad_indexes:  # most likely what listed it
                 self.affected[idx][path] = None
 
-    def _check_file(self, snap: str, path: str, chunks: Sequence[bytes], index: Index) -> None:
+    def _check_file(self, snap: str, path: str, chunks: Sequence[bytes], index: Index) -> bool:
         hit: set[str] = set()
         for cid in chunks:
-            self._note_unindexed(cid, snap, path)
+            if self.unindexed:
+                self._note_unindexed(cid, snap, path)
             obj = self.bad_blobs.get(cid) or self.unindexed.get(cid)
             if obj is None and cid not in index.blobs:
                 # Most likely listed in a damaged index; otherwise the snapshot is at fault.
@@ -223,3 +301,4 @@ class CheckRun:
             if obj is not None and obj not in hit:
                 hit.add(obj)
                 self.affected[obj][path] = None
+        return not hit

@@ -1,0 +1,139 @@
+"""Restore and check at scale (issue 12): each frame read once, check proportional to new content."""
+
+from __future__ import annotations
+
+import filecmp
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from repo_helpers import Clock, Rng, SpyBackend, make_db, restored_root
+
+from strongroom import BackupKey, Repository
+from strongroom.repo import check as check_mod
+from strongroom.repo import manifest
+from strongroom.repo.pack import pack_name
+
+
+class RangeSpy(SpyBackend):
+    """Records every ranged read as (name, offset, length)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranges: list[tuple[str, int, int]] = []
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        self.ranges.append((name, offset, length))
+        return super().get_range(name, offset, length)
+
+
+def _change_pages(db_path: Path, seed: int, n: int = 40) -> None:
+    """Scattered in-place changes, as a day of read receipts makes them."""
+    rnd = random.Random(seed)
+    db = sqlite3.connect(db_path)
+    top = db.execute("select max(id) from m").fetchone()[0]
+    db.executemany("update m set status = ? where id = ?",
+                   [(rnd.randrange(2, 9), rnd.randrange(1, top)) for _ in range(n)])
+    db.commit()
+    db.close()
+
+
+@pytest.fixture
+def spy() -> RangeSpy:
+    return RangeSpy()
+
+
+@pytest.fixture
+def db_repo(spy: RangeSpy, key: BackupKey) -> Repository:
+    return Repository.create(spy, key, clock=Clock(), rng=Rng(11))
+
+
+def test_restore_of_a_changed_database_reads_each_frame_once(
+        db_repo: Repository, spy: RangeSpy, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "msgstore.db", rows=20_000)
+    db_repo.backup([src])
+    _change_pages(src / "msgstore.db", seed=3)
+    db_repo.backup([src])
+    # The changed pages sit in new frames; the file alternates between old and new.
+    eng = db_repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith(".db"))
+    packs = [eng.index().blobs[c][0] for c in entry.chunks]
+    assert len(set(packs)) >= 2 and sum(a != b for a, b in zip(packs, packs[1:])) > 10
+
+    spy.ranges.clear()
+    db_repo.restore("latest", tmp_path / "out")
+    out = restored_root(tmp_path / "out", src)
+    assert filecmp.cmp(src / "msgstore.db", out / "msgstore.db", shallow=False)
+    reads = [r for r in spy.ranges if r[0].startswith("data/")]
+    covered: dict[str, list[tuple[int, int]]] = {}
+    for name, off, length in reads:
+        covered.setdefault(name, []).append((off, off + length))
+    for name, spans in covered.items():  # no byte of a pack is read twice
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), (name, spans)
+    # Far fewer requests than switches between packs: spans per pack stay open.
+    assert len(reads) <= 2 * len(set(packs)) + 4
+
+
+def test_restore_with_a_frame_missing_still_names_the_file(
+        db_repo: Repository, spy: RangeSpy, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "msgstore.db", rows=20_000)
+    (src / "z.txt").write_text("after")
+    db_repo.backup([src])
+    _change_pages(src / "msgstore.db", seed=4)
+    db_repo.backup([src])
+    eng = db_repo._engine
+    old, entry = ([e for e in eng.entries(d) if e.path.endswith(".db")][0]
+                  for d in eng.snapshot_docs())
+    # A pack holding only changed pages (the file lists are in packs of their own).
+    victim = eng.index().blobs[next(c for c in entry.chunks if c not in set(old.chunks))][0]
+    segs = {eng.index().blobs[s][0] for d in eng.snapshot_docs() for s in d.segments}
+    assert victim not in segs
+    spy.inner.delete(pack_name(victim))
+    summary = db_repo.restore("latest", tmp_path / "out", allow_damaged=True)
+    assert summary.damaged == [entry.path]
+    assert (restored_root(tmp_path / "out", src) / "z.txt").read_text() == "after"
+    assert not (restored_root(tmp_path / "out", src) / "msgstore.db").exists()
+
+
+def test_check_reads_a_shared_file_list_segment_once(
+        repo: Repository, backend: SpyBackend, tree: Path) -> None:
+    for _ in range(3):
+        repo.backup([tree])  # nothing changes: the three snapshots share their segments
+    segs = {s for d in repo._engine.snapshot_docs() for s in d.segments}
+    repo._engine._index = None
+    backend.gets.clear()
+    assert repo.check().ok
+    data_gets = [n for n in backend.gets if n.startswith("data/")]
+    assert len(data_gets) == len(segs)  # one ranged read per unique segment, not per snapshot
+
+
+def test_check_finds_damage_in_a_changed_database_block(
+        db_repo: Repository, spy: RangeSpy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small numbers so a small database takes the block-by-block path.
+    monkeypatch.setattr(check_mod, "BIG_FILE_CHUNKS", 16)
+    monkeypatch.setattr(check_mod, "_BLOCK", 8 * manifest.ID_SIZE)
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "msgstore.db", rows=20_000)
+    db_repo.backup([src])
+    _change_pages(src / "msgstore.db", seed=5)
+    db_repo.backup([src])
+    assert db_repo.check().ok
+    eng = db_repo._engine
+    docs = eng.snapshot_docs()
+    old, new = ([e for e in eng.entries(d) if e.path.endswith(".db")][0] for d in docs)
+    only_new = [c for c in new.chunks if c not in set(old.chunks)]
+    assert only_new
+    victim = eng.index().blobs[only_new[-1]][0]
+    spy.inner.delete(pack_name(victim))
+    eng._index = None
+    report = db_repo.check()
+    bad = {p.object: p for p in report.problems}
+    assert not report.ok and pack_name(victim) in bad
+    assert new.path in bad[pack_name(victim)].files
