@@ -91,7 +91,7 @@ def generate(root: Path, size_mb: float = 1000, seed: int = 1, media: bool = Tru
     t0 = END_MS - SPAN_MS
     media_rng = random.Random(f"{seed}/media")
     plan = []
-    for kind, share in MEDIA_SHARE.items() if media else ():
+    for kind, share in (MEDIA_SHARE if media else {}).items():
         plan += _plan_kind(media_rng, kind, size_mb * share * 1e6)
     msg_ids = media_rng.sample(range(1, n_msgs + 1), len(plan))
     media = [_named(i + 1, kind, size, mid, t0, END_MS, 1, n_msgs)
