@@ -199,3 +199,29 @@ def test_profile_covers_backup_restore_and_check(tmp_path: Path, capsys: pytest.
     for label in ("full backup", "incremental", "restore", "check --read-data"):
         assert f"== {label}: " in out
     assert all((tmp_path / f"{n}.prof").stat().st_size > 0 for n in ("full", "incremental", "restore", "check"))
+
+
+@pytest.mark.bench
+def test_scale_benchmark_runs_every_case_at_a_tiny_size(tmp_path: Path) -> None:
+    from bench import scale
+
+    out = tmp_path / "scale.json"
+    code = scale.main(["--db-mb", "2", "--files", "40", "--days-mb", "3", "--days", "2", "--reps", "1",
+                       "--tools", "strongroom,restic", "--workdir", str(tmp_path / "w"), "--out", str(out)])
+    doc = json.loads(out.read_text())
+    assert code == 0
+    assert doc["restore_verified"] == {
+        "msgstore": {"strongroom": True, "restic": True}, "small": {"strongroom": True, "restic": True},
+        "days": {"strongroom": True, "restic": True, "strongroom-fresh": True, "restic-fresh": True}}
+    rows = {(r["case"], r["measure"]): r for r in doc["rows"]}
+    assert rows[("msgstore", "restore_s")]["ratio"] > 0
+    assert 0 < rows[("msgstore", "incr_rss")]["median"]["strongroom"] < 400e6
+    assert rows[("days", "check_s")]["vs_fresh"] > 0 and len(doc["raw"]["days"]["strongroom"]["daily_s"]) == 3
+    assert not (tmp_path / "w").exists()
+
+
+def test_scale_rejects_bad_arguments(tmp_path: Path) -> None:
+    from bench import scale
+
+    assert scale.main(["--cases", "nope", "--workdir", str(tmp_path)]) == UsageError.exit_code
+    assert scale.main(["--reps", "0", "--workdir", str(tmp_path)]) == UsageError.exit_code

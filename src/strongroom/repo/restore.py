@@ -67,6 +67,8 @@ FETCH_THREADS = 3
 WRITE_THREADS = 3
 MAX_WRITE_BYTES = 16 * 1024 * 1024
 WRITE_UNIT = 1024 * 1024
+#: Writes handed to a writer thread in one task, at most (small files).
+MAX_BATCH_WRITES = 64
 #: Files open at once (each holds a descriptor, and one of its directory).
 MAX_OPEN_FILES = 128
 #: Largest span of frames fetched with one ranged read.
@@ -139,8 +141,7 @@ class _FileJob:
         self.entry, self.where, self.tmp, self.sink = entry, where, tmp, sink
         self.writes: deque[Future[int]] = deque()  # not yet seen done, oldest first
         self.failed: list[BaseException] = []  # errors of writes already seen done
-        self.batch: list[tuple[int, bytes]] = []  # writes not yet handed to a writer
-        self.batch_bytes = 0
+        self.in_batch = False  # some of its writes wait in the run's batch
         self.problem: DataDamaged | None = None
         self.submitted = False  # all its writes are queued
         self.pending: list[memoryview] = []  # adjacent pieces not yet handed to a writer
@@ -155,35 +156,38 @@ class _FileJob:
 class _Span:
     """Frames of one pack to be fetched with one ranged read, once complete."""
 
-    __slots__ = ("end", "futures", "locs", "opened", "pack_id", "sent", "start")
+    __slots__ = ("end", "futures", "locs", "opened", "pack_id", "raw", "sent", "start")
 
     def __init__(self, pack_id: bytes, opened: int) -> None:
         self.pack_id = pack_id
         self.locs: list[BlobLocation] = []
         self.futures: list[Future[bytes]] = []
-        self.start = self.end = 0
+        self.start = self.end = self.raw = 0
         self.opened = opened  # planned bytes when it was opened
         self.sent = False
 
     def takes(self, loc: BlobLocation) -> bool:
         """Whether ``loc`` follows the span closely enough to join it."""
+        # Bounded in stored and in decoded bytes: each is held at once by a fetcher.
         return (not self.locs or (self.end <= loc.frame_offset <= self.end + MAX_GAP
-                                  and loc.frame_offset + loc.frame_len - self.start <= MAX_SPAN))
+                                  and loc.frame_offset + loc.frame_len - self.start <= MAX_SPAN
+                                  and self.raw + loc.frame_raw <= MAX_SPAN))
 
     def add(self, loc: BlobLocation) -> Future[bytes]:
         if not self.locs:
             self.start = loc.frame_offset
         self.end = loc.frame_offset + loc.frame_len
+        self.raw += loc.frame_raw
         fut: Future[bytes] = Future()
         self.locs.append(loc)
         self.futures.append(fut)
         return fut
 
 
-def _write_all(sink: Sink, batch: list[tuple[int, bytes]]) -> int:
-    for offset, data in batch:
+def _write_all(batch: list[tuple[Sink, int, bytes]]) -> int:
+    for sink, offset, data in batch:
         sink.pwrite(data, offset)
-    return sum(len(d) for _o, d in batch)
+    return sum(len(d) for _s, _o, d in batch)
 
 
 def _reap(job: _FileJob) -> bool:
@@ -218,6 +222,9 @@ class RestoreRun:
         self._temp_name = TempNames()
         self._jobs: deque[_FileJob] = deque()
         self._missing: deque[bytes] = deque()  # blobs in no index, in the steps' order
+        self._batch: list[tuple[Sink, int, bytes]] = []  # writes not yet handed to a writer
+        self._batch_bytes = 0
+        self._batch_jobs: list[_FileJob] = []  # the files those writes belong to
         self._inflight_bytes = 0
         self._lock = threading.Lock()
         self._prefetch_bytes = FETCH_THREADS * PREFETCH_PER_FETCHER
@@ -362,6 +369,15 @@ class RestoreRun:
         table = self.engine.index().blobs
         for e, action, _why in items:
             if e.kind != KIND_FILE or action == SKIP:
+                continue
+            if len(e.chunks) == 1:  # most files of a chat backup: no arrays
+                one = table.record(e.chunks[0])
+                if one is None:
+                    yield _MISSING, e.chunks[0], []
+                    yield 0, b"", None
+                else:
+                    yield one[0] << 32 | one[3], one, [(0, one[6] << 32 | one[7])]
+                    yield one[7], b"", None
                 continue
             keys, pieces, offsets = array("Q"), array("Q"), array("Q")
             recs: dict[int, tuple[int, ...]] = {}
@@ -538,13 +554,13 @@ class RestoreRun:
                 self._add_pieces(job, self._cur_frame, pieces)
         if job.problem is None:
             self._flush_pending(job)
-            self._submit_batch(job)
             job.length = length
             if length != entry.size:
                 job.problem = DataDamaged(f"snapshot record of {entry.path} gives size "
                                           f"{entry.size}, its chunks {length}")
         job.submitted = True
-        while self._jobs and self._jobs[0].submitted and not _reap(self._jobs[0]):
+        while (self._jobs and self._jobs[0].submitted and not self._jobs[0].in_batch
+               and not _reap(self._jobs[0])):
             self._finalize(self._jobs.popleft())
 
     def _add_pieces(self, job: _FileJob, frame: bytes, pieces: list[tuple[int, int]]) -> None:
@@ -583,29 +599,35 @@ class RestoreRun:
         data = bytes(job.pending[0]) if len(job.pending) == 1 else b"".join(job.pending)
         job.pending = []
         job.pending_frame = None
-        job.batch.append((job.pending_start, data))
-        job.batch_bytes += len(data)
-        if job.batch_bytes >= WRITE_UNIT:
-            self._submit_batch(job)
+        if not job.in_batch:
+            job.in_batch = True
+            self._batch_jobs.append(job)
+        self._batch.append((job.sink, job.pending_start, data))
+        self._batch_bytes += len(data)
+        if self._batch_bytes >= WRITE_UNIT or len(self._batch) >= MAX_BATCH_WRITES:
+            self._submit_batch()
         # A big file moves the bar as it is written, not only when it is complete.
         self.progress.advance(len(data))
         job.reported += len(data)
 
-    def _submit_batch(self, job: _FileJob) -> None:
-        # Writes run in a thread pool (file I/O releases the GIL), several small
-        # ones per task (the pages of a frame spread over a database); the bytes
-        # in flight are capped so memory stays bounded whatever the file sizes.
-        if not job.batch:
+    def _submit_batch(self) -> None:
+        # Writes run in a thread pool (file I/O releases the GIL), several per task
+        # (small files, or the pages of a frame spread over a database): one task
+        # per small file made the pool's queue a large part of the restore.  The
+        # bytes in flight are capped so memory stays bounded whatever the sizes.
+        if not self._batch:
             return
-        batch, n = job.batch, job.batch_bytes
-        job.batch, job.batch_bytes = [], 0
+        batch, n, jobs = self._batch, self._batch_bytes, self._batch_jobs
+        self._batch, self._batch_bytes, self._batch_jobs = [], 0, []
         while self._inflight_bytes + n > MAX_WRITE_BYTES and self._wait_oldest_write():
             pass
-        fut = self._writer.submit(_write_all, job.sink, batch)
+        fut = self._writer.submit(_write_all, batch)
         with self._lock:
             self._inflight_bytes += n
         fut.add_done_callback(functools.partial(self._written, n))
-        job.writes.append(fut)
+        for job in jobs:
+            job.in_batch = False
+            job.writes.append(fut)
 
     def _written(self, n: int, _fut: object = None) -> None:
         with self._lock:
@@ -627,6 +649,8 @@ class RestoreRun:
             self._dirs.release(job.where)
 
     def _finalize_job(self, job: _FileJob) -> None:
+        if job.in_batch:  # its last writes must be running before they are waited for
+            self._submit_batch()
         error: OSError | None = None
         for exc in [*job.failed, *(f.exception() for f in job.writes)]:
             if isinstance(exc, OSError) and error is None:
