@@ -115,9 +115,8 @@ def test_check_reads_a_shared_file_list_segment_once(
 
 def test_check_finds_damage_in_a_changed_database_block(
         db_repo: Repository, spy: RangeSpy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Small numbers so a small database takes the block-by-block path.
+    # A small number so a small database takes the compare-with-last-version path.
     monkeypatch.setattr(check_mod, "BIG_FILE_CHUNKS", 16)
-    monkeypatch.setattr(check_mod, "_BLOCK", 8 * manifest.ID_SIZE)
     src = tmp_path / "src"
     src.mkdir()
     make_db(src / "msgstore.db", rows=20_000)
@@ -137,3 +136,36 @@ def test_check_finds_damage_in_a_changed_database_block(
     bad = {p.object: p for p in report.problems}
     assert not report.ok and pack_name(victim) in bad
     assert new.path in bad[pack_name(victim)].files
+
+
+def test_changed_chunk_ids_are_found_by_position() -> None:
+    rnd = random.Random(2)
+    old = [rnd.randbytes(manifest.ID_SIZE) for _ in range(3000)]
+    new = list(old)
+    for i in (0, 5, 6, 1999, 2999):
+        new[i] = rnd.randbytes(manifest.ID_SIZE)
+    new[7] = new[7][:31] + bytes([new[7][31] ^ 1])  # one bit of one id
+    new += [rnd.randbytes(manifest.ID_SIZE) for _ in range(3)]  # the file grew
+    got = check_mod._changed(b"".join(new), b"".join(old))
+    assert got == [new[i] for i in (0, 5, 6, 7, 1999, 2999, 3000, 3001, 3002)]
+    assert check_mod._changed(b"".join(old), b"".join(old)) == []
+
+
+def test_check_names_every_path_of_damaged_content_seen_twice(
+        repo: Repository, backend: SpyBackend, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    body = random.Random(3).randbytes(50_000)
+    (src / "a" / "one.bin").write_bytes(body)
+    (src / "two.bin").write_bytes(body)  # the same chunk list at a second path
+    repo.backup([src])
+    (src / "three.bin").write_bytes(body)
+    repo.backup([src])
+    eng = repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith("two.bin"))
+    victim = pack_name(eng.index().blobs[entry.chunks[0]][0])
+    backend.inner.delete(victim)
+    eng._index = None
+    report = repo.check()
+    files = {p.object: p.files for p in report.problems}[victim]
+    assert {f.rsplit("/", 1)[-1] for f in files} == {"one.bin", "two.bin", "three.bin"}
