@@ -65,7 +65,7 @@ __all__ = ["FileSink", "RestoreOptions", "RestoreRun", "Sink"]
 PREFETCH_PER_FETCHER = 4 * 1024 * 1024
 FETCH_THREADS = 3
 WRITE_THREADS = 3
-MAX_WRITE_BYTES = 16 * 1024 * 1024
+MAX_WRITE_BYTES = 8 * 1024 * 1024
 WRITE_UNIT = 1024 * 1024
 #: Writes handed to a writer thread in one task, at most (small files).
 MAX_BATCH_WRITES = 64
