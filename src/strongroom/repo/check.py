@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataDamaged, FormatError, ObjectNotFound
 from ..progress import Progress
@@ -181,9 +181,11 @@ class CheckRun:
 
     def _check_packs(self, index: Index, read_data: bool) -> None:
         present = set(self.engine.backend.list("data/"))
-        by_pack: dict[bytes, list[bytes]] = defaultdict(list)
-        for bid, (pid, _) in index.blobs.items():
-            by_pack[pid].append(bid)
+        # With read_data each pack's blobs keep their locations (one pass over the
+        # index instead of a second lookup per blob).
+        by_pack: dict[bytes, list[Any]] = defaultdict(list)
+        for bid, (pid, loc) in index.blobs.items():
+            by_pack[pid].append((bid, loc) if read_data else bid)
         self.progress.start("check", len(index.packs), "packs")
         # Packs are downloaded and verified a few at a time by worker threads (the
         # I/O and AES-GCM overlap); results are merged here, in order.
@@ -199,8 +201,7 @@ class CheckRun:
                     why = f"size is {size} bytes, the index says {info.size}"
                     self._pack_done(pid, name, _Verdict([why], True, []), by_pack)
                 elif read_data:
-                    blobs = [(b, index.blobs[b][1]) for b in by_pack[pid]]
-                    inflight.append((pid, pool.submit(verify_pack, self.engine, pid, blobs)))
+                    inflight.append((pid, pool.submit(verify_pack, self.engine, pid, by_pack[pid])))
                     if len(inflight) >= 3:
                         done_pid, fut = inflight.popleft()
                         self._pack_done(done_pid, pack_name(done_pid), fut.result(), by_pack)
@@ -212,10 +213,11 @@ class CheckRun:
         self.progress.finish()
 
     def _pack_done(self, pid: bytes, name: str, verdict: _Verdict,
-                   by_pack: dict[bytes, list[bytes]]) -> None:
+                   by_pack: dict[bytes, list[Any]]) -> None:
         for what in verdict.problems:
             self._bad(name, what)
-        bad = by_pack[pid] if verdict.whole_pack else verdict.bad_blobs
+        bad = ([b[0] if isinstance(b, tuple) else b for b in by_pack[pid]] if verdict.whole_pack
+               else verdict.bad_blobs)
         for bid in bad:
             self.bad_blobs.setdefault(bid, name)
         self.progress.advance(1)
