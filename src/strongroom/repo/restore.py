@@ -82,6 +82,8 @@ MAX_OPEN_SPANS = 8
 #: Decoded frames kept for the next files (small files share frames), at most.
 FRAME_CACHE_BYTES = 4 * 1024 * 1024
 FRAME_CACHE_MAX = 1024 * 1024  # larger frames are not kept
+#: Steps planned ahead of the writer, at most (whatever their bytes).
+MAX_QUEUED_STEPS = 4096
 #: Pieces of one frame handed to the writer in one step (a zero blob repeated).
 MAX_STEP_PIECES = 4096
 _SPECIAL_BITS = 0o7000
@@ -486,7 +488,9 @@ class RestoreRun:
                 if planned - spans[first].opened < budget // 2:
                     break
                 self._send(spans.pop(first), pool)
-            while queue and ahead > budget:
+            # Bounded in steps too: files needing no new frame (empty files, small
+            # files sharing a cached frame) must not let the plan run away.
+            while queue and (ahead > budget or len(queue) > MAX_QUEUED_STEPS):
                 yield self._pop(queue, pool)
                 ahead -= queue.popleft()[2]
         for span in spans.values():

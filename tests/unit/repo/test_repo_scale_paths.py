@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import itertools
 import random
 import sqlite3
 from pathlib import Path
@@ -61,7 +62,7 @@ def test_restore_of_a_changed_database_reads_each_frame_once(
     eng = db_repo._engine
     entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith(".db"))
     packs = [eng.index().blobs[c][0] for c in entry.chunks]
-    assert len(set(packs)) >= 2 and sum(a != b for a, b in zip(packs, packs[1:])) > 10
+    assert len(set(packs)) >= 2 and sum(a != b for a, b in itertools.pairwise(packs)) > 10
 
     spy.ranges.clear()
     db_repo.restore("latest", tmp_path / "out")
@@ -73,7 +74,7 @@ def test_restore_of_a_changed_database_reads_each_frame_once(
         covered.setdefault(name, []).append((off, off + length))
     for name, spans in covered.items():  # no byte of a pack is read twice
         spans.sort()
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), (name, spans)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), (name, spans)
     # Far fewer requests than switches between packs: spans per pack stay open.
     assert len(reads) <= 2 * len(set(packs)) + 4
 
@@ -88,7 +89,7 @@ def test_restore_with_a_frame_missing_still_names_the_file(
     _change_pages(src / "msgstore.db", seed=4)
     db_repo.backup([src])
     eng = db_repo._engine
-    old, entry = ([e for e in eng.entries(d) if e.path.endswith(".db")][0]
+    old, entry = (next(e for e in eng.entries(d) if e.path.endswith(".db"))
                   for d in eng.snapshot_docs())
     # A pack holding only changed pages (the file lists are in packs of their own).
     victim = eng.index().blobs[next(c for c in entry.chunks if c not in set(old.chunks))][0]
@@ -126,7 +127,7 @@ def test_check_finds_damage_in_a_changed_database_block(
     assert db_repo.check().ok
     eng = db_repo._engine
     docs = eng.snapshot_docs()
-    old, new = ([e for e in eng.entries(d) if e.path.endswith(".db")][0] for d in docs)
+    old, new = (next(e for e in eng.entries(d) if e.path.endswith(".db")) for d in docs)
     only_new = [c for c in new.chunks if c not in set(old.chunks)]
     assert only_new
     victim = eng.index().blobs[only_new[-1]][0]
@@ -169,3 +170,37 @@ def test_check_names_every_path_of_damaged_content_seen_twice(
     report = repo.check()
     files = {p.object: p.files for p in report.problems}[victim]
     assert {f.rsplit("/", 1)[-1] for f in files} == {"one.bin", "two.bin", "three.bin"}
+
+
+def test_restore_plans_a_bounded_number_of_files_ahead(
+        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo import restore as restore_mod
+
+    monkeypatch.setattr(restore_mod, "MAX_QUEUED_STEPS", 8)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(300):  # empty files need no frame at all
+        (src / f"e{i:03d}").write_bytes(b"")
+    (src / "last.txt").write_text("x")
+    repo.backup([src])
+    original = restore_mod.RestoreRun._file
+    planned: list[int] = []
+    steps_of = restore_mod.RestoreRun._steps
+
+    def count(self, items):  # type: ignore[no-untyped-def]
+        for step in steps_of(self, items):
+            planned.append(1)
+            yield step
+
+    monkeypatch.setattr(restore_mod.RestoreRun, "_steps", count)
+    consumed: list[int] = []
+
+    def watch(self, where, name, entry, steps, replaces):  # type: ignore[no-untyped-def]
+        consumed.append(len(planned))
+        return original(self, where, name, entry, steps, replaces)
+
+    monkeypatch.setattr(restore_mod.RestoreRun, "_file", watch)
+    repo.restore("latest", tmp_path / "out")
+    # When the n-th file starts, at most n + MAX_QUEUED_STEPS + a few steps were planned.
+    assert all(p <= i + 8 + 3 for i, p in enumerate(consumed)), consumed[:20]
+    assert (restored_root(tmp_path / "out", src) / "last.txt").read_text() == "x"
