@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import DataDamaged, FormatError, ObjectNotFound
 from ..progress import Progress
@@ -35,7 +35,7 @@ from .manifest import (
     decode_records,
     read_records,
 )
-from .pack import BlobLocation, open_frame, pack_name, parse_header
+from .pack import open_frame, pack_name, parse_header
 from .sealed import fetch_capped
 
 if TYPE_CHECKING:
@@ -72,10 +72,10 @@ class _Verdict:
     bad_blobs: list[bytes]
 
 
-def verify_pack(engine: Engine, pid: bytes, blobs: list[tuple[bytes, BlobLocation]]
-                ) -> _Verdict:
+def verify_pack(engine: Engine, pid: bytes, blobs: list[bytes]) -> _Verdict:
     """Download one pack, compare its header with the index, open every frame, re-hash blobs."""
     name = pack_name(pid)
+    table = engine.index().blobs
     try:
         # No more than the indexed size is read: a pack grown on storage is damaged.
         data = fetch_capped(engine.backend, name, engine.index().packs[pid].size)
@@ -85,8 +85,12 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[tuple[bytes, BlobLocatio
     verdict = _Verdict([], False, [])
     frames: dict[int, bytes | None] = {}
     salt = engine.index().packs[pid].salt
-    for bid, loc in blobs:
-        if header.get(bid) != loc:
+    for bid in blobs:
+        loc, rec = header.get(bid), table.record(bid)
+        # The index's raw record (no object built) against the header's entry.
+        if loc is None or rec is None or rec[1:] != (loc.type, loc.flags, loc.frame_offset,
+                                                     loc.frame_len, loc.frame_raw, loc.inner,
+                                                     loc.length):
             verdict.problems.append(f"header and index disagree about blob {bid.hex()[:16]}")
             verdict.bad_blobs.append(bid)
             continue
@@ -181,11 +185,9 @@ class CheckRun:
 
     def _check_packs(self, index: Index, read_data: bool) -> None:
         present = set(self.engine.backend.list("data/"))
-        # With read_data each pack's blobs keep their locations (one pass over the
-        # index instead of a second lookup per blob).
-        by_pack: dict[bytes, list[Any]] = defaultdict(list)
-        for bid, (pid, loc) in index.blobs.items():
-            by_pack[pid].append((bid, loc) if read_data else bid)
+        by_pack: dict[bytes, list[bytes]] = defaultdict(list)
+        for bid, (pid, _) in index.blobs.items():
+            by_pack[pid].append(bid)
         self.progress.start("check", len(index.packs), "packs")
         # Packs are downloaded and verified a few at a time by worker threads (the
         # I/O and AES-GCM overlap); results are merged here, in order.
@@ -213,11 +215,10 @@ class CheckRun:
         self.progress.finish()
 
     def _pack_done(self, pid: bytes, name: str, verdict: _Verdict,
-                   by_pack: dict[bytes, list[Any]]) -> None:
+                   by_pack: dict[bytes, list[bytes]]) -> None:
         for what in verdict.problems:
             self._bad(name, what)
-        bad = ([b[0] if isinstance(b, tuple) else b for b in by_pack[pid]] if verdict.whole_pack
-               else verdict.bad_blobs)
+        bad = by_pack[pid] if verdict.whole_pack else verdict.bad_blobs
         for bid in bad:
             self.bad_blobs.setdefault(bid, name)
         self.progress.advance(1)

@@ -80,8 +80,8 @@ MAX_GAP = 128 * 1024
 #: between packs); the oldest is sent when one more is needed.
 MAX_OPEN_SPANS = 8
 #: Decoded frames kept for the next files (small files share frames), at most.
-FRAME_CACHE_BYTES = 4 * 1024 * 1024
-FRAME_CACHE_MAX = 1024 * 1024  # larger frames are not kept
+FRAME_CACHE_BYTES = 2 * 1024 * 1024
+FRAME_CACHE_MAX = 256 * 1024  # larger frames are not kept (media pieces)
 #: Steps planned ahead of the writer, at most (whatever their bytes).
 MAX_QUEUED_STEPS = 4096
 #: Pieces of one frame handed to the writer in one step (a zero blob repeated).
