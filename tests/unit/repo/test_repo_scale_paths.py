@@ -40,6 +40,19 @@ def _change_pages(db_path: Path, seed: int, n: int = 40) -> None:
     db.close()
 
 
+def _db_backed_up_twice(repo: Repository, tmp_path: Path, seed: int, also: str = "") -> Path:
+    """A database backed up, changed in scattered pages, and backed up again."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "msgstore.db", rows=20_000)
+    if also:
+        (src / "z.txt").write_text(also)
+    repo.backup([src])
+    _change_pages(src / "msgstore.db", seed=seed)
+    repo.backup([src])
+    return src
+
+
 @pytest.fixture
 def spy() -> RangeSpy:
     return RangeSpy()
@@ -52,12 +65,7 @@ def db_repo(spy: RangeSpy, key: BackupKey) -> Repository:
 
 def test_restore_of_a_changed_database_reads_each_frame_once(
         db_repo: Repository, spy: RangeSpy, tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    make_db(src / "msgstore.db", rows=20_000)
-    db_repo.backup([src])
-    _change_pages(src / "msgstore.db", seed=3)
-    db_repo.backup([src])
+    src = _db_backed_up_twice(db_repo, tmp_path, seed=3)
     # The changed pages sit in new frames; the file alternates between old and new.
     eng = db_repo._engine
     entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith(".db"))
@@ -81,13 +89,7 @@ def test_restore_of_a_changed_database_reads_each_frame_once(
 
 def test_restore_with_a_frame_missing_still_names_the_file(
         db_repo: Repository, spy: RangeSpy, tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    make_db(src / "msgstore.db", rows=20_000)
-    (src / "z.txt").write_text("after")
-    db_repo.backup([src])
-    _change_pages(src / "msgstore.db", seed=4)
-    db_repo.backup([src])
+    src = _db_backed_up_twice(db_repo, tmp_path, seed=4, also="after")
     eng = db_repo._engine
     old, entry = (next(e for e in eng.entries(d) if e.path.endswith(".db"))
                   for d in eng.snapshot_docs())
@@ -118,12 +120,7 @@ def test_check_finds_damage_in_a_changed_database_block(
         db_repo: Repository, spy: RangeSpy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A small number so a small database takes the compare-with-last-version path.
     monkeypatch.setattr(check_mod, "BIG_FILE_CHUNKS", 16)
-    src = tmp_path / "src"
-    src.mkdir()
-    make_db(src / "msgstore.db", rows=20_000)
-    db_repo.backup([src])
-    _change_pages(src / "msgstore.db", seed=5)
-    db_repo.backup([src])
+    _db_backed_up_twice(db_repo, tmp_path, seed=5)
     assert db_repo.check().ok
     eng = db_repo._engine
     docs = eng.snapshot_docs()
