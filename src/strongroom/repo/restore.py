@@ -171,6 +171,8 @@ class _Span:
     def takes(self, loc: BlobLocation) -> bool:
         """Whether ``loc`` follows the span closely enough to join it."""
         # Bounded in stored and in decoded bytes: each is held at once by a fetcher.
+        if self.sent:  # sent early (the writer needed it): never added to
+            return False
         return (not self.locs or (self.end <= loc.frame_offset <= self.end + MAX_GAP
                                   and loc.frame_offset + loc.frame_len - self.start <= MAX_SPAN
                                   and self.raw + loc.frame_raw <= MAX_SPAN))
@@ -511,6 +513,9 @@ class RestoreRun:
             return
         span.sent = True
         pack_id, locs, futures = span.pack_id, span.locs, span.futures
+        # The span outlives its fetch in the plan (the cache names it); its frames
+        # must not: a small cached frame would keep a whole 8 MiB span alive.
+        span.locs, span.futures = [], []
 
         def fetch() -> None:
             try:

@@ -201,3 +201,21 @@ def test_restore_plans_a_bounded_number_of_files_ahead(
     # When the n-th file starts, at most n + MAX_QUEUED_STEPS + a few steps were planned.
     assert all(p <= i + 8 + 3 for i, p in enumerate(consumed)), consumed[:20]
     assert (restored_root(tmp_path / "out", src) / "last.txt").read_text() == "x"
+
+
+def test_restore_of_many_small_files_with_a_short_plan(
+        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A span sent early because the writer reached it must not take more frames.
+    from strongroom.repo import restore as restore_mod
+
+    monkeypatch.setattr(restore_mod, "MAX_QUEUED_STEPS", 2)
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(9)
+    for i in range(400):  # text: compressible, many files per frame
+        (src / f"m{i:03d}.txt").write_text(f"message {i} " * rnd.randrange(50, 400))
+    repo.backup([src])
+    repo.restore("latest", tmp_path / "out")
+    out = restored_root(tmp_path / "out", src)
+    assert all(filecmp.cmp(src / f"m{i:03d}.txt", out / f"m{i:03d}.txt", shallow=False)
+               for i in range(400))
