@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+bench-scale: setup
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

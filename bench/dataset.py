@@ -75,8 +75,12 @@ class _Media:
     msg_id: int
 
 
-def generate(root: Path, size_mb: float = 1000, seed: int = 1) -> Summary:
-    """Create the dataset for day 0 under *root* (which must not hold one yet)."""
+def generate(root: Path, size_mb: float = 1000, seed: int = 1, media: bool = True) -> Summary:
+    """Create the dataset for day 0 under *root* (which must not hold one yet).
+
+    ``media=False``: the message store alone (about a tenth of *size_mb*), with
+    no media rows, so :func:`grow` adds no media files either.
+    """
     if size_mb < 1:
         raise UsageError(f"--size-mb must be at least 1, not {size_mb}")
     db_file = root / DB_PATH
@@ -87,7 +91,7 @@ def generate(root: Path, size_mb: float = 1000, seed: int = 1) -> Summary:
     t0 = END_MS - SPAN_MS
     media_rng = random.Random(f"{seed}/media")
     plan = []
-    for kind, share in MEDIA_SHARE.items():
+    for kind, share in (MEDIA_SHARE if media else {}).items():
         plan += _plan_kind(media_rng, kind, size_mb * share * 1e6)
     msg_ids = media_rng.sample(range(1, n_msgs + 1), len(plan))
     media = [_named(i + 1, kind, size, mid, t0, END_MS, 1, n_msgs)

@@ -1,13 +1,19 @@
 """Measuring one tool process: wall time, peak RSS, and the size of a directory tree.
 
-Peak memory is the child's own ``ru_maxrss`` from ``os.wait4`` on that child
-alone, so it is exact per process and needs no ``/usr/bin/time``.
+Peak memory is the tool's own high-water mark as GNU ``/usr/bin/time``
+reports it (``%M``).  Not ``os.wait4`` on a child of this process: Linux
+carries the parent's RSS high-water mark into a child across fork/vfork and
+exec, so a harness holding 300 MB read 313 MB for ``/bin/true``.
+``/usr/bin/time`` is a small C program, so what leaks into its child is its own
+~2 MB.  CPU time still comes from ``os.wait4`` on the ``time`` process, which
+includes the tool it waited for.
 """
 
 from __future__ import annotations
 
 import filecmp
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -39,21 +45,31 @@ class Measurement:
     output: str
 
 
+#: GNU time (Debian package ``time``, installed by scripts/setup-system.sh).
+TIME = "/usr/bin/time"
+
+
 def run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
         ok_codes: Sequence[int] = (0,), timeout: float = 1800) -> Measurement:
     """Run *cmd* to completion; return its wall time and peak RSS (ToolFailed on a bad exit).
 
-    A process still running after *timeout* seconds is killed (and so fails).
+    A process still running after *timeout* seconds is killed, with everything
+    it started (and so fails).
     """
+    if not os.access(TIME, os.X_OK):
+        raise StrongroomError(f"{TIME} is needed to measure peak memory honestly",
+                              hint="apt-get install time (scripts/setup-system.sh)")
     full_env = {**os.environ, **(env or {})}
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as rss:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=full_env, cwd=cwd)
-        killer = threading.Timer(timeout, proc.kill)
+        proc = subprocess.Popen([TIME, "-q", "-f", "%M", "-o", rss.name, *cmd], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
+                                start_new_session=True)
+        killer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
         killer.start()
         try:
-            # wait4 instead of Popen.wait: it returns this child's own rusage.
+            # wait4 instead of Popen.wait: its rusage holds the CPU time of the tool
+            # that ``time`` waited for.
             _pid, status, usage = os.wait4(proc.pid, 0)
         finally:
             killer.cancel()
@@ -61,9 +77,16 @@ def run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | 
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         output = out.read().decode(errors="replace")
+        peak_kib = _last_int(rss.read())
     if proc.returncode not in ok_codes:
         raise ToolFailed(cmd, proc.returncode, output)
-    return Measurement(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, output)
+    return Measurement(seconds, usage.ru_utime + usage.ru_stime, peak_kib * 1024, output)
+
+
+def _last_int(text: str) -> int:
+    # ``time`` writes "Command exited with non-zero status N" before the figure.
+    words = [w for w in text.split() if w.isdigit()]
+    return int(words[-1]) if words else 0
 
 
 def tree_bytes(root: str | Path) -> int:

@@ -4,21 +4,23 @@
 
 Generates WORKDIR/src once (60 % one file of random MiB blocks with every
 third zero, 30 % a SQLite message table, 10 % small files), makes a local
-repository next to it, and runs each command under ``/usr/bin/time -v`` (the
-kernel's high-water mark of that process alone; not ``wait4`` in a big
-parent, which would carry the parent's peak).  Prints one line per command.
+repository next to it, and runs each command through :func:`bench.measure.run`
+(``/usr/bin/time``: the high-water mark of that process alone; not ``wait4``
+in a big parent, which would carry the parent's peak).  Prints one line per
+command.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.reliability.campaign import CLI, cli_env
+
+from bench import measure
 
 MB = 1 << 20
 
@@ -58,13 +60,14 @@ def main(argv: list[str]) -> int:
     for name, args in (("backup", ["backup", str(src)]),
                        ("restore", ["restore", "latest", "--target", str(root / "out")]),
                        ("check", ["check"]), ("check --read-data", ["check", "--read-data"])):
-        r = subprocess.run(["/usr/bin/time", "-v", *CLI, *args], env=env, capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, check=False)
-        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)
-        wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", r.stderr)
-        print(f"{name}: exit {r.returncode}, peak RSS "
-              f"{int(rss.group(1)) / 1024 if rss else -1:.0f} MiB, "
-              f"wall {wall.group(1) if wall else '?'}", flush=True)
+        try:
+            m = measure.run([*CLI, *args], env=env)
+            code = 0
+        except measure.ToolFailed as exc:
+            m, code = None, exc.code
+        print(f"{name}: exit {code}, peak RSS "
+              f"{m.peak_rss / MB if m else -1:.0f} MiB, wall {m.seconds if m else -1:.2f} s",
+              flush=True)
     return 0
 
 

@@ -7,7 +7,7 @@ each tool in turn (the order rotates per repetition): a full backup into a fresh
 repository, one simulated day (``bench.dataset.grow``) and its incremental
 backup, a full restore of the latest snapshot (the first repetition checks every
 restored byte against the source), and a check that reads all data.  Wall time
-is measured around each tool process, peak RSS with ``wait4``, stored bytes as
+is measured around each tool process, peak RSS with ``/usr/bin/time``, stored bytes as
 the apparent size of the repository directory.  Prints a table of medians and
 ratios and writes the raw figures as JSON under ``bench/results/``.
 """

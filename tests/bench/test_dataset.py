@@ -150,6 +150,16 @@ def test_measure_reports_child_peak_rss_and_failure() -> None:
         measure.run([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
 
 
+def test_measure_peak_rss_is_not_the_harness_peak() -> None:
+    # wait4 in this process would report at least this process's own 300 MB peak
+    # for any child (Linux carries the high-water mark across fork and exec).
+    held = bytearray(300_000_000)
+    held[::4096] = b"x" * len(held[::4096])
+    tiny = measure.run(["/bin/true"])
+    assert 0 < tiny.peak_rss < 20_000_000
+    del held
+
+
 def test_report_ratios_and_table() -> None:
     med = report.medians({"strongroom": {"full_s": [1, 3, 2]}, "restic": {"full_s": [4, 4, 5]}})
     rat = report.ratios(med)
@@ -189,3 +199,29 @@ def test_profile_covers_backup_restore_and_check(tmp_path: Path, capsys: pytest.
     for label in ("full backup", "incremental", "restore", "check --read-data"):
         assert f"== {label}: " in out
     assert all((tmp_path / f"{n}.prof").stat().st_size > 0 for n in ("full", "incremental", "restore", "check"))
+
+
+@pytest.mark.bench
+def test_scale_benchmark_runs_every_case_at_a_tiny_size(tmp_path: Path) -> None:
+    from bench import scale
+
+    out = tmp_path / "scale.json"
+    code = scale.main(["--db-mb", "2", "--files", "40", "--days-mb", "3", "--days", "2", "--reps", "1",
+                       "--tools", "strongroom,restic", "--workdir", str(tmp_path / "w"), "--out", str(out)])
+    doc = json.loads(out.read_text())
+    assert code == 0
+    assert doc["restore_verified"] == {
+        "msgstore": {"strongroom": True, "restic": True}, "small": {"strongroom": True, "restic": True},
+        "days": {"strongroom": True, "restic": True, "strongroom-fresh": True, "restic-fresh": True}}
+    rows = {(r["case"], r["measure"]): r for r in doc["rows"]}
+    assert rows[("msgstore", "restore_s")]["ratio"] > 0
+    assert 0 < rows[("msgstore", "incr_rss")]["median"]["strongroom"] < 400e6
+    assert rows[("days", "check_s")]["vs_fresh"] > 0 and len(doc["raw"]["days"]["strongroom"]["daily_s"]) == 3
+    assert not (tmp_path / "w").exists()
+
+
+def test_scale_rejects_bad_arguments(tmp_path: Path) -> None:
+    from bench import scale
+
+    assert scale.main(["--cases", "nope", "--workdir", str(tmp_path)]) == UsageError.exit_code
+    assert scale.main(["--reps", "0", "--workdir", str(tmp_path)]) == UsageError.exit_code

@@ -28,7 +28,7 @@ from ..progress import Progress
 from ..storage.base import Backend
 from ..storage.tuning import preferred_concurrency
 from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config, repository_key
-from .index import INDEX_PREFIX, TRASH_PREFIX, Index, PackInfo, read_index
+from .index import INDEX_PREFIX, TRASH_PREFIX, Index, PackInfo, RawIndex, read_index_raw
 from .locks import REFRESH_EVERY, Lock, default_observations
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, open_snapshot, read_records
 from .pack import BlobLocation, open_frame, pack_name
@@ -147,7 +147,7 @@ class Engine:
                              window: int) -> None:
         # At most ``window`` decoded objects wait at once: a decoded entry costs far
         # more memory than its place in the compact index (DEFECT-4).
-        pending: deque[Future[list[IndexPacks] | DataDamaged]] = deque()
+        pending: deque[Future[RawIndex | DataDamaged]] = deque()
         for i, name in enumerate(names):
             pending.append(pool.submit(self._read_index_object, name))
             if len(pending) >= window:
@@ -156,8 +156,7 @@ class Engine:
         for j, fut in enumerate(pending):
             self._merge_index_object(idx, names[first + j], fut.result())
 
-    def _merge_index_object(self, idx: Index, name: str,
-                            packs: list[IndexPacks] | DataDamaged) -> None:
+    def _merge_index_object(self, idx: Index, name: str, packs: RawIndex | DataDamaged) -> None:
         if isinstance(packs, DataDamaged):
             # Not fatal here: only blobs listed solely in it are affected, and
             # a backup simply stores those again.  check/restore name it.
@@ -165,7 +164,7 @@ class Engine:
         else:
             self._add_index_object(idx, name, packs)
 
-    def _read_index_object(self, name: str) -> list[IndexPacks] | DataDamaged:
+    def _read_index_object(self, name: str) -> RawIndex | DataDamaged:
         try:
             data = fetch_capped(self.backend, name, INDEX_MAX)
         except ObjectNotFound:
@@ -173,16 +172,16 @@ class Engine:
         except DataDamaged as exc:
             return exc
         try:
-            return read_index(data, self.key, name)
+            return read_index_raw(data, self.key, name)
         except DataDamaged as exc:
             return exc
 
     @staticmethod
-    def _add_index_object(idx: Index, name: str, packs: list[IndexPacks]) -> None:
+    def _add_index_object(idx: Index, name: str, raw: RawIndex) -> None:
+        packs, entries = raw
         if name.startswith(TRASH_PREFIX):
             idx.trashed.update(p[0] for p in packs if p[0] not in idx.packs)
-        for pid, info, entries in packs:
-            idx.add_pack(pid, info, entries)
+        idx.add_object(packs, entries)
         idx.objects[name] = [p[0] for p in packs]
 
     def load_index_object(self, idx: Index, name: str) -> None:

@@ -44,6 +44,12 @@ class PackInfo:
 
 
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
+#: An index entry as stored: (pack number in its object, blob id, then the fields
+#: of :class:`BlobLocation`).
+RawEntry = tuple[int, bytes, int, int, int, int, int, int, int]
+#: An index object's packs and its entries, as :func:`decode_index_raw` gives them.
+RawIndex = tuple[list[tuple[bytes, "PackInfo"]], list[RawEntry]]
+_ENTRY_IN_OBJECT = struct.Struct(">I" + ENTRY.format.lstrip(">"))
 
 
 class BlobTable:
@@ -138,6 +144,23 @@ class BlobTable:
             return default
         return self._decode(self._REC.unpack_from(self._recs, i * self._REC.size))
 
+    def record(self, blob_id: bytes) -> tuple[int, ...] | None:
+        """The raw record of ``blob_id``, or None: (pack number, then the fields of
+        :class:`BlobLocation`).  The hot path of restore (one call per chunk):
+        no objects are built; :meth:`pack_id` turns the number into the id."""
+        rec = self._pending.get(blob_id)
+        if rec is not None:
+            return self._REC.unpack(rec)
+        i = self._find(blob_id)
+        if i < 0:
+            return None
+        fields = self._REC.unpack_from(self._recs, i * self._REC.size)
+        return None if fields[0] == self._GONE else fields
+
+    def pack_id(self, number: int) -> bytes:
+        """The pack id behind a pack number of :meth:`record`."""
+        return self._pack_ids[number]
+
     def __getitem__(self, blob_id: bytes) -> tuple[bytes, BlobLocation]:
         found = self.get(blob_id)
         if found is None:
@@ -165,24 +188,30 @@ class BlobTable:
 
     def add_new(self, pack_id: bytes, entries: Iterable[tuple[bytes, BlobLocation]]) -> None:
         """Add the blobs of one pack, keeping the location of any blob already known."""
+        self.add_raw([self._pack_number(pack_id)],
+                     ((0, bid, loc.type, loc.flags, loc.frame_offset, loc.frame_len, loc.frame_raw,
+                       loc.inner, loc.length) for bid, loc in entries))
+
+    def add_raw(self, packs: list[int] | list[bytes], entries: Iterable[RawEntry]) -> None:
+        """Add entries as :func:`decode_index_raw` gives them (their first field
+        indexes ``packs``: pack ids, or numbers from :meth:`record`), keeping the
+        location of any blob already known.  No object is built per blob."""
         rec = self._REC
-        no = self._pack_number(pack_id)
+        nos = [p if isinstance(p, int) else self._pack_number(p) for p in packs]
         pending = self._pending
-        for blob_id, loc in entries:
+        for i, blob_id, t, f, fo, fl, fr, inner, ln in entries:
             if blob_id in pending:
                 continue
             if len(blob_id) != 32:
                 raise ValueError("a blob id is 32 bytes")
-            fields = (no, loc.type, loc.flags, loc.frame_offset, loc.frame_len, loc.frame_raw,
-                      loc.inner, loc.length)
-            i = self._find(blob_id)
-            if i < 0:
-                pending[blob_id] = rec.pack(*fields)
+            j = self._find(blob_id)
+            if j < 0:
+                pending[blob_id] = rec.pack(nos[i], t, f, fo, fl, fr, inner, ln)
                 if len(pending) >= max(self._MIN_MERGE, self._n >> 4):
                     self._merge()
                     pending = self._pending
-            elif rec.unpack_from(self._recs, i * rec.size)[0] == self._GONE:
-                rec.pack_into(self._recs, i * rec.size, *fields)
+            elif rec.unpack_from(self._recs, j * rec.size)[0] == self._GONE:
+                rec.pack_into(self._recs, j * rec.size, nos[i], t, f, fo, fl, fr, inner, ln)
                 self._live += 1
 
     def setdefault(self, blob_id: bytes, value: tuple[bytes, BlobLocation]
@@ -315,6 +344,17 @@ class Index:
                     self.blobs[bid] = (pack_id, loc)
         self.blobs.add_new(pack_id, entries)
 
+    def add_object(self, packs: list[tuple[bytes, PackInfo]], entries: list[RawEntry]) -> None:
+        """Record the packs and blobs of one index object (as :meth:`add_pack` does
+        for each of its packs, without building an object per blob)."""
+        if self.trashed and any(pid not in self.trashed for pid, _ in packs):
+            for pid, info, locs in _grouped(packs, entries):  # the condemned-pack rule
+                self.add_pack(pid, info, locs)
+            return
+        for pid, info in packs:
+            self.packs[pid] = info
+        self.blobs.add_raw([pid for pid, _ in packs], entries)
+
     def forget_frame(self, pack_id: bytes, frame_offset: int) -> None:
         """Drop the blobs of a frame found damaged, so a backup stores them again."""
         self.blobs.forget_where(pack_id, frame_offset)
@@ -357,32 +397,41 @@ def index_plaintext_size(n_packs: int, n_entries: int) -> int:
 def decode_index(data: bytes, what: str
                  ) -> list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]]:
     """Parse an index plaintext; ``FormatError`` on anything malformed."""
+    return _grouped(*decode_index_raw(data, what))
+
+
+def _grouped(packs: list[tuple[bytes, PackInfo]], entries: list[RawEntry]
+             ) -> list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]]:
+    out: list[IndexPacks] = [(pid, info, []) for pid, info in packs]
+    for i, bid, t, f, fo, fl, fr, inner, ln in entries:
+        out[i][2].append((bid, BlobLocation(t, f, fo, fl, fr, inner, ln)))
+    return out
+
+
+def decode_index_raw(data: bytes, what: str) -> RawIndex:
+    """Parse an index plaintext into its packs and its entries as flat tuples
+    (:data:`RawEntry`, all unpacked at once); ``FormatError`` on anything malformed."""
     try:
         if data[:4] != INDEX_MAGIC:
             raise FormatError(f"{what}: not an index")
         (npacks,) = _U32.unpack_from(data, 4)
-        if 8 + npacks * _PACK.size + 4 > len(data):
+        pos = 8 + npacks * _PACK.size
+        if pos + 4 > len(data):
             raise FormatError(f"{what}: wrong length")
-        pos = 8
-        packs: list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]] = []
-        for _ in range(npacks):
-            pid, salt, size = _PACK.unpack_from(data, pos)
-            packs.append((pid, PackInfo(salt, size), []))
-            pos += _PACK.size
+        view = memoryview(data)
+        packs = [(pid, PackInfo(salt, size)) for pid, salt, size in _PACK.iter_unpack(view[8:pos])]
         (n,) = _U32.unpack_from(data, pos)
         pos += 4
-        end = pos + n * (4 + ENTRY.size)
+        end = pos + n * _ENTRY_IN_OBJECT.size
         # Unpadded (version 1) or followed by zero padding only (version 2).
         if end > len(data) or data.count(0, end) != len(data) - end:
             raise FormatError(f"{what}: wrong length or padding")
-        for _ in range(n):
-            (i,) = _U32.unpack_from(data, pos)
-            bid, t, f, fo, fl, fr, inner, ln = ENTRY.unpack_from(data, pos + 4)
-            pos += 4 + ENTRY.size
-            if inner + ln > fr or fo + fl > packs[i][1].size or fl > FRAME_MAX or fr > FRAME_MAX:
+        entries: list[RawEntry] = list(_ENTRY_IN_OBJECT.iter_unpack(view[pos:end]))
+        sizes = [info.size for _, info in packs]
+        for i, _b, _t, _f, fo, fl, fr, inner, ln in entries:
+            if inner + ln > fr or fo + fl > sizes[i] or fl > FRAME_MAX or fr > FRAME_MAX:
                 raise FormatError(f"{what}: inconsistent entry")
-            packs[i][2].append((bid, BlobLocation(t, f, fo, fl, fr, inner, ln)))
-        return packs
+        return packs, entries
     except (struct.error, IndexError) as exc:
         raise FormatError(f"{what}: unparsable index") from exc
 
@@ -417,6 +466,11 @@ def write_index(backend_put: Callable[[str, bytes], None], key: BackupKey,
 def read_index(data: bytes, key: BackupKey, name: str
                ) -> list[tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]]:
     """Decrypt and parse the index object ``name``."""
+    return _grouped(*read_index_raw(data, key, name))
+
+
+def read_index_raw(data: bytes, key: BackupKey, name: str) -> RawIndex:
+    """Decrypt and parse the index object ``name`` (entries as :data:`RawEntry`)."""
     if len(data) > INDEX_MAX:
         raise FormatError(f"{name}: larger than {INDEX_MAX} bytes")
-    return decode_index(open_object(key, labels.INDEX, INDEX_MAGIC, name, data), name)
+    return decode_index_raw(open_object(key, labels.INDEX, INDEX_MAGIC, name, data), name)

@@ -193,6 +193,9 @@ def _checked_length(head: tuple[Any, ...], what: str) -> int:
     return int(_REC.size + lp + ll + ID_SIZE * nc)
 
 
+_UNSAFE_PARTS = frozenset(("", ".", ".."))
+
+
 def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entry:
     """The record whose fixed fields ``head`` were read; its path starts at ``pos``."""
     kind, mode, mt, size, ino, ct, lp, ll, nc = head
@@ -201,7 +204,7 @@ def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entr
         # restore would refuse it with a ValueError.
         raise FormatError(f"{what}: NUL byte in a manifest path or link target")
     path = os.fsdecode(data[pos : pos + lp])
-    if path.startswith("/") or any(c in ("", ".", "..") for c in path.split("/")):
+    if path.startswith("/") or not _UNSAFE_PARTS.isdisjoint(path.split("/")):
         # Only a holder of K can write a manifest, but a restore must never
         # be steered outside its target even then.
         raise FormatError(f"{what}: unsafe path in manifest record")

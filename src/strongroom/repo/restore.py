@@ -9,8 +9,12 @@ partial file never carries its real name.  What already exists is replaced,
 or kept, by the overwrite policy.  All-zero chunks are not written: they stay
 holes, so a sparse file stays sparse.  Frames are downloaded and decrypted a
 few ahead by a thread pool sized to the backend (more requests in flight for a
-network store) while the caller's thread writes; frames that follow each
-other in a pack are fetched with one ranged read.  Damage raises
+network store) while the caller's thread writes; frames close to each other
+in a pack are fetched with one ranged read.  Each frame a file needs is
+fetched once for that file, even when its blobs are spread over the file (a
+database after a day of changes: the changed pages sit in a few new frames,
+each holding pages from all over the file): all of that frame's blobs are
+written at their offsets when it arrives.  Damage raises
 ``DataDamaged`` naming the object and the file; with ``allow_damaged`` the
 damaged files are skipped, listed in the summary, and everything else is
 restored.
@@ -22,7 +26,8 @@ import functools
 import itertools
 import os
 import threading
-from collections import deque
+from array import array
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -61,14 +66,34 @@ __all__ = ["FileSink", "RestoreOptions", "RestoreRun", "Sink"]
 PREFETCH_PER_FETCHER = 4 * 1024 * 1024
 FETCH_THREADS = 3
 WRITE_THREADS = 3
-MAX_WRITE_BYTES = 16 * 1024 * 1024
+MAX_WRITE_BYTES = 8 * 1024 * 1024
 WRITE_UNIT = 1024 * 1024
+#: Writes handed to a writer thread in one task, at most (small files).
+MAX_BATCH_WRITES = 64
 #: Files open at once (each holds a descriptor, and one of its directory).
 MAX_OPEN_FILES = 128
-#: Largest span of consecutive frames fetched with one ranged read.
+#: Largest span of frames fetched with one ranged read.
 MAX_SPAN = 8 * 1024 * 1024
+#: Bytes between two frames of one span that are read and thrown away (a frame
+#: not needed, or already fetched): cheaper than a second request.
+MAX_GAP = 128 * 1024
+#: Spans of different packs being filled at once (a file whose blobs alternate
+#: between packs); the oldest is sent when one more is needed.
+MAX_OPEN_SPANS = 8
+#: Decoded frames kept for the next files (small files share frames), at most.
+FRAME_CACHE_BYTES = 2 * 1024 * 1024
+FRAME_CACHE_MAX = 256 * 1024  # larger frames are not kept (media pieces)
+#: Steps planned ahead of the writer, at most (whatever their bytes).
+MAX_QUEUED_STEPS = 4096
+#: Pieces of one frame handed to the writer in one step (a zero blob repeated).
+MAX_STEP_PIECES = 4096
 _SPECIAL_BITS = 0o7000
-_FrameKey = tuple[bytes, int]
+_MISSING = (1 << 64) - 1
+_LOW32 = 0xFFFFFFFF
+#: One step of a file: a frame (None: a blob in no index) and the pieces of it
+#: to write, each (file offset, inner offset << 32 | length); or, with pieces
+#: None, the end of the file (the third item its length).
+_Step = tuple["Future[bytes] | None", "list[tuple[int, int]] | None", int]
 #: (entry, action, reason) as decided against what exists in the target.
 _Decided = tuple[Entry, str, str]
 
@@ -117,21 +142,67 @@ class _FileJob:
 
     def __init__(self, entry: Entry, where: Dir, tmp: str, sink: Sink) -> None:
         self.entry, self.where, self.tmp, self.sink = entry, where, tmp, sink
-        self.writes: list[Future[int]] = []
+        self.writes: deque[Future[int]] = deque()  # not yet seen done, oldest first
+        self.failed: list[BaseException] = []  # errors of writes already seen done
+        self.in_batch = False  # some of its writes wait in the run's batch
         self.problem: DataDamaged | None = None
         self.submitted = False  # all its writes are queued
-        self.pending: list[bytes] = []  # small pieces not yet handed to a writer
-        self.pending_size = 0
-        self.length = 0  # the file's length so far (written bytes and holes)
+        self.pending: list[memoryview] = []  # adjacent pieces not yet handed to a writer
+        self.pending_start = self.pending_end = 0  # their range in the file
+        self.pending_frame: bytes | None = None  # the frame the last piece is from,
+        self.pending_inner = 0  # and where in it that piece ends
+        self.length = 0  # the file's length (set once all its pieces are queued)
         self.reported = 0  # bytes already shown as progress
         self.replaces = False
 
 
-def _extends(span: list[BlobLocation], loc: BlobLocation) -> bool:
-    """Whether ``loc`` starts where ``span`` ends and the span stays within ``MAX_SPAN``."""
-    first, last = span[0], span[-1]
-    return (loc.frame_offset == last.frame_offset + last.frame_len
-            and loc.frame_offset + loc.frame_len - first.frame_offset <= MAX_SPAN)
+class _Span:
+    """Frames of one pack to be fetched with one ranged read, once complete."""
+
+    __slots__ = ("end", "futures", "locs", "opened", "pack_id", "raw", "sent", "start")
+
+    def __init__(self, pack_id: bytes, opened: int) -> None:
+        self.pack_id = pack_id
+        self.locs: list[BlobLocation] = []
+        self.futures: list[Future[bytes]] = []
+        self.start = self.end = self.raw = 0
+        self.opened = opened  # planned bytes when it was opened
+        self.sent = False
+
+    def takes(self, loc: BlobLocation) -> bool:
+        """Whether ``loc`` follows the span closely enough to join it."""
+        # Bounded in stored and in decoded bytes: each is held at once by a fetcher.
+        if self.sent:  # sent early (the writer needed it): never added to
+            return False
+        return (not self.locs or (self.end <= loc.frame_offset <= self.end + MAX_GAP
+                                  and loc.frame_offset + loc.frame_len - self.start <= MAX_SPAN
+                                  and self.raw + loc.frame_raw <= MAX_SPAN))
+
+    def add(self, loc: BlobLocation) -> Future[bytes]:
+        if not self.locs:
+            self.start = loc.frame_offset
+        self.end = loc.frame_offset + loc.frame_len
+        self.raw += loc.frame_raw
+        fut: Future[bytes] = Future()
+        self.locs.append(loc)
+        self.futures.append(fut)
+        return fut
+
+
+def _write_all(batch: list[tuple[Sink, int, bytes]]) -> int:
+    for sink, offset, data in batch:
+        sink.pwrite(data, offset)
+    return sum(len(d) for _s, _o, d in batch)
+
+
+def _reap(job: _FileJob) -> bool:
+    """Drop the job's finished writes (keeping their errors); True if some still run."""
+    writes = job.writes
+    while writes and writes[0].done():
+        exc = writes.popleft().exception()
+        if exc is not None:
+            job.failed.append(exc)
+    return bool(writes)
 
 
 def _is_zero(data: bytes) -> bool:
@@ -146,11 +217,14 @@ class RestoreRun:
         self.engine, self.progress, self.options = engine, progress, options
         self.files = self.bytes = self.replaced = self.skipped = 0
         self.damaged: list[str] = []
-        self._cur_key: _FrameKey | None = None
+        self._cur_fut: Future[bytes] | None = None
         self._cur_frame: bytes | DataDamaged = b""
-        self._zero_id: bytes | None = None
         self._temp_name = TempNames()
         self._jobs: deque[_FileJob] = deque()
+        self._missing: deque[bytes] = deque()  # blobs in no index, in the steps' order
+        self._batch: list[tuple[Sink, int, bytes]] = []  # writes not yet handed to a writer
+        self._batch_bytes = 0
+        self._batch_jobs: list[_FileJob] = []  # the files those writes belong to
         self._inflight_bytes = 0
         self._lock = threading.Lock()
         self._prefetch_bytes = FETCH_THREADS * PREFETCH_PER_FETCHER
@@ -262,7 +336,7 @@ class RestoreRun:
 
     def _restore_all(self, decided: Iterator[_Decided], pool: ThreadPoolExecutor) -> None:
         items_a, items_b = itertools.tee(decided)
-        frames = self._prefetch(self._frame_keys(items_a), pool)
+        steps = self._prefetch(self._steps(items_a), pool)
         for entry, action, why in items_b:
             self._lock_held.refresh_if_due()
             parts = tuple(entry.path.split("/"))
@@ -277,56 +351,165 @@ class RestoreRun:
             if entry.kind == KIND_SYMLINK:
                 self._symlink(where, parts[-1], entry)
             elif entry.kind == KIND_FILE:
-                self._file(where, parts[-1], entry, frames, action == REPLACE)
+                self._file(where, parts[-1], entry, steps, action == REPLACE)
 
-    def _locate(self, blob_id: bytes) -> tuple[bytes, BlobLocation] | None:
-        return self.engine.index().blobs.get(blob_id)
+    def _steps(self, items: Iterator[_Decided]
+               ) -> Iterator[tuple[int, tuple[int, ...] | bytes, list[tuple[int, int]] | None]]:
+        """Per file to restore: (frame key, index record, pieces) for each frame it
+        needs, (_MISSING, blob id, []) for a blob in no index, then (0, b"", None)
+        with the file's length as the key.
 
-    def _frame_keys(self, items: Iterator[_Decided]) -> Iterator[tuple[_FrameKey, BlobLocation]]:
-        last: _FrameKey | None = None
+        A frame whose blobs appear in one run of the file comes where that run
+        is; a frame whose blobs are spread over the file comes where it is
+        first needed, with all its pieces (each frame once per file).  Per chunk
+        this keeps 16 bytes (two arrays), not Python objects.
+        """
+        table = self.engine.index().blobs
         for e, action, _why in items:
             if e.kind != KIND_FILE or action == SKIP:
                 continue
+            if len(e.chunks) == 1:  # most files of a chat backup: no arrays
+                one = table.record(e.chunks[0])
+                if one is None:
+                    yield _MISSING, e.chunks[0], []
+                    yield 0, b"", None
+                else:
+                    yield one[0] << 32 | one[3], one, [(0, one[6] << 32 | one[7])]
+                    yield one[7], b"", None
+                continue
+            keys, pieces, offsets = array("Q"), array("Q"), array("Q")
+            recs: dict[int, tuple[int, ...]] = {}
+            runs: dict[int, int] = {}
+            missing: dict[int, bytes] = {}
+            prev, pos = -1, 0
             for cid in e.chunks:
-                where = self._locate(cid)
-                if where is None:
+                rec = table.record(cid)
+                if rec is None:
+                    missing[len(keys)] = cid
+                    keys.append(_MISSING)
+                    pieces.append(0)
+                    offsets.append(pos)
+                    prev = -1
                     continue
-                key = (where[0], where[1].frame_offset)
-                if key != last:
-                    last = key
-                    yield key, where[1]
+                k = rec[0] << 32 | rec[3]
+                if k != prev:
+                    runs[k] = runs.get(k, 0) + 1
+                    recs.setdefault(k, rec)
+                    prev = k
+                keys.append(k)
+                pieces.append(rec[6] << 32 | rec[7])
+                offsets.append(pos)
+                pos += rec[7]
+            spread: dict[int, list[int]] = {k: [] for k, r in runs.items() if r > 1}
+            if spread:
+                for i, k in enumerate(keys):
+                    if k in spread:
+                        spread[k].append(i)
+            i, n = 0, len(keys)
+            while i < n:
+                k = keys[i]
+                if k == _MISSING:
+                    yield k, missing[i], []
+                    i += 1
+                    continue
+                if k in spread:
+                    at = spread.pop(k, None)
+                    if at is not None:
+                        for c in range(0, len(at), MAX_STEP_PIECES):
+                            yield k, recs[k], [(offsets[j], pieces[j])
+                                               for j in at[c:c + MAX_STEP_PIECES]]
+                    i += 1
+                    continue
+                j = i + 1
+                while j < n and keys[j] == k and j - i < MAX_STEP_PIECES:
+                    j += 1
+                yield k, recs[k], [(offsets[x], pieces[x]) for x in range(i, j)]
+                i = j
+            yield pos, b"", None
 
-    def _prefetch(self, keys: Iterator[tuple[_FrameKey, BlobLocation]], pool: ThreadPoolExecutor
-                  ) -> Iterator[tuple[_FrameKey, Future[bytes]]]:
-        # Frames that follow each other in one pack are fetched as one span (one
-        # request instead of one per frame).  What is queued ahead is bounded in
-        # bytes, not frames: with 128 KiB frames (SQLite pages) a bound of a few
-        # frames kept a single 4 MiB span in flight, one request at a time.
-        queue: deque[tuple[_FrameKey, Future[bytes], int]] = deque()
-        queued = 0
-        span: list[BlobLocation] = []
-        span_pack = b""
-        for key, loc in keys:
-            if span and (key[0] != span_pack or not _extends(span, loc)):
-                submitted = self._submit_span(span_pack, span, pool)
-                queue.extend(submitted)
-                queued += sum(size for _k, _f, size in submitted)
-                span = []
-            span_pack = key[0]
-            span.append(loc)
-            while queue and queued > self._prefetch_bytes:
-                k, fut, size = queue.popleft()
-                queued -= size
-                yield k, fut
-        if span:
-            queue.extend(self._submit_span(span_pack, span, pool))
+    def _prefetch(self, steps: Iterator[tuple[int, tuple[int, ...] | bytes,
+                                              list[tuple[int, int]] | None]],
+                  pool: ThreadPoolExecutor) -> Iterator[_Step]:
+        # Frames near each other in one pack are fetched as one span (one request
+        # instead of one per frame), with a span open per pack so that a file
+        # alternating between packs still gets long spans.  What is queued ahead
+        # is bounded in bytes, not frames: with 128 KiB frames (SQLite pages) a
+        # bound of a few frames kept a single 4 MiB span in flight.
+        table = self.engine.index().blobs
+        queue: deque[tuple[_Step, _Span | None, int]] = deque()
+        spans: dict[int, _Span] = {}
+        cache: OrderedDict[int, tuple[Future[bytes], _Span, int]] = OrderedDict()
+        last: tuple[int, Future[bytes], _Span] | None = None
+        cached = planned = ahead = 0
+        budget = self._prefetch_bytes
+        for key, rec, pieces in steps:
+            if pieces is None:
+                queue.append(((None, None, key), None, 0))
+            elif not isinstance(rec, tuple):
+                queue.append(((None, [], 0), None, 0))
+                self._missing.append(rec)
+            else:
+                size = 0
+                hit = cache.get(key)
+                if last is not None and last[0] == key:
+                    _k, fut, span = last
+                elif hit is not None:
+                    cache.move_to_end(key)
+                    fut, span, _size = hit
+                else:
+                    loc = BlobLocation(*rec[1:])
+                    open_span = spans.get(rec[0])
+                    if open_span is not None and not open_span.takes(loc):
+                        self._send(spans.pop(rec[0]), pool)
+                        open_span = None
+                    if open_span is None:
+                        if len(spans) >= MAX_OPEN_SPANS:
+                            self._send(spans.pop(next(iter(spans))), pool)
+                        open_span = spans[rec[0]] = _Span(table.pack_id(rec[0]), planned)
+                    span = open_span
+                    fut = span.add(loc)
+                    size = loc.frame_raw
+                    planned += size
+                    ahead += size
+                    if size <= FRAME_CACHE_MAX:
+                        cache[key] = (fut, span, size)
+                        cached += size
+                        while cached > FRAME_CACHE_BYTES:
+                            cached -= cache.popitem(last=False)[1][2]
+                last = (key, fut, span)
+                queue.append(((fut, pieces, 0), span, size))
+            # A span open for half the read-ahead is sent: it will be needed soon.
+            while spans:
+                first = next(iter(spans))
+                if planned - spans[first].opened < budget // 2:
+                    break
+                self._send(spans.pop(first), pool)
+            # Bounded in steps too: files needing no new frame (empty files, small
+            # files sharing a cached frame) must not let the plan run away.
+            while queue and (ahead > budget or len(queue) > MAX_QUEUED_STEPS):
+                yield self._pop(queue, pool)
+                ahead -= queue.popleft()[2]
+        for span in spans.values():
+            self._send(span, pool)
         while queue:
-            k, fut, _size = queue.popleft()
-            yield k, fut
+            yield self._pop(queue, pool)
+            queue.popleft()
 
-    def _submit_span(self, pack_id: bytes, locs: list[BlobLocation], pool: ThreadPoolExecutor
-                     ) -> list[tuple[_FrameKey, Future[bytes], int]]:
-        futures: list[Future[bytes]] = [Future() for _ in locs]
+    def _pop(self, queue: deque[tuple[_Step, _Span | None, int]], pool: ThreadPoolExecutor
+             ) -> _Step:
+        step, span, _size = queue[0]
+        if span is not None and not span.sent:  # the writer needs it now
+            self._send(span, pool)
+        return step
+
+    def _send(self, span: _Span, pool: ThreadPoolExecutor) -> None:
+        if span.sent:
+            return
+        span.sent = True
+        pack_id, locs, futures = span.pack_id, span.locs, span.futures
+        # The span outlives its fetch in the plan (the cache names it); its frames
+        # must not: a small cached frame would keep a whole 8 MiB span alive.
+        span.locs, span.futures = [], []
 
         def fetch() -> None:
             try:
@@ -343,11 +526,9 @@ class RestoreRun:
                     f.set_result(frame)
 
         pool.submit(fetch)
-        return [((pack_id, loc.frame_offset), f, loc.frame_raw)
-                for loc, f in zip(locs, futures, strict=True)]
 
-    def _file(self, where: Dir, name: str, entry: Entry,
-              frames: Iterator[tuple[_FrameKey, Future[bytes]]], replaces: bool) -> None:
+    def _file(self, where: Dir, name: str, entry: Entry, steps: Iterator[_Step],
+              replaces: bool) -> None:
         while len(self._jobs) >= MAX_OPEN_FILES:
             self._finalize(self._jobs.popleft())
         tmp = self._temp_name()
@@ -355,83 +536,113 @@ class RestoreRun:
         job.replaces = replaces
         where.refs += 1
         self._jobs.append(job)
-        for cid in entry.chunks:
-            where_blob = self._locate(cid)
-            if where_blob is None:
+        while True:
+            fut, pieces, length = next(steps)
+            if pieces is None:
+                break
+            if fut is None:
+                cid = self._missing.popleft()
                 reason = self.engine.index().missing_reason()
                 job.problem = job.problem or DataDamaged(
                     f"blob {cid.hex()[:16]} {reason} (affects {entry.path})")
                 continue
-            key, loc = (where_blob[0], where_blob[1].frame_offset), where_blob[1]
-            if key != self._cur_key:
-                self._cur_key, fut = next(frames)
+            if fut is not self._cur_fut:
+                self._cur_fut = fut
                 self._cur_frame = self._frame_result(fut)
             if isinstance(self._cur_frame, DataDamaged):
                 job.problem = job.problem or DataDamaged(
                     f"{self._cur_frame.message} (affects {entry.path})")
                 continue
             if job.problem is None:
-                self._add_chunk(job, cid, self._cur_frame, loc)
+                self._add_pieces(job, self._cur_frame, pieces)
         if job.problem is None:
             self._flush_pending(job)
-            if job.length != entry.size:
+            job.length = length
+            if length != entry.size:
                 job.problem = DataDamaged(f"snapshot record of {entry.path} gives size "
-                                          f"{entry.size}, its chunks {job.length}")
+                                          f"{entry.size}, its chunks {length}")
         job.submitted = True
-        while self._jobs and self._jobs[0].submitted and all(f.done() for f in self._jobs[0].writes):
+        while (self._jobs and self._jobs[0].submitted and not self._jobs[0].in_batch
+               and not _reap(self._jobs[0])):
             self._finalize(self._jobs.popleft())
 
-    def _add_chunk(self, job: _FileJob, cid: bytes, frame: bytes, loc: BlobLocation) -> None:
-        if cid != self._zero_id:
-            data = frame[loc.inner : loc.inner + loc.length]
-            if not _is_zero(data):
-                job.pending.append(data)
-                job.pending_size += loc.length
-                if job.pending_size >= WRITE_UNIT:
-                    self._flush_pending(job)
-                return
-            self._zero_id = cid
-        # A hole instead of written zeros: a sparse file stays sparse, and a
-        # snapshot repeating one zero blob cannot fill the disk.
-        self._flush_pending(job)
-        job.length += loc.length
+    def _add_pieces(self, job: _FileJob, frame: bytes, pieces: list[tuple[int, int]]) -> None:
+        view = memoryview(frame)
+        for offset, packed in pieces:
+            inner, length = packed >> 32, packed & _LOW32
+            end = inner + length
+            if length == 0:
+                continue
+            if frame[inner] == 0 and frame[end - 1] == 0 and frame.count(0, inner, end) == length:
+                # A hole instead of written zeros: a sparse file stays sparse, and a
+                # snapshot repeating one zero blob cannot fill the disk.
+                self._flush_pending(job)
+                continue
+            if job.pending and offset == job.pending_end:
+                if job.pending_frame is frame and inner == job.pending_inner:
+                    # The next blob of the same frame: one longer slice.
+                    last = job.pending[-1]
+                    job.pending[-1] = view[inner - len(last):end]
+                else:
+                    job.pending.append(view[inner:end])
+            else:
+                self._flush_pending(job)
+                job.pending_start = offset
+                job.pending.append(view[inner:end])
+            job.pending_frame, job.pending_inner = frame, end
+            job.pending_end = offset + length
+            if job.pending_end - job.pending_start >= WRITE_UNIT:
+                self._flush_pending(job)
 
     def _flush_pending(self, job: _FileJob) -> None:
         # Consecutive small blobs (SQLite pages) become one write: one task per
         # 4 KiB page made the pool's lock and GIL hand-offs dominate the restore.
         if not job.pending:
             return
-        data = job.pending[0] if len(job.pending) == 1 else b"".join(job.pending)
-        job.pending, job.pending_size = [], 0
-        self._submit_write(job, data, job.length)
+        data = bytes(job.pending[0]) if len(job.pending) == 1 else b"".join(job.pending)
+        job.pending = []
+        job.pending_frame = None
+        if not job.in_batch:
+            job.in_batch = True
+            self._batch_jobs.append(job)
+        self._batch.append((job.sink, job.pending_start, data))
+        self._batch_bytes += len(data)
+        if self._batch_bytes >= WRITE_UNIT or len(self._batch) >= MAX_BATCH_WRITES:
+            self._submit_batch()
         # A big file moves the bar as it is written, not only when it is complete.
         self.progress.advance(len(data))
         job.reported += len(data)
-        job.length += len(data)
 
-    def _submit_write(self, job: _FileJob, data: bytes, offset: int) -> None:
-        # Writes run in a thread pool (file I/O releases the GIL); the bytes in
-        # flight are capped so memory stays bounded whatever the file sizes.
-        while self._inflight_bytes + len(data) > MAX_WRITE_BYTES and self._jobs_inflight():
-            self._wait_oldest_write()
-        fut = self._writer.submit(job.sink.pwrite, data, offset)
-        self._inflight_bytes += len(data)
-        fut.add_done_callback(functools.partial(self._written, len(data)))
-        job.writes.append(fut)
+    def _submit_batch(self) -> None:
+        # Writes run in a thread pool (file I/O releases the GIL), several per task
+        # (small files, or the pages of a frame spread over a database): one task
+        # per small file made the pool's queue a large part of the restore.  The
+        # bytes in flight are capped so memory stays bounded whatever the sizes.
+        if not self._batch:
+            return
+        batch, n, jobs = self._batch, self._batch_bytes, self._batch_jobs
+        self._batch, self._batch_bytes, self._batch_jobs = [], 0, []
+        while self._inflight_bytes + n > MAX_WRITE_BYTES and self._wait_oldest_write():
+            pass
+        fut = self._writer.submit(_write_all, batch)
+        with self._lock:
+            self._inflight_bytes += n
+        fut.add_done_callback(functools.partial(self._written, n))
+        for job in jobs:
+            job.in_batch = False
+            job.writes.append(fut)
 
     def _written(self, n: int, _fut: object = None) -> None:
         with self._lock:
             self._inflight_bytes -= n
 
-    def _jobs_inflight(self) -> bool:
-        return any(not f.done() for j in self._jobs for f in j.writes)
-
-    def _wait_oldest_write(self) -> None:
+    def _wait_oldest_write(self) -> bool:
+        """Wait for the oldest write still running; False if none is."""
         for j in self._jobs:
-            for f in j.writes:
-                if not f.done():
-                    wait([f])
-                    return
+            if _reap(j):
+                wait([j.writes[0]])
+                return True
+        return False
 
     def _finalize(self, job: _FileJob) -> None:
         """Wait for a file's writes, then rename it into place (or discard it)."""
@@ -441,9 +652,10 @@ class RestoreRun:
             self._dirs.release(job.where)
 
     def _finalize_job(self, job: _FileJob) -> None:
+        if job.in_batch:  # its last writes must be running before they are waited for
+            self._submit_batch()
         error: OSError | None = None
-        for f in job.writes:
-            exc = f.exception()
+        for exc in [*job.failed, *(f.exception() for f in job.writes)]:
             if isinstance(exc, OSError) and error is None:
                 error = exc
             elif exc is not None and not isinstance(exc, OSError):

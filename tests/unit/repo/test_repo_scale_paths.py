@@ -1,0 +1,221 @@
+"""Restore and check at scale (issue 12): each frame read once, check proportional to new content."""
+
+from __future__ import annotations
+
+import filecmp
+import itertools
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from repo_helpers import Clock, Rng, SpyBackend, make_db, restored_root
+
+from strongroom import BackupKey, Repository
+from strongroom.repo import check as check_mod
+from strongroom.repo import manifest
+from strongroom.repo.pack import pack_name
+
+
+class RangeSpy(SpyBackend):
+    """Records every ranged read as (name, offset, length)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranges: list[tuple[str, int, int]] = []
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        self.ranges.append((name, offset, length))
+        return super().get_range(name, offset, length)
+
+
+def _change_pages(db_path: Path, seed: int, n: int = 40) -> None:
+    """Scattered in-place changes, as a day of read receipts makes them."""
+    rnd = random.Random(seed)
+    db = sqlite3.connect(db_path)
+    top = db.execute("select max(id) from m").fetchone()[0]
+    db.executemany("update m set status = ? where id = ?",
+                   [(rnd.randrange(2, 9), rnd.randrange(1, top)) for _ in range(n)])
+    db.commit()
+    db.close()
+
+
+def _db_backed_up_twice(repo: Repository, tmp_path: Path, seed: int, also: str = "") -> Path:
+    """A database backed up, changed in scattered pages, and backed up again."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "msgstore.db", rows=20_000)
+    if also:
+        (src / "z.txt").write_text(also)
+    repo.backup([src])
+    _change_pages(src / "msgstore.db", seed=seed)
+    repo.backup([src])
+    return src
+
+
+@pytest.fixture
+def spy() -> RangeSpy:
+    return RangeSpy()
+
+
+@pytest.fixture
+def db_repo(spy: RangeSpy, key: BackupKey) -> Repository:
+    return Repository.create(spy, key, clock=Clock(), rng=Rng(11))
+
+
+def test_restore_of_a_changed_database_reads_each_frame_once(
+        db_repo: Repository, spy: RangeSpy, tmp_path: Path) -> None:
+    src = _db_backed_up_twice(db_repo, tmp_path, seed=3)
+    # The changed pages sit in new frames; the file alternates between old and new.
+    eng = db_repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith(".db"))
+    packs = [eng.index().blobs[c][0] for c in entry.chunks]
+    assert len(set(packs)) >= 2 and sum(a != b for a, b in itertools.pairwise(packs)) > 10
+
+    spy.ranges.clear()
+    db_repo.restore("latest", tmp_path / "out")
+    out = restored_root(tmp_path / "out", src)
+    assert filecmp.cmp(src / "msgstore.db", out / "msgstore.db", shallow=False)
+    reads = [r for r in spy.ranges if r[0].startswith("data/")]
+    covered: dict[str, list[tuple[int, int]]] = {}
+    for name, off, length in reads:
+        covered.setdefault(name, []).append((off, off + length))
+    for name, spans in covered.items():  # no byte of a pack is read twice
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), (name, spans)
+    # Far fewer requests than switches between packs: spans per pack stay open.
+    assert len(reads) <= 2 * len(set(packs)) + 4
+
+
+def test_restore_with_a_frame_missing_still_names_the_file(
+        db_repo: Repository, spy: RangeSpy, tmp_path: Path) -> None:
+    src = _db_backed_up_twice(db_repo, tmp_path, seed=4, also="after")
+    eng = db_repo._engine
+    old, entry = (next(e for e in eng.entries(d) if e.path.endswith(".db"))
+                  for d in eng.snapshot_docs())
+    # A pack holding only changed pages (the file lists are in packs of their own).
+    victim = eng.index().blobs[next(c for c in entry.chunks if c not in set(old.chunks))][0]
+    segs = {eng.index().blobs[s][0] for d in eng.snapshot_docs() for s in d.segments}
+    assert victim not in segs
+    spy.inner.delete(pack_name(victim))
+    summary = db_repo.restore("latest", tmp_path / "out", allow_damaged=True)
+    assert summary.damaged == [entry.path]
+    assert (restored_root(tmp_path / "out", src) / "z.txt").read_text() == "after"
+    assert not (restored_root(tmp_path / "out", src) / "msgstore.db").exists()
+
+
+def test_check_reads_a_shared_file_list_segment_once(
+        repo: Repository, backend: SpyBackend, tree: Path) -> None:
+    for _ in range(3):
+        repo.backup([tree])  # nothing changes: the three snapshots share their segments
+    segs = {s for d in repo._engine.snapshot_docs() for s in d.segments}
+    repo._engine._index = None
+    backend.gets.clear()
+    assert repo.check().ok
+    data_gets = [n for n in backend.gets if n.startswith("data/")]
+    assert len(data_gets) == len(segs)  # one ranged read per unique segment, not per snapshot
+
+
+def test_check_finds_damage_in_a_changed_database_block(
+        db_repo: Repository, spy: RangeSpy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small number so a small database takes the compare-with-last-version path.
+    monkeypatch.setattr(check_mod, "BIG_FILE_CHUNKS", 16)
+    _db_backed_up_twice(db_repo, tmp_path, seed=5)
+    assert db_repo.check().ok
+    eng = db_repo._engine
+    docs = eng.snapshot_docs()
+    old, new = (next(e for e in eng.entries(d) if e.path.endswith(".db")) for d in docs)
+    only_new = [c for c in new.chunks if c not in set(old.chunks)]
+    assert only_new
+    victim = eng.index().blobs[only_new[-1]][0]
+    spy.inner.delete(pack_name(victim))
+    eng._index = None
+    report = db_repo.check()
+    bad = {p.object: p for p in report.problems}
+    assert not report.ok and pack_name(victim) in bad
+    assert new.path in bad[pack_name(victim)].files
+
+
+def test_changed_chunk_ids_are_found_by_position() -> None:
+    rnd = random.Random(2)
+    old = [rnd.randbytes(manifest.ID_SIZE) for _ in range(3000)]
+    new = list(old)
+    for i in (0, 5, 6, 1999, 2999):
+        new[i] = rnd.randbytes(manifest.ID_SIZE)
+    new[7] = new[7][:31] + bytes([new[7][31] ^ 1])  # one bit of one id
+    new += [rnd.randbytes(manifest.ID_SIZE) for _ in range(3)]  # the file grew
+    got = check_mod._changed(b"".join(new), b"".join(old))
+    assert got == [new[i] for i in (0, 5, 6, 7, 1999, 2999, 3000, 3001, 3002)]
+    assert check_mod._changed(b"".join(old), b"".join(old)) == []
+
+
+def test_check_names_every_path_of_damaged_content_seen_twice(
+        repo: Repository, backend: SpyBackend, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    body = random.Random(3).randbytes(50_000)
+    (src / "a" / "one.bin").write_bytes(body)
+    (src / "two.bin").write_bytes(body)  # the same chunk list at a second path
+    repo.backup([src])
+    (src / "three.bin").write_bytes(body)
+    repo.backup([src])
+    eng = repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith("two.bin"))
+    victim = pack_name(eng.index().blobs[entry.chunks[0]][0])
+    backend.inner.delete(victim)
+    eng._index = None
+    report = repo.check()
+    files = {p.object: p.files for p in report.problems}[victim]
+    assert {f.rsplit("/", 1)[-1] for f in files} == {"one.bin", "two.bin", "three.bin"}
+
+
+def test_restore_plans_a_bounded_number_of_files_ahead(
+        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo import restore as restore_mod
+
+    monkeypatch.setattr(restore_mod, "MAX_QUEUED_STEPS", 8)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(300):  # empty files need no frame at all
+        (src / f"e{i:03d}").write_bytes(b"")
+    (src / "last.txt").write_text("x")
+    repo.backup([src])
+    original = restore_mod.RestoreRun._file
+    planned: list[int] = []
+    steps_of = restore_mod.RestoreRun._steps
+
+    def count(self, items):  # type: ignore[no-untyped-def]
+        for step in steps_of(self, items):
+            planned.append(1)
+            yield step
+
+    monkeypatch.setattr(restore_mod.RestoreRun, "_steps", count)
+    consumed: list[int] = []
+
+    def watch(self, where, name, entry, steps, replaces):  # type: ignore[no-untyped-def]
+        consumed.append(len(planned))
+        return original(self, where, name, entry, steps, replaces)
+
+    monkeypatch.setattr(restore_mod.RestoreRun, "_file", watch)
+    repo.restore("latest", tmp_path / "out")
+    # When the n-th file starts, at most n + MAX_QUEUED_STEPS + a few steps were planned.
+    assert all(p <= i + 8 + 3 for i, p in enumerate(consumed)), consumed[:20]
+    assert (restored_root(tmp_path / "out", src) / "last.txt").read_text() == "x"
+
+
+def test_restore_of_many_small_files_with_a_short_plan(
+        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A span sent early because the writer reached it must not take more frames.
+    from strongroom.repo import restore as restore_mod
+
+    monkeypatch.setattr(restore_mod, "MAX_QUEUED_STEPS", 2)
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(9)
+    for i in range(400):  # text: compressible, many files per frame
+        (src / f"m{i:03d}.txt").write_text(f"message {i} " * rnd.randrange(50, 400))
+    repo.backup([src])
+    repo.restore("latest", tmp_path / "out")
+    out = restored_root(tmp_path / "out", src)
+    assert all(filecmp.cmp(src / f"m{i:03d}.txt", out / f"m{i:03d}.txt", shallow=False)
+               for i in range(400))
