@@ -82,9 +82,9 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
     from strongroom.vault import _opaque as opaque
 
     loc = flows.VaultLocator.from_json(locator)
-    cfg = loc.config()
+    cfg = loc.config(BENCH_KSF)
     lat: list[float] = []
-    with VaultClient(url, loc.account, token) as client:
+    with VaultClient(url, loc.account, token, slot=loc.slot) as client:
         while time.time() < stop_at:
             t0 = time.perf_counter()
             # One complete login = exactly two requests (what the target counts).
@@ -129,11 +129,12 @@ def main() -> None:
             from strongroom.client.vault_client import VaultClient
             from strongroom.crypto.keys import BackupKey
             from strongroom.storage.memory import MemoryBackend
+            from strongroom.vault.params import KsfBounds
 
             backend = MemoryBackend()
             with VaultClient(url, "bench", token) as c:
                 loc = flows.enable(backend, BackupKey.generate(), c, "bench password",
-                                   ksf=BENCH_KSF)
+                                   ksf=BENCH_KSF, bounds=KsfBounds(minimum=BENCH_KSF))
             result = _run(a, url, token, loc.to_json(), load_cpus, server.pid)
         finally:
             server.terminate()

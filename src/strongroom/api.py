@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from .crypto.keys import BackupKey
+from .errors import UsageError
 from .progress import NullProgress, Progress
 from .storage.base import Backend
 
 if TYPE_CHECKING:
+    from .client.rollback import HeadGuard
+    from .password import VaultAccess
     from .repo.engine import Engine
 
 Clock = Callable[[], float]
@@ -129,12 +132,32 @@ class PruneSummary(_Jsonable):
     packs_condemned: int = 0
 
 
-class Repository:
-    """An open Strongroom repository.  Use :meth:`create` or :meth:`open`; a context manager."""
+class _Lister:
+    """The engine's own snapshot listing, for the rollback guard (which must not recurse)."""
 
-    def __init__(self, engine: Engine) -> None:  # use create()/open()
+    def __init__(self, engine: Engine) -> None:
+        self._engine, self.id = engine, engine.repo_id_hex
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return self._engine.snapshots()
+
+
+class Repository:
+    """An open Strongroom repository.  Use :meth:`create` or :meth:`open`; a context manager.
+
+    Opened with ``vault=`` (a :class:`strongroom.password.VaultAccess`), a
+    password-protected repository keeps rollback detection on: the vault's
+    backup head is verified before snapshots are listed, restored or checked,
+    and advanced after every backup and forget (``RollbackDetected``).
+    """
+
+    def __init__(self, engine: Engine, key: BackupKey | None = None) -> None:  # use create()/open()
         self._engine = engine
         self.id: str = engine.repo_id_hex
+        self._key = key
+        self._guard: HeadGuard | None = None
+        self._verified = False
+        self._on_skip: Callable[[str], None] | None = None
 
     @classmethod
     def create(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
@@ -142,15 +165,95 @@ class Repository:
         """Create a new, empty repository; ``RepositoryExists`` if one is there."""
         from .repo.engine import Engine
 
-        return cls(Engine.create(backend, key, clock=clock, rng=rng))
+        return cls(Engine.create(backend, key, clock=clock, rng=rng), key)
 
     @classmethod
-    def open(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
-             rng: Rng = os.urandom) -> Repository:
-        """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``."""
+    def open(cls, backend: Backend, key: BackupKey, *, vault: VaultAccess | None = None,
+             clock: Clock = time.time, rng: Rng = os.urandom) -> Repository:
+        """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``.
+
+        With ``vault``, rollback detection is on for a password-protected
+        repository (and for one this device saw protected: ``RollbackDetected``
+        if its locator vanished).
+        """
         from .repo.engine import Engine
 
-        return cls(Engine.open(backend, key, clock=clock, rng=rng))
+        repo = cls(Engine.open(backend, key, clock=clock, rng=rng), key)
+        if vault is not None:
+            from .password import head_guard
+
+            try:
+                repo._on_skip = vault.on_skip
+                repo.attach_guard(head_guard(repo, vault))
+            except BaseException:
+                repo.close()
+                raise
+        return repo
+
+    # -- rollback detection (password mode) ----------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The storage backend this repository lives on."""
+        return self._engine.backend
+
+    @property
+    def backup_key(self) -> BackupKey:
+        """K, the key this repository was opened with (handle with care)."""
+        if self._key is None:
+            raise UsageError("this repository was opened without its backup key")
+        return self._key
+
+    def lister(self) -> _Lister:
+        """The raw snapshot listing (no rollback check), for :class:`HeadGuard`."""
+        return _Lister(self._engine)
+
+    def attach_guard(self, guard: HeadGuard | None) -> None:
+        """Use ``guard`` for rollback detection from now on (None: none)."""
+        self._guard, self._verified = guard, False
+
+    @property
+    def rollback_protected(self) -> bool:
+        """Whether the vault's backup head guards this repository."""
+        return self._guard is not None
+
+    def verify_head(self) -> None:
+        """Check the snapshot list against the vault's backup head (once per open).
+
+        ``RollbackDetected`` names hidden snapshots.  An unreachable vault raises
+        ``VaultError``, or only warns when the access has ``on_skip``.
+        """
+        from .errors import RollbackDetected, VaultError
+
+        if self._guard is None or self._verified:
+            return
+        try:
+            self._guard.verify()
+        except RollbackDetected:
+            raise
+        except VaultError as exc:
+            if self._on_skip is None:
+                raise
+            self._on_skip(f"rollback check skipped: {exc.message}")
+            return
+        self._verified = True
+
+    def advance_head(self, *, what: str = "backup") -> None:
+        """Move the vault's backup head to the current snapshot list (after a change)."""
+        from .errors import RollbackDetected, VaultError
+
+        if self._guard is None:
+            return
+        try:
+            self._guard.advance()
+        except RollbackDetected as exc:
+            raise RollbackDetected(f"{what} saved, but {exc.message}", hint=exc.hint) from None
+        except VaultError as exc:
+            if self._on_skip is None:
+                raise
+            self._on_skip(f"the vault's backup head was not advanced ({exc.message}); rollback "
+                          "detection covers this snapshot from the next successful backup")
+        self._verified = True
 
     @staticmethod
     def public_config(backend: Backend) -> dict[str, Any]:
@@ -161,16 +264,20 @@ class Repository:
 
     def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
                hostname: str | None = None) -> BackupSummary:
-        """Back up files and directories into a new snapshot."""
-        return self._engine.backup(sources, progress=progress or NullProgress(),
-                                   hostname=hostname)
+        """Back up files and directories into a new snapshot (then advance the head)."""
+        summary = self._engine.backup(sources, progress=progress or NullProgress(),
+                                      hostname=hostname)
+        self.advance_head()
+        return summary
 
     def snapshots(self) -> list[SnapshotInfo]:
-        """Every snapshot, oldest first."""
+        """Every snapshot, oldest first (after the rollback check in password mode)."""
+        self.verify_head()
         return self._engine.snapshots()
 
     def find_snapshot(self, ref: str) -> SnapshotInfo:
         """``latest`` or a unique id prefix; ``SnapshotNotFound`` otherwise."""
+        self.verify_head()
         return self._engine.find_snapshot(ref)
 
     def restore(self, ref: str, target: str | Path, *, include: Sequence[str] = (),
@@ -189,6 +296,7 @@ class Repository:
         """
         from .repo.restore import RestoreOptions
 
+        self.verify_head()
         options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
                                  on_item)
         return self._engine.restore(ref, target, include=include, options=options,
@@ -196,13 +304,25 @@ class Repository:
 
     def check(self, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
         """Verify the repository's structure, and with ``read_data`` every blob."""
+        self.verify_head()
         return self._engine.check(read_data=read_data, progress=progress or NullProgress())
 
     def forget(self, *, keep_last: int | None = None, keep_daily: int | None = None,
                keep_weekly: int | None = None, dry_run: bool = False) -> ForgetResult:
-        """Remove snapshots not kept by the policy (restic semantics)."""
-        return self._engine.forget(keep_last=keep_last, keep_daily=keep_daily,
-                                   keep_weekly=keep_weekly, dry_run=dry_run)
+        """Remove snapshots not kept by the policy (restic semantics).
+
+        In password mode the head moves to the remaining snapshots before any is
+        deleted (``HeadGuard.forget``)."""
+        def run(**policy: Any) -> ForgetResult:
+            return self._engine.forget(**policy)
+
+        policy: dict[str, Any] = {"keep_last": keep_last, "keep_daily": keep_daily,
+                                  "keep_weekly": keep_weekly, "dry_run": dry_run}
+        if self._guard is None:
+            return run(**policy)
+        result: ForgetResult = self._guard.forget(run, **policy)
+        self._verified = True
+        return result
 
     def prune(self, *, progress: Progress | None = None) -> PruneSummary:
         """Delete data no snapshot refers to any more."""

@@ -7,7 +7,8 @@ returns (documented in the README and ``docs/spec/cli.md``)::
 
     StrongroomError                                  exit 1
     ├── UsageError            bad arguments / config                 exit 2
-    │   └── LocalSecretsUnsafe  device key/state directory not private exit 2
+    │   ├── LocalSecretsUnsafe  device key/state directory not private exit 2
+    │   └── InvalidAccountId  account id breaks the rule (vault §7.1) exit 2
     ├── RepositoryError
     │   ├── RepositoryNotFound                                       exit 10
     │   ├── RepositoryExists                                         exit 10
@@ -77,6 +78,12 @@ class UsageError(StrongroomError):
 
 class LocalSecretsUnsafe(UsageError):
     """A local directory that holds Strongroom's secrets could be changed by someone else."""
+
+    exit_code = 2
+
+
+class InvalidAccountId(UsageError):
+    """That is not a valid account id."""
 
     exit_code = 2
 
@@ -278,6 +285,7 @@ __all__ = [
     "DataDamaged",
     "FormatError",
     "InternalError",
+    "InvalidAccountId",
     "InvalidKeyFormat",
     "InvalidLogin",
     "LocalSecretsUnsafe",

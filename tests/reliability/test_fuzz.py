@@ -146,9 +146,14 @@ _GOOD_LOCATOR = {"format": "strongroom-vault-locator/1", "url": "https://vault.e
                                     "parallelism": 1}, "context": ""}}
 
 
+_GOOD_LOCATOR_V2 = {"format": "strongroom-vault-locator/2", "url": "https://vault.example",
+                    "account": "alice", "slot": "0f" * 16, "server_public_key": "A" * 43,
+                    "context": "", "created": 1_790_000_000, "mac": "A" * 43}
+
+
 @_fuzz()
 @given(st.one_of(st.binary(max_size=600), _json.map(lambda j: json.dumps(j).encode()),
-                 _hostile_docs(_GOOD_LOCATOR)))
+                 _hostile_docs(_GOOD_LOCATOR), _hostile_docs(_GOOD_LOCATOR_V2)))
 def test_vault_locator_parser(data: bytes) -> None:
     """ext/vault.json, which the provider writes: a locator within bounds or FormatError."""
     from strongroom.client.flows import KSF_BOUNDS, VaultLocator
@@ -158,8 +163,11 @@ def test_vault_locator_parser(data: bytes) -> None:
         loc = VaultLocator.from_json(data)
     except FormatError:
         return
-    for k, (lo, hi) in KSF_BOUNDS.items():
-        assert type(loc.ksf[k]) is int and lo <= loc.ksf[k] <= hi
+    if loc.legacy_ksf is not None:  # version 1: parameters shown, never used
+        for k, (lo, hi) in KSF_BOUNDS.items():
+            assert type(loc.legacy_ksf[k]) is int and lo <= loc.legacy_ksf[k] <= hi
+    else:
+        assert loc.mac is not None and len(loc.mac) == 32 and loc.slot
     assert len(loc.server_public_key) == 32
 
 

@@ -34,10 +34,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.vault.conftest import SMALL_KSF, VaultProcess
+from tests.vault.conftest import VaultProcess
 
+from strongroom import password
 from strongroom.api import BackupKey, Repository
-from strongroom.client import flows
 from strongroom.client.rollback import (
     HeadGuard,
     HeadState,
@@ -48,6 +48,7 @@ from strongroom.client.rollback import (
 )
 from strongroom.client.vault_client import VaultClient, b64e
 from strongroom.errors import BackupHeadConflict, StrongroomError, VaultUnreachable
+from strongroom.password import VaultAccess
 from strongroom.storage.registry import open_backend
 
 from .campaign import record, sized
@@ -55,6 +56,15 @@ from .campaign import record, sized
 ROUNDS = sized(4, 30)
 SEED = 6010
 PASSWORD = "head crash pw"
+
+
+#: The slot the test's repository was enabled in (set once the vault has it).
+_SLOT: list[str] = [""]
+
+
+def _vc(url: str, token: str, **kw: Any) -> VaultClient:
+    """A client of the test repository's slot at ``url``."""
+    return VaultClient(url, "alice", token, slot=_SLOT[0], **kw)
 
 
 class _Vault:
@@ -153,7 +163,7 @@ def _advancer(h: _Hammer, url: str, token: str, repo_dir: Path, k_head: bytes, r
 def _advance_until_stopped(h: _Hammer, url: str, token: str, repo_dir: Path, k_head: bytes,
                            repo_id: str, newest: str, ids: tuple[str, ...], start: int) -> None:
     nxt = start
-    with open_backend(str(repo_dir)) as backend, VaultClient(url, "alice", token, timeout=5) as c:
+    with open_backend(str(repo_dir)) as backend, _vc(url, token, timeout=5) as c:
         while not h.stop.is_set():
             state = HeadState(nxt, newest, ids)
             tag = state.tag(k_head, repo_id)
@@ -188,12 +198,12 @@ def _stale_probes(url: str, token: str, stored: int, tag: bytes) -> int:
     hdr = {"authorization": f"Bearer {token}"}
     n = 0
     for counter in sorted({max(1, stored - 1), stored, stored + 2}):
-        r = httpx.post(f"{url}/v1/accounts/alice/head", headers=hdr,
+        r = httpx.post(f"{url}/v1/accounts/alice/slots/{_SLOT[0]}/head", headers=hdr,
                        json={"counter": counter, "tag": b64e(tag)}, timeout=30)
         assert r.status_code == 409, (counter, stored, r.status_code, r.text)
         assert r.json()["error"] == "head_conflict" and r.json()["counter"] == stored, r.text
         n += 1
-    with VaultClient(url, "alice", token) as c:
+    with _vc(url, token) as c:
         with pytest.raises(BackupHeadConflict) as exc:
             c.advance_head(stored, tag)  # a replay of the stored head
         assert exc.value.current == stored
@@ -222,16 +232,20 @@ def test_killed_vault_never_loses_an_acknowledged_head(tmp_path: Path) -> None:
     try:
         token = vault.create_account("alice")
         with open_backend(str(repo_dir), create=True) as backend:
-            Repository.create(backend, key).close()
-            with VaultClient(vault.url, "alice", token) as c:
-                flows.enable(backend, key, c, PASSWORD, ksf=SMALL_KSF)
+            # The default parameters: the CLI journey at the end logs in with the password,
+            # and a real device refuses anything weaker than DEFAULT_KSF.
+            access = VaultAccess(vault.url, token)
+            with Repository.create(backend, key) as created:
+                _SLOT[0] = password.enable(created, access, PASSWORD).slot
+            access.close()
+            with _vc(vault.url, token) as c:
                 assert c.head()[0] == 1
         backend = open_backend(str(repo_dir))
         repo = Repository.open(backend, key)
         local = LocalHeads(tmp_path / "device" / "heads")  # this device's head memory
         try:
             for r in range(ROUNDS):
-                with VaultClient(vault.url, "alice", token) as c:
+                with _vc(vault.url, token) as c:
                     base = c.head()[0]
                 newest, ids = listing(repo)
                 h = _Hammer(base)
@@ -249,7 +263,7 @@ def test_killed_vault_never_loses_an_acknowledged_head(tmp_path: Path) -> None:
                 vault.start()
 
                 assert h.errors == [], (r, h.errors)
-                with VaultClient(vault.url, "alice", token) as c:
+                with _vc(vault.url, token) as c:
                     stored, tag = c.head()
                     assert stored >= h.max_acked, (r, "acknowledged advance lost", stored, h.max_acked)
                     assert stored <= h.max_sent, (r, "head beyond anything sent", stored, h.max_sent)
@@ -304,13 +318,13 @@ def _cli_journey(tmp_path: Path, repo_dir: Path, src: Path, url: str, token: str
     base = {"STRONGROOM_REPO": str(repo_dir), "STRONGROOM_KEYRING": "no", "STRONGROOM_VAULT": url,
             "STRONGROOM_VAULT_TOKEN": token, "STRONGROOM_PASSWORD": PASSWORD}
     dev1 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "cli1")}
-    with VaultClient(url, "alice", token) as c:
+    with _vc(url, token) as c:
         before = c.head()[0]
     _write_chats(src, 10_000)
     r = run("--json", "backup", str(src), env=dev1)
     assert r.exit_code == 0, r.output
     newest = json.loads(r.stdout)["snapshot_id"]
-    with VaultClient(url, "alice", token) as c:
+    with _vc(url, token) as c:
         assert c.head()[0] == before + 1  # the backup advanced the head
     r = run("snapshots", env=dev1)
     assert r.exit_code == 0, (r.exit_code, r.output)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.vault.conftest import SMALL_KSF, VaultProcess
+from tests.vault.conftest import SMALL_BOUNDS, SMALL_KSF, VaultProcess
 from tests.vault.pg import wait_port
 
 from strongroom.client import flows
@@ -64,8 +64,8 @@ class _Vault:
         self.proc.wait()
 
 
-def _counted(url: str, token: str) -> int:
-    with VaultClient(url, "alice", token) as c:
+def _counted(url: str, token: str, slot: str) -> int:
+    with VaultClient(url, "alice", token, slot=slot) as c:
         st = c.status()
     return int(st["attempt_limit"]) - int(st["attempts_left"])
 
@@ -79,11 +79,11 @@ def test_killed_vault_never_loses_a_counted_guess(tmp_path: Path) -> None:
     backend = MemoryBackend()
     key = BackupKey.generate()
     with VaultClient(vault.url, "alice", token) as c:
-        loc = flows.enable(backend, key, c, "right password", ksf=SMALL_KSF)
+        loc = flows.enable(backend, key, c, "right password", ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
     figures = {"rounds": 0, "ke2_received": 0, "counted": 0, "lost_answers": 0}
     try:
         for r in range(ROUNDS):
-            before = _counted(vault.url, token)
+            before = _counted(vault.url, token, loc.slot)
             received = [0]
             stop = threading.Event()
             lock = threading.Lock()
@@ -91,9 +91,9 @@ def test_killed_vault_never_loses_a_counted_guess(tmp_path: Path) -> None:
             def guesser(seed: int, url: str = vault.url, stop: threading.Event = stop,
                         lock: threading.Lock = lock, received: list[int] = received) -> None:
                 rng = random.Random(seed)
-                with VaultClient(url, "alice", token, timeout=5) as c:
+                with VaultClient(url, "alice", token, timeout=5, slot=loc.slot) as c:
                     while not stop.is_set():
-                        ke1, _ = opaque.LoginClient.start(b"wrong", config=loc.config(),
+                        ke1, _ = opaque.LoginClient.start(b"wrong", config=loc.config(SMALL_KSF),
                                                           rng=rng.randbytes)
                         try:
                             c.login_start(ke1)
@@ -112,14 +112,14 @@ def test_killed_vault_never_loses_a_counted_guess(tmp_path: Path) -> None:
             for t in threads:
                 t.join(timeout=30)
             vault = _Vault(tmp_path, r + 1)
-            counted = _counted(vault.url, token) - before
+            counted = _counted(vault.url, token, loc.slot) - before
             assert counted >= received[0], (r, counted, received[0])
             figures["rounds"] += 1
             figures["ke2_received"] += received[0]
             figures["counted"] += counted
             figures["lost_answers"] += counted - received[0]
         with VaultClient(vault.url, "alice", token) as c:
-            assert flows.recover(loc, c, "right password") == key
+            assert flows.recover(loc, c, "right password", bounds=SMALL_BOUNDS) == key
     finally:
         vault.kill()
     record("vault-kill", figures)

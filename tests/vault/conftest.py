@@ -12,13 +12,16 @@ import pytest
 
 from strongroom.vault import _opaque as opaque
 from strongroom.vault.core import Vault, VaultPolicy, VaultSecrets
+from strongroom.vault.params import KsfBounds
 from strongroom.vault.store import RecordStore
 from strongroom.vault.store_sqlite import SqliteStore
 
 from . import pg
 
-# Small Argon2id so the suite stays fast; the parameters travel in ext/vault.json.
+# Small Argon2id so the suite stays fast; the vault keeps them with the record.
 SMALL_KSF = {"memory_kib": 256, "iterations": 1, "parallelism": 1}
+#: What the tests' clients accept: SMALL_KSF (real devices keep DEFAULT_KSF as the minimum).
+SMALL_BOUNDS = KsfBounds(minimum={"memory_kib": 8, "iterations": 1, "parallelism": 1})
 
 
 def small_config() -> object:

@@ -170,7 +170,7 @@ def test_vault_serve_with_pkcs11_keystore(tmp_path: Path, softhsm_token: dict[st
     from strongroom.crypto.keys import BackupKey
     from strongroom.storage.memory import MemoryBackend
 
-    from .conftest import SMALL_KSF, VaultProcess
+    from .conftest import SMALL_BOUNDS, SMALL_KSF, VaultProcess
 
     env = {"SOFTHSM2_CONF": softhsm_token["conf"], "STRONGROOM_VAULT_PIN": softhsm_token["pin"]}
     extra = ("--keystore", "pkcs11", "--token-label", softhsm_token["token"])
@@ -179,10 +179,10 @@ def test_vault_serve_with_pkcs11_keystore(tmp_path: Path, softhsm_token: dict[st
         token = vp.create_account("alice")
         backend = MemoryBackend()
         with VaultClient(vp.url, "alice", token) as c:
-            loc = flows.enable(backend, key, c, "pw", ksf=SMALL_KSF)
+            loc = flows.enable(backend, key, c, "pw", ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
     doc = json.loads(Path(vp.secrets).read_text())
     assert doc["keystore"]["kind"] == "pkcs11"
     # A restarted vault unwraps its secrets through the token and still opens the record.
     with VaultProcess(tmp_path, extra=extra, env=env) as vp2, \
             VaultClient(vp2.url, "alice", token) as c:
-        assert flows.recover(loc, c, "pw") == key
+        assert flows.recover(loc, c, "pw", bounds=SMALL_BOUNDS) == key

@@ -82,7 +82,8 @@ def test_labels_are_distinct() -> None:
 
     all_labels = list(labels.ALL_LABELS) + list(engine.ALL_LABELS)
     assert len(set(all_labels)) == len(all_labels)
-    assert all(x.startswith((b"strongroom/v1/vault/", b"strongroom/v2/vault/")) for x in labels.ALL_LABELS)
+    assert all(x.startswith((b"strongroom/v1/vault/", b"strongroom/v2/vault/",
+                                     b"strongroom/v3/vault/")) for x in labels.ALL_LABELS)
 
 
 @pytest.mark.parametrize("acct", ["", "x" * 129, "a\nb"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 
@@ -12,6 +14,7 @@ from strongroom.errors import (
     AttemptsExhausted,
     InvalidLogin,
     VaultAuthError,
+    VaultError,
     VaultProtocolError,
     VaultUnreachable,
 )
@@ -19,7 +22,7 @@ from strongroom.storage.memory import MemoryBackend
 from strongroom.vault import _opaque as opaque
 from strongroom.vault.app import b64e
 
-from .conftest import SMALL_KSF, DetRng
+from .conftest import SMALL_BOUNDS, SMALL_KSF, DetRng
 
 K = BackupKey.from_bytes(bytes(range(32)))
 
@@ -34,38 +37,41 @@ def alice(live):  # type: ignore[no-untyped-def]
 
 def _enable(client: VaultClient, pw: str = "right password") -> MemoryBackend:
     backend = MemoryBackend()
-    flows.enable(backend, K, client, pw, ksf=SMALL_KSF)
+    flows.enable(backend, K, client, pw, ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
     return backend
 
 
 def test_enable_and_recover(alice: VaultClient) -> None:
     backend = _enable(alice)
     loc = flows.read_locator(backend)
-    assert loc is not None and loc.account == "alice" and loc.ksf == SMALL_KSF
-    assert flows.recover(loc, alice, "right password") == K
+    assert loc is not None and loc.account == "alice" and loc.slot
+    # The parameters are kept by the vault with the record, not in storage (spec §2.2).
+    assert alice.for_slot(loc.slot).status()["ksf"] == SMALL_KSF
+    assert b"memory_kib" not in backend.get(flows.LOCATOR)
+    assert flows.recover(loc, alice, "right password", bounds=SMALL_BOUNDS) == K
 
 
 def test_wrong_password_says_attempts_left_and_warns_before_last(alice: VaultClient) -> None:
     loc = flows.read_locator(_enable(alice))
     for left in range(9, 0, -1):
         with pytest.raises(InvalidLogin) as exc:
-            flows.recover(loc, alice, "wrong")
+            flows.recover(loc, alice, "wrong", bounds=SMALL_BOUNDS)
         assert exc.value.attempts_left == left
         assert f"{left} attempt" in exc.value.message
     assert "WARNING" in (exc.value.hint or "")
     asked = []
     with pytest.raises(Exception) as stop:
-        flows.recover(loc, alice, "wrong", confirm_last=lambda: asked.append(1) or False)
+        flows.recover(loc, alice, "wrong", confirm_last=lambda: asked.append(1) or False, bounds=SMALL_BOUNDS)
     assert asked == [1] and "nothing was spent" in str(stop.value)
-    assert alice.status()["attempts_left"] == 1
+    assert alice.for_slot(loc.slot).status()["attempts_left"] == 1
     # The last allowed wrong guess is AttemptsExhausted, with its typed field at 0.
     with pytest.raises(AttemptsExhausted) as last:
-        flows.recover(loc, alice, "wrong", confirm_last=lambda: True)
+        flows.recover(loc, alice, "wrong", confirm_last=lambda: True, bounds=SMALL_BOUNDS)
     assert "destroyed" in last.value.message and last.value.attempts_left == 0
     with pytest.raises(AttemptsExhausted) as locked:
-        flows.recover(loc, alice, "right password")
+        flows.recover(loc, alice, "right password", bounds=SMALL_BOUNDS)
     assert "permanently" in locked.value.message and "64-digit key" in (locked.value.hint or "")
-    raw = httpx.post(f"{alice.url}/v1/accounts/alice/login/start",
+    raw = httpx.post(f"{alice.url}/v1/accounts/alice/slots/{loc.slot}/login/start",
                      headers={"authorization": alice._http.headers["authorization"]},
                      json={"ke1": "A" * 128})
     assert raw.status_code == 410 and raw.json()["error"] == "locked"
@@ -81,14 +87,17 @@ def test_unknown_account_looks_like_wrong_password(live) -> None:  # type: ignor
     for name in ("real", "ghost"):
         with VaultClient(server.url, name, tokens[name]) as c:
             ke1, _ = opaque.LoginClient.start(b"guess", rng=DetRng(name.encode()))
-            r = httpx.post(f"{server.url}/v1/accounts/{name}/login/start",
+            r = httpx.post(f"{server.url}/v1/accounts/{name}/slots/{loc.slot}/login/start",
                            headers={"authorization": f"Bearer {tokens[name]}"},
                            json={"ke1": b64e(ke1)})
             answers[name] = r
-            with pytest.raises(InvalidLogin) as exc:
-                flows.recover(flows.VaultLocator(server.url, name, loc.server_public_key, loc.ksf,
-                                                 loc.context), c, "guess")
-            assert exc.value.attempts_left == 8  # type: ignore[attr-defined]
+            if name == "real":
+                with pytest.raises(InvalidLogin) as exc:
+                    flows.recover(loc, c, "guess", bounds=SMALL_BOUNDS)
+                assert exc.value.attempts_left == 8  # type: ignore[attr-defined]
+            else:  # the client asks first and spends no guess on a slot without a record
+                with pytest.raises(VaultError, match="holds no key"):
+                    flows.recover(replace(loc, account=name), c, "guess", bounds=SMALL_BOUNDS)
     a, b = answers["real"], answers["ghost"]
     assert a.status_code == b.status_code == 200
     assert sorted(a.json()) == sorted(b.json())
@@ -180,24 +189,24 @@ def test_vault_unreachable_is_clear() -> None:
 def test_pinning_refuses_another_vault_key(alice: VaultClient, live) -> None:  # type: ignore[no-untyped-def]
     backend = _enable(alice)
     loc = flows.read_locator(backend)
-    impostor = flows.VaultLocator(loc.url, loc.account, bytes(32), loc.ksf, loc.context)
+    impostor = replace(loc, server_public_key=bytes(32))
     with pytest.raises(VaultProtocolError) as exc:
-        flows.recover(impostor, alice, "right password")
+        flows.recover(impostor, alice, "right password", bounds=SMALL_BOUNDS)
     assert "pinned" in exc.value.message
     with pytest.raises(VaultProtocolError):
-        flows.enable(MemoryBackend(), K, alice, "pw", ksf=SMALL_KSF, pinned_key=bytes(32))
+        flows.enable(MemoryBackend(), K, alice, "pw", ksf=SMALL_KSF, pinned_key=bytes(32), bounds=SMALL_BOUNDS)
 
 
 def test_change_password_and_disable(alice: VaultClient) -> None:
     backend = _enable(alice)
-    flows.change_password(backend, K, alice, "new password")
+    flows.change_password(backend, K, alice, "new password", bounds=SMALL_BOUNDS)
     loc = flows.read_locator(backend)
     with pytest.raises(InvalidLogin):
-        flows.recover(loc, alice, "right password")
-    assert flows.recover(loc, alice, "new password") == K
+        flows.recover(loc, alice, "right password", bounds=SMALL_BOUNDS)
+    assert flows.recover(loc, alice, "new password", bounds=SMALL_BOUNDS) == K
     assert flows.disable(backend, alice, K) is True
     assert flows.read_locator(backend) is None
-    assert alice.status()["exists"] is False
+    assert alice.for_slot(loc.slot).status()["exists"] is False
     assert "only the 64-digit key" in flows.DISABLED_NOTE
 
 

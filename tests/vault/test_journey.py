@@ -13,7 +13,7 @@ from strongroom.client import flows
 from strongroom.client.vault_client import VaultClient
 from strongroom.storage.registry import open_backend
 
-from .conftest import SMALL_KSF, VaultProcess
+from .conftest import SMALL_BOUNDS, SMALL_KSF, VaultProcess
 
 
 def _sample(root: Path) -> Path:
@@ -49,7 +49,7 @@ def test_library_journey(tmp_path: Path) -> None:
         with open_backend(str(tmp_path / "repo"), create=True) as backend:
             Repository.create(backend, key).close()
             with VaultClient(vault.url, "alice", token) as client:
-                flows.enable(backend, key, client, "s3cret pw", ksf=SMALL_KSF)
+                flows.enable(backend, key, client, "s3cret pw", ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
             with Repository.open(backend, key) as repo:
                 repo.backup([src])
         del key  # the device is lost
@@ -58,7 +58,7 @@ def test_library_journey(tmp_path: Path) -> None:
             loc = flows.read_locator(backend)
             assert loc is not None
             with VaultClient(loc.url, loc.account, token) as client:
-                key2 = flows.recover(loc, client, "s3cret pw")
+                key2 = flows.recover(loc, client, "s3cret pw", bounds=SMALL_BOUNDS)
             with Repository.open(backend, key2) as repo:
                 repo.restore("latest", tmp_path / "restored")
     assert _same_tree(src, _restored(tmp_path / "restored", src))

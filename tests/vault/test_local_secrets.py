@@ -17,7 +17,7 @@ from .conftest import DetRng
 
 
 class Vault:
-    url, account = "http://127.0.0.1:1", "alice"
+    url, account, slot = "http://127.0.0.1:1", "alice", "s1"
 
 
 def _keystore(path: Path):  # type: ignore[no-untyped-def]
@@ -80,3 +80,16 @@ def test_head_counter_refused_in_a_world_writable_directory(tmp_path: Path, whic
     with pytest.raises(LocalSecretsUnsafe, match="writable by other users"):
         LocalHeads(config / "heads").save("r1", Vault(), 3)
     assert os.listdir(config / "heads") == []
+
+
+def test_head_memory_in_a_directory_others_can_write_is_refused_not_read(tmp_path: Path) -> None:
+    """Another local user could lower the counter (or drop the file) to switch the alarm off."""
+    heads = tmp_path / "heads"
+    local = LocalHeads(heads)
+    local.save("r1", Vault(), 5)
+    assert local.load("r1", Vault()) == 5 and local.knows("r1")
+    heads.chmod(0o777)
+    with pytest.raises(LocalSecretsUnsafe):
+        local.load("r1", Vault())
+    with pytest.raises(LocalSecretsUnsafe):
+        local.knows("r1")

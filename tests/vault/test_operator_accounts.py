@@ -38,7 +38,8 @@ def test_cli_account_list_and_delete(tmp_path: Path) -> None:
     assert run(cli, ["vault", "account", "create", "alice", "--db", db]).exit_code == 0
     listed = run(cli, ["vault", "account", "list", "--db", db, "--json"])
     assert listed.exit_code == 0
-    assert json.loads(listed.stdout) == [{"account": "alice", "record": None, "used": 0}]
+    assert json.loads(listed.stdout) == [{"account": "alice", "slot": None, "record": None,
+                                           "used": 0}]
     refused = run(cli, ["vault", "account", "delete", "alice", "--db", db])
     assert refused.exit_code == 2 and "--yes" in refused.stderr
     assert run(cli, ["vault", "account", "delete", "alice", "--db", db, "--yes"]).exit_code == 0

@@ -6,6 +6,7 @@ PostgreSQL), real local-folder repositories, the real client.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -13,15 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from strongroom import password
 from strongroom.api import BackupKey, Repository
 from strongroom.client import flows
 from strongroom.client.rollback import RECORD_PREFIX, HeadGuard, LocalHeads, record_name
 from strongroom.client.vault_client import VaultClient
 from strongroom.errors import BackupHeadConflict, RollbackDetected
+from strongroom.password import VaultAccess
 from strongroom.storage.registry import open_backend
 from strongroom.vault.app import b64e
+from strongroom.vault.store import record_key
 
-from .conftest import SMALL_KSF, DetRng
+from .conftest import SMALL_BOUNDS, SMALL_KSF, DetRng
 
 K = BackupKey.from_bytes(bytes(range(32)))
 
@@ -29,11 +33,12 @@ K = BackupKey.from_bytes(bytes(range(32)))
 class Device:
     """One device: a repository opened with K, a vault client, its local head memory."""
 
-    def __init__(self, root: Path, repo_dir: Path, url: str, token: str, name: str = "dev") -> None:
-        self.root, self.n = root, 0
+    def __init__(self, root: Path, repo_dir: Path, url: str, token: str, name: str = "dev",
+                 slot: str = "") -> None:
+        self.root, self.n, self.slot = root, 0, slot
         self.backend = open_backend(str(repo_dir))
         self.repo = Repository.open(self.backend, K)
-        self.client = VaultClient(url, "alice", token)
+        self.client = VaultClient(url, "alice", token, slot=slot)
         self.local = LocalHeads(root / name / "heads")
         self.guard = HeadGuard(self.repo, self.backend, K, self.client, self.local)
 
@@ -62,10 +67,13 @@ def alice(live, tmp_path: Path):  # type: ignore[no-untyped-def]
     repo_dir = tmp_path / "repo"
     with open_backend(str(repo_dir), create=True) as backend:
         Repository.create(backend, K).close()
-        with VaultClient(server.url, "alice", token) as c:
-            flows.enable(backend, K, c, "pw", ksf=SMALL_KSF)
+        access = VaultAccess(server.url, token, ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
+        with Repository.open(backend, K) as repo:
+            slot = password.enable(repo, access, "pw").slot
+        access.close()
+        with VaultClient(server.url, "alice", token, slot=slot) as c:
             assert c.head()[0] == 1  # enable starts the head at the (empty) listing
-    dev = Device(tmp_path, repo_dir, server.url, token)
+    dev = Device(tmp_path, repo_dir, server.url, token, slot=slot)
     dev.token, dev.url = token, server.url  # type: ignore[attr-defined]
     try:
         yield dev
@@ -110,10 +118,10 @@ def test_tag_follows_the_spec_byte_layout() -> None:
 
 def test_local_heads_are_per_repository_and_vault(tmp_path: Path) -> None:
     class V:
-        url, account = "http://v", "alice"
+        url, account, slot = "http://v", "alice", "s1"
 
     class W:
-        url, account = "http://w", "alice"
+        url, account, slot = "http://w", "alice", "s1"
 
     local = LocalHeads(tmp_path / "heads")
     assert local.load("r1", V()) == 0
@@ -154,7 +162,8 @@ def test_older_genuine_snapshot_list_is_detected(alice: Device, tmp_path: Path) 
     shutil.copytree(tmp_path / "repo", tmp_path / "old")  # the provider keeps a copy after backup 1
     second = alice.backup()
     # Later the provider serves the old copy to a new device (fresh local memory).
-    old = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "new-device")  # type: ignore[attr-defined]
+    old = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "new-device",  # type: ignore[attr-defined]
+                 slot=alice.slot)
     try:
         with pytest.raises(RollbackDetected) as exc:
             old.guard.verify()
@@ -196,7 +205,7 @@ def test_snapshots_without_an_advance_are_no_alarm(alice: Device) -> None:
 def test_tampered_tag_is_detected(alice: Device, store) -> None:  # type: ignore[no-untyped-def]
     alice.backup()
     counter, _tag = alice.client.head()
-    _set_head_raw(store, "alice", counter, bytes(32))  # the vault changes the stored tag
+    _set_head_raw(store, record_key("alice", alice.slot), counter, bytes(32))  # the vault changes the stored tag
     with pytest.raises(RollbackDetected) as exc:
         alice.guard.verify()
     assert f"backup head #{counter} does not authenticate" in exc.value.message
@@ -232,7 +241,7 @@ def test_vault_rolling_back_its_head_is_seen_by_the_device(alice: Device, store)
     alice.backup()
     alice.backup()
     assert alice.local.load(alice.repo.id, alice.client) == 3
-    _set_head_raw(store, "alice", 2)  # the vault operator restores an old database
+    _set_head_raw(store, record_key("alice", alice.slot), 2)  # the vault operator restores an old database
     with pytest.raises(RollbackDetected) as exc:
         alice.guard.verify()
     assert "went back from #3" in exc.value.message and "#2" in exc.value.message
@@ -246,9 +255,11 @@ def test_vault_and_provider_colluding_fool_only_a_new_device(alice: Device, stor
     shutil.copytree(tmp_path / "repo", tmp_path / "old")
     alice.backup()
     assert alice.client.head()[0] == old_counter + 1
-    _set_head_raw(store, "alice", old_counter, old_tag)  # the vault goes back too
-    new = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "new-device")  # type: ignore[attr-defined]
-    seen = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "dev")  # type: ignore[attr-defined]
+    _set_head_raw(store, record_key("alice", alice.slot), old_counter, old_tag)  # the vault goes back too
+    new = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "new-device",  # type: ignore[attr-defined]
+                 slot=alice.slot)
+    seen = Device(tmp_path, tmp_path / "old", alice.url, alice.token, "dev",  # type: ignore[attr-defined]
+                  slot=alice.slot)
     try:
         assert new.guard.verify() == old_counter  # not detected: nothing to compare with
         with pytest.raises(RollbackDetected) as exc:  # this device saw a higher counter
@@ -300,17 +311,17 @@ def test_head_advance_is_compare_and_set(alice: Device) -> None:
     url, hdr = alice.client.url, {"authorization": f"Bearer {alice.token}"}  # type: ignore[attr-defined]
     tag = b64e(b"\x01" * 32)
     for wrong in (1, 3, 7):  # the head is at 1 after enable
-        r = httpx.post(f"{url}/v1/accounts/alice/head", headers=hdr, json={"counter": wrong, "tag": tag})
+        r = httpx.post(f"{url}/v1/accounts/alice/slots/{alice.slot}/head", headers=hdr, json={"counter": wrong, "tag": tag})
         assert r.status_code == 409, r.text
         assert r.json()["error"] == "head_conflict" and r.json()["counter"] == 1
-    r = httpx.post(f"{url}/v1/accounts/alice/head", headers=hdr, json={"counter": 2, "tag": tag})
+    r = httpx.post(f"{url}/v1/accounts/alice/slots/{alice.slot}/head", headers=hdr, json={"counter": 2, "tag": tag})
     assert r.status_code == 200 and r.json() == {"counter": 2, "tag": tag}
     with pytest.raises(BackupHeadConflict) as exc:
         alice.client.advance_head(2, b"\x02" * 32)
     assert exc.value.current == 2
     assert alice.client.head() == (2, b"\x01" * 32)
     # Neither a new password nor deleting the record moves the head back.
-    flows.change_password(alice.backend, K, alice.client, "another pw")
+    flows.change_password(alice.backend, K, alice.client, "another pw", bounds=SMALL_BOUNDS)
     assert alice.client.delete(flows.record_proof(K, "alice")) is True
     assert alice.client.head() == (2, b"\x01" * 32)
 
@@ -330,7 +341,7 @@ MALFORMED_HEADS = [
 
 def test_malformed_head_advance_is_400(alice: Device) -> None:
     for body in MALFORMED_HEADS:
-        r = httpx.post(f"{alice.client.url}/v1/accounts/alice/head", json=body,
+        r = httpx.post(f"{alice.client.url}/v1/accounts/alice/slots/{alice.slot}/head", json=body,
                        headers={"authorization": f"Bearer {alice.token}"})  # type: ignore[attr-defined]
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"] in {"bad_request", "bad_message"}
@@ -345,7 +356,7 @@ def test_concurrent_advances_exactly_one_wins(alice: Device) -> None:
     def advance(i: int) -> None:
         with httpx.Client(timeout=30) as c:
             barrier.wait()
-            r = c.post(f"{url}/v1/accounts/alice/head", headers=hdr,
+            r = c.post(f"{url}/v1/accounts/alice/slots/{alice.slot}/head", headers=hdr,
                        json={"counter": 2, "tag": b64e(bytes([i]) * 32)})
             statuses.append(r.status_code)
 
@@ -360,7 +371,8 @@ def test_concurrent_advances_exactly_one_wins(alice: Device) -> None:
 
 
 def test_two_devices_advancing_at_once_both_land(alice: Device, tmp_path: Path) -> None:
-    other = Device(tmp_path, tmp_path / "repo", alice.url, alice.token, "dev2")  # type: ignore[attr-defined]
+    other = Device(tmp_path, tmp_path / "repo", alice.url, alice.token, "dev2",  # type: ignore[attr-defined]
+                   slot=alice.slot)
     try:
         mine, theirs = alice.backup(advance=False), other.backup(advance=False)
         errors: list[BaseException] = []
@@ -389,7 +401,7 @@ def test_two_devices_advancing_at_once_both_land(alice: Device, tmp_path: Path) 
 def test_head_is_not_a_side_channel(alice: Device, live) -> None:  # type: ignore[no-untyped-def]
     server, auth = live
     bob = auth.create_account("bob", DetRng(b"bob"))
-    url = f"{server.url}/v1/accounts/alice/head"
+    url = f"{server.url}/v1/accounts/alice/slots/{alice.slot}/head"
     r = httpx.get(url, headers={"authorization": f"Bearer {bob}"})
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
     r = httpx.post(url, headers={"authorization": f"Bearer {bob}"},
@@ -584,11 +596,14 @@ def test_cli_a_deleted_locator_is_a_rollback_on_a_device_that_saw_password_mode(
 
 
 LOCATOR_TAMPERS = [
-    ("memory_kib Infinity", lambda d: d.replace(b'"memory_kib": 256', b'"memory_kib": Infinity')),
-    ("memory_kib NaN", lambda d: d.replace(b'"memory_kib": 256', b'"memory_kib": NaN')),
-    ("memory_kib huge", lambda d: d.replace(b'"memory_kib": 256', b'"memory_kib": 1073741824')),
-    ("iterations a string", lambda d: d.replace(b'"iterations": 1', b'"iterations": "1"')),
-    ("iterations true", lambda d: d.replace(b'"iterations": 1', b'"iterations": true')),
+    ("created Infinity", lambda d: re.sub(rb'"created": \d+', b'"created": Infinity', d)),
+    ("created NaN", lambda d: re.sub(rb'"created": \d+', b'"created": NaN', d)),
+    ("created huge", lambda d: re.sub(rb'"created": \d+', b'"created": 1e999', d)),
+    ("created a string", lambda d: re.sub(rb'"created": (\d+)', rb'"created": "\1"', d)),
+    ("slot a number", lambda d: re.sub(rb'"slot": "[^"]*"', b'"slot": 7', d)),
+    ("slot with a slash", lambda d: re.sub(rb'"slot": "[^"]*"', b'"slot": "../x"', d)),
+    ("mac true", lambda d: re.sub(rb'"mac": "[^"]*"', b'"mac": true', d)),
+    ("mac too short", lambda d: re.sub(rb'"mac": "[^"]*"', b'"mac": "AAAA"', d)),
     ("an array", lambda d: b"[]"),
     ("nested 200,000 deep", lambda d: b"[" * 200_000 + b"]" * 200_000),
     ("not UTF-8", lambda d: b"\xff\xfe" + d),
@@ -609,16 +624,14 @@ def test_cli_a_tampered_locator_is_a_clear_error_and_spends_no_guess(  # type: i
             "STRONGROOM_PASSWORD": "pw"}
     assert run("init", "--password", env=dev1).exit_code == 0
     locator = repo / "ext" / "vault.json"
-    # The test vault's parameters are small, so the substitutions above find them.
-    text = locator.read_bytes().replace(b'"memory_kib": 65536', b'"memory_kib": 256').replace(
-        b'"iterations": 3', b'"iterations": 1')
-    assert flows.VaultLocator.from_json(text).ksf["memory_kib"] == 256  # the untampered form parses
+    text = locator.read_bytes()
+    slot = flows.VaultLocator.from_json(text).slot  # the untampered form parses
     locator.write_bytes(tamper(text))
     dev2 = {**dev1, "STRONGROOM_CONFIG_DIR": str(tmp_path / "d2")}
     r = run("restore", "latest", "--target", str(tmp_path / "out"), env=dev2)
     assert r.exit_code == 12, (what, r.output)
     assert "vault.json" in r.stderr and "Traceback" not in r.output
-    status = httpx.get(f"{url}/v1/accounts/alice/record",
+    status = httpx.get(f"{url}/v1/accounts/alice/slots/{slot}/record",
                        headers={"authorization": f"Bearer {token}"}).json()
     assert status["attempts_left"] == 10  # no guess was spent
 

@@ -14,21 +14,21 @@ from strongroom.errors import AttemptsExhausted, InvalidLogin, VaultSessionInval
 from strongroom.storage.memory import MemoryBackend
 from strongroom.vault import _opaque as opaque
 
-from .conftest import SMALL_KSF, DetRng, VaultProcess, fresh_pg_dsn
+from .conftest import SMALL_BOUNDS, SMALL_KSF, DetRng, VaultProcess, fresh_pg_dsn
 
 
 def _hammer(urls: list[str], token: str, loc: flows.VaultLocator) -> list[str]:
     ke1s = [opaque.LoginClient.start(b"wrong", rng=DetRng(i.to_bytes(2, "big"))) for i in range(50)]
 
     def guess(i: int) -> str:
-        with VaultClient(urls[i % len(urls)], "alice", token) as c:
+        with VaultClient(urls[i % len(urls)], "alice", token, slot=loc.slot) as c:
             ke1, st = ke1s[i]
             try:
                 ans = c.login_start(ke1)
             except AttemptsExhausted:
                 return "locked"
             try:
-                opaque.LoginClient.finish(st, ans.ke2, config=loc.config())
+                opaque.LoginClient.finish(st, ans.ke2, config=loc.config(SMALL_KSF))
                 return "RELEASED"
             except InvalidLogin:
                 pass
@@ -51,13 +51,13 @@ def _run(tmp_path: Path, database: str | None) -> None:
         second.start()  # same secrets file (made by the first), same database
         backend = MemoryBackend()
         with VaultClient(first.url, "alice", token) as c:
-            loc = flows.enable(backend, BackupKey.generate(), c, "right", ksf=SMALL_KSF)
+            loc = flows.enable(backend, BackupKey.generate(), c, "right", ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
         results = _hammer([first.url, second.url], token, loc)
         assert results.count("ke2") == 10, results
         assert results.count("locked") == 40
         assert "RELEASED" not in results
         with VaultClient(second.url, "alice", token) as c, pytest.raises(AttemptsExhausted):
-            flows.recover(loc, c, "right")
+            flows.recover(loc, c, "right", bounds=SMALL_BOUNDS)
     finally:
         first.stop()
         if second is not None:

@@ -17,7 +17,7 @@ from strongroom.errors import InvalidLogin, UsageError, VaultUnreachable
 from strongroom.storage.memory import MemoryBackend
 
 from . import pg
-from .conftest import SMALL_KSF, DetRng
+from .conftest import SMALL_BOUNDS, SMALL_KSF, DetRng
 from .helpers import RecordingProxy
 
 _503 = b'{"error": "unavailable", "message": "the record store failed"}'
@@ -46,7 +46,7 @@ def account(live):  # type: ignore[no-untyped-def]
     token = auth.create_account("alice", DetRng(b"alice"))
     with VaultClient(server.url, "alice", token) as c:
         loc = flows.enable(MemoryBackend(), BackupKey.from_bytes(bytes(32)), c, "pw",
-                           ksf=SMALL_KSF)
+                           ksf=SMALL_KSF, bounds=SMALL_BOUNDS)
     return server.url, token, loc
 
 
@@ -57,12 +57,12 @@ def _closed_port_url() -> str:
 def test_refused_connection_moves_to_the_next_node(account) -> None:  # type: ignore[no-untyped-def]
     url, token, loc = account
     dead = _closed_port_url()
-    with VaultClient(f"{dead},{url}", "alice", token) as c:
+    with VaultClient(f"{dead},{url}", "alice", token, slot=loc.slot) as c:
         assert c.url == dead and c.urls == (dead, url)
         with pytest.raises(InvalidLogin) as exc:
-            flows.recover(loc, c, "wrong")
+            flows.recover(loc, c, "wrong", bounds=SMALL_BOUNDS)
         assert exc.value.attempts_left == 9  # one guess, counted once
-        assert flows.recover(loc, c, "pw") is not None
+        assert flows.recover(loc, c, "pw", bounds=SMALL_BOUNDS) is not None
         assert c.status()["attempts_left"] == 10
 
 
@@ -78,9 +78,9 @@ def test_an_answer_is_not_retried_elsewhere_503_included(account, node503) -> No
     url, token, loc = account
     with (VaultClient(f"{node503.url},{url}", "alice", token) as c,
           pytest.raises(VaultUnreachable, match="unavailable")):
-        flows.recover(loc, c, "wrong")  # its first request (status) got the 503
+        flows.recover(loc, c, "wrong", bounds=SMALL_BOUNDS)  # its first request (status) got the 503
     assert len(node503.received) == 1
-    with VaultClient(url, "alice", token) as c:
+    with VaultClient(url, "alice", token, slot=loc.slot) as c:
         assert c.status()["attempts_left"] == 10  # the live node saw no guess
 
 
@@ -88,8 +88,8 @@ def test_a_sent_login_without_answer_is_not_sent_again(account, silent) -> None:
     url, token, loc = account
     from strongroom.vault import _opaque as opaque
 
-    with VaultClient(f"{silent.url},{url}", "alice", token) as c:
-        ke1, _st = opaque.LoginClient.start(b"wrong", config=loc.config())
+    with VaultClient(f"{silent.url},{url}", "alice", token, slot=loc.slot) as c:
+        ke1, _st = opaque.LoginClient.start(b"wrong", config=loc.config(SMALL_KSF))
         with pytest.raises(VaultUnreachable, match="did not answer") as exc:
             c.login_start(ke1)
         assert "may have been counted" in (exc.value.hint or "")

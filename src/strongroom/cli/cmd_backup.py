@@ -13,7 +13,7 @@ from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import advance_head, vault_options
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -46,7 +46,6 @@ def command(app: AppContext, sources: tuple[str, ...], hostname: str | None) -> 
     summary = repository.backup(list(sources), progress=app.progress(), hostname=hostname)
     duration = time.monotonic() - started
     _show(app, summary, duration)
-    advance_head(app, repository)  # password mode: the vault's backup head (rollback detection)
     if summary.warnings:
         click.get_current_context().exit(EXIT_PARTIAL)
 

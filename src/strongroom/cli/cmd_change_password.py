@@ -9,7 +9,7 @@ import click
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import vault_client, vault_options
+from .vault_support import access, vault_options
 
 ENV_NEW = "STRONGROOM_NEW_PASSWORD"
 
@@ -22,17 +22,15 @@ ENV_NEW = "STRONGROOM_NEW_PASSWORD"
 @pass_app
 def command(app: AppContext, new_password_file: str | None) -> None:
     """Change the backup password (nothing is re-uploaded; the key K stays the same)."""
+    from .. import password as pw
     from ..client import flows
 
-    repository = app.open_repository()  # the current password or the 64-digit key opens it
     backend = app.backend()
-    loc = flows.read_locator(backend)
-    if loc is None:
+    if flows.read_locator(backend) is None:
         raise UsageError("this repository has no password", hint="use 'strongroom enable --password'")
+    repository = app.open_repository()  # the current password or the 64-digit key opens it
     new = _new_password(app, new_password_file)
-    client = vault_client(app, url=loc.url, account=loc.account)
-    assert app.key is not None and repository is not None
-    flows.change_password(backend, app.key, client, new)
+    pw.change_password(repository, access(app, backend, need_vault=True), new)
     app.echo("password changed; the backup itself was not touched")
 
 

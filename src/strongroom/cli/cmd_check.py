@@ -8,7 +8,7 @@ from ..api import CheckReport
 from ..errors import DataDamaged
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -30,7 +30,6 @@ at fault and the files it affects; the exit code is then 12."""
 def command(app: AppContext, read_data: bool) -> None:
     """Check the repository for missing or damaged data."""
     repository = app.open_repository()
-    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
     report = repository.check(read_data=read_data, progress=app.progress())
     _show(app, report)
     if not report.ok:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..client.rollback import LocalHeads
 from ..errors import UsageError
 from .context import AppContext
 from .errors import say
-from .keystore import config_dir
 from .options import global_options, pass_app
-from .vault_support import vault_client, vault_options
+from .vault_support import access, vault_options
 
 
 @click.command("disable")
@@ -28,6 +26,7 @@ def command(app: AppContext, use_password: bool, yes: bool) -> None:
     64-digit key or the password): the vault deletes a record only for a
     caller that proves it holds the backup key.
     """
+    from .. import password as pw
     from ..client import flows
 
     backend = app.backend()
@@ -42,11 +41,9 @@ def command(app: AppContext, use_password: bool, yes: bool) -> None:
                              "key opens this backup.", default=False, err=True):
             raise UsageError("nothing was changed")
     repository = app.open_repository()  # K gives the record proof the vault asks for
-    assert app.key is not None
-    client = vault_client(app, url=loc.url, account=loc.account)
-    existed = flows.disable(backend, client, app.key)
-    # This device turned it off: a missing locator is no longer an alarm here.
-    LocalHeads(config_dir(app.env) / "heads").forget(repository.id)
+    # The library checks the locator and the head first, deletes only this backup's slot,
+    # and forgets the head on this device (a missing locator is no alarm here any more).
+    existed = pw.disable(repository, access(app, backend, need_vault=True))
     if app.json:
         app.emit_json({"deleted": existed, "password_enabled": False})
         return

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
-from .vault_support import pinned_key, read_password, vault_client, vault_options
+from .vault_support import access, read_password, vault_options
 
 EPILOG = """\b
 Examples:
@@ -30,8 +30,8 @@ The vault checks the password with OPAQUE and never sees it.  After
 @pass_app
 def command(app: AppContext, use_password: bool) -> None:
     """Let a password (through the Backup Key Vault) open this backup."""
-    app.open_repository()  # proves the key before anything is deposited
-    _enable(app, app.backend(), repository_key(app))
+    repository = app.open_repository()  # proves the key before anything is deposited
+    _enable(app, repository)
 
 
 def repository_key(app: AppContext) -> Any:
@@ -41,19 +41,19 @@ def repository_key(app: AppContext) -> Any:
     return app.key
 
 
-def enable_inputs(app: AppContext) -> tuple[Any, str]:
-    """The vault client and the new password, checked before anything is changed."""
-    client = vault_client(app)
+def enable_inputs(app: AppContext, backend: Any) -> tuple[Any, str]:
+    """The vault access and the new password, checked before anything is changed."""
+    vault = access(app, backend, need_vault=True)
+    vault.client()  # the token's account, asked now: a bad token fails before any write
     password = read_password(app, prompt="New backup password", confirm=True)
-    return client, password
+    return vault, password
 
 
-def _enable(app: AppContext, backend: Any, key: Any,
-            inputs: tuple[Any, str] | None = None) -> None:
-    from ..client import flows
+def _enable(app: AppContext, repository: Any, inputs: tuple[Any, str] | None = None) -> None:
+    from .. import password as pw
 
-    client, password = inputs or enable_inputs(app)
-    loc = flows.enable(backend, key, client, password, pinned_key=pinned_key(app))
+    vault, password = inputs or enable_inputs(app, repository.backend)
+    loc = pw.enable(repository, vault, password)
     if app.json:
         app.emit_json({"vault": loc.url, "account": loc.account, "password_enabled": True})
         return

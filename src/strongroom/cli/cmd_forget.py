@@ -8,7 +8,6 @@ from ..api import ForgetResult
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import forget as vault_forget
 from .vault_support import vault_options
 
 EPILOG = """\b
@@ -41,9 +40,9 @@ def command(app: AppContext, keep_last: int | None, keep_daily: int | None,
         raise UsageError("forget needs a policy",
                          hint="give at least one of --keep-last, --keep-daily, --keep-weekly")
     repository = app.open_repository()
-    # Password mode: the backup head moves to the remaining set before anything is deleted.
-    result = vault_forget(app, repository, keep_last=keep_last, keep_daily=keep_daily,
-                          keep_weekly=keep_weekly, dry_run=dry_run)
+    # Password mode: the library moves the backup head to the remaining set first.
+    result = repository.forget(keep_last=keep_last, keep_daily=keep_daily,
+                               keep_weekly=keep_weekly, dry_run=dry_run)
     pruned = None
     if and_prune and not dry_run:
         pruned = repository.prune(progress=app.progress())

@@ -51,7 +51,7 @@ def command(app: AppContext, no_store: bool, use_password: bool) -> None:
     location = app.require_repo()
     # With --password: the vault, the token and the password are checked (and the
     # password read) before anything is created.
-    inputs = enable_inputs(app) if use_password else None
+    inputs = enable_inputs(app, None) if use_password else None
     key = BackupKey.generate()
     # The key file comes first, so a repository never exists without its key
     # having been saved somewhere; if creating the repository fails, it goes.
@@ -63,13 +63,13 @@ def command(app: AppContext, no_store: bool, use_password: bool) -> None:
         if app.key_file:
             os.unlink(app.key_file)
         raise
-    with repository:
-        repo_id = repository.id
+    app.on_close(repository.close)
+    repo_id = repository.id
     stored = None if no_store else _store_on_device(app, repo_id, key)
     # The key is shown first: if enabling fails now, the backup still has its key.
     _show(app, location, repo_id, key, stored)
     if inputs is not None:
-        _enable(app, app.backend(), key, inputs)
+        _enable(app, repository, inputs)
 
 
 def _store_on_device(app: AppContext, repo_id: str, key: BackupKey) -> str | None:

@@ -11,7 +11,7 @@ from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
 from .output import human_bytes
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -62,7 +62,6 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
             restore_special_bits: bool) -> None:
     """Restore a snapshot (or some of its paths) into a folder."""
     repository = app.open_repository()
-    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
     items: list[dict[str, str]] = []
 
     def on_item(action: str, path: str, why: str) -> None:

@@ -7,7 +7,7 @@ import click
 from .context import AppContext
 from .options import global_options, pass_app
 from .output import human_bytes, local_time, table
-from .vault_support import vault_options, verify_head
+from .vault_support import vault_options
 
 EPILOG = """\b
 Examples:
@@ -26,7 +26,6 @@ the vault's backup head first (exit 17 if snapshots are hidden)."""
 def command(app: AppContext) -> None:
     """List the snapshots, oldest first."""
     repository = app.open_repository()
-    verify_head(app, repository)  # password mode: RollbackDetected if snapshots are hidden
     snapshots = repository.snapshots()
     if app.json:
         app.emit_json({"snapshots": [s.to_json() for s in snapshots]})

@@ -14,7 +14,7 @@ import click
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import vault_client, vault_options
+from .vault_support import access, vault_options
 
 ENV_DB = "STRONGROOM_VAULT_DB"
 ENV_SECRETS = "STRONGROOM_VAULT_SECRETS"
@@ -59,6 +59,10 @@ def _db_option(f: F) -> F:
 @click.option("--auth", "auth_mode", type=click.Choice(["tokens", "jwt"]), default="tokens",
               show_default=True, help="Standalone account tokens, or JWTs from the chat app.")
 @click.option("--jwt-public-key", type=click.Path(dir_okay=False), help="PEM public key (jwt mode).")
+@click.option("--jwt-jwks", type=click.Path(dir_okay=False), metavar="FILE",
+              help="JWKS file of the auth service's public keys, chosen by the token's 'kid' and "
+                   "reloaded when the file changes: rotate keys without a restart (jwt mode; "
+                   "instead of --jwt-public-key).")
 @click.option("--jwt-issuer", help="Required 'iss' (jwt mode).")
 @click.option("--jwt-audience", help="Required 'aud' (jwt mode).")
 # The default is vault.auth.DEFAULT_JWT_MAX_LIFETIME (a test keeps them equal), not
@@ -73,7 +77,7 @@ def _db_option(f: F) -> F:
                    "integrity MAC (until then they are refused).")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
-          jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
+          jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
           kdf_memory_kib: int, sign_legacy_rows: bool) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
@@ -85,7 +89,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         database=database, secrets=secrets, keystore=keystore,
         passphrase=os.environ.get(ENV_PASSPHRASE), pkcs11_module=pkcs11_module,
         token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
-        auth=auth_mode, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
+        auth=auth_mode, jwt_public_key=jwt_public_key, jwt_jwks=jwt_jwks, jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience, jwt_max_lifetime=jwt_max_lifetime,
         sign_legacy_rows=sign_legacy_rows,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
@@ -93,7 +97,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
     app = create_app(vault, open_auth(settings, vault.store))
     key = base64.urlsafe_b64encode(vault.server_public_key).rstrip(b"=").decode()
     click.echo(f"strongroom vault on http://{host}:{port} (public key {key})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1)
 
 
 ENV_NEW_PASSPHRASE = "STRONGROOM_VAULT_NEW_PASSPHRASE"
@@ -194,20 +198,29 @@ def account_create(name: str, database: str) -> None:
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def account_list(database: str, as_json: bool) -> None:
-    """List the accounts: name, whether a key is deposited, guesses used."""
+    """List the accounts and their slots: name, slot, whether a key is deposited, guesses used.
+
+    Each password-protected backup is one slot of its account; "(legacy)" is
+    the slot of a record made before slots existed."""
     from ..vault.server import open_store
+    from ..vault.store import split_record_key
 
     store = open_store(database)
     try:
         rows = store.list_accounts()
     finally:
         store.close()
+    # A token-only account shows once with no slot; each record key is one slot.
+    keyed = [(*split_record_key(k), s, u) for k, s, u in rows]
+    with_records = {a for a, _slot, s, _u in keyed if s is not None}
+    shown = [r for r in keyed if r[2] is not None or r[0] not in with_records]
     if as_json:
-        click.echo(json.dumps([{"account": n, "record": s, "used": u} for n, s, u in rows],
-                              indent=2))
+        click.echo(json.dumps([{"account": a, "slot": slot if s is not None else None,
+                                "record": s, "used": u} for a, slot, s, u in shown], indent=2))
         return
-    for name, state, used in rows:
-        click.echo(f"{name}\t{state or 'no record'}\t{used} guess(es) used")
+    for name, slot, state, used in shown:
+        where = f"{name}\t{slot or '(legacy)'}" if state is not None else f"{name}\t-"
+        click.echo(f"{where}\t{state or 'no record'}\t{used} guess(es) used")
 
 
 @account.command("delete")
@@ -242,7 +255,9 @@ def account_delete(name: str, database: str, yes: bool) -> None:
 @global_options
 @pass_app
 def status(app: AppContext) -> None:
-    """Show whether this repository's key is in the vault and the attempts left."""
+    """Show whether this repository's key is in the vault, the attempts left, and the
+    account's slots (one per password-protected backup)."""
+    from .. import password as pw
     from ..client import flows
 
     backend = app.backend()
@@ -250,16 +265,21 @@ def status(app: AppContext) -> None:
     if loc is None and not app.extra.get("vault"):
         raise UsageError("this repository has no password set up (no ext/vault.json)",
                          hint="enable one with 'strongroom enable --password'")
-    client = vault_client(app, url=loc.url if loc else None, account=loc.account if loc else None)
-    st = flows.status(backend, client)
+    st = pw.status(backend, access(app, backend, need_vault=True))
     if app.json:
-        app.emit_json(st)
+        app.emit_json(st.to_json())
         return
-    if st["locked"]:
-        app.echo(f"vault {st['vault']}: account {st['account']}: PERMANENTLY LOCKED "
-                 "(too many wrong passwords); only the 64-digit key opens this backup")
-    elif st["exists"]:
-        app.echo(f"vault {st['vault']}: account {st['account']}: key deposited, "
-                 f"{st['attempts_left']} of {st['attempt_limit']} attempts left")
+    where = f"vault {st.vault}: account {st.account}"
+    if not st.enabled:
+        app.echo(f"{where}: this repository has no password")
+    elif st.locked:
+        app.echo(f"{where}: PERMANENTLY LOCKED (too many wrong passwords); only the 64-digit "
+                 "key opens this backup")
+    elif st.exists:
+        app.echo(f"{where}: key deposited, {st.attempts_left} of {st.attempt_limit} attempts left")
     else:
-        app.echo(f"vault {st['vault']}: account {st['account']}: no key deposited")
+        app.echo(f"{where}: no key deposited")
+    for x in st.slots:
+        mine = " (this backup)" if st.enabled and x.slot == st.slot else ""
+        state = "locked" if x.locked else f"{x.attempts_left} attempts left"
+        app.echo(f"  slot {x.slot or '(legacy)'}: {state}{mine}")

@@ -80,8 +80,11 @@ class AppContext:
         config = Repository.public_config(backend)  # RepositoryNotFound before any key prompt
         request = KeyRequest(app=self, backend=backend, config=config)
         key = resolve_key(request)
+        from .vault_support import access
+
         try:
-            repository = Repository.open(backend, key)
+            # Password mode: the library keeps rollback detection on (spec §10).
+            repository = Repository.open(backend, key, vault=access(self, backend))
         except WrongKey as exc:
             # Say which key was wrong: the user may not know the device had one.
             hint = WRONG_KEY_HINTS.get(request.source or "")

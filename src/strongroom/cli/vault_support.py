@@ -23,8 +23,8 @@ from ..errors import UsageError
 from .context import AppContext
 from .errors import say
 from .keysource import KeyRequest, register_key_source
-from .vaulttoken import ENV_TOKEN, token_option_specs, vault_token
 from .vaulttoken import HINT as TOKEN_HINT
+from .vaulttoken import token_option_specs, vault_token
 
 ENV_VAULT = "STRONGROOM_VAULT"
 ENV_VAULT_KEY = "STRONGROOM_VAULT_KEY"
@@ -103,8 +103,8 @@ def vault_client(app: AppContext, *, url: str | None = None, account: str | None
     if not token:
         raise UsageError("no vault token given", hint=TOKEN_HINT)
     if account is None:
-        with VaultClient(url, "?", token) as probe:
-            account = str(probe._call("GET", "/v1/whoami")["account"])
+        with VaultClient(url, None, token) as probe:
+            account = probe.whoami()
     client = VaultClient(url, account, token)
     app._closers.append(client.close)
     return client
@@ -194,20 +194,16 @@ def confirm_last(app: AppContext) -> Callable[[], bool]:
 
 def _recover(request: KeyRequest) -> BackupKey | None:
     from ..client import flows
+    from ..password import recover_key
 
-    loc = flows.read_locator(request.backend)
-    if loc is None:
+    if flows.read_locator(request.backend) is None:
         return None
     app = request.app
-    pin = pinned_key(app)
-    if pin is not None and pin != loc.server_public_key:
-        # ext/vault.json is plaintext in storage the provider controls: a pin
-        # from configuration wins over it.
-        raise UsageError("this repository names a vault whose key is not the one in --vault-key",
-                         hint="the repository's vault locator may have been tampered with")
-    client = vault_client(app, url=loc.url, account=loc.account)
+    vault = access(app, request.backend, need_vault=False)
+    if not vault.token:
+        raise UsageError("no vault token given", hint=TOKEN_HINT)
     password = read_password(app)
-    key = flows.recover(loc, client, password, confirm_last=confirm_last(app))
+    key = recover_key(request.backend, vault, password, confirm_last=confirm_last(app))
     say("note", "the vault released this backup's key")
     return key
 
@@ -231,84 +227,45 @@ def from_vault(request: KeyRequest) -> BackupKey | None:
     return _recover(request)
 
 
-# -- rollback detection (the vault's backup head, spec §10) ------------------------------
+# -- the library's password journey, configured from the command line --------------------
 
 
-def head_guard(app: AppContext, repository: Any) -> Any:
-    """A ``HeadGuard`` for the open repository, or None when the check cannot run.
+def access(app: AppContext, backend: Any, *, need_vault: bool = False) -> Any:
+    """The :class:`strongroom.password.VaultAccess` of this invocation for ``backend``.
 
-    None when the repository has no vault locator (64-digit mode) or no vault
-    token is available; the latter is said as a warning, since the check is
-    then skipped.
+    The vault URL is ``--vault`` (remembered as trusted), else the one the
+    repository's locator names if this device trusts it; the token comes from
+    ``cli/vaulttoken.py``.  Without a token (and ``need_vault`` False) the
+    rollback check is skipped with a warning; the library does the rest.
     """
     from ..client import flows
-    from ..client.rollback import HeadGuard, LocalHeads
-    from ..errors import RollbackDetected
+    from ..password import VaultAccess
     from .keystore import config_dir
 
-    backend = app.backend()
-    loc = flows.read_locator(backend)
-    heads = LocalHeads(config_dir(app.env) / "heads")
-    if loc is None and app.key is not None and heads.knows(repository.id):
-        # Rollback detection stays on: the provider cannot switch it off by deleting
-        # the locator of a repository this device saw in password mode.
-        raise RollbackDetected(
-            "the repository's vault locator (ext/vault.json) is gone, but this device saw the "
-            "repository protected by a password: the storage provider may be serving an older "
-            "state or hiding snapshots",
-            hint="if you turned the password off yourself on another device, remove "
-                 f"{heads.directory}/{repository.id}.json on this one")
-    if loc is None or app.key is None:
-        return None
-    if not vault_token(app):
-        say("warning", "rollback check skipped: no vault token to read the backup head with "
-                       f"(set {ENV_TOKEN})")
-        return None
-    client = vault_client(app, url=loc.url, account=loc.account)
-    return HeadGuard(repository, backend, app.key, client, LocalHeads(config_dir(app.env) / "heads"))
+    loc = flows.read_locator(backend) if backend is not None else None
+    token = vault_token(app)
+    url = app.extra.get("vault")
+    if url:
+        _remember_vault(app, url)
+    elif loc is not None:
+        url = loc.url
+        if token:
+            _check_trusted_vault(app, url)
+    elif need_vault:
+        raise UsageError("no vault given", hint=f"pass --vault URL or set {ENV_VAULT}")
+    if need_vault and not token:
+        raise UsageError("no vault token given", hint=TOKEN_HINT)
+    if token and not need_vault and loc is None:
+        token = None  # nothing to check: never send the token anywhere
+    result = VaultAccess(url or "", token, account=loc.account if loc else None,
+                         pinned_key=pinned_key(app), device_dir=config_dir(app.env) / "heads",
+                         on_skip=_warn if not need_vault else None)
+    app.on_close(result.close)
+    return result
 
 
-def verify_head(app: AppContext, repository: Any) -> None:
-    """Before listing or restoring: ``RollbackDetected`` if the provider hides snapshots.
-
-    An unreachable vault only warns: the check protects against the storage
-    provider, and a restore must stay possible when the vault is down.
-    """
-    from ..errors import RollbackDetected, VaultError
-
-    guard = head_guard(app, repository)
-    if guard is None:
-        return
-    try:
-        guard.verify()
-    except RollbackDetected:
-        raise
-    except VaultError as exc:
-        say("warning", f"rollback check skipped: {exc.message}")
-
-
-def advance_head(app: AppContext, repository: Any, *, what: str = "backup") -> None:
-    """After a backup: advance the head; a vault failure warns (the snapshot is saved)."""
-    from ..errors import RollbackDetected, VaultError
-
-    guard = head_guard(app, repository)
-    if guard is None:
-        return
-    try:
-        guard.advance()
-    except RollbackDetected as exc:
-        raise RollbackDetected(f"{what} saved, but {exc.message}", hint=exc.hint) from None
-    except VaultError as exc:
-        say("warning", f"the vault's backup head was not advanced ({exc.message}); rollback "
-                       "detection covers this snapshot from the next successful backup")
-
-
-def forget(app: AppContext, repository: Any, **policy: Any) -> Any:
-    """``repository.forget(**policy)``, in password mode with the head advanced around it."""
-    guard = head_guard(app, repository)
-    if guard is None:
-        return repository.forget(**policy)
-    return guard.forget(repository.forget, **policy)
+def _warn(message: str) -> None:
+    say("warning", message)
 
 
 def install() -> None:
@@ -316,4 +273,4 @@ def install() -> None:
     register_key_source("vault", from_vault, before="environment")
 
 
-__all__ = ["advance_head", "forget", "head_guard", "install", "read_password", "vault_client", "vault_options", "verify_head"]
+__all__ = ["access", "install", "read_password", "vault_client", "vault_options"]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
+import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..crypto.keys import BackupKey
@@ -24,44 +27,88 @@ from ..errors import (
     ObjectNotFound,
     ServerKeyMismatch,
     UsageError,
+    VaultError,
     VaultProtocolError,
 )
 from ..storage.base import Backend
 from ..vault import _opaque as opaque
 from ..vault import labels
-from ..vault.sealing import derive
+from ..vault.params import DEFAULT_KSF, HARD_BOUNDS, KsfBounds
+from ..vault.sealing import derive, frame
 from .keywrap import open_release, unwrap_key, wrap_key
 from .vault_client import VaultClient
 
 LOCATOR = "ext/vault.json"
-FORMAT = "strongroom-vault-locator/1"
-DEFAULT_KSF = {"memory_kib": 65536, "iterations": 3, "parallelism": 1}
-#: What a client accepts from a locator, per Argon2id parameter (inclusive): the largest
-#: memory a phone can spare for a moment (1 GiB), passes and lanes far above any default.
-KSF_BOUNDS = {"memory_kib": (8, 1 << 20), "iterations": (1, 64), "parallelism": (1, 16)}
+FORMAT_V1 = "strongroom-vault-locator/1"
+FORMAT = "strongroom-vault-locator/2"
+#: Kept for readers of version-1 locators; new records take their parameters from the
+#: caller or :data:`DEFAULT_KSF`, never from storage (spec §2.2).
+KSF_BOUNDS = HARD_BOUNDS
 LOCATOR_CAP = 64 * 1024
+SLOT_BYTES = 16
+#: This device's bounds unless the caller gives others: no weaker than DEFAULT_KSF.
+CLIENT_BOUNDS = KsfBounds()
 Rng = Callable[[int], bytes]
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
 class VaultLocator:
-    """Which vault holds this repository's key, and how to talk to it."""
+    """Which vault and slot hold this repository's key (``ext/vault.json``, spec §6).
+
+    Version 2 carries a MAC under a key from K: a device that has K (its own,
+    or just recovered) checks it, so a provider that rewrote the locator is
+    caught.  The key-stretching parameters are not here: the vault keeps them
+    with the record (§2.2).  ``legacy_ksf`` is what a version-1 locator said;
+    it is shown, never used.
+    """
 
     url: str
     account: str
     server_public_key: bytes
-    ksf: dict[str, int]
     context: bytes
+    slot: str = ""
+    created: int = 0
+    mac: bytes | None = field(default=None, repr=False)
+    legacy_ksf: dict[str, int] | None = None
 
-    def config(self) -> Any:
-        """The OPAQUE configuration both sides use."""
-        return opaque.OpaqueConfig(ksf=opaque.Argon2idKSF(**self.ksf), context=self.context)
+    def config(self, ksf: dict[str, int]) -> Any:
+        """The OPAQUE configuration of a record with parameters ``ksf``."""
+        return opaque.OpaqueConfig(ksf=opaque.Argon2idKSF(**ksf), context=self.context)
+
+    def _mac_input(self) -> bytes:
+        return frame(labels.LOCATOR_MAC, FORMAT.encode(), self.url.encode(),
+                     self.account.encode(), self.slot.encode(), self.server_public_key,
+                     self.context, self.created.to_bytes(8, "big"))
+
+    def signed(self, key: BackupKey) -> VaultLocator:
+        """This locator with its MAC under ``HKDF(K, LOCATOR_MAC)``."""
+        mac = hmac.new(key.derive(labels.LOCATOR_MAC), self._mac_input(), hashlib.sha256).digest()
+        return replace(self, mac=mac, legacy_ksf=None)
+
+    def verify(self, key: BackupKey) -> None:
+        """``FormatError`` unless this (version-2) locator's MAC verifies under K.
+
+        A version-1 locator has no MAC; it is accepted (records made before
+        version 2 keep working) and rewritten as version 2 by ``change-password``.
+        """
+        if self.legacy_ksf is not None and self.mac is None:
+            return
+        want = hmac.new(key.derive(labels.LOCATOR_MAC), self._mac_input(), hashlib.sha256).digest()
+        if self.mac is None or not hmac.compare_digest(self.mac, want):
+            raise FormatError(f"{LOCATOR} does not authenticate under this backup's key: the "
+                              "storage provider (or someone with write access) altered it",
+                              hint="the repository's password settings cannot be trusted; "
+                                   "open it with the 64-digit key and run 'strongroom enable "
+                                   "--password' after 'strongroom disable'")
 
     def to_json(self) -> bytes:
-        """The bytes of ``ext/vault.json``."""
-        doc = {"format": FORMAT, "url": self.url, "account": self.account,
+        """The bytes of ``ext/vault.json`` (version 2; sign it first)."""
+        if self.mac is None:
+            raise ValueError("sign the locator before writing it")
+        doc = {"format": FORMAT, "url": self.url, "account": self.account, "slot": self.slot,
                "server_public_key": _b64e(self.server_public_key),
-               "opaque": {"ksf": {"name": "argon2id", **self.ksf}, "context": _b64e(self.context)}}
+               "context": _b64e(self.context), "created": self.created, "mac": _b64e(self.mac)}
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -69,35 +116,43 @@ class VaultLocator:
         """Parse ``ext/vault.json`` strictly; ``FormatError`` (exit 12) if it is not one.
 
         The provider writes these bytes: NaN/Infinity, deep nesting, wrong types
-        and out-of-range numbers are refused, and the key-stretching parameters
-        must lie within :data:`KSF_BOUNDS` — checked here, before any guess is
-        spent, so a planted ``memory_kib`` cannot exhaust the device's memory.
+        and out-of-range numbers are refused before anything is computed or sent.
         """
         from ..repo.sealed import json_int, json_str, strict_json
 
         what = LOCATOR
         d = strict_json(data, what, LOCATOR_CAP)
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
+        if not isinstance(d, dict) or d.get("format") not in (FORMAT, FORMAT_V1):
             raise FormatError(f"{what} is not a vault locator of this version",
                               hint="it may have been written by a newer Strongroom, or tampered with")
-        opaque_doc = d.get("opaque")
-        if not isinstance(opaque_doc, dict):
-            raise FormatError(f"{what}: no OPAQUE parameters")
-        ksf_doc = opaque_doc.get("ksf")
-        if not isinstance(ksf_doc, dict) or ksf_doc.get("name") != "argon2id":
-            raise FormatError(f"{what}: no argon2id key-stretching parameters")
-        ksf = {k: json_int(ksf_doc, k, what, lo, hi) for k, (lo, hi) in KSF_BOUNDS.items()}
-        if ksf["memory_kib"] < 8 * ksf["parallelism"]:
-            raise FormatError(f"{what}: memory_kib must be at least 8 x parallelism")
+        url, account = json_str(d, "url", what, 2048), json_str(d, "account", what, 128)
         try:
             key = _b64d(json_str(d, "server_public_key", what, 64))
-            context = _b64d(json_str(opaque_doc, "context", what, 4096))
+            if d["format"] == FORMAT_V1:
+                opaque_doc = d.get("opaque")
+                ksf_doc = opaque_doc.get("ksf") if isinstance(opaque_doc, dict) else None
+                if not isinstance(ksf_doc, dict) or ksf_doc.get("name") != "argon2id":
+                    raise FormatError(f"{what}: no argon2id key-stretching parameters")
+                ksf = {k: json_int(ksf_doc, k, what, lo, hi) for k, (lo, hi) in KSF_BOUNDS.items()}
+                context = _b64d(json_str(opaque_doc, "context", what, 4096))  # type: ignore[arg-type]
+                loc = cls(url, account, key, context, legacy_ksf=ksf)
+            else:
+                slot = json_str(d, "slot", what, 64)
+                if not _SLOT.match(slot):
+                    raise FormatError(f"{what}: the slot id is malformed")
+                loc = cls(url, account, key, _b64d(json_str(d, "context", what, 4096)), slot,
+                          json_int(d, "created", what, 0, 2**63 - 1),
+                          _b64d(json_str(d, "mac", what, 64)))
+                if loc.mac is None or len(loc.mac) != 32:
+                    raise FormatError(f"{what}: the MAC is not 32 bytes")
         except VaultProtocolError:
-            raise FormatError(f"{what}: a key or the context is not base64url") from None
+            raise FormatError(f"{what}: a key, the context or the MAC is not base64url") from None
         if len(key) != 32:
             raise FormatError(f"{what}: the vault public key is not 32 bytes")
-        return cls(json_str(d, "url", what, 2048), json_str(d, "account", what, 128), key, ksf,
-                   context)
+        return loc
+
+
+_SLOT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def read_locator(backend: Backend) -> VaultLocator | None:
@@ -111,45 +166,35 @@ def read_locator(backend: Backend) -> VaultLocator | None:
 
 
 def enable(backend: Backend, key: BackupKey, client: VaultClient, password: str | bytes, *,
-           ksf: dict[str, int] | None = None, pinned_key: bytes | None = None,
-           rng: Rng = os.urandom) -> VaultLocator:
-    """Register ``password`` with the vault, deposit K wrapped, write ``ext/vault.json``.
+           ksf: dict[str, int] | None = None, bounds: KsfBounds = CLIENT_BOUNDS,
+           pinned_key: bytes | None = None, rng: Rng = os.urandom,
+           clock: Clock = time.time) -> VaultLocator:
+    """Register ``password`` in a new slot, deposit K wrapped, write ``ext/vault.json``.
 
-    ``pinned_key`` is the vault key from configuration; without it the key the
-    vault presents now is trusted on first use and pinned from then on.
+    Everything that can fail without writing is checked first: no locator yet
+    (``UsageError``: use ``change_password``), the parameters within ``bounds``,
+    the vault's key against ``pinned_key`` (the app's configuration; without
+    it, trusted on first use and pinned in the locator).  The new slot is a
+    fresh random id, so it never touches another backup's record or head; if
+    anything fails after the registration, the slot is left unused and the
+    repository stays as it was.  The caller advances the head afterwards.
     """
-    old = read_locator(backend)
-    if pinned_key is None and old is not None and old.url == client.url:
-        pinned_key = old.server_public_key
+    if read_locator(backend) is not None:
+        raise UsageError("this repository is already protected by a password",
+                         hint="use 'strongroom change-password', or 'strongroom disable' first")
+    chosen = _check_bounds(dict(ksf or DEFAULT_KSF), bounds)
     info = client.info()
     presented = _b64d(info.get("server_public_key", ""))
+    if len(presented) != 32:
+        raise VaultProtocolError("the vault's public key is not 32 bytes")
     if pinned_key is not None and presented != pinned_key:
         raise _pin_error()
-    loc = VaultLocator(client.url, client.account, presented, dict(ksf or DEFAULT_KSF),
-                       _b64d(info.get("context", "")))
-    _register(client, loc, key, _pw(password), rng)
+    slot = rng(SLOT_BYTES).hex()
+    loc = VaultLocator(client.url, client.account, presented, _b64d(info.get("context", "")),
+                       slot, int(clock())).signed(key)
+    _register(client.for_slot(slot), loc, key, _pw(password), chosen, rng)
     backend.put(LOCATOR, loc.to_json())
-    start_head(backend, key, client)
     return loc
-
-
-def start_head(backend: Backend, key: BackupKey, client: VaultClient) -> int:
-    """Advance the vault's backup head to the repository's current snapshot list.
-
-    Done at ``enable`` so that from then on a missing head is suspicious; a
-    head left by an earlier enable is verified first (``RollbackDetected``).
-    Returns the head counter (0 when there is no repository at ``backend``).
-    """
-    from ..api import Repository
-    from ..errors import RepositoryNotFound
-    from .rollback import HeadGuard
-
-    try:
-        repo = Repository.open(backend, key)
-    except RepositoryNotFound:
-        return 0  # the key is deposited before the repository exists (library use)
-    with repo:
-        return HeadGuard(repo, backend, key, client).advance()
 
 
 def record_proof(key: BackupKey, account: str) -> bytes:
@@ -157,8 +202,9 @@ def record_proof(key: BackupKey, account: str) -> bytes:
     return derive(key.secret_bytes(), labels.RECORD_PROOF + b"\x00" + account.encode("utf-8"))
 
 
-def _register(client: VaultClient, loc: VaultLocator, key: BackupKey, pw: bytes, rng: Rng) -> None:
-    cfg = loc.config()
+def _register(client: VaultClient, loc: VaultLocator, key: BackupKey, pw: bytes,
+              ksf: dict[str, int], rng: Rng) -> None:
+    cfg = loc.config(ksf)
     request, state = opaque.RegistrationClient.start(pw, config=cfg, rng=rng)
     response, registration_id = client.registration_start(request)
     try:
@@ -168,23 +214,60 @@ def _register(client: VaultClient, loc: VaultLocator, key: BackupKey, pw: bytes,
         raise _pin_error() from None
     proof = record_proof(key, loc.account)
     client.registration_finish(registration_id, record, wrap_key(export_key, key, loc.account, rng),
-                               hashlib.sha256(proof).digest(), proof)
+                               hashlib.sha256(proof).digest(), proof, ksf)
+
+
+def _check_bounds(ksf: Any, bounds: KsfBounds) -> dict[str, int]:
+    try:
+        return bounds.check(ksf)
+    except ValueError as exc:
+        raise UsageError(f"key-stretching parameters refused: {exc}") from None
+
+
+def record_ksf(status: dict[str, Any], bounds: KsfBounds = CLIENT_BOUNDS) -> dict[str, int]:
+    """The Argon2id parameters the vault keeps with the record, checked against ``bounds``.
+
+    A record from before the vault kept them (protocol 2) was registered with
+    :data:`DEFAULT_KSF` by every Strongroom front end; storage is never asked.
+    """
+    got = status.get("ksf")
+    if got is None:
+        return dict(DEFAULT_KSF)
+    try:
+        return bounds.check(got)
+    except ValueError as exc:
+        raise VaultProtocolError(
+            f"the vault's key-stretching parameters for this backup are outside what this "
+            f"device accepts ({exc}); no attempt was spent") from None
 
 
 def recover(loc: VaultLocator, client: VaultClient, password: str | bytes, *,
-            confirm_last: Callable[[], bool] | None = None, rng: Rng = os.urandom) -> BackupKey:
-    """Get K back with the password: one guess at the vault.
+            confirm_last: Callable[[], bool] | None = None, bounds: KsfBounds = CLIENT_BOUNDS,
+            rng: Rng = os.urandom) -> BackupKey:
+    """Get K back with the password: one guess at the vault, in the locator's slot.
 
-    If only one attempt is left, ``confirm_last()`` is asked first (False
-    aborts with nothing spent).  Raises ``InvalidLogin`` with
-    ``attempts_left`` and a hint, or ``AttemptsExhausted`` with what is left to do.
+    Before the guess: the slot must hold a record, not be locked, and its
+    parameters (from the vault) must lie within ``bounds``.  If only one
+    attempt is left, ``confirm_last()`` is asked first (False aborts with
+    nothing spent).  Raises ``InvalidLogin`` with ``attempts_left``, or
+    ``AttemptsExhausted``.  After the guess, the locator is checked under the
+    recovered K (``FormatError`` if the provider altered it).
     """
+    client = client.for_slot(loc.slot)
     status = client.status()
     if status.get("locked"):
         raise AttemptsExhausted()
+    if not status.get("exists"):
+        raise VaultError("the vault holds no key for this backup (its record was deleted, or "
+                         "the repository names a slot that does not exist)",
+                         hint="use the 64-digit key")
+    cfg = loc.config(record_ksf(status, bounds))
+    # A key in the locator other than the vault's own would fail the login only after the
+    # guess was counted: ask the vault first (storage could have rewritten it).
+    if _b64d(client.info().get("server_public_key", "")) != loc.server_public_key:
+        raise _pin_error()
     if status.get("attempts_left") == 1 and confirm_last is not None and not confirm_last():
         raise UsageError("stopped before the last attempt; nothing was spent")
-    cfg = loc.config()
     ke1, state = opaque.LoginClient.start(_pw(password), config=cfg, rng=rng)
     answer = client.login_start(ke1)
     try:
@@ -196,7 +279,9 @@ def recover(loc: VaultLocator, client: VaultClient, password: str | bytes, *,
         raise _pin_error() from None
     sealed = client.login_finish(answer.session_id, ke3)
     wrapped = open_release(session_key, sealed, loc.account, answer.session_id)
-    return unwrap_key(export_key, wrapped, loc.account)
+    key = unwrap_key(export_key, wrapped, loc.account)
+    loc.verify(key)
+    return key
 
 
 def wrong_password(attempts_left: int) -> InvalidLogin | AttemptsExhausted:
@@ -216,21 +301,50 @@ def wrong_password(attempts_left: int) -> InvalidLogin | AttemptsExhausted:
 
 
 def change_password(backend: Backend, key: BackupKey, client: VaultClient,
-                    new_password: str | bytes, *, rng: Rng = os.urandom) -> VaultLocator:
-    """Re-register the same K under a new password; no backup data is touched."""
+                    new_password: str | bytes, *, ksf: dict[str, int] | None = None,
+                    bounds: KsfBounds = CLIENT_BOUNDS, rng: Rng = os.urandom,
+                    clock: Clock = time.time) -> VaultLocator:
+    """Re-register the same K under a new password in the same slot; no backup data is touched.
+
+    Checked first: a locator that authenticates under K, a live record in its
+    slot, the vault's key as pinned, the new parameters (the caller's or
+    :data:`DEFAULT_KSF`, never the old record's or storage's) within
+    ``bounds``.  The change itself is one vault transaction: until it commits
+    the old password works, after it the new one.  A version-1 locator is
+    then rewritten as version 2 (if that write fails, the old one still works).
+    """
     loc = read_locator(backend)
     if loc is None:
         raise UsageError("this repository has no password; use 'strongroom enable --password'")
-    _register(client, loc, key, _pw(new_password), rng)
+    loc.verify(key)
+    chosen = _check_bounds(dict(ksf or DEFAULT_KSF), bounds)
+    slot_client = client.for_slot(loc.slot)
+    st = slot_client.status()
+    if st.get("locked") or not st.get("exists"):
+        raise VaultError("the vault holds no live key for this backup, so there is no password "
+                         "to change", hint="run 'strongroom disable', then enable a password again")
+    presented = _b64d(client.info().get("server_public_key", ""))
+    if presented != loc.server_public_key:
+        raise _pin_error()
+    _register(slot_client, loc, key, _pw(new_password), chosen, rng)
+    if loc.mac is None:
+        loc = replace(loc, created=int(clock())).signed(key)
+        backend.put(LOCATOR, loc.to_json())
     return loc
 
 
 def disable(backend: Backend, client: VaultClient, key: BackupKey) -> bool:
-    """Delete the vault record and ``ext/vault.json``; True if the vault had a record.
+    """Delete this backup's slot at the vault, then ``ext/vault.json``; True if a record existed.
 
-    ``key`` (K) gives the record proof the vault asks for before it deletes.
+    ``key`` (K) checks the locator and gives the record proof the vault asks
+    for.  Other slots of the account are not touched.  Interrupted after the
+    vault delete, running it again finishes (the record is already gone).
     """
-    existed = client.delete(record_proof(key, client.account))
+    loc = read_locator(backend)
+    if loc is None:
+        raise UsageError("this repository has no password to turn off")
+    loc.verify(key)
+    existed = client.for_slot(loc.slot).delete(record_proof(key, loc.account))
     backend.delete(LOCATOR)
     return existed
 
@@ -240,11 +354,11 @@ DISABLED_NOTE = ("the vault record is deleted: from now on only the 64-digit key
 
 
 def status(backend: Backend, client: VaultClient) -> dict[str, Any]:
-    """The locator and the vault's view of the record, for display."""
+    """The locator, the vault's view of this backup's slot, and every slot of the account."""
     loc = read_locator(backend)
-    st = client.status()
+    st = client.for_slot(loc.slot).status() if loc is not None else {}
     return {"vault": client.url, "account": client.account, "password_enabled": loc is not None,
-            **st}
+            "slot": loc.slot if loc is not None else None, **st, "slots": client.slots()}
 
 
 def _pin_error() -> VaultProtocolError:
@@ -273,16 +387,18 @@ def _b64d(text: str) -> bytes:
 
 
 __all__ = [
+    "DEFAULT_KSF",
     "DISABLED_NOTE",
     "LOCATOR",
+    "KsfBounds",
     "VaultLocator",
     "change_password",
     "disable",
     "enable",
     "read_locator",
+    "record_ksf",
     "record_proof",
     "recover",
-    "start_head",
     "status",
     "wrong_password",
 ]

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from ..crypto.keys import BackupKey
 from ..errors import BackupHeadConflict, LocalWriteError, ObjectNotFound, RollbackDetected
-from ..securefile import ensure_private_dir, write_secret_file
+from ..securefile import check_private_dir, ensure_private_dir, write_secret_file
 from ..storage.base import Backend
 from ..vault import labels
 from ..vault.sealing import frame
@@ -56,6 +56,7 @@ class HeadVault(Protocol):
 
     url: str
     account: str
+    slot: str
 
     def head(self) -> tuple[int, bytes | None]: ...
 
@@ -144,19 +145,48 @@ class LocalHeads:
             raise ValueError("invalid repository id")
         return self.directory / f"{repo_id}.json"
 
-    def load(self, repo_id: str, vault: HeadVault) -> int:
-        """The counter last seen for this repository at this vault account (0 if none)."""
+    def _doc(self, repo_id: str) -> dict[str, Any]:
+        if os.path.lexists(self.directory):
+            # Another local user who could write here could lower the counter or drop the
+            # file (switching the alarm off): such a directory is refused, not read.
+            check_private_dir(self.directory)
         try:
             d = json.loads(self._path(repo_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return 0
-        if not isinstance(d, dict) or d.get("vault") != vault.url or d.get("account") != vault.account:
+            return {}
+        return d if isinstance(d, dict) else {}
+
+    def load(self, repo_id: str, vault: HeadVault) -> int:
+        """The counter last seen for this repository at this vault account and slot (0 if none)."""
+        d = self._doc(repo_id)
+        if (d.get("vault") != vault.url or d.get("account") != vault.account
+                or d.get("slot", "") != vault.slot):
             return 0
         counter = d.get("counter")
         return counter if isinstance(counter, int) and counter >= 0 else 0
 
+    def check_slot(self, repo_id: str, slot: str, created: int) -> None:
+        """``RollbackDetected`` if the repository names an older slot than this device saw.
+
+        A slot is replaced only by a new ``enable`` (after ``disable``), whose
+        locator is created later; a provider that puts back the locator of a
+        disabled slot (whose head froze when it was disabled) would otherwise
+        pass the head check with the snapshot list of that time (spec §10.3).
+        """
+        d = self._doc(repo_id)
+        seen_slot, seen_created = d.get("slot", ""), d.get("created", 0)
+        if (isinstance(seen_slot, str) and seen_slot != slot and isinstance(seen_created, int)
+                and created <= seen_created):
+            raise RollbackDetected(
+                "the repository names an older password slot than this device saw: the storage "
+                "provider may be serving the repository as it was before the password was "
+                "turned off and on again",
+                hint=f"if that is not the case, remove {self._path(repo_id)} on this device")
+
     def knows(self, repo_id: str) -> bool:
         """Whether this device has seen this repository in password mode (a head >= 1)."""
+        if os.path.lexists(self.directory):
+            check_private_dir(self.directory)
         try:
             d = json.loads(self._path(repo_id).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -175,12 +205,13 @@ class LocalHeads:
         except OSError as exc:
             raise LocalWriteError(f"cannot update {self._path(repo_id)}: {exc.strerror}") from None
 
-    def save(self, repo_id: str, vault: HeadVault, counter: int) -> None:
-        """Remember ``counter`` if it is higher than what is stored (atomic replace)."""
-        if counter <= self.load(repo_id, vault):
+    def save(self, repo_id: str, vault: HeadVault, counter: int, created: int = 0) -> None:
+        """Remember ``counter`` (and the slot's locator time) if higher than stored (atomic)."""
+        if counter <= self.load(repo_id, vault) and self._doc(repo_id).get("created", 0) >= created:
             return
         path = self._path(repo_id)
-        doc = {"vault": vault.url, "account": vault.account, "counter": counter}
+        doc = {"vault": vault.url, "account": vault.account, "slot": vault.slot,
+               "created": created, "counter": max(counter, self.load(repo_id, vault))}
         try:
             # Private (0700, refused if others can write: they could reset the counter) and
             # written 0600 through a random temporary name, never through a planted link.
@@ -201,8 +232,9 @@ class HeadGuard:
     """Verify and advance one repository's backup head at one vault account."""
 
     def __init__(self, repo: SnapshotLister, backend: Backend, key: BackupKey, vault: HeadVault,
-                 local: LocalHeads | None = None) -> None:
+                 local: LocalHeads | None = None, *, created: int = 0) -> None:
         self.repo, self.backend, self.vault, self.local = repo, backend, vault, local
+        self.created = created  # the locator's creation time (LocalHeads.check_slot)
         self._k_head = head_key(key)
 
     def __repr__(self) -> str:
@@ -362,7 +394,7 @@ class HeadGuard:
 
     def _remember(self, counter: int) -> None:
         if self.local is not None:
-            self.local.save(self.repo.id, self.vault, counter)
+            self.local.save(self.repo.id, self.vault, counter, self.created)
 
     def _drop_records_before(self, counter: int, keep: str) -> None:
         for name in list(self.backend.list(RECORD_PREFIX)):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import ipaddress
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import quote
@@ -19,14 +22,16 @@ import httpx
 from ..errors import (
     AttemptsExhausted,
     BackupHeadConflict,
+    InvalidAccountId,
     InvalidLogin,
+    StrongroomError,
     UsageError,
     VaultAuthError,
-    VaultError,
     VaultProtocolError,
     VaultSessionInvalid,
     VaultUnreachable,
 )
+from ..vault.account_id import check_account_id
 
 
 def b64e(raw: bytes) -> str:
@@ -87,9 +92,24 @@ def check_vault_url(url: str) -> None:
                  "localhost, 127.0.0.0/8 and ::1")
 
 
+_BEARER = re.compile(r"[!-~]{1,16384}")
+#: Hands out the account's bearer credential (a token or a JWT); see :class:`VaultClient`.
+TokenProvider = Callable[[], str]
+
+
 class VaultClient:
     """One account at one vault, served by one or several nodes.  ``transport`` lets tests
     run in-process.
+
+    ``token`` is the account's bearer credential: a string, ``None`` (public
+    endpoints only), or a *token provider*, a callable with no arguments that
+    returns one (vault-protocol §3, "Expiring credentials").  A provider is
+    called before the first request that needs a credential, and again when
+    the vault answers 401 ``unauthenticated`` (expired or revoked); the request
+    is then sent once more with the new credential.  Nothing else is retried: a
+    second 401, or a provider that returns the credential just refused, is
+    ``VaultAuthError``; a wrong password (401 ``invalid_login``) never calls it.
+
 
     ``url`` is one base URL, or several separated by commas: the nodes of one
     replicated vault (docs/vault-operations.md), tried in that order.  A request
@@ -105,23 +125,42 @@ class VaultClient:
     Proxy variables are ignored for a loopback vault.
     """
 
-    def __init__(self, url: str, account: str, token: str | None, *, timeout: float = 15.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, url: str, account: str | None, token: str | TokenProvider | None, *,
+                 timeout: float = 15.0, transport: httpx.BaseTransport | None = None,
+                 slot: str = "") -> None:
         urls = [u.strip().rstrip("/") for u in url.split(",")]
         for u in urls:
             check_vault_url(u)
+        if account is not None:  # None: only info() and whoami() (no account yet)
+            check_account_id(account)  # InvalidAccountId before anything is sent (spec §7.1)
         #: Every node's URL; ``url`` is the first (what a locator records).
         self.urls: tuple[str, ...] = tuple(urls)
-        self.url, self.account = urls[0], account
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        self._nodes = [self._node(u, headers, timeout, transport) for u in urls]
-        self._http = self._nodes[0]  # the first node's client (its headers are every node's)
+        self.url, self.slot = urls[0], slot
+        self.account: str = account if account is not None else ""
+        self._provider: TokenProvider | None = token if callable(token) else None
+        self._token: str | None = None if callable(token) else (token or None)
+        self._nodes = [self._node(u, timeout, transport) for u in urls]
+        self._http = self._nodes[0]  # the first node's client
         self._current = 0
-        self._acct = f"/v1/accounts/{quote(account, safe='')}"
+        self._use(self._token)
+        self._set_account(account)
+
+    def _set_account(self, account: str | None) -> None:
+        self._base = f"/v1/accounts/{quote(account, safe='')}" if account is not None else ""
+        # One backup's slot (spec §2.2); "" is the account's legacy slot (protocol 2 records).
+        self._acct = (f"{self._base}/slots/{quote(self.slot, safe='')}" if self.slot
+                      else self._base)
+
+    def for_slot(self, slot: str) -> VaultClient:
+        """A client of another slot of the same account, sharing this one's connections."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.slot = slot
+        other._set_account(self.account or None)
+        return other
 
     @staticmethod
-    def _node(url: str, headers: dict[str, str], timeout: float,
-              transport: httpx.BaseTransport | None) -> httpx.Client:
+    def _node(url: str, timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
         if transport is None and is_loopback_host(httpx.URL(url).host):
             # A loopback vault is this machine: never through HTTP(S)_PROXY/ALL_PROXY, which
             # would hand a proxy the token (in clear text for http://; spec §3).  httpx reads
@@ -129,12 +168,20 @@ class VaultClient:
             # still honours SSL_CERT_FILE/SSL_CERT_DIR.  A remote https:// vault may go through
             # a proxy: CONNECT shows it the host name only, TLS protects the rest.
             transport = httpx.HTTPTransport()
-        return httpx.Client(base_url=url, headers=headers, timeout=timeout,
-                            transport=transport, follow_redirects=False)
+        return httpx.Client(base_url=url, timeout=timeout, transport=transport,
+                            follow_redirects=False)
 
     def info(self) -> dict[str, Any]:
         """Public facts: server public key, context, guess limit."""
         return self._call("GET", "/v1/info")
+
+    def whoami(self) -> str:
+        """The account the credential belongs to (``InvalidAccountId`` if it breaks the rule)."""
+        account = self._call("GET", "/v1/whoami").get("account")
+        if not isinstance(account, str):
+            raise VaultProtocolError("the vault's whoami answer has no account")
+        check_account_id(account)
+        return account
 
     def registration_start(self, request: bytes) -> tuple[bytes, str]:
         """Send the OPAQUE RegistrationRequest; get the RegistrationResponse and its id."""
@@ -145,12 +192,16 @@ class VaultClient:
         return b64d(r.get("response"), "registration response"), reg_id
 
     def registration_finish(self, registration_id: str, record: bytes, wrapped_key: bytes,
-                            proof_verifier: bytes, proof: bytes) -> None:
-        """Deposit the record and the wrapped K, with the record proof (spec §2.1)."""
-        self._call("POST", f"{self._acct}/registration/finish",
-                   {"registration_id": registration_id, "record": b64e(record),
-                    "wrapped_key": b64e(wrapped_key), "proof_verifier": b64e(proof_verifier),
-                    "proof": b64e(proof)})
+                            proof_verifier: bytes, proof: bytes,
+                            ksf: dict[str, int] | None = None) -> None:
+        """Deposit the record and the wrapped K, with the record proof (spec §2.1) and the
+        Argon2id parameters the vault keeps with the record (§2.2)."""
+        body: dict[str, Any] = {"registration_id": registration_id, "record": b64e(record),
+                                "wrapped_key": b64e(wrapped_key),
+                                "proof_verifier": b64e(proof_verifier), "proof": b64e(proof)}
+        if ksf is not None:
+            body["ksf"] = dict(ksf)
+        self._call("POST", f"{self._acct}/registration/finish", body)
 
     def login_start(self, ke1: bytes) -> LoginAnswer:
         """KE1 → KE2 (this spends a guess)."""
@@ -167,8 +218,15 @@ class VaultClient:
         return b64d(r.get("sealed_key"), "sealed key")
 
     def status(self) -> dict[str, Any]:
-        """exists, locked, attempts_left, attempt_limit."""
+        """exists, locked, attempts_left, attempt_limit, ksf (the record's parameters)."""
         return self._call("GET", f"{self._acct}/record")
+
+    def slots(self) -> list[dict[str, Any]]:
+        """Every slot of the account with a record: slot id and its status."""
+        got = self._call("GET", f"{self._base}/slots").get("slots")
+        if not isinstance(got, list) or not all(isinstance(x, dict) for x in got):
+            raise VaultProtocolError("the vault's slot list is malformed")
+        return got
 
     def delete(self, proof: bytes | None = None) -> bool:
         """Erase this account's record (with its record proof); True if one existed."""
@@ -193,6 +251,23 @@ class VaultClient:
         self._call("POST", f"{self._acct}/head", {"counter": counter, "tag": b64e(tag)})
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not self.account and path not in ("/v1/info", "/v1/whoami"):
+            raise UsageError("this vault client has no account")
+        if self._provider is not None and self._token is None and path != "/v1/info":
+            self._use(self._fresh_token(None))
+        status, data = self._answer(method, path, body)
+        if (status == 401 and data.get("error") == "unauthenticated"
+                and self._provider is not None):
+            # Refused before anything was done (authentication comes first, spec §3):
+            # sending the same request again with a new credential is safe.
+            self._use(self._fresh_token(self._token))
+            status, data = self._answer(method, path, body)
+        if status >= 300:
+            raise _error(status, data)
+        return data
+
+    def _answer(self, method: str, path: str, body: dict[str, Any] | None
+                ) -> tuple[int, dict[str, Any]]:
         resp = self._send(method, path, body)
         try:
             data = resp.json()
@@ -200,9 +275,35 @@ class VaultClient:
             data = None
         if not isinstance(data, dict):
             raise VaultProtocolError(f"the vault sent a non-JSON answer (HTTP {resp.status_code})")
-        if resp.status_code >= 300:
-            raise _error(resp.status_code, data)
-        return data
+        return resp.status_code, data
+
+    def _use(self, token: str | None) -> None:
+        self._token = token
+        if token:
+            for node in self._nodes:  # every node gets the same credential
+                node.headers["authorization"] = f"Bearer {token}"
+
+    def _fresh_token(self, refused: str | None) -> str:
+        """A credential from the provider; ``VaultAuthError`` if it has none to give."""
+        assert self._provider is not None
+        try:
+            token = self._provider()
+        except StrongroomError:
+            raise
+        except Exception as exc:
+            # Its message could hold a credential: name only the type.
+            raise VaultAuthError(f"the token provider failed ({type(exc).__name__})") from exc
+        if not isinstance(token, str) or not token:
+            raise VaultAuthError("the token provider returned no token")
+        if not _BEARER.fullmatch(token):
+            # One HTTP header value (a newline would split the header); not echoed.
+            raise VaultAuthError("the token provider returned something that is not a token "
+                                 "(printable ASCII without spaces)")
+        if refused is not None and hmac.compare_digest(token.encode(), refused.encode()):
+            raise VaultAuthError("the vault refused this account's credentials, and the token "
+                                 "provider returned the same one again",
+                                 hint="the provider must return a new token when called again")
+        return token
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
         """The first answer from a node, starting with the one that answered last."""
@@ -243,10 +344,11 @@ class VaultClient:
 
     def __repr__(self) -> str:
         more = f" (+{len(self.urls) - 1} nodes)" if len(self.urls) > 1 else ""
-        return f"<VaultClient {self.url}{more} account={self.account}>"
+        slot = f" slot={self.slot}" if self.slot else ""
+        return f"<VaultClient {self.url}{more} account={self.account}{slot}>"
 
 
-def _error(status: int, data: dict[str, Any]) -> VaultError:
+def _error(status: int, data: dict[str, Any]) -> StrongroomError:
     code, msg = data.get("error"), str(data.get("message", ""))[:300]
     if code == "invalid_login":
         left = data.get("attempts_left")
@@ -261,6 +363,8 @@ def _error(status: int, data: dict[str, Any]) -> VaultError:
         current = data.get("counter")
         conflict.current = current if isinstance(current, int) else None
         return conflict
+    if code == "invalid_account":
+        return InvalidAccountId(f"the vault refused the account id: {msg}")
     if code == "proof_required":
         return VaultAuthError(f"the vault refused: {msg}",
                               hint="open the repository with its key or password first")
@@ -272,4 +376,4 @@ def _error(status: int, data: dict[str, Any]) -> VaultError:
     return VaultProtocolError(f"the vault refused the request (HTTP {status}, {code}): {msg}")
 
 
-__all__ = ["LoginAnswer", "VaultClient", "b64d", "b64e", "check_vault_url", "is_loopback_host"]
+__all__ = ["LoginAnswer", "TokenProvider", "VaultClient", "b64d", "b64e", "check_vault_url", "is_loopback_host"]

@@ -23,6 +23,7 @@ from ..errors import (
     ObjectNotFound,
     RepositoryNotFound,
     UnsupportedVersion,
+    UsageError,
     WrongKey,
 )
 from ..storage.base import Backend
@@ -55,6 +56,24 @@ class ChunkerParams:
               and 1024 <= self.frame_target <= 1 << 24 and 4096 <= self.pack_target <= 1 << 30)
         if not ok:
             raise FormatError("config: chunker parameters out of range")
+
+    def validate_new(self) -> None:
+        """Also within what the FastCDC implementation accepts (spec §10); ``UsageError``.
+
+        Checked when a repository is made: a reader still opens any config that
+        :meth:`validate` accepts (restore needs no chunker), but a backup into a
+        repository whose CDC parameters the chunker refuses could not run.
+        """
+        try:
+            self.validate()
+        except FormatError:
+            raise UsageError("chunker parameters out of range (docs/spec/backup-format.md "
+                             "§3)") from None
+        if not (64 <= self.cdc_min <= 1 << 20 and 256 <= self.cdc_avg <= 4 << 20
+                and 1024 <= self.cdc_max <= 16 << 20):
+            raise UsageError("FastCDC needs 64 B <= cdc_min <= 1 MiB, 256 B <= cdc_avg <= "
+                             "4 MiB and 1 KiB <= cdc_max <= 16 MiB (docs/spec/backup-format.md "
+                             "§10)")
 
 
 def repository_key(key: BackupKey, repo_id: bytes) -> BackupKey:
@@ -125,6 +144,7 @@ def new_config(key: BackupKey, repo_id: bytes, created: float,
                chunker: ChunkerParams | None = None) -> Config:
     """The config of a new repository made with ``key``."""
     params = chunker or ChunkerParams()
+    params.validate_new()
     doc: dict[str, Any] = {
         "format": FORMAT_NAME, "version": MAJOR_VERSION, "minor": MINOR_VERSION,
         "id": repo_id.hex(), "created": int(created), "keycheck": key.keycheck(repo_id).hex(),

@@ -296,14 +296,13 @@ def open_snapshot(key: BackupKey, snap_id: str, data: bytes) -> SnapshotDoc:
             or not all(type(p) is str and len(p) <= 65536 for p in paths)
             or not all(type(s) is str for s in segs)):
         raise FormatError(f"{name}: bad snapshot document (paths or segments)")
-    if parent is not None and (type(parent) is not str or not _SNAP_ID.match(parent)):
+    if parent is not None and (type(parent) is not str or not _SNAP_ID.fullmatch(parent)):
         raise FormatError(f"{name}: bad snapshot document (parent)")
-    try:
-        segments = [bytes.fromhex(s) for s in segs]
-    except ValueError:
-        raise FormatError(f"{name}: bad snapshot document (segments)") from None
-    if any(len(s) != ID_SIZE for s in segments):
+    # Exactly 64 lowercase hex digits (spec §1, §7): bytes.fromhex alone would also
+    # take upper case and spaces, so two texts would name one segment.
+    if not all(_BLOB_ID.fullmatch(s) for s in segs):
         raise FormatError(f"{name}: bad snapshot document (segments)")
+    segments = [bytes.fromhex(s) for s in segs]
     return SnapshotDoc(snap_id, json_number(d, "time", name, 0, 2.0**40),
                        json_str(d, "hostname", name), paths,
                        json_int(d, "files", name), json_int(d, "dirs", name),
@@ -311,3 +310,4 @@ def open_snapshot(key: BackupKey, snap_id: str, data: bytes) -> SnapshotDoc:
 
 
 _SNAP_ID = re.compile(r"^[0-9a-f]{32}$")
+_BLOB_ID = re.compile(r"^[0-9a-f]{64}$")

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import (
     AttemptsExhausted,
     BackupHeadConflict,
+    InvalidAccountId,
     InvalidLogin,
     UsageError,
     VaultAuthError,
@@ -28,10 +29,13 @@ from ..errors import (
     VaultSessionInvalid,
     VaultStoreError,
 )
+from .account_id import check_account_id
 from .auth import Authenticator
-from .core import MAX_HEAD_COUNTER, Vault
+from .core import MAX_HEAD_COUNTER, Vault, check_slot
 
 MAX_BODY = 16 * 1024
+#: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
+PROTOCOL = 3
 _B64 = r"^[A-Za-z0-9_-]*$"
 
 
@@ -61,8 +65,16 @@ class RegistrationStartBody(_Body):
     request: B64Field
 
 
+class KsfBody(_Body):
+    """Argon2id parameters of a record (spec §1.3, §2.2); bounds checked by the vault."""
+
+    memory_kib: StrictInt
+    iterations: StrictInt
+    parallelism: StrictInt
+
+
 class RegistrationFinishBody(_Body):
-    """OPAQUE RegistrationRecord, the wrapped K to deposit, and the record-proof fields."""
+    """OPAQUE RegistrationRecord, the wrapped K, the record-proof fields, the KSF parameters."""
 
     registration_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_B64)]
     record: B64Field
@@ -70,6 +82,7 @@ class RegistrationFinishBody(_Body):
     proof_verifier: Annotated[str, Field(min_length=43, max_length=44, pattern=_B64)]
     proof: Annotated[str | None, Field(default=None, min_length=43, max_length=44,
                                        pattern=_B64)] = None
+    ksf: KsfBody | None = None
 
 
 class DeleteBody(_Body):
@@ -145,12 +158,13 @@ class BodyLimit:
 
 def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -> Any:
     """The ASGI app: FastAPI routes wrapped in the body-size limit."""
-    app = FastAPI(title="Strongroom Backup Key Vault", version="1",
+    app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
                   description="OPAQUE (RFC 9807) key escrow with a guess limit. "
                   "See docs/spec/vault-protocol.md.")
     _install_errors(app)
 
     def caller(request: Request, account: str) -> str:
+        check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         who = auth.account(token.strip()) if scheme.lower() == "bearer" and token else None
@@ -165,7 +179,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
     @app.get("/v1/info")
     def info() -> dict[str, Any]:
         """The vault's public key (to pin), OPAQUE context and guess limit."""
-        return {"server_public_key": b64e(vault.server_public_key),
+        return {"protocol": PROTOCOL, "server_public_key": b64e(vault.server_public_key),
                 "context": b64e(vault.config.context),
                 "attempt_limit": vault.policy.attempt_limit,
                 "session_ttl": vault.policy.session_ttl}
@@ -179,15 +193,60 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
             raise _Http(401, "unauthenticated", "missing or invalid bearer token")
         return {"account": who}
 
-    @app.post("/v1/accounts/{account}/registration/start")
-    def registration_start(account: Caller, body: RegistrationStartBody) -> dict[str, str]:
+    @app.get("/v1/accounts/{account}/slots")
+    def slots(account: Caller) -> dict[str, Any]:
+        """Every slot of the account that holds a record ("" is the legacy slot)."""
+        return {"slots": [{"slot": x.slot, **_status_doc(x.status)} for x in vault.slots(account)]}
+
+    # Each slot's routes (spec §3); the same routes without ``/slots/{slot}`` are the
+    # account's legacy slot, which records from protocol 2 live in.
+    for prefix in ("/v1/accounts/{account}/slots/{slot}", "/v1/accounts/{account}"):
+        _slot_routes(app, vault, prefix, caller)
+
+    @app.api_route("/v1/accounts/{rest:path}", methods=["GET", "POST", "DELETE"],
+                   include_in_schema=False)
+    def unmatched(rest: str) -> None:
+        """No route matched: an account id with a '/' in it is 400, anything else 404."""
+        for tail in _ACCOUNT_ENDPOINTS:
+            if rest.endswith("/" + tail) and len(rest) > len(tail) + 1:
+                account, _sep, slot = rest[: -len(tail) - 1].partition("/slots/")
+                check_account_id(account)
+                if _sep:
+                    check_slot(slot)  # a slot id with a '/' in it
+        raise _Http(404, "not_found", "no such endpoint")
+
+    return BodyLimit(app, max_body) if max_body else app
+
+
+def _status_doc(st: Any) -> dict[str, Any]:
+    return {"exists": st.exists, "locked": st.locked, "attempts_left": st.attempts_left,
+            "attempt_limit": st.attempt_limit, "ksf": st.ksf}
+
+
+async def _slot_path(slot: str) -> str:
+    # async: a pure function runs on the event loop, not through the thread pool.
+    return slot
+
+
+async def _legacy_slot() -> str:
+    return ""
+
+
+def _slot_routes(app: FastAPI, vault: Vault, prefix: str, caller: Any) -> None:
+    """Register one slot's endpoints under ``prefix`` (with or without ``{slot}``)."""
+    dep = _slot_path if "{slot}" in prefix else _legacy_slot
+
+    @app.post(f"{prefix}/registration/start")
+    def registration_start(body: RegistrationStartBody, slot: str = Depends(dep),
+            account: str = Depends(caller)) -> dict[str, str]:
         """OPAQUE registration: RegistrationRequest → RegistrationResponse (one-time OPRF key)."""
-        started = vault.registration_start(account, b64d(body.request, "request"))
+        started = vault.registration_start(account, b64d(body.request, "request"), slot=slot)
         return {"response": b64e(started.response), "registration_id": started.registration_id}
 
-    @app.post("/v1/accounts/{account}/registration/finish", status_code=201)
-    def registration_finish(account: Caller, body: RegistrationFinishBody) -> dict[str, Any]:
-        """Deposit the OPAQUE record and the wrapped K; resets the counter.
+    @app.post(f"{prefix}/registration/finish", status_code=201)
+    def registration_finish(body: RegistrationFinishBody, slot: str = Depends(dep),
+            account: str = Depends(caller)) -> dict[str, Any]:
+        """Deposit the OPAQUE record, the wrapped K and the KSF parameters; resets the counter.
 
         Replacing an active record needs its record proof."""
         proof = b64d(body.proof, "proof") if body.proof is not None else None
@@ -195,47 +254,52 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
                                   b64d(body.wrapped_key, "wrapped_key"),
                                   registration_id=body.registration_id,
                                   proof_verifier=b64d(body.proof_verifier, "proof_verifier"),
-                                  proof=proof)
+                                  proof=proof, slot=slot,
+                                  ksf=body.ksf.model_dump() if body.ksf is not None else None)
         return {"registered": True, "attempt_limit": vault.policy.attempt_limit}
 
-    @app.post("/v1/accounts/{account}/login/start")
-    def login_start(account: Caller, body: LoginStartBody) -> dict[str, Any]:
+    @app.post(f"{prefix}/login/start")
+    def login_start(body: LoginStartBody, slot: str = Depends(dep),
+            account: str = Depends(caller)) -> dict[str, Any]:
         """KE1 → KE2; the guess is counted and committed before this answer."""
-        s = vault.login_start(account, b64d(body.ke1, "ke1"))
+        s = vault.login_start(account, b64d(body.ke1, "ke1"), slot=slot)
         return {"session_id": s.session_id, "ke2": b64e(s.ke2), "attempts_left": s.attempts_left}
 
-    @app.post("/v1/accounts/{account}/login/finish")
-    def login_finish(account: Caller, body: LoginFinishBody) -> dict[str, str]:
+    @app.post(f"{prefix}/login/finish")
+    def login_finish(body: LoginFinishBody, slot: str = Depends(dep),
+            account: str = Depends(caller)) -> dict[str, str]:
         """KE3 → the wrapped K sealed under a key from the session key."""
-        sealed = vault.login_finish(account, body.session_id, b64d(body.ke3, "ke3"))
+        sealed = vault.login_finish(account, body.session_id, b64d(body.ke3, "ke3"), slot=slot)
         return {"sealed_key": b64e(sealed)}
 
-    @app.get("/v1/accounts/{account}/record")
-    def record_status(account: Caller) -> dict[str, Any]:
-        """Whether a record exists, whether it is locked, attempts left."""
-        st = vault.status(account)
-        return {"exists": st.exists, "locked": st.locked, "attempts_left": st.attempts_left,
-                "attempt_limit": st.attempt_limit}
+    @app.get(f"{prefix}/record")
+    def record_status(slot: str = Depends(dep), account: str = Depends(caller)) -> dict[str, Any]:
+        """Whether a record exists, whether it is locked, attempts left, its KSF parameters."""
+        return _status_doc(vault.status(account, slot=slot))
 
-    @app.delete("/v1/accounts/{account}/record")
-    def record_delete(account: Caller, body: DeleteBody | None = None) -> dict[str, bool]:
-        """Erase the record, its wrapped K, counter and sessions (an active record: with its proof)."""
+    @app.delete(f"{prefix}/record")
+    def record_delete(body: DeleteBody | None = None, slot: str = Depends(dep),
+            account: str = Depends(caller)) -> dict[str, bool]:
+        """Erase this slot's record, wrapped K, counter and sessions (an active one: with proof)."""
         proof = b64d(body.proof, "proof") if body is not None and body.proof is not None else None
-        return {"deleted": vault.delete(account, proof)}
+        return {"deleted": vault.delete(account, proof, slot=slot)}
 
-    @app.get("/v1/accounts/{account}/head")
-    def head_get(account: Caller) -> dict[str, Any]:
-        """The backup head: counter (0 if never advanced) and tag (null then)."""
-        h = vault.head(account)
+    @app.get(f"{prefix}/head")
+    def head_get(slot: str = Depends(dep), account: str = Depends(caller)) -> dict[str, Any]:
+        """The slot's backup head: counter (0 if never advanced) and tag (null then)."""
+        h = vault.head(account, slot=slot)
         return {"counter": h.counter, "tag": b64e(h.tag) if h.tag is not None else None}
 
-    @app.post("/v1/accounts/{account}/head")
-    def head_advance(account: Caller, body: HeadBody) -> dict[str, Any]:
+    @app.post(f"{prefix}/head")
+    def head_advance(body: HeadBody, slot: str = Depends(dep),
+            account: str = Depends(caller)) -> dict[str, Any]:
         """Advance the head by exactly one (compare-and-set); 409 ``head_conflict`` otherwise."""
-        h = vault.advance_head(account, body.counter, b64d(body.tag, "tag"))
+        h = vault.advance_head(account, body.counter, b64d(body.tag, "tag"), slot=slot)
         return {"counter": h.counter, "tag": b64e(h.tag or b"")}
 
-    return BodyLimit(app, max_body) if max_body else app
+
+_ACCOUNT_ENDPOINTS = ("registration/start", "registration/finish", "login/start", "login/finish",
+                      "record", "head")
 
 
 class _Http(Exception):
@@ -277,6 +341,7 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(VaultSessionInvalid, handler(409, "session_invalid"))
     app.add_exception_handler(BackupHeadConflict, handler(409, "head_conflict"))
     app.add_exception_handler(VaultProtocolError, handler(400, "bad_message"))
+    app.add_exception_handler(InvalidAccountId, handler(400, "invalid_account"))
     app.add_exception_handler(UsageError, handler(400, "bad_request"))
     app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))
     app.add_exception_handler(AttemptsExhausted, handler(410, "locked"))
@@ -284,4 +349,4 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(VaultStoreError, handler(503, "unavailable"))
 
 
-__all__ = ["MAX_BODY", "b64d", "b64e", "create_app"]
+__all__ = ["MAX_BODY", "PROTOCOL", "b64d", "b64e", "create_app"]

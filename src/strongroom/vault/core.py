@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -39,17 +41,20 @@ from ..errors import (
 )
 from . import _opaque as opaque
 from . import labels
+from .account_id import check_account_id
 from .counter import Counter, Event, Out, State, absent, step
+from .params import check_ksf, encode_ksf
 from .sealing import derive, frame, open_sealed, seal, unframe
-from .store import Mutation, RecordRow, RecordStore, SessionRow
+from .store import Mutation, RecordRow, RecordStore, SessionRow, record_key, split_record_key
 
 MAX_WRAPPED_KEY = 256
-MAX_ACCOUNT_ID = 128
 HEAD_TAG_SIZE = 32
 MAX_HEAD_COUNTER = 2**63 - 1  # fits SQLite INTEGER and PostgreSQL BIGINT
 PROOF_SIZE = 32
 REG_NONCE = 16
 _REG_ID_SIZE = REG_NONCE + 8 + 16  # nonce || u64be(expiry) || truncated HMAC
+#: A slot id (spec §2.2): the client picks 128 random bits for each new backup.
+SLOT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _log = logging.getLogger("strongroom.vault")
 
 
@@ -103,6 +108,17 @@ class RecordStatus:
     locked: bool
     attempts_left: int
     attempt_limit: int
+    #: The record's Argon2id parameters (spec §2.2); None without a record, or for a
+    #: record registered before the vault kept them.
+    ksf: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """One slot of an account, for ``GET …/slots``."""
+
+    slot: str  # "" = the account's legacy slot
+    status: RecordStatus
 
 
 @dataclass(frozen=True)
@@ -113,13 +129,18 @@ class BackupHead:
     tag: bytes | None
 
 
-def check_account_id(account_id: str) -> bytes:
-    """Validate an account id; return it as the OPAQUE credential identifier."""
-    if not isinstance(account_id, str) or not 1 <= len(account_id) <= MAX_ACCOUNT_ID:
-        raise UsageError(f"account id must be 1 to {MAX_ACCOUNT_ID} characters")
-    if not account_id.isprintable():
-        raise UsageError("account id must be printable")
-    return account_id.encode("utf-8")
+def check_slot(slot: str) -> str:
+    """Validate a slot id ("" is the account's legacy slot); return it."""
+    if slot == "":
+        return slot
+    if not isinstance(slot, str) or not SLOT_RE.match(slot):
+        raise UsageError("slot id must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+    return slot
+
+
+def _key(account_id: str, slot: str) -> str:
+    check_account_id(account_id)
+    return record_key(account_id, check_slot(slot))
 
 
 class Vault:
@@ -149,7 +170,8 @@ class Vault:
 
     # -- registration -------------------------------------------------------
 
-    def registration_start(self, account_id: str, request: bytes) -> RegistrationStarted:
+    def registration_start(self, account_id: str, request: bytes, *,
+                           slot: str = "") -> RegistrationStarted:
         """Answer an OPAQUE registration request under a fresh, one-time OPRF key.
 
         The key is derived from a random nonce that only this answer carries
@@ -157,33 +179,46 @@ class Vault:
         a registration start tells nothing about the live record's password
         (spec §2.1): no uncounted OPRF evaluation exists.
         """
-        check_account_id(account_id)
+        rk = _key(account_id, slot)
         nonce = self._rng(REG_NONCE)
         expires = int(self._clock() + self.policy.session_ttl)
         response = bytes(_protocol(
             opaque.RegistrationServer.respond, self._secrets.setup, request,
-            _cid(account_id, nonce), config=self.config))
-        raw = nonce + expires.to_bytes(8, "big") + self._reg_mac(account_id, nonce, expires)
+            _cid(rk, nonce), config=self.config))
+        raw = nonce + expires.to_bytes(8, "big") + self._reg_mac(rk, nonce, expires)
         return RegistrationStarted(response, _b64(raw))
 
     def registration_finish(self, account_id: str, record: bytes, wrapped_key: bytes, *,
                             registration_id: str, proof_verifier: bytes,
-                            proof: bytes | None = None) -> None:
+                            proof: bytes | None = None, slot: str = "",
+                            ksf: dict[str, int] | None = None) -> None:
         """Store a new OPAQUE record and wrapped K; resets the counter and ends old logins.
 
         ``proof_verifier`` is SHA-256 of the client's record proof (derived from
         K, spec §5).  Replacing an ACTIVE record that has a verifier needs
         ``proof`` with that hash (``VaultAuthError`` otherwise): a caller with
-        the account's token but without K cannot replace the record.
+        the account's token but without K cannot replace the record.  ``ksf``
+        (the client's Argon2id parameters) is kept in the sealed record and
+        handed out before each guess (spec §2.2); a slot (not the legacy one)
+        must have it.
         """
-        check_account_id(account_id)
+        rk = _key(account_id, slot)
         _check_record(record)
+        if ksf is not None:
+            try:
+                ksf = check_ksf(ksf)
+            except ValueError as exc:
+                raise VaultProtocolError(f"key-stretching parameters: {exc}") from None
+        elif slot:
+            raise VaultProtocolError("a slot's registration must give its key-stretching parameters")
         if not 1 <= len(wrapped_key) <= MAX_WRAPPED_KEY:
             raise VaultProtocolError(f"wrapped key must be 1 to {MAX_WRAPPED_KEY} bytes")
         if not isinstance(proof_verifier, bytes) or len(proof_verifier) != PROOF_SIZE:
             raise VaultProtocolError(f"proof verifier must be {PROOF_SIZE} bytes")
-        nonce = self._check_registration_id(account_id, registration_id)
-        payload = frame(record, wrapped_key, _cid(account_id, nonce), proof_verifier)
+        nonce = self._check_registration_id(rk, registration_id)
+        parts = [record, wrapped_key, _cid(rk, nonce), proof_verifier]
+        payload = frame(*parts, encode_ksf(ksf)) if ksf is not None else frame(*parts)
+        account_id = rk  # from here on: the store's key of this slot
 
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
             cur = self._verified(cur)
@@ -224,9 +259,9 @@ class Vault:
 
     # -- login ---------------------------------------------------------------
 
-    def login_start(self, account_id: str, ke1: bytes) -> LoginStarted:
+    def login_start(self, account_id: str, ke1: bytes, *, slot: str = "") -> LoginStarted:
         """Count a guess, commit it, then hand out KE2; ``AttemptsExhausted`` if locked."""
-        check_account_id(account_id)
+        account_id = _key(account_id, slot)
         self._maybe_purge()
         for _ in range(3):
             row = self.store.get(account_id)
@@ -288,13 +323,15 @@ class Vault:
 
         return fn
 
-    def login_finish(self, account_id: str, session_id: str, ke3: bytes) -> bytes:
+    def login_finish(self, account_id: str, session_id: str, ke3: bytes, *,
+                     slot: str = "") -> bytes:
         """Check KE3 once; on success reset the counter and return the sealed wrapped K.
 
         Raises ``InvalidLogin`` (with ``attempts_left``) for a wrong KE3 and
         ``VaultSessionInvalid`` for an unknown, consumed or expired session.
         """
-        check_account_id(account_id)
+        account = account_id
+        account_id = _key(account_id, slot)
         now = self._clock()
 
         def fn(cur: RecordRow | None, sess: SessionRow | None) -> Mutation:
@@ -311,7 +348,7 @@ class Vault:
             wrapped = _Payload.parse(
                 self._open_sealed_record(account_id, cur.generation, sess.sealed_record),
                 account_id).wrapped
-            release_ad = frame(account_id.encode(), session_id.encode())
+            release_ad = frame(account.encode(), session_id.encode())  # spec §5
             released = seal(derive(session_key, labels.RELEASE), wrapped, release_ad, self._rng)
             return Mutation(row=row, result=("ok", released))
 
@@ -337,19 +374,41 @@ class Vault:
 
     # -- status and delete ----------------------------------------------------
 
-    def status(self, account_id: str) -> RecordStatus:
-        """Whether a record exists, whether it is locked, and the attempts left."""
-        check_account_id(account_id)
-        c = self._counter(self._verified(self.store.get(account_id)))
-        return RecordStatus(c.state is State.ACTIVE, c.state is State.LOCKED, c.attempts_left, c.limit)
+    def status(self, account_id: str, *, slot: str = "") -> RecordStatus:
+        """Whether a record exists, whether it is locked, the attempts left, its parameters.
 
-    def delete(self, account_id: str, proof: bytes | None = None) -> bool:
+        The parameters are what the client stretches the password with: they come
+        from here, before the guess, never from the storage provider (spec §2.2).
+        """
+        return self._status(self.store.get(_key(account_id, slot)))
+
+    def _status(self, row: RecordRow | None) -> RecordStatus:
+        row = self._verified(row)
+        c = self._counter(row)
+        ksf = None
+        if row is not None and row.state is State.ACTIVE:
+            ksf = self._open_payload(row).ksf
+        return RecordStatus(c.state is State.ACTIVE, c.state is State.LOCKED, c.attempts_left,
+                            c.limit, ksf)
+
+    def slots(self, account_id: str) -> list[SlotStatus]:
+        """Every slot of the account that has a record (legacy slot first), with its status."""
+        check_account_id(account_id)
+        out = []
+        for key in self.store.record_keys(account_id):
+            acct, slot = split_record_key(key)
+            if acct == account_id:
+                out.append(SlotStatus(slot, self._status(self.store.get(key))))
+        return out
+
+    def delete(self, account_id: str, proof: bytes | None = None, *, slot: str = "") -> bool:
         """Erase the account's record, counter and sessions; True if a record existed.
 
         An ACTIVE record with a proof verifier is erased only with its proof
-        (``VaultAuthError`` otherwise), as for a re-registration.
+        (``VaultAuthError`` otherwise), as for a re-registration.  Other slots
+        of the account are untouched.
         """
-        check_account_id(account_id)
+        account_id = _key(account_id, slot)
 
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
             cur = self._verified(cur)
@@ -363,20 +422,22 @@ class Vault:
 
     # -- backup head (rollback detection) ----------------------------------------
 
-    def head(self, account_id: str) -> BackupHead:
-        """The account's backup head; counter 0 and no tag if never advanced."""
-        check_account_id(account_id)
+    def head(self, account_id: str, *, slot: str = "") -> BackupHead:
+        """The slot's backup head; counter 0 and no tag if never advanced."""
+        account_id = _key(account_id, slot)
         got = self.store.get_head(account_id)
         return BackupHead(0, None) if got is None else BackupHead(got[0], got[1])
 
-    def advance_head(self, account_id: str, counter: int, tag: bytes) -> BackupHead:
+    def advance_head(self, account_id: str, counter: int, tag: bytes, *,
+                     slot: str = "") -> BackupHead:
         """Move the head to ``(counter, tag)`` if ``counter`` is exactly the old one + 1.
 
         ``BackupHeadConflict`` (with ``current``) otherwise: the vault never
         moves a head backwards or skips a step, so a device that saw counter n
-        can tell later whether the vault rolled its head back.
+        can tell later whether the vault rolled its head back.  Each slot has
+        its own head.
         """
-        check_account_id(account_id)
+        account_id = _key(account_id, slot)
         if isinstance(counter, bool) or not isinstance(counter, int) or not 1 <= counter <= MAX_HEAD_COUNTER:
             raise VaultProtocolError(f"head counter must be 1 to {MAX_HEAD_COUNTER}")
         if not isinstance(tag, bytes) or len(tag) != HEAD_TAG_SIZE:
@@ -477,16 +538,21 @@ class _Payload:
     wrapped: bytes
     cid: bytes
     verifier: bytes | None
+    ksf: dict[str, int] | None = None
 
     @classmethod
     def parse(cls, plain: bytes, account_id: str) -> _Payload:
-        try:
-            parts = unframe(plain, 4)
-        except ValueError:
-            # Version 1 records: frame(record, wrapped K); identifier = the account id.
-            record, wrapped = unframe(plain, 2)
-            return cls(record, wrapped, account_id.encode(), None)
-        return cls(parts[0], parts[1], parts[2], parts[3])
+        for n in (5, 4):
+            try:
+                parts = unframe(plain, n)
+            except ValueError:
+                continue
+            # Version 3 (slots) adds the Argon2id parameters; version 2 has four parts.
+            ksf = check_ksf(json.loads(parts[4])) if n == 5 else None
+            return cls(parts[0], parts[1], parts[2], parts[3], ksf)
+        # Version 1 records: frame(record, wrapped K); identifier = the account id.
+        record, wrapped = unframe(plain, 2)
+        return cls(record, wrapped, account_id.encode(), None)
 
     def __repr__(self) -> str:
         return "<record payload>"
@@ -529,8 +595,10 @@ __all__ = [
     "LoginStarted",
     "RecordStatus",
     "RegistrationStarted",
+    "SlotStatus",
     "Vault",
     "VaultPolicy",
     "VaultSecrets",
     "check_account_id",
+    "check_slot",
 ]

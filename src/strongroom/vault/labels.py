@@ -35,7 +35,11 @@ FAKE_CID = b"strongroom/v2/vault/fake-credential-id"
 #: MAC input of a backup head's tag.
 BACKUP_HEAD = b"strongroom/v1/vault/backup-head"
 
-ALL_LABELS = (WRAP_K, RELEASE, RECORD_AD, SESSION_AD, SECRETS_AD, BACKUP_HEAD, ROW_MAC,
-              REGISTRATION_ID, RECORD_PROOF, FAKE_CID)
+#: HKDF-SHA256 info deriving the vault locator's MAC key from K (client only), and the first
+#: field of that MAC's input (spec §6).
+LOCATOR_MAC = b"strongroom/v3/vault/locator-mac"
 
-__all__ = ["ALL_LABELS", "BACKUP_HEAD", "FAKE_CID", "RECORD_AD", "RECORD_PROOF", "REGISTRATION_ID", "RELEASE", "ROW_MAC", "SECRETS_AD", "SESSION_AD", "WRAP_K"]
+ALL_LABELS = (WRAP_K, RELEASE, RECORD_AD, SESSION_AD, SECRETS_AD, BACKUP_HEAD, ROW_MAC,
+              REGISTRATION_ID, RECORD_PROOF, FAKE_CID, LOCATOR_MAC)
+
+__all__ = ["ALL_LABELS", "BACKUP_HEAD", "FAKE_CID", "LOCATOR_MAC", "RECORD_AD", "RECORD_PROOF", "REGISTRATION_ID", "RELEASE", "ROW_MAC", "SECRETS_AD", "SESSION_AD", "WRAP_K"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UsageError
 from . import _opaque as opaque
-from .auth import DEFAULT_JWT_MAX_LIFETIME, Authenticator, JwtAuth, TokenAuth
+from .auth import DEFAULT_JWT_MAX_LIFETIME, Authenticator, JwksFile, JwtAuth, TokenAuth
 from .core import Vault, VaultPolicy
 from .keystore import Keystore, Pkcs11Keystore, create_secrets, load_secrets, software_keystore_for
 from .store import RecordStore
@@ -45,6 +45,7 @@ class VaultSettings:
     context: bytes = b"strongroom/v1"
     auth: str = "tokens"  # or "jwt"
     jwt_public_key: str | None = None  # PEM file
+    jwt_jwks: str | None = None  # JWKS file, keys by kid, reloaded when it changes
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_max_lifetime: int = DEFAULT_JWT_MAX_LIFETIME  # seconds a JWT may be valid for
@@ -90,9 +91,11 @@ def open_auth(s: VaultSettings, store: RecordStore) -> Authenticator:
     if s.auth == "tokens":
         return TokenAuth(store)
     if s.auth == "jwt":
-        if not s.jwt_public_key:
-            raise UsageError("JWT mode needs --jwt-public-key")
-        return JwtAuth(Path(s.jwt_public_key).read_bytes(), issuer=s.jwt_issuer or "",
+        if bool(s.jwt_public_key) == bool(s.jwt_jwks):
+            raise UsageError("JWT mode needs either --jwt-public-key or --jwt-jwks (not both)")
+        keys: bytes | JwksFile = (JwksFile(s.jwt_jwks) if s.jwt_jwks
+                                  else Path(s.jwt_public_key or "").read_bytes())
+        return JwtAuth(keys, issuer=s.jwt_issuer or "",
                        audience=s.jwt_audience or "", clock=time.time,
                        max_lifetime=s.jwt_max_lifetime)
     raise UsageError(f"unknown auth mode {s.auth!r} (tokens or jwt)")

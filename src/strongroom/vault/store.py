@@ -1,6 +1,11 @@
 """The record store contract shared by the SQLite and PostgreSQL stores.
 
-A store keeps three kinds of rows, all keyed by account id or session id:
+A store keeps four kinds of rows, keyed by *record key* or session id.  A
+record key names one slot of one account (spec §2.2): the account id alone
+for the account's legacy slot (records from before slots existed), else
+``account id || 0x1F || slot id`` (:func:`record_key`).  Account ids are
+printable, so the unit separator cannot occur in one and a key splits back
+unambiguously (:func:`split_record_key`).
 
 * records: the counter (state, used, limit, generation) in the clear, and the
   OPAQUE record with the wrapped K only as ``sealed`` (AEAD under the vault's
@@ -29,6 +34,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from .counter import State
+
+#: Separates account id and slot id in a record key; never in an account id (not printable).
+SLOT_SEPARATOR = "\x1f"
+
+
+def record_key(account_id: str, slot: str) -> str:
+    """The store key of ``slot`` of ``account_id`` ("" = the legacy slot: the account id)."""
+    return account_id if not slot else f"{account_id}{SLOT_SEPARATOR}{slot}"
+
+
+def split_record_key(key: str) -> tuple[str, str]:
+    """``(account id, slot id)`` of a record key (slot "" for the legacy slot)."""
+    account, _sep, slot = key.partition(SLOT_SEPARATOR)
+    return account, slot
+
+
+def slot_prefix(account_id: str) -> str:
+    """What every slot key of ``account_id`` (except the legacy one) starts with."""
+    return account_id + SLOT_SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -131,6 +155,10 @@ class RecordStore(ABC):
         """
 
     @abstractmethod
+    def record_keys(self, account_id: str) -> list[str]:
+        """The keys of every record row of ``account_id`` (its legacy key and its slots), sorted."""
+
+    @abstractmethod
     def unsigned_rows(self) -> list[RecordRow]:
         """Every record row without a MAC (rows written before the MAC existed)."""
 
@@ -148,7 +176,9 @@ class RecordStore(ABC):
 
     @abstractmethod
     def list_accounts(self) -> list[tuple[str, str | None, int]]:
-        """Every account with a token or a record: ``(name, record state or None, used)``."""
+        """Every record key and token name: ``(key, record state or None, used)``.
+
+        A key of a slot reads back with :func:`split_record_key`."""
 
     @abstractmethod
     def delete_account(self, name: str) -> bool:
@@ -176,4 +206,5 @@ class RecordStore(ABC):
         """Release connections.  Idempotent."""
 
 
-__all__ = ["Fn", "Mutation", "RecordRow", "RecordStore", "SessionRow"]
+__all__ = ["SLOT_SEPARATOR", "Fn", "Mutation", "RecordRow", "RecordStore", "SessionRow",
+           "record_key", "slot_prefix", "split_record_key"]

@@ -37,7 +37,7 @@ from typing import Any
 import psycopg
 
 from ..errors import UsageError, VaultStoreError
-from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
+from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow, slot_prefix
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault_records (
@@ -184,6 +184,17 @@ class PostgresStore(RecordStore):
                          (s.session_id, s.account_id, s.expires_at, s.generation,
                           s.sealed_state, s.sealed_record))
 
+    def record_keys(self, account_id: str) -> list[str]:
+        prefix = slot_prefix(account_id)
+        try:
+            rows = self._conn().execute(
+                "SELECT account_id FROM vault_records WHERE account_id = %s OR left(account_id, %s) = %s "
+                "ORDER BY account_id", (account_id, len(prefix), prefix)).fetchall()
+        except psycopg.Error as exc:
+            self._drop()
+            raise VaultStoreError() from exc
+        return [str(r[0]) for r in rows]
+
     def unsigned_rows(self) -> list[RecordRow]:
         try:
             rows = self._conn().execute(
@@ -237,11 +248,13 @@ class PostgresStore(RecordStore):
             with conn.transaction():
                 conn.execute(_LOCK_SQL, (_LOCK_KEY + name,))
                 n = 0
-                for table, column in (("vault_accounts", "name"), ("vault_records", "account_id"),
-                                      ("vault_sessions", "account_id"),
-                                      ("vault_heads", "account_id")):
-                    n += conn.execute(f"DELETE FROM {table} WHERE {column} = %s",
-                                      (name,)).rowcount
+                n += conn.execute("DELETE FROM vault_accounts WHERE name = %s", (name,)).rowcount
+                prefix = slot_prefix(name)
+                for table in ("vault_records", "vault_sessions", "vault_heads"):
+                    # The legacy record (key = the name) and every slot's (spec §2.2).
+                    n += conn.execute(f"DELETE FROM {table} WHERE account_id = %s OR "
+                                      "left(account_id, %s) = %s",
+                                      (name, len(prefix), prefix)).rowcount
         except psycopg.Error as exc:
             self._drop()
             raise VaultStoreError() from exc

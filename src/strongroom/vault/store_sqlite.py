@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, VaultStoreError
-from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow
+from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow, slot_prefix
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -138,6 +138,16 @@ class SqliteStore(RecordStore):
         except sqlite3.Error:
             pass  # a busy checkpoint is retried by the next erase; the erase itself committed
 
+    def record_keys(self, account_id: str) -> list[str]:
+        prefix = slot_prefix(account_id)
+        try:
+            rows = self._conn().execute(
+                "SELECT account_id FROM records WHERE account_id = ? OR substr(account_id, 1, ?) = ? "
+                "ORDER BY account_id", (account_id, len(prefix), prefix)).fetchall()
+        except sqlite3.Error as exc:
+            raise VaultStoreError() from exc
+        return [str(r[0]) for r in rows]
+
     def unsigned_rows(self) -> list[RecordRow]:
         try:
             rows = self._conn().execute(
@@ -181,9 +191,13 @@ class SqliteStore(RecordStore):
         try:
             conn.execute("BEGIN IMMEDIATE")
             n = 0
-            for table, column in (("accounts", "name"), ("records", "account_id"),
-                                  ("sessions", "account_id"), ("heads", "account_id")):
-                n += conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,)).rowcount
+            n += conn.execute("DELETE FROM accounts WHERE name = ?", (name,)).rowcount
+            prefix = slot_prefix(name)
+            for table in ("records", "sessions", "heads"):
+                # The account's legacy record (key = the name) and every slot's (spec §2.2).
+                n += conn.execute(f"DELETE FROM {table} WHERE account_id = ? OR "
+                                  "substr(account_id, 1, ?) = ?",
+                                  (name, len(prefix), prefix)).rowcount
             conn.execute("COMMIT")
         except BaseException as exc:
             _rollback(conn)

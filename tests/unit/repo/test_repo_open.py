@@ -129,3 +129,20 @@ def test_foreign_objects_under_our_prefixes_are_ignored(backend: SpyBackend, rep
     repo.prune()
     assert backend.inner.get("ext/vault.json") == b"not ours"
     assert backend.inner.get("index/README") == b"not ours"
+
+
+@pytest.mark.parametrize("params", [
+    {"cdc_min": 64, "cdc_avg": 128, "cdc_max": 1024},            # avg below FastCDC's 256 B
+    {"cdc_min": 1024, "cdc_avg": 4096, "cdc_max": 32 << 20},     # max above its 16 MiB
+    {"cdc_min": 10, "cdc_avg": 4096, "cdc_max": 16384},          # below §3's ranges too
+])
+def test_chunker_parameters_fastcdc_refuses_are_refused_at_create(params: dict[str, int]) -> None:
+    from strongroom.errors import UsageError
+    from strongroom.repo.config import ChunkerParams
+    from strongroom.repo.engine import Engine
+    from strongroom.storage.memory import MemoryBackend
+
+    backend = MemoryBackend()
+    with pytest.raises(UsageError, match="out of range|FastCDC needs"):
+        Engine.create(backend, BackupKey.generate(Rng(1)), chunker=ChunkerParams(**params))
+    assert list(backend.list("")) == []  # nothing was written

@@ -89,6 +89,15 @@ def test_config_fields_of_the_wrong_type_or_range(field: str, value: object) -> 
      "bytes": 0, "parent": {"x": 1}, "segments": []},
     {"v": True, "time": 1, "hostname": "h", "paths": [], "files": 0, "dirs": 0,
      "bytes": 0, "parent": None, "segments": []},
+    # Segment ids and the parent are exactly lowercase hex (spec §7), one text per id.
+    {"v": 1, "time": 1, "hostname": "h", "paths": [], "files": 0, "dirs": 0,
+     "bytes": 0, "parent": None, "segments": ["AB" * 32]},
+    {"v": 1, "time": 1, "hostname": "h", "paths": [], "files": 0, "dirs": 0,
+     "bytes": 0, "parent": None, "segments": ["ab " * 31 + "ab"]},
+    {"v": 1, "time": 1, "hostname": "h", "paths": [], "files": 0, "dirs": 0,
+     "bytes": 0, "parent": None, "segments": ["ab" * 32 + "\n"]},
+    {"v": 1, "time": 1, "hostname": "h", "paths": [], "files": 0, "dirs": 0,
+     "bytes": 0, "parent": "ab" * 16 + "\n", "segments": []},
     [], "x", None,
 ])
 def test_snapshot_documents_of_the_wrong_shape(doc: object) -> None:

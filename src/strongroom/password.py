@@ -1,0 +1,309 @@
+"""Password mode, the whole journey, for a chat app: enable, open on a new device, change,
+disable, status — with rollback detection on.
+
+A chat app configures :class:`VaultAccess` once (the vault URL and public key
+it ships with, the user's token, a private directory on the device) and then::
+
+    repo = strongroom.Repository.create(backend, key)
+    strongroom.password.enable(repo, access, "correct horse")     # deposit K
+    repo.backup(["/data/chats"])                                     # head advanced
+
+    # a new device, with only the password and the app's login:
+    with strongroom.password.open_with_password(backend, access, "correct horse") as repo:
+        repo.restore("latest", "/restore")                           # head verified first
+
+Every ``Repository`` opened with ``vault=access`` (``open_with_password``
+does that) verifies the vault's backup head before it lists or restores
+snapshots and advances it after a backup or forget: a storage provider that
+hides snapshots, serves an older repository, deletes ``ext/vault.json`` or
+puts back an old one gets ``RollbackDetected``.  The protocol is
+``docs/spec/vault-protocol.md``; the SDK guide is ``docs/sdk.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from .crypto.keys import BackupKey
+from .errors import RollbackDetected, UsageError, VaultError
+from .vault.params import KsfBounds
+
+if TYPE_CHECKING:
+    from .api import Repository
+    from .client.flows import VaultLocator
+    from .client.rollback import HeadGuard, LocalHeads
+    from .client.vault_client import VaultClient
+    from .storage.base import Backend
+
+Rng = Callable[[int], bytes]
+Clock = Callable[[], float]
+
+
+def _default_bounds() -> KsfBounds:
+    return KsfBounds()
+
+
+@dataclass
+class VaultAccess:
+    """How this device reaches the Backup Key Vault, and what it remembers.
+
+    ``url`` and ``pinned_key`` come from the app's configuration (as a chat app
+    ships its vault's keys), never from storage.  ``device_dir`` is a private
+    directory (0700) where the device keeps the highest backup head it saw
+    per repository: without it, a vault that rolls its own head back goes
+    unnoticed.  ``on_skip`` decides what happens when a rollback check cannot
+    run (no token, vault unreachable): None raises; a callable hears the
+    reason and the operation goes on (the CLI warns).  ``ksf`` are the Argon2id
+    parameters of new records (default ``DEFAULT_KSF``); ``bounds`` what this
+    device accepts from the vault before it spends a guess.
+    """
+
+    url: str
+    #: The account's bearer token or JWT, or a callable that returns a fresh one (the
+    #: client asks it again once after a 401: a token that expired during a long backup).
+    token: str | Callable[[], str] | None
+    account: str | None = None
+    pinned_key: bytes | None = None
+    device_dir: str | os.PathLike[str] | None = None
+    ksf: dict[str, int] | None = None
+    bounds: KsfBounds = field(default_factory=_default_bounds)
+    on_skip: Callable[[str], None] | None = None
+    transport: Any = None
+    timeout: float = 15.0
+    _clients: list[VaultClient] = field(default_factory=list, repr=False)
+
+    def __repr__(self) -> str:
+        return f"<VaultAccess {self.url} account={self.account}>"
+
+    def client(self, account: str | None = None) -> VaultClient:
+        """A vault client for ``account`` (default: this access's, else the token's own)."""
+        from .client.vault_client import VaultClient
+
+        if not self.token:
+            raise UsageError("no vault token given")
+        account = account or self.account
+        for c in self._clients:
+            if account in (None, c.account):
+                return c.for_slot("")  # one connection pool per access
+        c = VaultClient(self.url, account, self.token, transport=self.transport,
+                        timeout=self.timeout)
+        self._clients.append(c)
+        if account is None:  # the token's own account
+            self.account = c.account = c.whoami()
+            c._set_account(c.account)
+        return c
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def heads(self) -> LocalHeads | None:
+        """This device's record of the heads it saw (None without ``device_dir``)."""
+        from .client.rollback import LocalHeads
+
+        return LocalHeads(self.device_dir) if self.device_dir is not None else None
+
+    def close(self) -> None:
+        """Close the clients this access opened."""
+        clients, self._clients = self._clients, []
+        for c in clients:
+            c.close()
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """One slot of the account at the vault."""
+
+    slot: str
+    exists: bool
+    locked: bool
+    attempts_left: int
+
+
+@dataclass(frozen=True)
+class PasswordStatus:
+    """What ``status`` reports: this backup's slot and every slot of the account."""
+
+    enabled: bool
+    vault: str
+    account: str
+    slot: str | None
+    exists: bool
+    locked: bool
+    attempts_left: int
+    attempt_limit: int
+    slots: list[SlotInfo]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _check_url(loc: VaultLocator, access: VaultAccess) -> None:
+    nodes = [u.strip().rstrip("/") for u in access.url.split(",")]  # a replicated vault's nodes
+    if loc.url.rstrip("/") not in nodes:
+        raise UsageError(f"this repository names the vault at {loc.url}, not the configured "
+                         f"{access.url}")
+    if access.pinned_key is not None and access.pinned_key != loc.server_public_key:
+        raise UsageError("this repository names a vault whose key is not the configured one",
+                         hint="the repository's vault locator may have been tampered with")
+
+
+def head_guard(repo: Repository, access: VaultAccess) -> HeadGuard | None:
+    """The rollback guard of an open repository (None: not in password mode).
+
+    ``RollbackDetected`` at once if this device saw the repository in password
+    mode and its locator is gone, or names an older slot; ``FormatError`` if
+    the locator does not authenticate under K.
+    """
+    from .client import flows
+    from .client.rollback import HeadGuard
+
+    backend, key = repo.backend, repo.backup_key
+    loc = flows.read_locator(backend)
+    heads = access.heads()
+    if loc is None:
+        if heads is not None and heads.knows(repo.id):
+            raise RollbackDetected(
+                "the repository's vault locator (ext/vault.json) is gone, but this device saw the "
+                "repository protected by a password: the storage provider may be serving an older "
+                "state or hiding snapshots",
+                hint="if you turned the password off yourself on another device, remove "
+                     f"{Path(heads.directory) / (repo.id + '.json')} on this one")
+        return None
+    loc.verify(key)
+    _check_url(loc, access)
+    if heads is not None:
+        heads.check_slot(repo.id, loc.slot, loc.created)
+    if not access.token:
+        _skip(access, "rollback check skipped: no vault token to read the backup head with")
+        return None
+    client = access.client(loc.account).for_slot(loc.slot)
+    return HeadGuard(repo.lister(), backend, key, client, heads, created=loc.created)
+
+
+def _skip(access: VaultAccess, why: str) -> None:
+    if access.on_skip is None:
+        raise VaultError(why)
+    access.on_skip(why)
+
+
+def enable(repo: Repository, access: VaultAccess, password: str | bytes, *,
+           rng: Rng = os.urandom, clock: Clock = time.time) -> VaultLocator:
+    """Protect an open repository with ``password``: a new slot at the vault, the locator,
+    the first backup head.  Checks everything it can before it writes (``UsageError`` if
+    already enabled; ``RollbackDetected`` if the repository's state is suspect)."""
+    from .client import flows
+
+    head_guard(repo, access)  # raises on a vanished locator this device knew
+    client = access.client()
+    loc = flows.enable(repo.backend, repo.backup_key, client, password, ksf=access.ksf,
+                       bounds=access.bounds, pinned_key=access.pinned_key, rng=rng, clock=clock)
+    repo.attach_guard(head_guard(repo, access))
+    repo.advance_head()
+    return loc
+
+
+def open_with_password(backend: Backend, access: VaultAccess, password: str | bytes, *,
+                       confirm_last: Callable[[], bool] | None = None,
+                       rng: Rng = os.urandom, clock: Clock = time.time) -> Repository:
+    """Open a password-protected repository on any device: one guess at the vault.
+
+    ``InvalidLogin`` (``attempts_left``) for a wrong password, ``AttemptsExhausted``
+    when the key is gone.  The returned repository has rollback detection on.
+    """
+    from .api import Repository
+    from .client import flows
+
+    loc = flows.read_locator(backend)
+    if loc is None:
+        raise UsageError("this repository has no password set up",
+                         hint="open it with its 64-digit key")
+    _check_url(loc, access)
+    key = flows.recover(loc, access.client(loc.account), password, confirm_last=confirm_last,
+                        bounds=access.bounds, rng=rng)
+    return Repository.open(backend, key, vault=access, rng=rng, clock=clock)
+
+
+def recover_key(backend: Backend, access: VaultAccess, password: str | bytes, *,
+                confirm_last: Callable[[], bool] | None = None,
+                rng: Rng = os.urandom) -> BackupKey | None:
+    """K from the vault with ``password`` (one guess); None if the repository has no password."""
+    from .client import flows
+
+    loc = flows.read_locator(backend)
+    if loc is None:
+        return None
+    _check_url(loc, access)
+    return flows.recover(loc, access.client(loc.account), password, confirm_last=confirm_last,
+                         bounds=access.bounds, rng=rng)
+
+
+def change_password(repo: Repository, access: VaultAccess, new_password: str | bytes, *,
+                    rng: Rng = os.urandom, clock: Clock = time.time) -> VaultLocator:
+    """Re-register this backup's K under ``new_password`` (same slot, one vault transaction)."""
+    from .client import flows
+
+    loc = flows.read_locator(repo.backend)
+    if loc is not None:
+        _check_url(loc, access)
+    repo.verify_head()
+    return flows.change_password(repo.backend, repo.backup_key,
+                                 access.client(loc.account if loc else None), new_password,
+                                 ksf=access.ksf, bounds=access.bounds, rng=rng, clock=clock)
+
+
+def disable(repo: Repository, access: VaultAccess) -> bool:
+    """Delete this backup's slot at the vault and its locator; only the 64-digit key opens
+    it afterwards.  Other slots of the account are untouched.  True if a record existed."""
+    from .client import flows
+
+    loc = flows.read_locator(repo.backend)
+    if loc is not None:
+        _check_url(loc, access)
+    repo.verify_head()
+    existed = flows.disable(repo.backend, access.client(loc.account if loc else None),
+                            repo.backup_key)
+    heads = access.heads()
+    if heads is not None:
+        heads.forget(repo.id)
+    repo.attach_guard(None)
+    return existed
+
+
+def status(backend: Backend, access: VaultAccess) -> PasswordStatus:
+    """This backup's slot at the vault (attempts left, locked) and the account's slots."""
+    from .client import flows
+
+    loc = flows.read_locator(backend)
+    if loc is not None:
+        _check_url(loc, access)
+    client = access.client(loc.account if loc else None)
+    st = flows.status(backend, client)
+    slots = [SlotInfo(str(x.get("slot", "")), bool(x.get("exists")), bool(x.get("locked")),
+                      int(x.get("attempts_left", 0))) for x in st["slots"]]
+    return PasswordStatus(loc is not None, client.url, client.account,
+                          loc.slot if loc else None, bool(st.get("exists")),
+                          bool(st.get("locked")), int(st.get("attempts_left", 0)),
+                          int(st.get("attempt_limit", 0)), slots)
+
+
+def attempts_left(backend: Backend, access: VaultAccess) -> int:
+    """How many password attempts this backup has left (0: the key is gone)."""
+    st = status(backend, access)
+    if not st.enabled:
+        raise UsageError("this repository has no password set up")
+    return st.attempts_left
+
+
+__all__ = ["PasswordStatus", "SlotInfo", "VaultAccess", "attempts_left", "change_password",
+           "disable", "enable", "head_guard", "open_with_password", "recover_key", "status"]
