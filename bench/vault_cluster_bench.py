@@ -107,11 +107,13 @@ def main() -> None:
         from strongroom.client.vault_client import VaultClient
         from strongroom.crypto.keys import BackupKey
         from strongroom.storage.memory import MemoryBackend
+        from strongroom.vault.params import KsfBounds
+        from strongroom.vault.store import record_key
 
         with VaultClient(url, name, token) as c:
             loc = flows.enable(MemoryBackend(), BackupKey.generate(), c, "bench password",
-                               ksf=BENCH_KSF)
-        stored = fill(cluster, name, a.records)
+                               ksf=BENCH_KSF, bounds=KsfBounds(minimum=BENCH_KSF))
+        stored = fill(cluster, record_key(name, loc.slot), a.records)
         result = _run(a, url, token, loc.to_json(), load_cpus, server.pid)
     finally:
         server.terminate()
