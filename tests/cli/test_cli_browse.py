@@ -129,7 +129,7 @@ def test_diff_human_and_json(sr: Sr, source: Path) -> None:
     assert "1 added" in run.out and "1 removed" in run.out and "1 modified" in run.out
     assert f"U  {source}\n" not in run.out and f"U  {source}" in sr("diff", "--metadata", a, b).out
     doc = sr("--json", "diff", a, b).json()
-    assert doc["from"] == a and doc["to"] == b and doc["chats"] is None
+    assert doc["from"] == a and doc["to"] == b and doc["chats"] == []  # no chat data backed up
     assert doc["stats"]["added"] == 1 and doc["stats"]["bytes_removed"] == 1000
     changed = {c["path"]: c for c in doc["changes"]}
     assert changed[f"{source}/notes.txt"]["what"][:2] == ["size", "content"]
