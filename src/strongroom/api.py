@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from .cancel import Cancel, token
 from .crypto.keys import BackupKey
 from .progress import NullProgress, Progress
 from .storage.base import Backend
@@ -137,33 +138,51 @@ class Repository:
         self.id: str = engine.repo_id_hex
 
     @classmethod
-    def create(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+    def create(cls, backend: Backend | str, key: BackupKey, *, clock: Clock = time.time,
                rng: Rng = os.urandom) -> Repository:
-        """Create a new, empty repository; ``RepositoryExists`` if one is there."""
+        """Create a new, empty repository; ``RepositoryExists`` if one is there.
+
+        ``backend`` is a backend (``strongroom.storage_s3(...)`` and friends) or a
+        location string (``/path``, ``s3:https://HOST/BUCKET``, ``rclone:REMOTE:PATH``;
+        a missing folder or bucket is created).
+        """
         from .repo.engine import Engine
 
-        return cls(Engine.create(backend, key, clock=clock, rng=rng))
+        return cls(Engine.create(_backend(backend, create=True), key, clock=clock, rng=rng))
 
     @classmethod
-    def open(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+    def open(cls, backend: Backend | str, key: BackupKey, *, clock: Clock = time.time,
              rng: Rng = os.urandom) -> Repository:
-        """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``."""
+        """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``.
+
+        ``backend`` is a backend or a location string, as for :meth:`create`.
+        """
         from .repo.engine import Engine
 
-        return cls(Engine.open(backend, key, clock=clock, rng=rng))
+        return cls(Engine.open(_backend(backend, create=False), key, clock=clock, rng=rng))
 
     @staticmethod
-    def public_config(backend: Backend) -> dict[str, Any]:
+    def public_config(backend: Backend | str) -> dict[str, Any]:
         """The plaintext config (no key needed); ``RepositoryNotFound`` if absent."""
         from .repo.config import read_config
 
-        return read_config(backend).to_public()
+        return read_config(_backend(backend, create=False)).to_public()
+
+    @property
+    def backend(self) -> Backend:
+        """The storage this repository is on."""
+        return self._engine.backend
 
     def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
-               hostname: str | None = None) -> BackupSummary:
-        """Back up files and directories into a new snapshot."""
+               hostname: str | None = None, cancel: Cancel | None = None) -> BackupSummary:
+        """Back up files and directories into a new snapshot.
+
+        The sources are scanned first, so ``progress`` gets totals (files, bytes)
+        before the phase ``backup`` starts.  ``cancel.cancel()`` from any thread
+        stops the backup with ``Cancelled``; no snapshot is written.
+        """
         return self._engine.backup(sources, progress=progress or NullProgress(),
-                                   hostname=hostname)
+                                   hostname=hostname, cancel=token(cancel))
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every snapshot, oldest first."""
@@ -177,7 +196,8 @@ class Repository:
                 allow_damaged: bool = False, overwrite: str = "if-newer",
                 dry_run: bool = False, restore_special_bits: bool = False,
                 on_item: Callable[[str, str, str], None] | None = None,
-                progress: Progress | None = None) -> RestoreSummary:
+                progress: Progress | None = None, strip: str | None = None,
+                cancel: Cancel | None = None) -> RestoreSummary:
         """Restore a snapshot (or the paths under ``include``) into ``target``.
 
         Nothing is written outside ``target``.  ``overwrite`` decides about files
@@ -186,17 +206,26 @@ class Repository:
         ``dry_run`` writes nothing.  Setuid, setgid and sticky bits are dropped
         unless ``restore_special_bits``.  ``on_item(action, path, reason)`` hears
         every file and link: ``write``, ``replace`` or ``skip``.
+
+        ``strip`` restores on a new device: the path prefix (as backed up, e.g.
+        ``/home/alice/chats``) is dropped, so what lay under it lands directly in
+        ``target``; records outside it are not restored (``UsageError`` if none
+        lies under it).  ``include`` paths are still written as backed up.
+        ``cancel.cancel()`` stops the restore with ``Cancelled``: files completed
+        so far stay, the file being written is discarded.
         """
         from .repo.restore import RestoreOptions
 
         options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
-                                 on_item)
+                                 on_item, strip or "")
         return self._engine.restore(ref, target, include=include, options=options,
-                                    progress=progress or NullProgress())
+                                    progress=progress or NullProgress(), cancel=token(cancel))
 
-    def check(self, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
+    def check(self, *, read_data: bool = False, progress: Progress | None = None,
+              cancel: Cancel | None = None) -> CheckReport:
         """Verify the repository's structure, and with ``read_data`` every blob."""
-        return self._engine.check(read_data=read_data, progress=progress or NullProgress())
+        return self._engine.check(read_data=read_data, progress=progress or NullProgress(),
+                                  cancel=token(cancel))
 
     def forget(self, *, keep_last: int | None = None, keep_daily: int | None = None,
                keep_weekly: int | None = None, dry_run: bool = False) -> ForgetResult:
@@ -204,9 +233,10 @@ class Repository:
         return self._engine.forget(keep_last=keep_last, keep_daily=keep_daily,
                                    keep_weekly=keep_weekly, dry_run=dry_run)
 
-    def prune(self, *, progress: Progress | None = None) -> PruneSummary:
-        """Delete data no snapshot refers to any more."""
-        return self._engine.prune(progress=progress or NullProgress())
+    def prune(self, *, progress: Progress | None = None,
+              cancel: Cancel | None = None) -> PruneSummary:
+        """Delete data no snapshot refers to any more (``cancel``: see :mod:`strongroom.cancel`)."""
+        return self._engine.prune(progress=progress or NullProgress(), cancel=token(cancel))
 
     def close(self) -> None:
         """Release the repository (idempotent)."""
@@ -220,6 +250,14 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"<Repository {self.id[:8]}>"
+
+
+def _backend(backend: Backend | str, *, create: bool) -> Backend:
+    if isinstance(backend, str):
+        from .storage.registry import open_backend
+
+        return open_backend(backend, create=create)
+    return backend
 
 
 __all__ = [

@@ -19,8 +19,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cancel import NEVER, Cancel
 from ..errors import DataDamaged, ObjectNotFound
-from ..progress import Progress
+from ..progress import Progress, report_item, report_totals
 from . import chunker
 from .index import PackInfo, write_index
 from .manifest import (
@@ -43,6 +44,7 @@ from .pack import (
     pack_id_from_name,
 )
 from .packer import Packer
+from .scan import scan
 
 if TYPE_CHECKING:
     from ..api import BackupSummary
@@ -94,9 +96,13 @@ def archive_path(source: str | Path) -> str:
 class BackupRun:
     """State of one backup (use once)."""
 
-    def __init__(self, engine: Engine, progress: Progress, hostname: str | None) -> None:
+    def __init__(self, engine: Engine, progress: Progress, hostname: str | None,
+                 cancel: Cancel = NEVER) -> None:
         self.engine = engine
         self.progress = progress
+        #: Checked per file and per chunk: a cancelled backup stops as a kill would.
+        self.cancel = cancel
+        self.scanned = (0, 0)
         self.hostname = hostname or socket.gethostname()
         self.params = engine.config.chunker
         self.warnings: list[str] = []
@@ -115,6 +121,7 @@ class BackupRun:
             roots = sorted({archive_path(s): Path(os.path.abspath(s)) for s in sources}.items(),
                            key=lambda kv: _key(kv[0]))
             paths = ["/" + a for a, _ in roots]
+            self.scanned = scan([p for _, p in roots], self.progress, self.cancel)
             parent = self._parent(paths)
             packer = Packer(self.engine)
             packer.before_index = lock.ensure_held
@@ -141,7 +148,8 @@ class BackupRun:
         self.packer = packer
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
-        self.progress.start("backup", None, "bytes")
+        self.progress.start("backup", self.scanned[1], "bytes")
+        report_totals(self.progress, *self.scanned)
         prev: list[tuple[str, ...]] = []
         for arch, path in roots:
             if any(_key(arch)[: len(p)] == p for p in prev):
@@ -150,6 +158,7 @@ class BackupRun:
             for entry in self._walk(arch, path, cursor):
                 segments.add(entry)
                 self.lock.refresh_if_due()
+                self.cancel.check()
         segments.flush()
         packer.finish()
         self.progress.finish()
@@ -198,6 +207,7 @@ class BackupRun:
                 return
             yield Entry(KIND_SYMLINK, arch, st.st_mode, st.st_mtime_ns, link=link)
         elif stat.S_ISREG(st.st_mode):
+            report_item(self.progress, "/" + arch)
             entry = self._file(arch, path, st, cursor.lookup(arch))
             if entry is not None:
                 self.files += 1
@@ -213,6 +223,7 @@ class BackupRun:
                 and old.ctime_ns == st.st_ctime_ns
                 and all(c in self.engine.index() for c in old.chunks)):
             self.unchanged += 1
+            self.progress.advance(st.st_size)  # done without reading: the total counts it
             return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
                          st.st_ctime_ns, chunks=old.chunks)
         try:
@@ -265,6 +276,7 @@ class BackupRun:
                 self.packer.add(bid, BLOB_DATA, data, compressible)
             ids += bid
             total += len(data)
+            self.cancel.check()
             unreported += len(data)
             if unreported >= _PROGRESS_STEP:  # a big file moves the bar while it is read
                 self.progress.advance(unreported)

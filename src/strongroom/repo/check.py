@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..cancel import NEVER, Cancel
 from ..errors import DataDamaged, ObjectNotFound
 from ..progress import Progress
 from .config import read_config
@@ -75,8 +76,8 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[tuple[bytes, BlobLocatio
 class CheckRun:
     """State of one check (use once)."""
 
-    def __init__(self, engine: Engine, progress: Progress) -> None:
-        self.engine, self.progress = engine, progress
+    def __init__(self, engine: Engine, progress: Progress, cancel: Cancel = NEVER) -> None:
+        self.engine, self.progress, self.cancel = engine, progress, cancel
         # object name -> what is wrong; bad blob -> object name that explains it.
         self.bad_objects: dict[str, str] = {}
         self.bad_blobs: dict[bytes, str] = {}
@@ -184,6 +185,7 @@ class CheckRun:
             self.bad_blobs.setdefault(bid, name)
         self.progress.advance(1)
         self.lock.refresh_if_due()
+        self.cancel.check()
 
     def _check_snapshots(self, index: Index) -> int:
         ids = self.engine.snapshot_ids()
@@ -197,6 +199,7 @@ class CheckRun:
                         raise DataDamaged(f"file list segment in "
                                           f"{self.bad_blobs.get(seg, 'no index')} is unreadable")
                 for entry in self.engine.entries(doc):
+                    self.cancel.check()
                     if entry.kind == KIND_FILE:
                         self._check_file(name, entry.path, entry.chunks, index)
             except DataDamaged as exc:
