@@ -129,6 +129,10 @@ class BackupRun:
                 snap_id, added = self._store(roots, paths, parent, packer)
             except BaseException:
                 packer.abort()
+                # The in-memory index now lists packs no stored index lists; kept, the
+                # next backup in this process would take them for indexed (not orphans)
+                # and commit a snapshot referring to them.  Read it again from storage.
+                self.engine._index = None
                 raise
         finally:
             lock.release()
