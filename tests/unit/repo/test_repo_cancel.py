@@ -69,8 +69,12 @@ def _points(total: int, n: int) -> list[int]:
     return sorted({max(1, round(total * (i + 0.5) / n)) for i in range(n)})
 
 
+State = dict[str, tuple[object, ...]]
+World = tuple[Repository, Path, State]
+
+
 @pytest.fixture
-def world(tmp_path: Path, key: BackupKey) -> tuple[Repository, Path, dict[str, tuple[object, ...]]]:
+def world(tmp_path: Path, key: BackupKey) -> World:
     src = make_tree(tmp_path / "src")
     (src / "chats" / "big.bin").write_bytes(random.Random(5).randbytes(12 * MiB))
     repo = Repository.create(storage_local(tmp_path / "repo", create=True), key)
@@ -91,7 +95,7 @@ def _assert_intact(repo: Repository, src: Path, old_state: dict[str, tuple[objec
     assert tree_state(restored_root(out, src)) == old_state
 
 
-def test_backup_cancelled_anywhere_leaves_a_usable_repository(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_backup_cancelled_anywhere_leaves_a_usable_repository(world: World, tmp_path: Path) -> None:
     repo, src, old_state = world
     counter = CancelAt(Cancel(), None)
     # Count the progress calls of a full backup into a scratch copy of the repository.
@@ -115,7 +119,7 @@ def test_backup_cancelled_anywhere_leaves_a_usable_repository(world, tmp_path: P
     _assert_intact(repo, src, old_state, tmp_path / "old-final")
 
 
-def test_restore_cancelled_anywhere_keeps_only_complete_files(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_restore_cancelled_anywhere_keeps_only_complete_files(world: World, tmp_path: Path) -> None:
     repo, src, old_state = world
     counter = CancelAt(Cancel(), None)
     repo.restore("latest", tmp_path / "count", progress=counter)
@@ -147,8 +151,8 @@ def test_restore_cancelled_anywhere_keeps_only_complete_files(world, tmp_path: P
     _assert_intact(repo, src, old_state, tmp_path / "after")
 
 
-def test_check_and_prune_cancelled_anywhere(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    repo, src, old_state = world
+def test_check_and_prune_cancelled_anywhere(world: World, tmp_path: Path) -> None:
+    repo, src, _old_state = world
     repo.backup([src])
     repo.backup([src])
     counter = CancelAt(Cancel(), None)
