@@ -191,6 +191,8 @@ class StatusReporter:
     def totals(self, files: int, nbytes: int) -> None:
         """The work ahead: ``files`` files, ``nbytes`` bytes."""
         self._files_total, self._files_done = files, 0
+        if not self._active:  # between phases: the next start reports them
+            return
         if self._unit == "bytes":
             self._total = nbytes
         self._emit(force=True)

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from cli_harness import Invoke
-
 from tests.support.terminal import read_until_closed
 
 MODULE = [sys.executable, "-m", "strongroom.cli.main"]

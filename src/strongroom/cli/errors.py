@@ -52,6 +52,7 @@ CLI_HINTS: dict[type[StrongroomError] | tuple[type[StrongroomError], str], str] 
                                        "pip install 'strongroom[s3]'",
     (E.UsageError, "credentials-in-location"): "set AWS_ACCESS_KEY_ID and "
                                                "AWS_SECRET_ACCESS_KEY instead",
+    (E.UsageError, "foreign-owner"): "set STRONGROOM_CONFIG_DIR to a directory of your own",
     (E.UsageError, "no-retention-rule"): "use --keep-last, --keep-daily or --keep-weekly",
     (E.UsageError, "not-installed"): "pip install the extra named above, e.g. "
                                      "pip install 'strongroom[s3]'",

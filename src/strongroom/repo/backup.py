@@ -152,8 +152,8 @@ class BackupRun:
         self.packer = packer
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
+        report_totals(self.progress, *self.scanned)  # before start: its first status has them
         self.progress.start("backup", self.scanned[1], "bytes")
-        report_totals(self.progress, *self.scanned)
         prev: list[tuple[str, ...]] = []
         for arch, path in roots:
             if any(_key(arch)[: len(p)] == p for p in prev):

@@ -179,8 +179,8 @@ class RestoreRun:
             inc = [p.strip("/") for p in include if p.strip("/")]
             root_fd = self._open_target(target)
             try:
-                self.progress.start("restore", doc.size, "bytes")
                 report_totals(self.progress, doc.files, doc.size)
+                self.progress.start("restore", doc.size, "bytes")
                 entries: Iterator[Entry] = (
                     e for e in checked_entries(self.engine.entries(doc), f"snapshots/{doc.id}")
                     if _wanted(e.path, inc))
