@@ -12,7 +12,10 @@ Cancelling the awaiting task (``task.cancel()``, a timeout) cancels the
 operation through its :class:`~strongroom.cancel.Cancel` token; the task's
 ``CancelledError`` is raised once the worker has stopped, so the repository
 lock is already released and the repository is as a killed process would
-leave it (see :mod:`strongroom.cancel`).  Progress reaches the loop thread:
+leave it (see :mod:`strongroom.cancel`).  A request that arrives after the
+operation's last check (the snapshot is being committed) cannot stop it: the
+awaited call then returns the result, so an app never believes a snapshot
+missing that exists.  Progress reaches the loop thread:
 ``on_status(Status)`` is called there, never on the worker.
 
     async with await aio.open(strongroom.storage_local(path), key) as repo:
@@ -52,8 +55,12 @@ async def call(fn: Callable[..., T], /, *args: Any, cancel: Cancel | None = None
 
     When ``cancel`` is given it is also passed to ``fn`` as ``cancel=``.  If the
     awaiting task is cancelled, the token is cancelled and the worker awaited
-    before ``CancelledError`` propagates.  Without a token a cancelled task
-    still waits for ``fn`` to return (a thread cannot be stopped from outside).
+    before ``CancelledError`` propagates.  If the request came too late (the
+    operation had passed its last check, e.g. a backup committing its
+    snapshot), the operation's result is returned instead: a finished backup is
+    never reported as cancelled.  Without a token, ``CancelledError`` propagates
+    at once and ``fn`` runs on to its end in the background (a thread cannot be
+    stopped from outside).
     Use it for any library call without an ``aio`` form (the password mode).
     """
     loop = asyncio.get_running_loop()
@@ -64,18 +71,24 @@ async def call(fn: Callable[..., T], /, *args: Any, cancel: Cancel | None = None
     try:
         return await asyncio.shield(fut)
     except asyncio.CancelledError:
-        if cancel is not None:
-            cancel.cancel("the asyncio task was cancelled")
+        if cancel is None:
+            raise
+        cancel.cancel("the asyncio task was cancelled")
         while not fut.done():
             try:
                 await asyncio.shield(fut)
             except asyncio.CancelledError:
                 continue
-            except BaseException:  # noqa: BLE001 - the cancellation is what is reported
+            except BaseException:  # noqa: BLE001 - looked at below
                 break
-        if not fut.cancelled():
-            fut.exception()  # retrieved: no "exception was never retrieved" warning
-        raise
+        if fut.cancelled() or fut.exception() is not None:
+            raise
+        # The request came after the operation's last check (a backup committing its
+        # snapshot): it completed.  Say so instead of pretending it did not happen.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return fut.result()
 
 
 def _reporter(on_status: OnStatus | None, progress: Progress | None,

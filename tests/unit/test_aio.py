@@ -180,3 +180,37 @@ def test_statuses_arrive_on_the_loop_thread(source: Path, tmp_path: Path) -> Non
     final = [s for s in seen if s.phase == "backup" and s.finished][-1]
     assert final.files_total == 302 and final.total == (24 << 20) + (8 << 20) + 300 * 3000
     assert final.percent == 100.0 and final.eta == 0.0
+
+
+def test_a_cancel_that_comes_too_late_returns_the_result() -> None:
+    from strongroom import Cancel, Cancelled
+
+    def finishes_anyway(*, cancel: Cancel) -> int:
+        time.sleep(0.2)  # past its last check: committing
+        return 42
+
+    def stops(*, cancel: Cancel) -> int:
+        cancel.wait(5)
+        cancel.check()
+        return 0
+
+    async def run() -> None:
+        late = asyncio.create_task(aio.call(finishes_anyway, cancel=Cancel()))
+        await asyncio.sleep(0.05)
+        late.cancel()
+        assert await late == 42 and not late.cancelled()
+        token = Cancel()
+        stopped = asyncio.create_task(aio.call(stops, cancel=token))
+        await asyncio.sleep(0.05)
+        stopped.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopped
+        assert token.cancelled
+        with pytest.raises(Cancelled):
+            token.check()
+        # A timeout around an operation that stops: TimeoutError, as asyncio promises.
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await aio.call(stops, cancel=Cancel())
+
+    asyncio.run(run())
