@@ -214,3 +214,15 @@ def test_a_cancel_that_comes_too_late_returns_the_result() -> None:
                 await aio.call(stops, cancel=Cancel())
 
     asyncio.run(run())
+
+
+def test_workers_run_at_lower_cpu_priority() -> None:
+    import threading
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def run() -> int:
+        return await aio.call(niceness)
+
+    assert asyncio.run(run()) == niceness() + aio.BACKGROUND_NICENESS
