@@ -3,10 +3,12 @@ password login, task cancellation cancels the operation, statuses reach the loop
 
 The loop's responsiveness is measured with a heartbeat task (sleep 5 ms, note
 how late it wakes).  On a shared, loaded machine the operating system alone
-can make a heartbeat late; a blocked event loop (a call on the loop, or the
-GIL held by a worker) is late every time.  So each measurement is repeated
-and the best run must stay under 50 ms; the last test shows the measurement
-does see a loop that is blocked.
+can make a heartbeat late (CI runners, six engineers on two cores); a blocked
+event loop (a call on the loop, or the GIL held by a worker) is late every
+time.  So each run measures the heartbeat during the operation and, right
+after, during an idle wait of the same length: the operation's lag beyond
+that idle lag is what the operation caused.  The best of a few runs must stay
+under 50 ms; a control test shows the measurement does see a blocked loop.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import strongroom
 from strongroom import aio, opaque
 
 LIMIT = 0.050
-RUNS = 4
+RUNS = 5
 
 
 async def _lag_during(make: Callable[[], Awaitable[object]]) -> float:
@@ -51,10 +53,16 @@ async def _lag_during(make: Callable[[], Awaitable[object]]) -> float:
 
 
 def _best_lag(make: Callable[[], Awaitable[object]]) -> float:
+    """The least, over a few runs, of the lag during ``make()`` beyond the machine's own."""
+
     async def runs() -> float:
         best = 1e9
         for _ in range(RUNS):
-            best = min(best, await _lag_during(make))
+            started = time.monotonic()
+            busy = await _lag_during(make)
+            length = time.monotonic() - started
+            idle = await _lag_during(lambda: asyncio.sleep(length))
+            best = min(best, busy, max(0.0, busy - idle))
             if best < LIMIT:
                 break
         return best
@@ -123,9 +131,9 @@ def test_password_login_never_blocks_the_loop() -> None:
 def test_the_lag_measurement_sees_a_blocked_loop() -> None:
     async def blocking() -> None:
         await asyncio.sleep(0.02)
-        time.sleep(0.12)  # noqa: ASYNC251 - on the loop itself: what a missing to_thread does
+        time.sleep(0.2)  # noqa: ASYNC251 - on the loop itself: what a missing to_thread does
 
-    assert _best_lag(blocking) >= 0.1
+    assert _best_lag(blocking) >= 0.12
 
 
 def test_cancelling_the_task_cancels_the_backup(source: Path, tmp_path: Path) -> None:
