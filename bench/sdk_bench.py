@@ -7,8 +7,10 @@ Run: ``python3 -m bench.sdk_bench [--runs 5] [--size-mb 64]``
     choice) and pyca/cryptography.  A gap near the stretch time means the GIL
     was held throughout.
 (b) ``strongroom.aio`` backup, restore and an OPAQUE login with the default KSF
-    while a 5 ms heartbeat task runs on the event loop: the latest it woke,
-    next to the same heartbeat with nothing running (the machine's own noise).
+    while a 5 ms heartbeat task runs on the event loop: the latest it woke
+    (lag), and that minus the time the loop's thread waited for a CPU
+    (blocked: a call on the loop or a worker holding the GIL), next to the same
+    heartbeat with nothing running (the machine's own noise).
 (c) Cancellation: ``Cancel.cancel()`` from a timer thread at a random moment
     of a backup and of a restore; the time until the operation has raised
     ``Cancelled`` (lock released, workers stopped).
@@ -26,56 +28,14 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from tests.support.heartbeat import loop_lag, thread_stall
 
 import strongroom
 from strongroom import aio, opaque
 
 MiB = 1024 * 1024
-
-
-def thread_stall(work: Callable[[], object]) -> tuple[float, float]:
-    """(work seconds, longest gap of a 1 ms heartbeat thread meanwhile)."""
-    stop, worst = threading.Event(), [0.0]
-
-    def beat() -> None:
-        last = time.perf_counter()
-        while not stop.is_set():
-            time.sleep(0.001)
-            now = time.perf_counter()
-            worst[0] = max(worst[0], now - last)
-            last = now
-
-    t = threading.Thread(target=beat)
-    t.start()
-    time.sleep(0.02)
-    started = time.perf_counter()
-    work()
-    took = time.perf_counter() - started
-    stop.set()
-    t.join()
-    return took, worst[0]
-
-
-async def loop_lag(make: Callable[[], Awaitable[object]]) -> float:
-    loop = asyncio.get_running_loop()
-    worst, running = 0.0, True
-
-    async def beat() -> None:
-        nonlocal worst
-        while running:
-            t = loop.time()
-            await asyncio.sleep(0.005)
-            worst = max(worst, loop.time() - t - 0.005)
-
-    task = asyncio.create_task(beat())
-    await asyncio.sleep(0.02)
-    worst = 0.0
-    await make()
-    running = False
-    await task
-    return worst
 
 
 def fmt(values: list[float]) -> str:
@@ -128,7 +88,9 @@ def main() -> None:
         for name, make in (("idle", idle), ("backup", backup), ("restore", restore),
                            ("login", login)):
             lags = [asyncio.run(loop_lag(make)) for _ in range(args.runs)]
-            print(f"    {name:10} {fmt(lags)}")
+            blocked = [asyncio.run(loop_lag(make, blocked_only=True))
+                       for _ in range(args.runs)]
+            print(f"    {name:10} lag {fmt(lags)}; blocked {fmt(blocked)}")
 
         print("(c) stop latency after Cancel.cancel() at a random moment")
         rnd = random.Random(1)

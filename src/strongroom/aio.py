@@ -1,8 +1,8 @@
 """The asyncio form of the library: the same operations, awaited.
 
-Every call runs the synchronous library in a worker thread (a pool of
-``WORKERS`` threads at lower CPU priority, ``BACKGROUND_NICENESS``), so the
-event loop keeps running: the
+Every call runs the synchronous library in a worker thread (the loop's
+default executor, as :func:`asyncio.to_thread`), so the event loop keeps
+running: the
 heavy parts release the GIL (file and network I/O, hashing, and the password
 stretching, which uses libsodium for that reason; ``docs/sdk.md`` has the
 measurements), and ``tests/unit/test_aio.py`` checks that a 5 ms heartbeat on
@@ -28,11 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
-import sys
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -53,39 +49,6 @@ from .storage.base import Backend
 T = TypeVar("T")
 OnStatus = Callable[[Status], None]
 
-#: How much lower the CPU priority of the worker threads is than the app's (Linux
-#: nice levels, per thread; threads an operation starts inherit it).  When the
-#: machine is busy the scheduler then favours the event loop's thread: measured
-#: here, a restore's loop lag at load average 17 went from a median of 53-83 ms
-#: to 24-51 ms (``docs/sdk.md`` §6).  Set it to 0 before the first call to keep
-#: normal priority.  Other systems: unchanged (their nice is per process).
-BACKGROUND_NICENESS = 10
-WORKERS = 4
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _lower_priority() -> None:
-    if BACKGROUND_NICENESS and sys.platform == "linux":
-        try:
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid,
-                           os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICENESS)
-        except OSError:  # a sandbox may refuse: normal priority then
-            pass
-
-
-def _executor() -> ThreadPoolExecutor:
-    """The worker threads of every ``aio`` call (started on first use, kept)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="strongroom-aio",
-                                       initializer=_lower_priority)
-        return _pool
-
-
 async def call(fn: Callable[..., T], /, *args: Any, cancel: Cancel | None = None,
                **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in a worker thread; task cancellation sets ``cancel``.
@@ -104,7 +67,7 @@ async def call(fn: Callable[..., T], /, *args: Any, cancel: Cancel | None = None
     if cancel is not None:
         kwargs["cancel"] = cancel
     ctx = contextvars.copy_context()
-    fut = loop.run_in_executor(_executor(), functools.partial(ctx.run, fn, *args, **kwargs))
+    fut = loop.run_in_executor(None, functools.partial(ctx.run, fn, *args, **kwargs))
     try:
         return await asyncio.shield(fut)
     except asyncio.CancelledError:

@@ -53,6 +53,8 @@ No message ever contains a secret (key, password, token, plaintext).
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # backup finished but some source files could not be read
 
@@ -63,12 +65,18 @@ class StrongroomError(Exception):
     exit_code = 1
     hint: str | None = None
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, hint: str | None = None,
+                 **fields: Any) -> None:
         if message is None:
             message = (self.__doc__ or type(self).__name__).strip().splitlines()[0]
         super().__init__(message)
         if hint is not None:
             self.hint = hint
+        # Typed fields: declared (with their types) on the class, listed in ``_fields``.
+        for name, value in fields.items():
+            if name not in self._fields:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            setattr(self, name, value)
 
     @property
     def message(self) -> str:
@@ -93,11 +101,8 @@ class UsageError(StrongroomError):
     exit_code = 2
     _fields = ("reason",)
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 reason: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        #: A short machine-readable cause (``not-installed``, ...), or None.
-        self.reason: str | None = reason
+    #: A short machine-readable cause (``not-installed``, ``foreign-owner``, ...), or None.
+    reason: str | None = None
 
 
 class LocalSecretsUnsafe(UsageError):
@@ -113,11 +118,8 @@ class RepositoryError(StrongroomError):
 class _AtLocation(RepositoryError):
     _fields = ("location",)
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 location: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        #: The repository location (as the backend names it; never a credential).
-        self.location: str | None = location
+    #: The repository location (as the backend names it; never a credential).
+    location: str | None = None
 
 
 class RepositoryNotFound(_AtLocation):
@@ -140,11 +142,8 @@ class SnapshotNotFound(RepositoryError):
     hint = "list the snapshots to see which exist"
     _fields = ("ref",)
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 ref: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        #: The snapshot reference that matched nothing (or more than one snapshot).
-        self.ref: str | None = ref
+    #: The snapshot reference that matched nothing (or more than one snapshot).
+    ref: str | None = None
 
 
 class WrongKey(RepositoryError):
@@ -168,13 +167,10 @@ class DataDamaged(RepositoryError):
     hint = "a check that reads all data names the damaged objects and the files affected"
     _fields = ("object", "path")
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 object: str | None = None, path: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        #: The stored object that is damaged or missing (``data/…``, ``index/…``), if known.
-        self.object: str | None = object
-        #: The snapshot path of a file affected, if known.
-        self.path: str | None = path
+    #: The stored object that is damaged or missing (``data/…``, ``index/…``), if known.
+    object: str | None = None
+    #: The snapshot path of a file affected, if known.
+    path: str | None = None
 
 
 class FormatError(DataDamaged):
@@ -211,17 +207,13 @@ class StorageError(StrongroomError):
     exit_code = 15
     _fields = ("object", "location", "reason")
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 object: str | None = None, location: str | None = None,
-                 reason: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        #: The object name the request was about, if any.
-        self.object: str | None = object
-        #: The backend's location (never a credential).
-        self.location: str | None = location
-        #: A short machine-readable cause: ``access-denied``, ``no-credentials``,
-        #: ``wrong-region``, ``no-bucket``, ``not-installed``, ``network``, or None.
-        self.reason: str | None = reason
+    #: The object name the request was about, if any.
+    object: str | None = None
+    #: The backend's location (never a credential).
+    location: str | None = None
+    #: A short machine-readable cause: ``access-denied``, ``no-credentials``,
+    #: ``wrong-region``, ``no-bucket``, ``not-installed``, ``network``, or None.
+    reason: str | None = None
 
 
 class ObjectNotFound(StorageError):
@@ -245,11 +237,8 @@ class LocalWriteError(StrongroomError):
     hint = "free some space or choose another target folder; files already restored are kept"
     _fields = ("path",)
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 path: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        #: The local path that could not be written, if known.
-        self.path: str | None = path
+    #: The local path that could not be written, if known.
+    path: str | None = None
 
 
 class VaultError(StrongroomError):
@@ -344,11 +333,8 @@ class Cancelled(StrongroomError):
     exit_code = 130
     _fields = ("reason",)
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None,
-                 reason: str = "") -> None:
-        super().__init__(message, hint=hint)
-        #: The text the app gave to ``Cancel.cancel`` (empty if none).
-        self.reason: str = reason
+    #: The text the app gave to ``Cancel.cancel`` (empty if none).
+    reason: str = ""
 
 
 class InternalError(StrongroomError):

@@ -3,67 +3,40 @@ password login, task cancellation cancels the operation, statuses reach the loop
 
 The loop's responsiveness is measured with a heartbeat task (sleep 5 ms, note
 how late it wakes).  On a shared, loaded machine the operating system alone
-can make a heartbeat late (CI runners, six engineers on two cores); a blocked
-event loop (a call on the loop, or the GIL held by a worker) is late every
-time.  So each run measures the heartbeat during the operation and, right
-after, during an idle wait of the same length: the operation's lag beyond
-that idle lag is what the operation caused.  The best of a few runs must stay
-under 50 ms; a control test shows the measurement does see a blocked loop.
+makes a heartbeat late (CI runners; six engineers on two cores, load average
+above 30 while these tests were written): the loop's thread waits for a CPU.
+That wait is visible in ``/proc/thread-self/schedstat`` (time on a run queue)
+and is subtracted; what remains is the loop being *blocked*: by a call on it,
+or by a worker holding the GIL (the thread then sleeps, it is not queued).
+The best of a few runs must stay under 50 ms; a control test shows the
+measurement does see a blocked loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from tests.support.heartbeat import loop_lag
 
 import strongroom
 from strongroom import aio, opaque
 
 LIMIT = 0.050
-RUNS = 5
-
-
-async def _lag_during(make: Callable[[], Awaitable[object]]) -> float:
-    """The latest a 5 ms heartbeat woke while ``make()`` ran."""
-    loop = asyncio.get_running_loop()
-    worst = 0.0
-    running = True
-
-    async def beat() -> None:
-        nonlocal worst
-        while running:
-            t = loop.time()
-            await asyncio.sleep(0.005)
-            worst = max(worst, loop.time() - t - 0.005)
-
-    task = asyncio.create_task(beat())
-    await asyncio.sleep(0.02)
-    worst = 0.0
-    try:
-        await make()
-    finally:
-        running = False
-        await task
-    return worst
+RUNS = 3
 
 
 def _best_lag(make: Callable[[], Awaitable[object]]) -> float:
-    """The least, over a few runs, of the lag during ``make()`` beyond the machine's own."""
+    """The least, over a few runs, of how long the loop was blocked during ``make()``."""
 
     async def runs() -> float:
         best = 1e9
         for _ in range(RUNS):
-            started = time.monotonic()
-            busy = await _lag_during(make)
-            length = time.monotonic() - started
-            idle = await _lag_during(functools.partial(asyncio.sleep, length))
-            best = min(best, busy, max(0.0, busy - idle))
+            best = min(best, await loop_lag(make, blocked_only=True))
             if best < LIMIT:
                 break
         return best
@@ -134,7 +107,7 @@ def test_the_lag_measurement_sees_a_blocked_loop() -> None:
         await asyncio.sleep(0.02)
         time.sleep(0.2)  # noqa: ASYNC251 - on the loop itself: what a missing to_thread does
 
-    assert _best_lag(blocking) >= 0.12
+    assert _best_lag(blocking) >= 0.15
 
 
 def test_cancelling_the_task_cancels_the_backup(source: Path, tmp_path: Path) -> None:
@@ -224,14 +197,3 @@ def test_a_cancel_that_comes_too_late_returns_the_result() -> None:
 
     asyncio.run(run())
 
-
-def test_workers_run_at_lower_cpu_priority() -> None:
-    import threading
-
-    def niceness() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    async def run() -> int:
-        return await aio.call(niceness)
-
-    assert asyncio.run(run()) == niceness() + aio.BACKGROUND_NICENESS

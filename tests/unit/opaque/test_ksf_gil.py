@@ -10,11 +10,12 @@ registered with them.
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from tests.support.heartbeat import thread_stall
 
 from strongroom.opaque import Argon2idKSF
 
@@ -38,28 +39,8 @@ def test_several_lanes_still_use_pyca() -> None:
     assert ksf.stretch(b"pw") == pyca
 
 
-def _longest_stall(work: object) -> float:
-    """Longest gap between beats of a 1 ms heartbeat thread while ``work()`` runs."""
-    stop = threading.Event()
-    worst = [0.0]
-
-    def beat() -> None:
-        last = time.perf_counter()
-        while not stop.is_set():
-            time.sleep(0.001)
-            now = time.perf_counter()
-            worst[0] = max(worst[0], now - last)
-            last = now
-
-    t = threading.Thread(target=beat)
-    t.start()
-    time.sleep(0.02)
-    try:
-        work()  # type: ignore[operator]
-    finally:
-        stop.set()
-        t.join()
-    return worst[0]
+def _longest_stall(work: Callable[[], object]) -> float:
+    return thread_stall(work)[1]
 
 
 def test_default_stretch_does_not_hold_the_gil() -> None:
