@@ -8,7 +8,7 @@ above 30 while these tests were written): the loop's thread waits for a CPU.
 That wait is visible in ``/proc/thread-self/schedstat`` (time on a run queue)
 and is subtracted; what remains is the loop being *blocked*: by a call on it,
 or by a worker holding the GIL (the thread then sleeps, it is not queued).
-The best of a few runs must stay under 50 ms; a control test shows the
+The best of five runs must stay under 50 ms; a control test shows the
 measurement does see a blocked loop.
 """
 
@@ -27,7 +27,7 @@ import strongroom
 from strongroom import aio, opaque
 
 LIMIT = 0.050
-RUNS = 3
+RUNS = 5
 
 
 def _best_lag(make: Callable[[], Awaitable[object]]) -> float:
