@@ -119,7 +119,7 @@ def test_cancelling_the_task_cancels_the_backup(source: Path, tmp_path: Path) ->
         reading = asyncio.Event()
 
         def on_status(status: strongroom.Status) -> None:
-            if status.phase == "backup" and status.done > 0:
+            if status.phase == "backup":  # the scan is over, reading begins
                 reading.set()
 
         task = asyncio.create_task(repo.backup([source], on_status=on_status))
