@@ -1,5 +1,14 @@
-"""Strongroom: end-to-end encrypted, incremental chat backups."""
+"""Strongroom: end-to-end encrypted, incremental chat backups.
 
+The one module an app imports: repositories (:class:`Repository`), keys
+(:class:`BackupKey`), storage builders (:func:`storage_s3`,
+:func:`storage_rclone`, :func:`storage_local`), cancellation (:class:`Cancel`),
+progress (:class:`StatusReporter`, :class:`Status`) and every error class of
+:mod:`strongroom.errors`.  The asyncio form is :mod:`strongroom.aio`.
+``docs/sdk.md`` documents all of it in one place.
+"""
+
+from . import errors
 from .api import (
     BackupKey,
     BackupSummary,
@@ -11,21 +20,110 @@ from .api import (
     RestoreSummary,
     SnapshotInfo,
 )
-from .progress import NullProgress, Progress
+from .cancel import Cancel
+from .errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    AttemptsExhausted,
+    BackupHeadConflict,
+    Cancelled,
+    DataDamaged,
+    FormatError,
+    InternalError,
+    InvalidKeyFormat,
+    InvalidLogin,
+    LocalSecretsUnsafe,
+    LocalWriteError,
+    ObjectNotFound,
+    PermanentStorageError,
+    ProtocolError,
+    RepositoryError,
+    RepositoryExists,
+    RepositoryLocked,
+    RepositoryNotFound,
+    RollbackDetected,
+    ServerKeyMismatch,
+    SnapshotNotFound,
+    StorageError,
+    StrongroomError,
+    TransientStorageError,
+    UnsupportedVersion,
+    UsageError,
+    VaultAuthError,
+    VaultError,
+    VaultProtocolError,
+    VaultSessionInvalid,
+    VaultStoreError,
+    VaultUnreachable,
+    WrongKey,
+)
+from .progress import NullProgress, Progress, Status, StatusReporter
+from .storage.base import Backend
+from .storage.build import (
+    storage_from_location,
+    storage_local,
+    storage_memory,
+    storage_rclone,
+    storage_s3,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "AttemptsExhausted",
+    "Backend",
+    "BackupHeadConflict",
     "BackupKey",
     "BackupSummary",
+    "Cancel",
+    "Cancelled",
     "CheckReport",
+    "DataDamaged",
     "ForgetResult",
+    "FormatError",
+    "InternalError",
+    "InvalidKeyFormat",
+    "InvalidLogin",
+    "LocalSecretsUnsafe",
+    "LocalWriteError",
     "NullProgress",
+    "ObjectNotFound",
+    "PermanentStorageError",
     "Problem",
     "Progress",
+    "ProtocolError",
     "PruneSummary",
     "Repository",
+    "RepositoryError",
+    "RepositoryExists",
+    "RepositoryLocked",
+    "RepositoryNotFound",
     "RestoreSummary",
+    "RollbackDetected",
+    "ServerKeyMismatch",
     "SnapshotInfo",
+    "SnapshotNotFound",
+    "Status",
+    "StatusReporter",
+    "StorageError",
+    "StrongroomError",
+    "TransientStorageError",
+    "UnsupportedVersion",
+    "UsageError",
+    "VaultAuthError",
+    "VaultError",
+    "VaultProtocolError",
+    "VaultSessionInvalid",
+    "VaultStoreError",
+    "VaultUnreachable",
+    "WrongKey",
     "__version__",
+    "errors",
+    "storage_from_location",
+    "storage_local",
+    "storage_memory",
+    "storage_rclone",
+    "storage_s3",
 ]

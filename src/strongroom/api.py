@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
+from .cancel import Cancel, token
 from .crypto.keys import BackupKey
 from .errors import UsageError
 from .progress import NullProgress, Progress
@@ -192,25 +193,33 @@ class Repository:
         self._on_skip: Callable[[str], None] | None = None
 
     @classmethod
-    def create(cls, backend: Backend, key: BackupKey, *, clock: Clock = time.time,
+    def create(cls, backend: Backend | str, key: BackupKey, *, clock: Clock = time.time,
                rng: Rng = os.urandom) -> Repository:
-        """Create a new, empty repository; ``RepositoryExists`` if one is there."""
+        """Create a new, empty repository; ``RepositoryExists`` if one is there.
+
+        ``backend`` is a backend (``strongroom.storage_s3(...)`` and friends) or a
+        location string (``/path``, ``s3:https://HOST/BUCKET``, ``rclone:REMOTE:PATH``;
+        a missing folder or bucket is created).
+        """
         from .repo.engine import Engine
 
-        return cls(Engine.create(backend, key, clock=clock, rng=rng), key)
+        return cls(Engine.create(_backend(backend, create=True), key, clock=clock, rng=rng),
+                   key)
 
     @classmethod
-    def open(cls, backend: Backend, key: BackupKey, *, vault: VaultAccess | None = None,
+    def open(cls, backend: Backend | str, key: BackupKey, *,
+             vault: VaultAccess | None = None,
              clock: Clock = time.time, rng: Rng = os.urandom) -> Repository:
         """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``.
 
-        With ``vault``, rollback detection is on for a password-protected
+        ``backend`` is a backend or a location string, as for :meth:`create`.  With ``vault``, rollback detection is on for a password-protected
         repository (and for one this device saw protected: ``RollbackDetected``
         if its locator vanished).
         """
         from .repo.engine import Engine
 
-        repo = cls(Engine.open(backend, key, clock=clock, rng=rng), key)
+        repo = cls(Engine.open(_backend(backend, create=False), key, clock=clock, rng=rng),
+                   key)
         if vault is not None:
             from .password import head_guard
 
@@ -223,11 +232,6 @@ class Repository:
         return repo
 
     # -- rollback detection (password mode) ----------------------------------------------
-
-    @property
-    def backend(self) -> Backend:
-        """The storage backend this repository lives on."""
-        return self._engine.backend
 
     @property
     def backup_key(self) -> BackupKey:
@@ -288,22 +292,32 @@ class Repository:
         self._verified = True
 
     @staticmethod
-    def public_config(backend: Backend) -> dict[str, Any]:
+    def public_config(backend: Backend | str) -> dict[str, Any]:
         """The plaintext config (no key needed); ``RepositoryNotFound`` if absent."""
         from .repo.config import read_config
 
-        return read_config(backend).to_public()
+        return read_config(_backend(backend, create=False)).to_public()
+
+    @property
+    def backend(self) -> Backend:
+        """The storage this repository is on."""
+        return self._engine.backend
 
     def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
                hostname: str | None = None, tags: Sequence[str] = (),
-               exclude: Sequence[str] = ()) -> BackupSummary:
+               exclude: Sequence[str] = (), cancel: Cancel | None = None) -> BackupSummary:
         """Back up files and directories into a new snapshot (then advance the head).
+
+        The sources are scanned first, so ``progress`` gets totals (files, bytes)
+        before the phase ``backup`` starts.  ``cancel.cancel()`` from any thread
+        stops the backup with ``Cancelled``; no snapshot is written.
 
         ``tags`` are stored in the snapshot; ``exclude`` patterns
         (:mod:`strongroom.repo.patterns`) leave paths out.
         """
         summary = self._engine.backup(sources, progress=progress or NullProgress(),
-                                      hostname=hostname, tags=tags, exclude=exclude)
+                                      hostname=hostname, tags=tags, exclude=exclude,
+                                      cancel=token(cancel))
         self.advance_head()
         return summary
 
@@ -322,7 +336,8 @@ class Repository:
                 allow_damaged: bool = False, overwrite: str = "if-newer",
                 dry_run: bool = False, restore_special_bits: bool = False,
                 on_item: Callable[[str, str, str], None] | None = None,
-                progress: Progress | None = None) -> RestoreSummary:
+                progress: Progress | None = None, strip: str | None = None,
+                cancel: Cancel | None = None) -> RestoreSummary:
         """Restore a snapshot (or part of it) into ``target``.
 
         ``ref`` is ``latest`` or an id prefix, optionally with ``:SUBPATH``
@@ -334,21 +349,30 @@ class Repository:
         ``dry_run`` writes nothing.  Setuid, setgid and sticky bits are dropped
         unless ``restore_special_bits``.  ``on_item(action, path, reason)`` hears
         every file and link: ``write``, ``replace`` or ``skip``.
+
+        ``strip`` restores on a new device: the path prefix (as backed up, e.g.
+        ``/home/alice/chats``) is dropped, so what lay under it lands directly in
+        ``target``; records outside it are not restored (``UsageError`` if none
+        lies under it).  ``include`` paths are still written as backed up.
+        ``cancel.cancel()`` stops the restore with ``Cancelled``: files completed
+        so far stay, the file being written is discarded.
         """
         from .repo.restore import RestoreOptions
 
         self.verify_head()
         options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
-                                 on_item)
+                                 on_item, strip or "")
         ref, _, subpath = ref.partition(":")
         subset = Subset.of(subpath, include, exclude)
         return self._engine.restore(ref, target, subset=subset, options=options,
-                                    progress=progress or NullProgress())
+                                    progress=progress or NullProgress(), cancel=token(cancel))
 
-    def check(self, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
+    def check(self, *, read_data: bool = False, progress: Progress | None = None,
+              cancel: Cancel | None = None) -> CheckReport:
         """Verify the repository's structure, and with ``read_data`` every blob."""
         self.verify_head()
-        return self._engine.check(read_data=read_data, progress=progress or NullProgress())
+        return self._engine.check(read_data=read_data, progress=progress or NullProgress(),
+                                  cancel=token(cancel))
 
     def forget(self, policy: RetentionPolicy | None = None, *, dry_run: bool = False,
                group_by: Sequence[str] = DEFAULT_GROUP_BY, where: SnapshotFilter | None = None,
@@ -375,9 +399,10 @@ class Repository:
         self._verified = True
         return result
 
-    def prune(self, *, progress: Progress | None = None) -> PruneSummary:
-        """Delete data no snapshot refers to any more."""
-        return self._engine.prune(progress=progress or NullProgress())
+    def prune(self, *, progress: Progress | None = None,
+              cancel: Cancel | None = None) -> PruneSummary:
+        """Delete data no snapshot refers to any more (``cancel``: see :mod:`strongroom.cancel`)."""
+        return self._engine.prune(progress=progress or NullProgress(), cancel=token(cancel))
 
     # -- looking inside snapshots (strongroom.repo.browse, .diff, .dump) ----------------
     def ls(self, ref: str, path: str = "", *, recursive: bool = False,
@@ -474,6 +499,14 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"<Repository {self.id[:8]}>"
+
+
+def _backend(backend: Backend | str, *, create: bool) -> Backend:
+    if isinstance(backend, str):
+        from .storage.registry import open_backend
+
+        return open_backend(backend, create=create)
+    return backend
 
 
 __all__ = [

@@ -1,9 +1,14 @@
 """The one exception tree of Strongroom.
 
 Every error a user can meet is a :class:`StrongroomError`.  Each class's
-docstring is its user-facing message (first line), ``hint`` is the advice the
-CLI prints after it, and ``exit_code`` is the process exit status the CLI
-returns (documented in the README and ``docs/spec/cli.md``)::
+docstring is its user-facing message (first line), ``hint`` is advice fit for
+any app's UI (it never names a CLI flag, command or environment variable: the
+CLI adds those in ``cli/errors.py``), and ``exit_code`` is the process exit
+status the CLI returns (documented in the README and ``docs/spec/cli.md``).
+Typed fields say what the error is about, so an app need not parse messages:
+``object`` (the stored object, e.g. ``data/ab/…``), ``path`` (a local file),
+``location`` (the repository), ``reason`` (a short code, e.g. ``access-denied``),
+``attempts_left``; :meth:`StrongroomError.to_dict` gives all of them::
 
     StrongroomError                                  exit 1
     ├── UsageError            bad arguments / config                 exit 2
@@ -39,6 +44,7 @@ returns (documented in the README and ``docs/spec/cli.md``)::
     │   (VaultSessionInvalid < VaultProtocolError: stale/replayed KE3)
     ├── ProtocolError         OPAQUE/OPRF message rejected           exit 24
     │   └── ServerKeyMismatch  vault key is not the pinned one        exit 24
+    ├── Cancelled             the caller's Cancel token was set      exit 130
     └── InternalError         a bug; the CLI shows a traceback       exit 70
 
 Warnings that do not stop a backup (a source file vanished or unreadable)
@@ -51,6 +57,8 @@ No message ever contains a secret (key, password, token, plaintext).
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # backup finished but some source files could not be read
 
@@ -61,22 +69,44 @@ class StrongroomError(Exception):
     exit_code = 1
     hint: str | None = None
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, hint: str | None = None,
+                 **fields: Any) -> None:
         if message is None:
             message = (self.__doc__ or type(self).__name__).strip().splitlines()[0]
         super().__init__(message)
         if hint is not None:
             self.hint = hint
+        # Typed fields: declared (with their types) on the class, listed in ``_fields``.
+        for name, value in fields.items():
+            if name not in self._fields:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            setattr(self, name, value)
 
     @property
     def message(self) -> str:
+        """The message (first argument), without the hint."""
         return str(self.args[0]) if self.args else ""
+
+    #: Typed fields set by subclasses (listed by :meth:`to_dict`).
+    _fields: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as a JSON-safe dict: type, message, hint, exit code and typed fields."""
+        doc: dict[str, object] = {"type": type(self).__name__, "message": self.message,
+                                  "hint": self.hint, "exit_code": self.exit_code}
+        for name in self._fields:
+            doc[name] = getattr(self, name, None)
+        return doc
 
 
 class UsageError(StrongroomError):
     """Invalid arguments or configuration."""
 
     exit_code = 2
+    _fields = ("reason",)
+
+    #: A short machine-readable cause (``not-installed``, ``foreign-owner``, ...), or None.
+    reason: str | None = None
 
 
 class LocalSecretsUnsafe(UsageError):
@@ -106,14 +136,21 @@ class RepositoryError(StrongroomError):
     """The repository cannot be used."""
 
 
-class RepositoryNotFound(RepositoryError):
+class _AtLocation(RepositoryError):
+    _fields = ("location",)
+
+    #: The repository location (as the backend names it; never a credential).
+    location: str | None = None
+
+
+class RepositoryNotFound(_AtLocation):
     """No Strongroom repository exists at this location."""
 
     exit_code = 10
-    hint = "check --repo, or create one with 'strongroom init'"
+    hint = "check the repository location, or create a repository there"
 
 
-class RepositoryExists(RepositoryError):
+class RepositoryExists(_AtLocation):
     """A repository already exists at this location."""
 
     exit_code = 10
@@ -123,7 +160,11 @@ class SnapshotNotFound(RepositoryError):
     """No such snapshot."""
 
     exit_code = 10
-    hint = "list snapshots with 'strongroom snapshots'"
+    hint = "list the snapshots to see which exist"
+    _fields = ("ref",)
+
+    #: The snapshot reference that matched nothing (or more than one snapshot).
+    ref: str | None = None
 
 
 class PathNotFound(SnapshotNotFound):
@@ -157,7 +198,13 @@ class DataDamaged(RepositoryError):
     """The backup data is damaged or has been tampered with."""
 
     exit_code = 12
-    hint = "run 'strongroom check --read-data' to see which objects and files are affected"
+    hint = "a check that reads all data names the damaged objects and the files affected"
+    _fields = ("object", "path")
+
+    #: The stored object that is damaged or missing (``data/…``, ``index/…``), if known.
+    object: str | None = None
+    #: The snapshot path of a file affected, if known.
+    path: str | None = None
 
 
 class FormatError(DataDamaged):
@@ -192,6 +239,15 @@ class StorageError(StrongroomError):
     """The storage provider failed."""
 
     exit_code = 15
+    _fields = ("object", "location", "reason")
+
+    #: The object name the request was about, if any.
+    object: str | None = None
+    #: The backend's location (never a credential).
+    location: str | None = None
+    #: A short machine-readable cause: ``access-denied``, ``no-credentials``,
+    #: ``wrong-region``, ``no-bucket``, ``not-installed``, ``network``, or None.
+    reason: str | None = None
 
 
 class ObjectNotFound(StorageError):
@@ -212,7 +268,11 @@ class LocalWriteError(StrongroomError):
     """Could not write to the local disk."""
 
     exit_code = 16
-    hint = "free some space or choose another --target; files already restored are kept"
+    hint = "free some space or choose another target folder; files already restored are kept"
+    _fields = ("path",)
+
+    #: The local path that could not be written, if known.
+    path: str | None = None
 
 
 class VaultError(StrongroomError):
@@ -225,6 +285,7 @@ class InvalidLogin(VaultError):
     """Wrong password."""
 
     exit_code = 21
+    _fields = ("attempts_left",)
 
     def __init__(self, message: str | None = None, *, hint: str | None = None,
                  attempts_left: int | None = None) -> None:
@@ -238,6 +299,7 @@ class AttemptsExhausted(VaultError):
 
     exit_code = 22
     hint = "only the 64-digit key can open this backup now, if you kept one"
+    _fields = ("attempts_left",)
     #: Always 0: no guess is left (a typed field, like ``InvalidLogin.attempts_left``).
     attempts_left: int = 0
 
@@ -246,7 +308,7 @@ class VaultUnreachable(VaultError):
     """The Backup Key Vault cannot be reached."""
 
     exit_code = 23
-    hint = "check --vault and your network connection, then try again; no attempt was used"
+    hint = "check the vault address and the network connection, then try again; no attempt was used"
 
 
 class VaultProtocolError(VaultError):
@@ -259,7 +321,7 @@ class VaultAuthError(VaultError):
     """The vault did not accept this account's credentials."""
 
     exit_code = 25
-    hint = "check STRONGROOM_VAULT_TOKEN / --vault-token-file"
+    hint = "check this account's vault token"
 
 
 class VaultSessionInvalid(VaultProtocolError):
@@ -280,7 +342,8 @@ class BackupHeadConflict(VaultError):
     """Another device advanced the vault's backup head at the same time."""
 
     exit_code = 20
-    hint = "run the command again; nothing was lost"
+    hint = "try again; nothing was lost"
+    _fields = ("current",)
     #: The counter the vault holds now (set by the vault client).
     current: int | None = None
 
@@ -295,7 +358,17 @@ class ServerKeyMismatch(ProtocolError):
     """The vault's public key is not the one this client pinned."""
 
     exit_code = 24
-    hint = "this is not the vault the password was registered with; check --vault"
+    hint = "this is not the vault the password was registered with; check the vault address"
+
+
+class Cancelled(StrongroomError):
+    """Cancelled; the last complete snapshot is intact."""
+
+    exit_code = 130
+    _fields = ("reason",)
+
+    #: The text the app gave to ``Cancel.cancel`` (empty if none).
+    reason: str = ""
 
 
 class InternalError(StrongroomError):
@@ -309,6 +382,7 @@ __all__ = [
     "EXIT_PARTIAL",
     "AttemptsExhausted",
     "BackupHeadConflict",
+    "Cancelled",
     "DataDamaged",
     "FormatError",
     "InternalError",

@@ -202,7 +202,7 @@ def check_private_dir(directory: str | os.PathLike[str]) -> None:
         raise LocalSecretsUnsafe(f"{d} is not a directory")
     if st.st_uid != os.geteuid():
         raise LocalSecretsUnsafe(f"{d} belongs to another user (uid {st.st_uid})",
-                                 hint="set STRONGROOM_CONFIG_DIR to a directory of your own")
+                                 hint="use a directory of your own", reason="foreign-owner")
     if st.st_mode & 0o022:
         raise LocalSecretsUnsafe(
             f"{d} is writable by other users (mode {stat.S_IMODE(st.st_mode):04o}); "

@@ -45,6 +45,11 @@ def test_terminal_draws_phases_and_warnings() -> None:
 def test_cli_commands_give_the_engine_a_silent_sink_when_piped() -> None:
     from strongroom.cli.context import AppContext
 
-    # CliRunner and CI capture stderr: no terminal, so no bars in logs.
+    # CliRunner and CI capture stderr: no terminal, so no bars in logs; with --json,
+    # JSON status lines (on stderr: stdout keeps its one document).
+    from strongroom.cli.progress import JsonLinesProgress
+
     assert isinstance(AppContext().progress(), NullProgress)
-    assert isinstance(AppContext(json=True).progress(), NullProgress)
+    assert isinstance(AppContext(json=True).progress(), JsonLinesProgress)
+    assert isinstance(AppContext(json=True, quiet=True).progress(), NullProgress)
+    assert isinstance(AppContext(json=True, no_progress=True).progress(), NullProgress)

@@ -26,6 +26,7 @@ Examples:
   strongroom restore latest --target / --dry-run
   strongroom restore latest --target ~/restored --overwrite always
   strongroom restore latest --chat "climbing club" --target ~/restored
+  strongroom restore latest --target ~/chats --strip /home/olduser/chats
 
 SNAPSHOT:SUBPATH restores only SUBPATH (as backed up) and without its
 leading path: a folder's contents land directly in DIR.  --include and
@@ -38,7 +39,10 @@ and names the snapshot's paths.
 attachment files found with it ('strongroom chats' lists the chats; a name
 that matches several chats lists them and exits 2).
 On a new device, give the key with --key-file, STRONGROOM_KEY, or type it
-when asked.  If stored data is damaged the restore stops (exit 12); with
+when asked, and --strip the old device's folder: what was under it lands
+directly in the target (--strip /home/olduser/chats puts
+/home/olduser/chats/msgstore.db at TARGET/msgstore.db; anything outside the
+prefix is not restored).  If stored data is damaged the restore stops (exit 12); with
 --allow-damaged every file that can be restored is, the damaged ones are
 listed, and the exit code is still 12: damaged output is never presented
 as complete.  In password mode the snapshot list is first checked against
@@ -76,12 +80,15 @@ outside the target, and setuid, setgid and sticky bits are dropped unless
 @click.option("--restore-special-bits", is_flag=True,
               help="Also restore setuid, setgid and sticky bits (dropped otherwise).")
 @filter_options
+@click.option("--strip", "strip", metavar="PREFIX",
+              help="Drop this path prefix (as backed up, e.g. /home/me/chats): what lies "
+                   "under it is written directly into the target; the rest is skipped.")
 @vault_options
 @global_options
 @pass_app
 def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...],
             exclude: tuple[str, ...], chat: str | None, allow_damaged: bool, overwrite: str,
-            dry_run: bool, restore_special_bits: bool) -> None:
+            dry_run: bool, restore_special_bits: bool, strip: str | None) -> None:
     """Restore a snapshot (or some of its paths, or one chat) into a folder."""
     ref, colon, subpath = snapshot.partition(":")
     if chat is not None and (include or subpath):
@@ -96,19 +103,21 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
     items: list[dict[str, str]] = []
 
     def on_item(action: str, path: str, why: str) -> None:
+        # As backed up (absolute); with --strip, relative to the target.
+        shown = path if strip else "/" + path
         if app.json:
             if dry_run:
-                items.append({"action": action, "path": "/" + path, "reason": why})
+                items.append({"action": action, "path": shown, "reason": why})
         elif dry_run:
-            app.echo(f"{_VERB[action]:<12} /{path}" + (f" ({why})" if why else ""))
+            app.echo(f"{_VERB[action]:<12} {shown}" + (f" ({why})" if why else ""))
         elif action != "write":
             say("warning" if action == "skip" else "note",
-                f"{_VERB[action]} /{path}" + (f": {why}" if why else ""))
+                f"{_VERB[action]} {shown}" + (f": {why}" if why else ""))
 
     summary = repository.restore(snapshot, target, include=include, exclude=exclude,
                                  allow_damaged=allow_damaged, overwrite=overwrite,
                                  dry_run=dry_run, restore_special_bits=restore_special_bits,
-                                 on_item=on_item, progress=app.progress())
+                                 on_item=on_item, progress=app.progress(), strip=strip)
     _show(app, summary, target, items)
     if summary.damaged:
         raise DataDamaged(f"restore incomplete: {len(summary.damaged)} file(s) damaged "

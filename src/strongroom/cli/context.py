@@ -96,10 +96,11 @@ class AppContext:
         return repository
 
     def progress(self) -> Progress:
-        """A progress display for this invocation (silent unless stderr is a terminal)."""
+        """Bars when stderr is a terminal, JSON status lines there with ``--json``, else silent."""
         from .progress import make_progress
 
-        progress = make_progress(enabled=not (self.quiet or self.no_progress or self.json))
+        progress = make_progress(enabled=not (self.quiet or self.no_progress),
+                                 json_lines=self.json)
         # A command that fails mid-phase must still take its bar off the screen.
         self._closers.insert(0, progress.finish)
         return progress

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pysodium
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 ARGON2_SALT = bytes(16)
@@ -41,7 +42,24 @@ class Argon2idKSF:
             raise ValueError("Argon2id memory must be at least 8 KiB per lane")
 
     def stretch(self, msg: bytes) -> bytes:
-        """Return the 64-byte Argon2id hash of ``msg`` (the OPRF output)."""
+        """Return the 64-byte Argon2id hash of ``msg`` (the OPRF output).
+
+        One lane (the default) is computed by libsodium's ``crypto_pwhash``
+        through pysodium: its ctypes call releases the GIL, so other threads
+        (an app's asyncio event loop) keep running during the ~0.15 s of
+        stretching.  pyca/cryptography's Argon2id holds the GIL for the whole
+        computation (measured: a 1 ms heartbeat thread stalled 166-181 ms,
+        against 1.2-3.1 ms with libsodium; ``docs/sdk.md``), so it is used only
+        for more than one lane, which libsodium does not compute.  Both give the
+        same bytes (RFC 9106; ``tests/unit/opaque/test_ksf_gil.py``).
+        """
+        if self.parallelism == 1 and self.memory_kib * 1024 <= pysodium.crypto_pwhash_MEMLIMIT_MAX:
+            return bytes(pysodium.crypto_pwhash(
+                ARGON2_OUTPUT_SIZE, msg, ARGON2_SALT, self.iterations, self.memory_kib * 1024,
+                pysodium.crypto_pwhash_ALG_ARGON2ID13))
+        return self._stretch_pyca(msg)
+
+    def _stretch_pyca(self, msg: bytes) -> bytes:
         kdf = Argon2id(
             salt=ARGON2_SALT,
             length=ARGON2_OUTPUT_SIZE,

@@ -19,8 +19,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cancel import NEVER, Cancel
 from ..errors import DataDamaged, ObjectNotFound
-from ..progress import Progress
+from ..progress import Progress, report_item, report_totals
 from . import chunker
 from .chatcat import Cataloguer, load_catalogue
 from .index import PackInfo, write_index
@@ -45,6 +46,7 @@ from .pack import (
 )
 from .packer import Packer
 from .patterns import PatternSet
+from .scan import scan
 from .selection import normalize_tags
 
 if TYPE_CHECKING:
@@ -99,9 +101,13 @@ class BackupRun:
     """State of one backup (use once)."""
 
     def __init__(self, engine: Engine, progress: Progress, hostname: str | None,
-                 tags: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+                 tags: Sequence[str] = (), exclude: Sequence[str] = (),
+                 cancel: Cancel = NEVER) -> None:
         self.engine = engine
         self.progress = progress
+        #: Checked per file and per chunk: a cancelled backup stops as a kill would.
+        self.cancel = cancel
+        self.scanned = (0, 0)
         self.hostname = hostname or socket.gethostname()
         self.tags = normalize_tags(tags)
         self.exclude_patterns = list(exclude)
@@ -126,6 +132,7 @@ class BackupRun:
                            key=lambda kv: _key(kv[0]))
             paths = ["/" + a for a, _ in roots]
             self.exclude = PatternSet.of(self.exclude_patterns, paths)
+            self.scanned = scan([p for _, p in roots], self.progress, self.cancel)
             parent = self._parent(paths)
             packer = Packer(self.engine)
             packer.before_index = lock.ensure_held
@@ -134,6 +141,10 @@ class BackupRun:
             except BaseException:
                 packer.abort()
                 self.chats.wait()  # no store-counting thread outlives the run
+                # The in-memory index now lists packs no stored index lists; kept, the
+                # next backup in this process would take them for indexed (not orphans)
+                # and commit a snapshot referring to them.  Read it again from storage.
+                self.engine._index = None
                 raise
         finally:
             lock.release()
@@ -159,7 +170,8 @@ class BackupRun:
                                 self.progress.warn, enabled=v2, roots=[a for a, _ in roots])
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
         segments = SegmentWriter(self._store_meta)
-        self.progress.start("backup", None, "bytes")
+        report_totals(self.progress, *self.scanned)  # before start: its first status has them
+        self.progress.start("backup", self.scanned[1], "bytes")
         prev: list[tuple[str, ...]] = []
         for arch, path in roots:
             if any(_key(arch)[: len(p)] == p for p in prev):
@@ -168,6 +180,7 @@ class BackupRun:
             for entry in self._walk(arch, path, cursor):
                 segments.add(entry)
                 self.lock.refresh_if_due()
+                self.cancel.check()
         segments.flush()
         chats = self.chats.store(self._store_meta)
         packer.finish()
@@ -232,6 +245,7 @@ class BackupRun:
                 return
             yield Entry(KIND_SYMLINK, arch, st.st_mode, st.st_mtime_ns, link=link)
         elif stat.S_ISREG(st.st_mode):
+            report_item(self.progress, "/" + arch)
             entry = self._file(arch, path, st, cursor.lookup(arch), siblings)
             if entry is not None:
                 self.files += 1
@@ -248,6 +262,7 @@ class BackupRun:
                 and all(c in self.engine.index() for c in old.chunks)):
             self.unchanged += 1
             self.chats.unchanged(arch, path, siblings)
+            self.progress.advance(st.st_size)  # done without reading: the total counts it
             return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
                          st.st_ctime_ns, chunks=old.chunks)
         try:
@@ -306,6 +321,7 @@ class BackupRun:
                 self.packer.add(bid, BLOB_DATA, data, compressible)
             ids += bid
             total += len(data)
+            self.cancel.check()
             unreported += len(data)
             if unreported >= _PROGRESS_STEP:  # a big file moves the bar while it is read
                 self.progress.advance(unreported)

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..cancel import NEVER, Cancel
 from ..errors import DataDamaged, FormatError, ObjectNotFound
 from ..progress import Progress
 from .config import read_config
@@ -112,8 +113,8 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[bytes]) -> _Verdict:
 class CheckRun:
     """State of one check (use once)."""
 
-    def __init__(self, engine: Engine, progress: Progress) -> None:
-        self.engine, self.progress = engine, progress
+    def __init__(self, engine: Engine, progress: Progress, cancel: Cancel = NEVER) -> None:
+        self.engine, self.progress, self.cancel = engine, progress, cancel
         # object name -> what is wrong; bad blob -> object name that explains it.
         self.bad_objects: dict[str, str] = {}
         self.bad_blobs: dict[bytes, str] = {}
@@ -223,6 +224,7 @@ class CheckRun:
             self.bad_blobs.setdefault(bid, name)
         self.progress.advance(1)
         self.lock.refresh_if_due()
+        self.cancel.check()
 
     def _check_snapshots(self, index: Index) -> int:
         ids = self.engine.snapshot_ids()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
+from ..cancel import NEVER, Cancel
 from ..crypto import labels
 from ..crypto.keys import BackupKey
 from ..errors import (
@@ -352,24 +353,26 @@ class Engine:
     # -- operations (each in its own module) ---------------------------------------------
     def backup(self, sources: Sequence[str | Path], *, progress: Progress,
                hostname: str | None, tags: Sequence[str] = (),
-               exclude: Sequence[str] = ()) -> BackupSummary:
+               exclude: Sequence[str] = (), cancel: Cancel = NEVER) -> BackupSummary:
         """See :mod:`strongroom.repo.backup`."""
         from .backup import BackupRun
 
-        return BackupRun(self, progress, hostname, tags, exclude).run(sources)
+        return BackupRun(self, progress, hostname, tags, exclude, cancel).run(sources)
 
     def restore(self, ref: str, target: str | Path, *, subset: Subset,
-                options: RestoreOptions, progress: Progress) -> RestoreSummary:
+                options: RestoreOptions, progress: Progress,
+                cancel: Cancel = NEVER) -> RestoreSummary:
         """See :mod:`strongroom.repo.restore`."""
         from .restore import RestoreRun
 
-        return RestoreRun(self, progress, options).run(ref, Path(target), subset)
+        return RestoreRun(self, progress, options, cancel).run(ref, Path(target), subset)
 
-    def check(self, *, read_data: bool, progress: Progress) -> CheckReport:
+    def check(self, *, read_data: bool, progress: Progress,
+              cancel: Cancel = NEVER) -> CheckReport:
         """See :mod:`strongroom.repo.check`."""
         from .check import CheckRun
 
-        return CheckRun(self, progress).run(read_data)
+        return CheckRun(self, progress, cancel).run(read_data)
 
     def forget(self, **policy: Any) -> ForgetResult:
         """See :mod:`strongroom.repo.maintenance`."""
@@ -377,8 +380,8 @@ class Engine:
 
         return forget(self, **policy)
 
-    def prune(self, *, progress: Progress) -> PruneSummary:
+    def prune(self, *, progress: Progress, cancel: Cancel = NEVER) -> PruneSummary:
         """See :mod:`strongroom.repo.maintenance`."""
         from .maintenance import prune
 
-        return prune(self, progress)
+        return prune(self, progress, cancel)

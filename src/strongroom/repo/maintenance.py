@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..cancel import NEVER, Cancel
 from ..progress import Progress
 from .backup import find_orphans
 from .index import INDEX_PREFIX, TRASH_PREFIX, Index, IndexPacks, write_index
@@ -69,18 +70,19 @@ def forget(engine: Engine, policy: RetentionPolicy, *, dry_run: bool = False,
                         [d.id for d in docs if d.id in removed], dry_run, groups)
 
 
-def _used_blobs(engine: Engine) -> set[bytes]:
+def _used_blobs(engine: Engine, cancel: Cancel) -> set[bytes]:
     used: set[bytes] = set()
     for doc in engine.snapshot_docs():
         used.update(doc.segments)
         used.update(doc.chats or ())
         for e in engine.entries(doc):
+            cancel.check()
             if e.kind == KIND_FILE:
                 used.update(e.chunks)
     return used
 
 
-def prune(engine: Engine, progress: Progress) -> PruneSummary:
+def prune(engine: Engine, progress: Progress, cancel: Cancel = NEVER) -> PruneSummary:
     """Two-phase deletion (spec §12): condemn unreferenced packs now, delete them next time.
 
     A pack no snapshot references is not deleted at once: it moves from the index
@@ -90,6 +92,12 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
     one that a snapshot written meanwhile uses (by a backup that started before
     the first prune and relied on the old index) is indexed again.  So prune never
     deletes data that a backup which started before it could still reference.
+
+    ``cancel`` is checked per snapshot record read, per blob repacked and once more
+    before the new index is written (the commit point); a cancelled prune leaves
+    what a killed one would (repacked packs no index lists yet, which the next
+    backup or prune picks up).  After the commit point prune runs to its end:
+    what is left is a few deletions.
     """
     from ..api import PruneSummary
 
@@ -97,7 +105,7 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
     try:
         engine._index = None
         index = engine.index()
-        used = _used_blobs(engine)
+        used = _used_blobs(engine, cancel)
         per_pack: dict[bytes, list[bytes]] = defaultdict(list)
         for bid, (pid, _) in index.blobs.items():
             per_pack[pid].append(bid)
@@ -120,16 +128,22 @@ def prune(engine: Engine, progress: Progress) -> PruneSummary:
         trash += [o for o in orphans if o[0] not in condemned_before]
         progress.start("prune", len(delete_now) + len(repack), "packs")
         packer = Packer(engine)
-        for pid in repack:
-            for bid in per_pack[pid]:
-                if bid in used:
-                    loc = index.blobs[bid][1]
-                    data = engine.read_blob(bid)
-                    # Forget the old location so the new pack's becomes the indexed one.
-                    del index.blobs[bid]
-                    packer.add(bid, loc.type, data, loc.flags != 0)
-            progress.advance(1)
-            lock.refresh_if_due()
+        try:
+            for pid in repack:
+                for bid in per_pack[pid]:
+                    cancel.check()
+                    if bid in used:
+                        loc = index.blobs[bid][1]
+                        data = engine.read_blob(bid)
+                        # Forget the old location so the new pack's becomes the indexed one.
+                        del index.blobs[bid]
+                        packer.add(bid, loc.type, data, loc.flags != 0)
+                progress.advance(1)
+                lock.refresh_if_due()
+            cancel.check()
+        except BaseException:
+            packer.abort()
+            raise
         packer.finish()
         gone = set(delete_now) | set(condemn) | set(lost)
         new_index = _rewrite_index(engine, index, gone, used, trash)

@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import DataDamaged, LocalWriteError
-from ..progress import Progress
+from ..cancel import NEVER, Cancel
+from ..errors import DataDamaged, LocalWriteError, UsageError
+from ..progress import Progress, report_item, report_totals
 from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
 from .pack import BlobLocation
+from .strip import Strip
 from .target import (
     DEFAULT_OVERWRITE,
     OVERWRITE_MODES,
@@ -106,7 +108,8 @@ class RestoreOptions:
     ``never``; ``dry_run`` decides everything and writes nothing;
     ``special_bits`` restores setuid, setgid and sticky bits (dropped
     otherwise); ``on_item(action, path, reason)`` hears each file and link as it
-    is decided: ``write`` (new), ``replace`` or ``skip`` (an existing one kept).
+    is decided: ``write`` (new), ``replace`` or ``skip`` (an existing one kept);
+    ``strip`` is a path prefix to drop (:mod:`.strip`; empty: paths are kept).
     """
 
     allow_damaged: bool = False
@@ -114,10 +117,13 @@ class RestoreOptions:
     dry_run: bool = False
     special_bits: bool = False
     on_item: Callable[[str, str, str], None] | None = None
+    strip: str = ""
 
     def __post_init__(self) -> None:
         if self.overwrite not in OVERWRITE_MODES:
             raise ValueError(f"overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+        if self.strip:
+            Strip(self.strip)  # UsageError now, before anything is opened
 
     def mode(self, st_mode: int) -> int:
         """The permission bits to give a restored file or directory."""
@@ -213,8 +219,11 @@ def _is_zero(data: bytes) -> bool:
 class RestoreRun:
     """State of one restore (use once)."""
 
-    def __init__(self, engine: Engine, progress: Progress, options: RestoreOptions) -> None:
+    def __init__(self, engine: Engine, progress: Progress, options: RestoreOptions,
+                 cancel: Cancel = NEVER) -> None:
         self.engine, self.progress, self.options = engine, progress, options
+        #: Checked per file and per chunk; a cancelled restore keeps only complete files.
+        self.cancel = cancel
         self.files = self.bytes = self.replaced = self.skipped = 0
         self.damaged: list[str] = []
         self._cur_fut: Future[bytes] | None = None
@@ -239,9 +248,13 @@ class RestoreRun:
             doc = self.engine.find_doc(ref)
             root_fd = self._open_target(target)
             try:
+                report_totals(self.progress, doc.files, doc.size)
                 self.progress.start("restore", doc.size, "bytes")
                 entries = subset.select(doc, checked_entries(self.engine.entries(doc),
                                                              f"snapshots/{doc.id}"))
+                strip = Strip(self.options.strip) if self.options.strip else None
+                if strip is not None:
+                    entries = strip(entries)
                 probe = DirStack(root_fd, target, create=False)
                 try:
                     decided = self._decided(entries, probe)
@@ -253,6 +266,10 @@ class RestoreRun:
                 finally:
                     probe.close(apply=False)
                 self.progress.finish()
+                if strip is not None and not strip.matched:
+                    raise UsageError(f"nothing in snapshot {doc.id[:8]} lies under "
+                                     f"/{strip.prefix}", hint="the snapshot's paths are "
+                                     + ", ".join(doc.paths))
             finally:
                 if root_fd >= 0:
                     os.close(root_fd)
@@ -302,6 +319,7 @@ class RestoreRun:
     def _dry_run(self, decided: Iterator[_Decided]) -> None:
         for entry, action, why in decided:
             self._lock_held.refresh_if_due()
+            self.cancel.check()
             if entry.kind == KIND_DIR:
                 continue
             self._report(entry, action, why)
@@ -339,6 +357,7 @@ class RestoreRun:
         steps = self._prefetch(self._steps(items_a), pool)
         for entry, action, why in items_b:
             self._lock_held.refresh_if_due()
+            self.cancel.check()
             parts = tuple(entry.path.split("/"))
             if entry.kind == KIND_DIR:
                 self._dirs.enter(parts).entry = entry
@@ -351,6 +370,7 @@ class RestoreRun:
             if entry.kind == KIND_SYMLINK:
                 self._symlink(where, parts[-1], entry)
             elif entry.kind == KIND_FILE:
+                report_item(self.progress, "/" + entry.path)
                 self._file(where, parts[-1], entry, steps, action == REPLACE)
 
     def _steps(self, items: Iterator[_Decided]
@@ -537,6 +557,7 @@ class RestoreRun:
         where.refs += 1
         self._jobs.append(job)
         while True:
+            self.cancel.check()
             fut, pieces, length = next(steps)
             if pieces is None:
                 break

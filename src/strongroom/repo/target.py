@@ -61,7 +61,7 @@ class TempNames:
 
 def write_error(what: str, path: str, exc: OSError) -> LocalWriteError:
     """A ``LocalWriteError`` for ``exc`` met while doing ``what`` to ``path``."""
-    return LocalWriteError(f"cannot {what} {path}: {exc.strerror or exc}")
+    return LocalWriteError(f"cannot {what} {path}: {exc.strerror or exc}", path=path)
 
 
 def checked_entries(entries: Iterable[Entry], what: str) -> Iterator[Entry]:

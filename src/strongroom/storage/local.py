@@ -82,7 +82,7 @@ class LocalBackend(Backend):
         except OSError as exc:
             raise self._error(exc, "stat", name) from exc
         if not stat_mode.S_ISREG(st.st_mode):
-            raise ObjectNotFound(f"object not found: {name}")
+            raise ObjectNotFound(f"object not found: {name}", object=name)
         return ObjectInfo(name, st.st_size)
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -220,11 +220,12 @@ class LocalBackend(Backend):
 
     def _error(self, exc: OSError, action: str, name: str) -> StorageError:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR) and action in ("read", "stat"):
-            return ObjectNotFound(f"object not found: {name}")
+            return ObjectNotFound(f"object not found: {name}", object=name)
         if exc.errno == errno.EISDIR and action in ("read", "stat"):
-            return ObjectNotFound(f"object not found: {name}")
+            return ObjectNotFound(f"object not found: {name}", object=name)
         why = _WHY.get(exc.errno or 0) or exc.strerror or type(exc).__name__
-        return PermanentStorageError(f"{self.location}: cannot {action} {name}: {why}")
+        return PermanentStorageError(f"{self.location}: cannot {action} {name}: {why}",
+                                     object=name, location=self.location)
 
 
 

@@ -23,7 +23,7 @@ class MemoryBackend(Backend):
             try:
                 return self._objects[name]
             except KeyError:
-                raise ObjectNotFound(f"object not found: {name}") from None
+                raise ObjectNotFound(f"object not found: {name}", object=name) from None
 
     def get_range(self, name: str, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:

