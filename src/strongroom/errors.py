@@ -171,7 +171,7 @@ class PathNotFound(SnapshotNotFound):
     """That path is not in the snapshot."""
 
     exit_code = 10
-    hint = "list the snapshot's files with 'strongroom ls SNAPSHOT'"
+    hint = "list the snapshot's files first"
 
 
 class ChatNotFound(RepositoryError):

@@ -86,8 +86,9 @@ def _show(app: AppContext, summary: BackupSummary, duration: float) -> None:
         app.echo(f"  bytes added:  {human_bytes(summary.bytes_added)}")
         app.echo(f"  chats:        {summary.chats} ('strongroom chats' lists them)")
         app.echo(f"  duration:     {duration:.2f} s")
-    for warning in summary.chat_warnings:  # backed up, but not in the chat catalogue
-        say("warning", f"chat data not catalogued: {warning}")
+    if not app.json:  # with --json they are in the document (and were status lines)
+        for warning in summary.chat_warnings:  # backed up, but not in the chat catalogue
+            say("warning", f"chat data not catalogued: {warning}")
     if summary.warnings:
         # Warnings go to stderr even with --json/--quiet: skipped files matter.
         say("warning", f"{len(summary.warnings)} source file(s) could not be backed up:")

@@ -31,7 +31,7 @@ INTERRUPTED_MESSAGE = "interrupted; the last complete snapshot is intact"
 #: Keyed by class (most specific first in the MRO) or by (class, ``reason``).
 CLI_HINTS: dict[type[StrongroomError] | tuple[type[StrongroomError], str], str] = {
     E.RepositoryNotFound: "check --repo, or create one with 'strongroom init'",
-    E.SnapshotNotFound: "list snapshots with 'strongroom snapshots'",
+    E.SnapshotNotFound: "list snapshots with 'strongroom snapshots', or say 'latest'",
     E.DataDamaged: "run 'strongroom check --read-data' to see which objects and files "
                    "are affected",
     E.LocalWriteError: "free some space or choose another --target; files already "
@@ -53,7 +53,10 @@ CLI_HINTS: dict[type[StrongroomError] | tuple[type[StrongroomError], str], str] 
     (E.UsageError, "credentials-in-location"): "set AWS_ACCESS_KEY_ID and "
                                                "AWS_SECRET_ACCESS_KEY instead",
     (E.UsageError, "foreign-owner"): "set STRONGROOM_CONFIG_DIR to a directory of your own",
-    (E.UsageError, "no-retention-rule"): "use --keep-last, --keep-daily or --keep-weekly",
+    (E.UsageError, "no-retention-rule"): "use at least one --keep-* rule (see "
+                                         "'strongroom forget --help')",
+    E.ChatNotFound: "'strongroom chats SNAPSHOT' lists the chats",
+    E.PathNotFound: "list the snapshot's files with 'strongroom ls SNAPSHOT'",
     (E.UsageError, "not-installed"): "pip install the extra named above, e.g. "
                                      "pip install 'strongroom[s3]'",
 }

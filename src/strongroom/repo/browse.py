@@ -137,7 +137,7 @@ def find(engine: Engine, docs: Sequence[SnapshotDoc], patterns: Sequence[str]
     The patterns are checked (``UsageError``) before any snapshot is read.
     """
     if not patterns:
-        raise UsageError("find needs a pattern", hint="e.g. 'strongroom find \"*.db\"'")
+        raise UsageError("find needs a pattern", hint="give a pattern such as '*.db'")
     compiled = PatternSet.of(patterns)
     for doc in docs:
         ps = dataclasses.replace(compiled, roots=tuple(split(r) for r in doc.paths))

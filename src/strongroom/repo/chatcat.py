@@ -263,7 +263,7 @@ def find_chats(entries: Sequence[CatalogueEntry], name: str) -> CatalogueEntry:
         return hits[0][1]
     if not hits:
         raise ChatNotFound(f"no chat matches {name!r}",
-                           hint="'strongroom chats SNAPSHOT' lists the chats")
+                           hint="list the snapshot's chats to see their names")
     shown = [f"#{i} {e.name} ({e.kind}, /{e.source})" for i, e in hits]
     raise AmbiguousChat(f"{name!r} matches {len(hits)} chats: " + "; ".join(shown),
                         candidates=shown, hint="give more of the name, or #N for the N-th")

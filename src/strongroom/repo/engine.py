@@ -333,8 +333,7 @@ class Engine:
             return docs[-1]
         matches = [i for i in ids if ref and i.startswith(ref.lower())]
         if not matches:
-            raise SnapshotNotFound(f"no snapshot matches {ref!r}",
-                                   hint="list snapshots with 'strongroom snapshots', or say 'latest'")
+            raise SnapshotNotFound(f"no snapshot matches {ref!r}")
         if len(matches) > 1:
             shown = ", ".join(sorted(m[:8] for m in matches)[:5])
             raise SnapshotNotFound(f"more than one snapshot matches {ref!r} ({shown})",

@@ -132,7 +132,7 @@ def parse_group_by(text: str) -> tuple[str, ...]:
     bad = [f for f in fields if f not in GROUP_FIELDS]
     if bad:
         raise UsageError(f"cannot group by {', '.join(bad)}",
-                         hint="--group-by takes host, paths and tags, comma-separated, or ''")
+                         hint="group by host, paths and tags (comma-separated), or by nothing")
     return tuple(f for f in GROUP_FIELDS if f in fields)
 
 
@@ -200,7 +200,7 @@ def plan(docs: Sequence[SnapshotDoc], policy: RetentionPolicy, *,
     if not policy:
         # Refuse rather than guess: an empty policy would keep nothing.
         raise UsageError("no retention policy given; nothing would be kept",
-                         hint="give at least one --keep-* option")
+                         hint="give at least one keep rule", reason="no-retention-rule")
     groups: dict[GroupKey, list[SnapshotDoc]] = {}
     for d in sorted(docs, key=lambda d: (d.time, d.id)):
         groups.setdefault(group_key(d, group_by), []).append(d)

@@ -102,7 +102,7 @@ def find_doc(engine: Engine, ref: str, where: SnapshotFilter | None = None) -> S
         docs = select_docs(engine, where)
         if not docs:
             raise SnapshotNotFound(f"no snapshot matches {where.describe()}",
-                                   hint="see 'strongroom snapshots' for hosts, paths and tags")
+                                   hint="the snapshot list shows each snapshot's host, paths and tags")
         return docs[-1]
     return engine.find_doc(ref)
 
