@@ -50,8 +50,8 @@ from .scan import scan
 from .selection import normalize_tags
 
 if TYPE_CHECKING:
-    from ..api import BackupSummary
     from ..chats.catalogue import Catalogue
+    from ..results import BackupSummary
     from .engine import Engine
 
 
@@ -122,7 +122,7 @@ class BackupRun:
 
     def run(self, sources: Sequence[str | Path]) -> BackupSummary:
         """Back up ``sources`` into a new snapshot and return the summary."""
-        from ..api import BackupSummary
+        from ..results import BackupSummary
 
         lock = self.engine.lock(False)
         try:

@@ -40,7 +40,7 @@ from .pack import open_frame, pack_name, parse_header
 from .sealed import fetch_capped
 
 if TYPE_CHECKING:
-    from ..api import CheckReport
+    from ..results import CheckReport
     from .engine import Engine
 
 MAX_FILES_LISTED = 1000
@@ -128,7 +128,7 @@ class CheckRun:
 
     def run(self, read_data: bool) -> CheckReport:
         """Run the check and build the report."""
-        from ..api import CheckReport, Problem
+        from ..results import CheckReport, Problem
         lock = self.engine.lock(False)
         try:
             self.lock = lock

@@ -36,7 +36,7 @@ from .pack import BlobLocation, open_frame, pack_name
 from .sealed import INDEX_MAX, SNAPSHOT_MAX, fetch_capped, named_objects
 
 if TYPE_CHECKING:
-    from ..api import (
+    from ..results import (
         BackupSummary,
         CheckReport,
         ForgetResult,
@@ -318,7 +318,7 @@ class Engine:
     @staticmethod
     def info(d: SnapshotDoc) -> SnapshotInfo:
         """The API form of a snapshot document."""
-        from ..api import SnapshotInfo
+        from ..results import SnapshotInfo
 
         return SnapshotInfo(d.id, d.time, d.hostname, list(d.paths), d.files, d.size, d.parent,
                             list(d.tags))

@@ -29,7 +29,7 @@ from .sealed import named_objects
 from .selection import SnapshotFilter
 
 if TYPE_CHECKING:
-    from ..api import ForgetResult, PruneSummary
+    from ..results import ForgetResult, PruneSummary
     from .engine import Engine
 
 #: A pack with less than this share of its blob bytes still in use is repacked.
@@ -53,7 +53,7 @@ def forget(engine: Engine, policy: RetentionPolicy, *, dry_run: bool = False,
     kept nor removed by this call.  ``tz`` is the zone days and weeks are
     counted in (the CLI passes the device's local zone, as restic does).
     """
-    from ..api import ForgetResult
+    from ..results import ForgetResult
 
     lock = _exclusive(engine)
     try:
@@ -99,7 +99,7 @@ def prune(engine: Engine, progress: Progress, cancel: Cancel = NEVER) -> PruneSu
     backup or prune picks up).  After the commit point prune runs to its end:
     what is left is a few deletions.
     """
-    from ..api import PruneSummary
+    from ..results import PruneSummary
 
     lock = _exclusive(engine)
     try:

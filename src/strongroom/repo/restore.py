@@ -58,7 +58,7 @@ from .target import (
 )
 
 if TYPE_CHECKING:
-    from ..api import RestoreSummary
+    from ..results import RestoreSummary
     from .engine import Engine
     from .subset import Subset
 
@@ -240,7 +240,7 @@ class RestoreRun:
 
     def run(self, ref: str, target: Path, subset: Subset) -> RestoreSummary:
         """Restore snapshot ``ref`` (or the part ``subset`` selects) into ``target``."""
-        from ..api import RestoreSummary
+        from ..results import RestoreSummary
 
         lock = self.engine.lock(False)  # refreshed in the background (spec §9)
         try:
