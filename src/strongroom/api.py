@@ -2,8 +2,8 @@
 
 Open or create a repository on any :class:`~strongroom.storage.base.Backend`
 with a :class:`BackupKey`, back up directories, list snapshots, restore,
-check, forget and prune.  The contract is ``docs/dev/team-contract.md``;
-the on-storage format is ``docs/spec/backup-format.md``.
+check, forget and prune; password mode is :mod:`strongroom.password`.  The
+guide is ``docs/sdk.md``; the on-storage format is ``docs/spec/backup-format.md``.
 """
 
 from __future__ import annotations
