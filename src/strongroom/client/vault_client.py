@@ -309,16 +309,19 @@ class VaultClient:
         """The first answer from a node, starting with the one that answered last."""
         n = len(self._nodes)
         failures: list[str] = []
+        last: httpx.TransportError | None = None
         for i in range(n):
             k = (self._current + i) % n
             try:
                 resp = self._nodes[k].request(method, path, json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failures.append(f"{self.urls[k]}: {type(exc).__name__}")  # nothing was sent
+                last = exc
                 continue
             except httpx.TransportError as exc:
                 if method == "GET":
                     failures.append(f"{self.urls[k]}: {type(exc).__name__}")
+                    last = exc
                     continue
                 # Sent, no answer: the vault may have acted on it (a guess counted).  Not
                 # sent again elsewhere: the caller decides, knowing a guess may be spent.
@@ -328,8 +331,10 @@ class VaultClient:
                     hint="try again; a guess that may have been counted stays counted") from exc
             self._current = k
             return resp
+        # Chained to the last connection failure: callers (and tests) can tell a dead node
+        # from an answer such as 503.
         raise VaultUnreachable(
-            "the Backup Key Vault cannot be reached (" + "; ".join(failures) + ")")
+            "the Backup Key Vault cannot be reached (" + "; ".join(failures) + ")") from last
 
     def close(self) -> None:
         """Close the connection pools."""
