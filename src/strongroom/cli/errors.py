@@ -53,6 +53,9 @@ CLI_HINTS: dict[type[StrongroomError] | tuple[type[StrongroomError], str], str] 
     (E.UsageError, "credentials-in-location"): "set AWS_ACCESS_KEY_ID and "
                                                "AWS_SECRET_ACCESS_KEY instead",
     (E.UsageError, "foreign-owner"): "set STRONGROOM_CONFIG_DIR to a directory of your own",
+    (E.UsageError, "already-enabled"): "use 'strongroom change-password', or "
+                                       "'strongroom disable' first",
+    (E.UsageError, "no-password"): "use 'strongroom enable --password'",
     (E.UsageError, "no-retention-rule"): "use at least one --keep-* rule (see "
                                          "'strongroom forget --help')",
     E.ChatNotFound: "'strongroom chats SNAPSHOT' lists the chats",

@@ -99,8 +99,8 @@ class VaultLocator:
             raise FormatError(f"{LOCATOR} does not authenticate under this backup's key: the "
                               "storage provider (or someone with write access) altered it",
                               hint="the repository's password settings cannot be trusted; "
-                                   "open it with the 64-digit key and run 'strongroom enable "
-                                   "--password' after 'strongroom disable'")
+                                   "open it with the 64-digit key, turn the password off and "
+                                   "enable a new one")
 
     def to_json(self) -> bytes:
         """The bytes of ``ext/vault.json`` (version 2; sign it first)."""
@@ -181,7 +181,8 @@ def enable(backend: Backend, key: BackupKey, client: VaultClient, password: str 
     """
     if read_locator(backend) is not None:
         raise UsageError("this repository is already protected by a password",
-                         hint="use 'strongroom change-password', or 'strongroom disable' first")
+                         hint="change the password instead, or turn it off first",
+                         reason="already-enabled")
     chosen = _check_bounds(dict(ksf or DEFAULT_KSF), bounds)
     info = client.info()
     presented = _b64d(info.get("server_public_key", ""))
@@ -315,14 +316,15 @@ def change_password(backend: Backend, key: BackupKey, client: VaultClient,
     """
     loc = read_locator(backend)
     if loc is None:
-        raise UsageError("this repository has no password; use 'strongroom enable --password'")
+        raise UsageError("this repository has no password", hint="enable one first",
+                         reason="no-password")
     loc.verify(key)
     chosen = _check_bounds(dict(ksf or DEFAULT_KSF), bounds)
     slot_client = client.for_slot(loc.slot)
     st = slot_client.status()
     if st.get("locked") or not st.get("exists"):
         raise VaultError("the vault holds no live key for this backup, so there is no password "
-                         "to change", hint="run 'strongroom disable', then enable a password again")
+                         "to change", hint="turn the password off, then enable a new one")
     presented = _b64d(client.info().get("server_public_key", ""))
     if presented != loc.server_public_key:
         raise _pin_error()
@@ -364,7 +366,7 @@ def status(backend: Backend, client: VaultClient) -> dict[str, Any]:
 def _pin_error() -> VaultProtocolError:
     return VaultProtocolError(
         "the vault presented a different public key than the one pinned for this repository",
-        hint="this may be an impostor vault; check --vault, or re-enable deliberately if the "
+        hint="this may be an impostor vault; check the vault URL, or re-enable deliberately if the "
              "vault operator rotated its key")
 
 

@@ -40,7 +40,7 @@ def unwrap_key(export_key: bytes, wrapped: bytes, account_id: str) -> BackupKey:
     except VaultProtocolError:
         raise VaultProtocolError(
             "the vault returned a wrapped key that this password does not open",
-            hint="the record may belong to another repository; check --vault and the account",
+            hint="the record may belong to another repository; check the vault URL and the account",
         ) from None
     if len(raw) != 32:
         raise VaultProtocolError("the wrapped backup key has the wrong length")

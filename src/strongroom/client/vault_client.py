@@ -82,7 +82,7 @@ def check_vault_url(url: str) -> None:
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         # The text is not echoed: a mistyped option may hold a token.
         raise VaultUnreachable("not a vault URL (it must be https://HOST[:PORT])",
-                               hint="use --vault https://HOST[:PORT]")
+                               hint="give the vault as https://HOST[:PORT]")
     if parsed.scheme == "http" and not is_loopback_host(parsed.host):
         # Only the host is named: the URL might carry user info.
         raise UsageError(
