@@ -44,10 +44,6 @@ Rng = Callable[[int], bytes]
 Clock = Callable[[], float]
 
 
-def _default_bounds() -> KsfBounds:
-    return KsfBounds()
-
-
 @dataclass
 class VaultAccess:
     """How this device reaches the Backup Key Vault, and what it remembers.
@@ -71,7 +67,7 @@ class VaultAccess:
     pinned_key: bytes | None = None
     device_dir: str | os.PathLike[str] | None = None
     ksf: dict[str, int] | None = None
-    bounds: KsfBounds = field(default_factory=_default_bounds)
+    bounds: KsfBounds = field(default_factory=KsfBounds)
     on_skip: Callable[[str], None] | None = None
     transport: Any = None
     timeout: float = 15.0

@@ -158,7 +158,10 @@ class LocalHeads:
 
     def load(self, repo_id: str, vault: HeadVault) -> int:
         """The counter last seen for this repository at this vault account and slot (0 if none)."""
-        d = self._doc(repo_id)
+        return self._counter_of(self._doc(repo_id), vault)
+
+    @staticmethod
+    def _counter_of(d: dict[str, Any], vault: HeadVault) -> int:
         if (d.get("vault") != vault.url or d.get("account") != vault.account
                 or d.get("slot", "") != vault.slot):
             return 0
@@ -207,11 +210,13 @@ class LocalHeads:
 
     def save(self, repo_id: str, vault: HeadVault, counter: int, created: int = 0) -> None:
         """Remember ``counter`` (and the slot's locator time) if higher than stored (atomic)."""
-        if counter <= self.load(repo_id, vault) and self._doc(repo_id).get("created", 0) >= created:
+        old = self._doc(repo_id)
+        seen = self._counter_of(old, vault)
+        if counter <= seen and old.get("created", 0) >= created:
             return
         path = self._path(repo_id)
         doc = {"vault": vault.url, "account": vault.account, "slot": vault.slot,
-               "created": created, "counter": max(counter, self.load(repo_id, vault))}
+               "created": created, "counter": max(counter, seen)}
         try:
             # Private (0700, refused if others can write: they could reset the counter) and
             # written 0600 through a random temporary name, never through a planted link.

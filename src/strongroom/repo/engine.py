@@ -261,29 +261,11 @@ class Engine:
     def read_blobs(self, blob_ids: Iterable[bytes], what: str = "blob") -> Iterator[bytes]:
         """The plaintexts of blobs, in order, each verified against its id.  A frame holds
         several blobs (a file's consecutive SQLite pages): it is fetched and decompressed
-        once for a run of blobs in it, not once per blob."""
-        cached: tuple[bytes, int] | None = None
-        frame = b""
+        once for a run of blobs in it, not once per blob (:meth:`read_blob` with one
+        :class:`LastFrame`)."""
+        last = LastFrame()
         for blob_id in blob_ids:
-            try:
-                pack_id, loc = self.index().blobs[blob_id]
-            except KeyError:
-                reason = self.index().missing_reason()
-                raise DataDamaged(f"{what}: blob {blob_id.hex()[:16]} {reason}") from None
-            try:
-                if cached != (pack_id, loc.frame_offset):
-                    cached = None
-                    frame = self.fetch_frame(pack_id, loc)
-                    cached = (pack_id, loc.frame_offset)
-                data = frame[loc.inner : loc.inner + loc.length]
-                if self.blob_id(data) != blob_id:
-                    raise DataDamaged(f"{pack_name(pack_id)}: blob {blob_id.hex()[:16]} "
-                                      "has wrong content")
-            except DataDamaged:
-                # Never deduplicate against data known to be damaged.
-                self.index().forget_frame(pack_id, loc.frame_offset)
-                raise
-            yield data
+            yield self.read_blob(blob_id, what, last)
 
     # -- snapshots -----------------------------------------------------------------------
     def snapshot_ids(self) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 NAMES = ("memory_kib", "iterations", "parallelism")
@@ -50,14 +50,9 @@ class KsfBounds:
     parameter (never weaker than :data:`DEFAULT_KSF` unless the caller lowers it), at
     most ``maximum`` (what the device can afford)."""
 
-    minimum: Mapping[str, int] = None  # type: ignore[assignment]
-    maximum: Mapping[str, int] = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.minimum is None:
-            object.__setattr__(self, "minimum", dict(DEFAULT_KSF))
-        if self.maximum is None:
-            object.__setattr__(self, "maximum", {n: HARD_BOUNDS[n][1] for n in NAMES})
+    minimum: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_KSF))
+    maximum: Mapping[str, int] = field(
+        default_factory=lambda: {n: HARD_BOUNDS[n][1] for n in NAMES})
 
     def check(self, doc: Any) -> dict[str, int]:
         """``doc`` if within these bounds (and the hard ones); ValueError otherwise."""
