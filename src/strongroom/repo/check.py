@@ -180,8 +180,12 @@ class CheckRun:
         from .backup import find_orphans
 
         for pid, info, entries in find_orphans(self.engine):
+            entries = list(entries)
+            # A blob that a readable index lists is not needed from the orphan (a prune
+            # killed after writing a repacked pack, before its index): only the others are.
+            needed = [bid for bid, _ in entries if bid not in index.blobs]
             index.add_pack(pid, info, entries)
-            for bid, _ in entries:
+            for bid in needed:
                 self.unindexed[bid] = pack_name(pid)
 
     def _check_packs(self, index: Index, read_data: bool) -> None:
