@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--db", help="record store: a PostgreSQL DSN; the bench creates a fresh "
                                  "database there and drops it after (default: a SQLite file)")
+    ap.add_argument("--threads", type=int, help="the vault's worker threads (default: its own)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     all_cpus = os.sched_getaffinity(0)
@@ -117,7 +118,8 @@ def main() -> None:
         server = subprocess.Popen(
             ["taskset", "-c", str(a.server_cpu), sys.executable, "-m", "strongroom.cli.main",
              "vault", "serve", "--db", db, "--secrets", str(Path(tmp) / "s.json"),
-             "--port", str(port), "--kdf-memory-kib", "1024", "--attempt-limit", "10"],
+             "--port", str(port), "--kdf-memory-kib", "1024", "--attempt-limit", "10",
+             *(["--threads", str(a.threads)] if a.threads else [])],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait(port)
@@ -181,6 +183,7 @@ def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus:
         "server_cpu": a.server_cpu,
         "load_cpus": sorted(load_cpus),
         "clients": a.clients,
+        "vault_threads": a.threads or "default",
         "store": "postgresql" if a.db else "sqlite",
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }

@@ -75,10 +75,13 @@ def _db_option(f: F) -> F:
 @click.option("--sign-legacy-rows", is_flag=True,
               help="Once, after upgrading: give records of an older vault version their "
                    "integrity MAC (until then they are refused).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Requests served at once by the vault core (default: 2 with SQLite, which "
+                   "commits one write at a time; 16 with PostgreSQL).")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
           jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
-          kdf_memory_kib: int, sign_legacy_rows: bool) -> None:
+          kdf_memory_kib: int, sign_legacy_rows: bool, threads: int | None) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
 
@@ -94,10 +97,12 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         sign_legacy_rows=sign_legacy_rows,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
     vault = build_vault(settings)
-    app = create_app(vault, open_auth(settings, vault.store))
+    app = create_app(vault, open_auth(settings, vault.store), worker_threads=threads)
     key = base64.urlsafe_b64encode(vault.server_public_key).rstrip(b"=").decode()
     click.echo(f"strongroom vault on http://{host}:{port} (public key {key})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1)
+    # No proxy headers: the vault trusts no X-Forwarded-* header (it uses no client address).
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1,
+                proxy_headers=False)
 
 
 ENV_NEW_PASSPHRASE = "STRONGROOM_VAULT_NEW_PASSPHRASE"
