@@ -116,18 +116,24 @@ async def loop_lag_parts(make: Callable[[], Awaitable[object]]) -> LoopLag:
 
     async def beat() -> None:
         nonlocal raw, ours
+        # Beats cover the time without gaps: each is timed from the previous wake, so
+        # the time spent reading the counters (which may itself wait for the GIL)
+        # counts too, in the next beat.  A thread that ends within a beat drops out
+        # of ``used`` (lenient, small).
+        t = loop.time()
+        queued, others = _schedstat("/proc/thread-self/schedstat")[1], _threads_cpu(me)
         while running:
-            # The counters are read outside the timed span (reading them is not lag).
-            # A thread that ends within a beat drops out of ``used`` (lenient, small).
-            queued, others = _schedstat("/proc/thread-self/schedstat")[1], _threads_cpu(me)
-            t = loop.time()
             await asyncio.sleep(0.005)
-            late = loop.time() - t - 0.005
-            waited = _schedstat("/proc/thread-self/schedstat")[1] - queued
-            used = sum(cpu - others.get(tid, 0.0) for tid, cpu in _threads_cpu(me).items())
+            now = loop.time()
+            late = now - t - 0.005
+            waited_now, others_now = _schedstat("/proc/thread-self/schedstat")[1], \
+                _threads_cpu(me)
+            waited = waited_now - queued
+            used = sum(cpu - others.get(tid, 0.0) for tid, cpu in others_now.items())
             own_wait = min(waited, max(0.0, used) / (ncpu or 1))
             raw = max(raw, late)
             ours = max(ours, late - waited + own_wait)
+            t, queued, others = now, waited_now, others_now
 
     task = asyncio.create_task(beat())
     await asyncio.sleep(0.02)
