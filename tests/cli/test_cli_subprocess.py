@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -133,10 +134,10 @@ def test_ctrl_c_at_the_prompt_exits_130(tmp_path: Path, repo_with_key: tuple[Pat
 
 
 def _interrupt_when(args: list[str], env: dict[str, str], phase: str
-                    ) -> tuple[int, str, float]:
+                    ) -> tuple[int, str, str, float]:
     """Run ``args`` (with ``--json``); press Ctrl-C when a status of ``phase`` appears.
 
-    (exit code, stderr, seconds from SIGINT to exit)."""
+    (exit code, stdout, stderr, seconds from SIGINT to exit)."""
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, start_new_session=True)
     assert proc.stderr is not None
@@ -148,13 +149,13 @@ def _interrupt_when(args: list[str], env: dict[str, str], phase: str
             seen += line
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    return proc.returncode, (seen + err).decode(), took
+    return proc.returncode, out.decode(), (seen + err).decode(), took
 
 
 def test_ctrl_c_cancels_a_backup_and_a_restore_cleanly(tmp_path: Path) -> None:
@@ -169,10 +170,15 @@ def test_ctrl_c_cancels_a_backup_and_a_restore_cleanly(tmp_path: Path) -> None:
     assert _run([*MODULE, "init"], env).returncode == 0
     assert _run([*MODULE, "backup", str(src)], env).returncode == 0
     (src / "video.mp4").write_bytes(os.urandom(384 << 20))  # seconds of work to interrupt
-    code, err, took = _interrupt_when([*MODULE, "--json", "backup", str(src)], env, "backup")
+    code, out, err, took = _interrupt_when([*MODULE, "--json", "backup", str(src)], env,
+                                           "backup")
     assert code == 130, err[-2000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert '"type": "Interrupted"' in err or "interrupted" in err
+    assert err.rstrip().endswith("strongroom: interrupted; the last complete snapshot is intact")
+    error = json.loads(out)["error"]
+    assert (error["type"], error["exit_code"]) == ("Interrupted", 130)
+    statuses = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert statuses and not any(d["phase"] == "backup" and d["finished"] for d in statuses)
     assert took < 30  # it stopped, not finished (a fraction of a second when quiet)
     assert os.listdir(tmp_path / "repo" / "locks") == []
     listed = _run([*MODULE, "--json", "snapshots"], env)
@@ -181,7 +187,7 @@ def test_ctrl_c_cancels_a_backup_and_a_restore_cleanly(tmp_path: Path) -> None:
     assert _run([*MODULE, "backup", str(src)], env).returncode == 0  # the next one works
 
     target = tmp_path / "out"
-    code, err, took = _interrupt_when(
+    code, _out, err, took = _interrupt_when(
         [*MODULE, "--json", "restore", "latest", "--target", str(target)], env, "restore")
     assert code == 130, err[-2000:]
     assert "Traceback" not in err and took < 30

@@ -141,8 +141,9 @@ class AppContext:
 
         progress = make_progress(enabled=not (self.quiet or self.no_progress),
                                  json_lines=self.json)
-        # A command that fails mid-phase must still take its bar off the screen.
-        self._closers.insert(0, progress.finish)
+        # A command that fails mid-phase must still take its bar off the screen, without
+        # filling it (finish() would claim the phase complete: a false 100 %).
+        self._closers.insert(0, getattr(progress, "close", progress.finish))
         return progress
 
     def emit_json(self, document: Any) -> None:
