@@ -9,7 +9,10 @@ thread: if the beat is later than ``--dump-ms`` it writes every thread's
 Python stack *while the culprit still runs*, GIL or not; the beat cancels it
 when it wakes.  Each late beat is split as ``tests/support/heartbeat.py``
 splits it: the loop thread's wait for a CPU (run queue), its own CPU time,
-and the rest, which is the loop waiting for the GIL.  At the end, for beats
+and the rest, which is the loop waiting for the GIL; and that minus the
+longest wait for a CPU of any other thread of the process meanwhile (a GIL
+holder that the OS preempted makes the loop wait that long: what remains is
+the GIL held by running code).  At the end, for beats
 whose GIL wait passed ``--dump-ms``, the busy worker frames the dumps show
 are counted (idle pool threads and the loop itself left out): the code that
 held the GIL, or ran while the GIL holder waited for a CPU.  A long GIL wait
@@ -31,6 +34,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,33 +45,46 @@ from strongroom import aio, opaque
 MiB = 1024 * 1024
 
 
-def _sched() -> tuple[float, float]:
-    """(on-CPU seconds, run-queue seconds) of the calling thread."""
+def _sched(path: str = "/proc/thread-self/schedstat") -> tuple[float, float]:
+    """(on-CPU seconds, run-queue seconds) of a thread (the calling one by default)."""
     try:
-        with open("/proc/thread-self/schedstat") as f:
+        with open(path) as f:
             cpu, queued = f.read().split()[:2]
         return int(cpu) / 1e9, int(queued) / 1e9
     except (OSError, ValueError):
         return 0.0, 0.0
 
 
+def _workers_queued(me: int) -> dict[int, float]:
+    """Run-queue seconds of every other thread of this process."""
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task") if int(t) != me]
+    except OSError:
+        return {}
+    return {t: _sched(f"/proc/self/task/{t}/schedstat")[1] for t in tids}
+
+
 async def probe(make: Callable[[], Awaitable[object]], dump_ms: float, fd: int
-                ) -> list[tuple[float, float, float]]:
-    """(late, run-queue wait, loop CPU) per beat; dumps stacks into ``fd``."""
+                ) -> list[tuple[float, float, float, float]]:
+    """(late, run-queue wait, loop CPU, longest worker run-queue wait) per beat; dumps
+    stacks into ``fd``."""
     loop = asyncio.get_running_loop()
-    beats: list[tuple[float, float, float]] = []
+    me = threading.get_native_id()
+    beats: list[tuple[float, float, float, float]] = []
     running = True
 
     async def beat() -> None:
         while running:
             cpu, queued = _sched()
+            workers = _workers_queued(me)
             faulthandler.dump_traceback_later(dump_ms / 1000 + 0.005, file=fd)
             t = loop.time()
             await asyncio.sleep(0.005)
             late = loop.time() - t - 0.005
             faulthandler.cancel_dump_traceback_later()
             cpu2, queued2 = _sched()
-            beats.append((late, queued2 - queued, cpu2 - cpu))
+            waits = [q - workers.get(tid, 0.0) for tid, q in _workers_queued(me).items()]
+            beats.append((late, queued2 - queued, cpu2 - cpu, max(waits, default=0.0)))
             if late * 1000 > dump_ms:
                 os.write(fd, f"=== LATE {late * 1000:.1f} runq {(queued2 - queued) * 1000:.1f}"
                              f" cpu {(cpu2 - cpu) * 1000:.1f}\n".encode())
@@ -169,10 +186,12 @@ def main() -> None:
                     started = time.perf_counter()
                     beats = asyncio.run(probe(ops[name], args.dump_ms, out.fileno()))
                     worst = max(beats)
-                    gil = max(late - q - c for late, q, c in beats)
+                    gil = max(late - q - c for late, q, c, _ in beats)
+                    alone = max(late - q - c - w for late, q, c, w in beats)
                     print(f"  {name:8} {time.perf_counter() - started:5.1f} s  latest beat "
                           f"{worst[0] * 1000:6.1f} ms (run queue {worst[1] * 1000:5.1f})  "
-                          f"longest GIL wait {gil * 1000:6.1f} ms  beats {len(beats)}")
+                          f"longest GIL wait {gil * 1000:6.1f} ms, less the longest worker "
+                          f"wait for a CPU {alone * 1000:6.1f} ms  beats {len(beats)}")
             for frame, n in culprits(dumps.read_text(), args.dump_ms).most_common(8):
                 print(f"      {n:3d}x  {frame}")
         print(f"load average {_load()}")
