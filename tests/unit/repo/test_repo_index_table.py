@@ -155,3 +155,27 @@ def test_pending_ids_sorted_in_runs_come_out_in_order() -> None:
         table.compact()
         model.update((bid, (pack, loc)) for bid, loc in entries)
     _same(table, model)
+
+
+@pytest.mark.parametrize("step", [7, 4096])
+def test_index_entries_unpacked_in_steps_are_all_there(monkeypatch: pytest.MonkeyPatch,
+                                                      step: int) -> None:
+    # decode_index_raw unpacks _UNPACK_STEP entries per call (one call over a 16 MiB
+    # object held the GIL ~100 ms): every entry, in order, whatever the step.
+    import struct
+
+    from strongroom.repo import index
+
+    monkeypatch.setattr(index, "_UNPACK_STEP", step)
+    rnd = random.Random(SEED)
+    packs = [(rnd.randbytes(16), rnd.randbytes(32), 1 << 30) for _ in range(3)]
+    rows = [(rnd.randrange(3), rnd.randbytes(32), 0, 0, 36 + i, 100, 100, 0, 100)
+            for i in range(5000)]
+    entry = struct.Struct(">I32sBBIIIII")
+    plain = (b"SRI1" + struct.pack(">I", len(packs))
+             + b"".join(struct.pack(">16s32sQ", *p) for p in packs)
+             + struct.pack(">I", len(rows)) + b"".join(entry.pack(*r) for r in rows)
+             + bytes(1000))
+    got_packs, got_rows = index.decode_index_raw(plain, "index/x")
+    assert [(pid, info.salt, info.size) for pid, info in got_packs] == packs
+    assert got_rows == rows
