@@ -348,6 +348,23 @@ class BackupHeadConflict(VaultError):
     current: int | None = None
 
 
+class RealmNotRegistered(VaultProtocolError):
+    """This realm holds no record for this backup (realms.md §5: 404 ``not_registered``)."""
+
+    exit_code = 24
+    hint = "the backup's realm set may have changed; open it with the 64-digit key"
+
+
+class RealmsUnavailable(VaultUnreachable):
+    """Fewer realms than the threshold gave a usable answer (realms.md §4.2)."""
+
+    exit_code = 23
+    hint = "try again when more realms are reachable; no further attempt was spent"
+    _fields = ("failures",)
+    #: One line per realm left out: its URL and why (never a secret).
+    failures: list[str] | None = None
+
+
 class ProtocolError(StrongroomError):
     """An OPAQUE protocol message was invalid."""
 
@@ -395,6 +412,8 @@ __all__ = [
     "PathNotFound",
     "PermanentStorageError",
     "ProtocolError",
+    "RealmNotRegistered",
+    "RealmsUnavailable",
     "RepositoryError",
     "RepositoryExists",
     "RepositoryLocked",

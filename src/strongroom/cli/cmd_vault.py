@@ -243,6 +243,10 @@ def account_delete(name: str, database: str, yes: bool) -> None:
     store = open_store(database)
     try:
         existed = store.delete_account(name)
+        # Its realm records too (realms.md §6.1: the slots of the pseudo-account NAME 0x1E).
+        from ..vault.realm import realm_pseudo_account
+
+        existed = store.delete_account(realm_pseudo_account(name)) or existed
     finally:
         store.close()
     if not existed:
