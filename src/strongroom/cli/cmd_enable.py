@@ -53,11 +53,22 @@ def _enable(app: AppContext, repository: Any, inputs: tuple[Any, str] | None = N
     from .. import password as pw
 
     vault, password = inputs or enable_inputs(app, repository.backend)
+    from ..realms.locator import RealmLocator
+
     loc = pw.enable(repository, vault, password)
-    if app.json:
-        app.emit_json({"vault": loc.url, "account": loc.account, "password_enabled": True})
-        return
-    app.echo(f"password protection on: the key is deposited in the vault at {loc.url} "
-             f"(account {loc.account})")
+    if isinstance(loc, RealmLocator):
+        urls = [r.url for r in loc.realms]
+        if app.json:
+            app.emit_json({"realms": urls, "threshold": loc.threshold, "account": loc.account,
+                           "password_enabled": True})
+            return
+        app.echo(f"password protection on: the key is shared over {len(urls)} realms, any "
+                 f"{loc.threshold} of which recover it: {', '.join(urls)} (account {loc.account})")
+    else:
+        if app.json:
+            app.emit_json({"vault": loc.url, "account": loc.account, "password_enabled": True})
+            return
+        app.echo(f"password protection on: the key is deposited in the vault at {loc.url} "
+                 f"(account {loc.account})")
     say("note", "keep the 64-digit key too: it still opens the backup if the vault is gone "
                 "or locked after too many wrong passwords")

@@ -217,13 +217,15 @@ def _unavailable(what: str, failures: Mapping[str, str]) -> RealmsUnavailable:
 def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *, account: str,
              slot: str, threshold: int, ksf: Mapping[str, int], rng: Rng, created: int,
              register_threshold: int | None = None, pins: Sequence[bytes | None] | None = None,
+             known_ids: Sequence[bytes | None] | None = None,
              trace: Trace | None = None) -> RegistrationResult:
     """Share a fresh OPRF key and encryption scalar over ``clients`` (realms.md §4.1).
 
-    Raises ``RealmsUnavailable`` if fewer than ``register_threshold`` (default
-    all) realms accepted and fewer than ``threshold`` did; with at least
-    ``threshold`` acceptances the locator is returned and the realms that
-    missed it are in ``missed`` (the caller decides whether that is enough).
+    Raises ``RealmsUnavailable`` before sending anything if fewer than
+    ``register_threshold`` (default all) realms can be reached, and after if
+    fewer than ``threshold`` accepted; otherwise the locator is returned and
+    the realms that missed it are in ``missed`` (the caller decides whether
+    that is enough).
     """
     n = len(clients)
     if not 1 <= n <= shamir.MAX_REALMS or not n // 2 < threshold <= n:
@@ -233,13 +235,27 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
     if not threshold <= need <= n:
         raise UsageError("register_threshold must be between the threshold and the number of realms")
     pins = list(pins) if pins is not None else [None] * n
+    known = list(known_ids) if known_ids is not None else [None] * n
+    pin_or_known = [p if p is not None else q for p, q in zip(pins, known, strict=True)]
     idx = list(range(1, n + 1))
-    ids = _parallel(lambda i: _realm_id(clients[i - 1], pins[i - 1]), idx)
-    failures = {clients[i - 1].url: _reason(r) for i, r in ids.items()
-                if isinstance(r, StrongroomError)}
-    if failures:
-        raise _unavailable("not every realm could be reached before registering", failures)
-    rids = {i: r for i, r in ids.items() if isinstance(r, bytes)}
+    ids = _parallel(lambda i: _realm_id(clients[i - 1], pin_or_known[i - 1]), idx)
+    rids: dict[int, bytes] = {}
+    unreachable: dict[str, str] = {}
+    for i, r in ids.items():
+        if isinstance(r, bytes):
+            rids[i] = r
+        elif isinstance(r, VaultProtocolError):
+            raise r  # an impostor, or not a vault: stop before anything is sent
+        elif known[i - 1] is not None:
+            rids[i] = known[i - 1]  # type: ignore[assignment]  # down now: its id is known
+            unreachable[clients[i - 1].url] = _reason(r)
+        else:
+            unreachable[clients[i - 1].url] = _reason(r)
+    if len(rids) < n or n - len(unreachable) < need:
+        if n - len(unreachable) < need:
+            raise _unavailable("too few realms can be reached to register; nothing was sent",
+                               unreachable)
+        raise _unavailable("not every realm could be reached before registering", unreachable)
     # Randomness in a fixed order (the vectors): s, its polynomial, e, its polynomial, c's nonce.
     s = _group.random_scalar(rng)
     s_shares = shamir.split(s, n, threshold, rng)
@@ -269,9 +285,7 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
                        created).signed(key)
     if n - len(missed) < threshold:
         raise _unavailable(f"fewer than {threshold} realms accepted the registration", missed)
-    if n - len(missed) < need:
-        return RegistrationResult(loc, missed)
-    return RegistrationResult(loc, {})
+    return RegistrationResult(loc, missed)
 
 
 # -- recover --------------------------------------------------------------------------------
