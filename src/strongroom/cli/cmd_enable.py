@@ -43,8 +43,14 @@ def repository_key(app: AppContext) -> Any:
 
 def enable_inputs(app: AppContext, backend: Any) -> tuple[Any, str]:
     """The vault access and the new password, checked before anything is changed."""
+    from ..password import RealmAccess
+
     vault = access(app, backend, need_vault=True)
-    vault.client()  # the token's account, asked now: a bad token fails before any write
+    if isinstance(vault, RealmAccess):
+        for c in vault.clients():  # each realm's token, asked now: fails before any write
+            c.whoami()
+    else:
+        vault.client()  # the token's account, asked now: a bad token fails before any write
     password = read_password(app, prompt="New backup password", confirm=True)
     return vault, password
 

@@ -14,7 +14,7 @@ import click
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import access, vault_options
+from .vault_support import access, has_password, vault_options
 
 ENV_DB = "STRONGROOM_VAULT_DB"
 ENV_SECRETS = "STRONGROOM_VAULT_SECRETS"
@@ -262,16 +262,18 @@ def status(app: AppContext) -> None:
     """Show whether this repository's key is in the vault, the attempts left, and the
     account's slots (one per password-protected backup)."""
     from .. import password as pw
-    from ..client import flows
 
     backend = app.backend()
-    loc = flows.read_locator(backend)
-    if loc is None and not app.extra.get("vault"):
+    if not has_password(backend) and not app.extra.get("vault") \
+            and not app.extra.get("realm_urls"):
         raise UsageError("this repository has no password set up (no ext/vault.json)",
                          hint="enable one with 'strongroom enable --password'")
     st = pw.status(backend, access(app, backend, need_vault=True))
     if app.json:
         app.emit_json(st.to_json())
+        return
+    if st.threshold is not None:
+        _realm_status(app, st)
         return
     where = f"vault {st.vault}: account {st.account}"
     if not st.enabled:
@@ -287,3 +289,28 @@ def status(app: AppContext) -> None:
         mine = " (this backup)" if st.enabled and x.slot == st.slot else ""
         state = "locked" if x.locked else f"{x.attempts_left} attempts left"
         app.echo(f"  slot {x.slot or '(legacy)'}: {state}{mine}")
+
+
+def _realm_status(app: AppContext, st: Any) -> None:
+    """``vault status`` of a realm set: the set, then each realm's attempts left."""
+    n = len(st.realms)
+    where = f"realm set ({st.threshold} of {n}): account {st.account}"
+    if not st.enabled:
+        app.echo(f"{where}: this repository has no password")
+        return
+    if st.locked:
+        app.echo(f"{where}: fewer than {st.threshold} realms still hold the key; only the "
+                 "64-digit key opens this backup")
+    else:
+        app.echo(f"{where}: key shared, {st.attempts_left} of {st.attempt_limit} attempts left")
+    for r in st.realms:
+        if r.error is not None:
+            state = f"unavailable ({r.error})"
+        elif r.locked:
+            state = "locked"
+        elif not r.exists:
+            state = "no record"
+        else:
+            state = f"{r.attempts_left} attempts left"
+        app.echo(f"  realm {r.index} {r.url}: {state}")
+
