@@ -159,3 +159,34 @@ def test_realm_records_are_apart_from_protocol_3_records(vault: Vault) -> None:
     assert vault.slots("alice") == []
     assert vault.status("alice", slot=SLOT).exists is False
     assert realm.status("alice", SLOT).exists is True
+
+
+def test_operator_list_shows_realm_records_and_delete_erases_them(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from strongroom.cli.main import cli
+    from strongroom.vault import _opaque as opaque
+    from strongroom.vault.core import VaultPolicy, VaultSecrets
+    from strongroom.vault.store_sqlite import SqliteStore
+
+    from .conftest import small_config
+
+    db = str(Path(str(tmp_path)) / "vault.db")
+    run = CliRunner().invoke
+    assert run(cli, ["vault", "account", "create", "alice", "--db", db]).exit_code == 0
+    store = SqliteStore(db)
+    try:
+        rng = DetRng(b"t7")
+        v = Vault(store, VaultSecrets(opaque.ServerSetup.generate(rng), rng(32)), small_config(),
+                  VaultPolicy(), rng=rng)
+        Realm(v).register("alice", SLOT, _registration(rng))
+    finally:
+        store.close()
+    listed = json.loads(run(cli, ["vault", "account", "list", "--db", db, "--json"]).stdout)
+    assert {"account": "alice", "slot": SLOT, "record": "active", "used": 0,
+            "realm": True} in listed
+    assert run(cli, ["vault", "account", "delete", "alice", "--db", db, "--yes"]).exit_code == 0
+    assert json.loads(run(cli, ["vault", "account", "list", "--db", db, "--json"]).stdout) == []

@@ -212,15 +212,23 @@ def account_list(database: str, as_json: bool) -> None:
         store.close()
     # A token-only account shows once with no slot; each record key is one slot.
     keyed = [(*split_record_key(k), s, u) for k, s, u in rows]
+    # A realm record (docs/spec/realms.md §6.1) is a slot of the pseudo-account NAME 0x1E.
+    from ..vault.realm import REALM_MARK
+
+    realm = {(a[:-1], slot) for a, slot, _s, _u in keyed if a.endswith(REALM_MARK)}
+    keyed = [(a[:-1] if a.endswith(REALM_MARK) else a, slot, s, u) for a, slot, s, u in keyed]
     with_records = {a for a, _slot, s, _u in keyed if s is not None}
     shown = [r for r in keyed if r[2] is not None or r[0] not in with_records]
     if as_json:
         click.echo(json.dumps([{"account": a, "slot": slot if s is not None else None,
-                                "record": s, "used": u} for a, slot, s, u in shown], indent=2))
+                                "record": s, "used": u,
+                                **({"realm": True} if (a, slot) in realm else {})}
+                               for a, slot, s, u in shown], indent=2))
         return
     for name, slot, state, used in shown:
         where = f"{name}\t{slot or '(legacy)'}" if state is not None else f"{name}\t-"
-        click.echo(f"{where}\t{state or 'no record'}\t{used} guess(es) used")
+        kind = " (realm)" if (name, slot) in realm else ""
+        click.echo(f"{where}{kind}\t{state or 'no record'}\t{used} guess(es) used")
 
 
 @account.command("delete")
