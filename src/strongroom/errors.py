@@ -37,7 +37,9 @@ Typed fields say what the error is about, so an app need not parse messages:
     │   ├── InvalidLogin      wrong password OR unknown account      exit 21
     │   ├── AttemptsExhausted record destroyed after the limit       exit 22
     │   ├── VaultUnreachable                                         exit 23
+    │   │   └── RealmsUnavailable  fewer than k realms usable (realms)  exit 23
     │   ├── VaultProtocolError malformed message / pinned key mismatch exit 24
+    │   │   └── RealmNotRegistered  a realm holds no record (realms)    exit 24
     │   ├── VaultAuthError    bad or foreign account token           exit 25
     │   ├── VaultStoreError   vault's database failed (server side)  exit 20
     │   └── BackupHeadConflict  backup head advanced by someone else exit 20

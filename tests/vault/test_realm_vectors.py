@@ -1,4 +1,4 @@
-"""The realm vectors (docs/spec/realms.md §10): a deterministic register and recover over
+"""The realm vectors (docs/spec/realms.md §11): a deterministic register and recover over
 three realms, every message in hex, replayed against ``docs/spec/vectors/realms.json``.
 
 Regenerate only when the spec changes, in the same commit:
@@ -64,7 +64,7 @@ def run(tmp: Path) -> dict[str, Any]:
         if m["op"] == "register":
             m["request"]["ksf"] = dict(m["request"]["ksf"])
     return {
-        "description": "docs/spec/realms.md §10: register and recover over 3 realms, k = 2; "
+        "description": "docs/spec/realms.md §11: register and recover over 3 realms, k = 2; "
                        "randomness: SHA-512 counter mode over the seeds (tests/vault/conftest.py "
                        "DetRng); realm URLs replaced by realm-i in the locator (their MAC input "
                        "uses the real loopback URLs, so 'mac' is not reproducible here)",

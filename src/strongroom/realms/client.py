@@ -4,7 +4,7 @@ delete, status and the threshold backup head.
 The client does all the combining; realms never talk to each other.  Every
 request of one round goes to all realms in parallel (one thread per realm).
 All randomness is drawn from ``rng`` in the calling thread, in a fixed order,
-so a run with fixed randomness is reproducible (the vectors of §10).
+so a run with fixed randomness is reproducible (the vectors of §11).
 """
 
 from __future__ import annotations
