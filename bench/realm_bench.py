@@ -14,7 +14,8 @@ single-vault login, in one run, and what one realm serves per CPU-second.
     load processes on the other CPU(s) run complete 1-of-1 recoveries
     (evaluate, then unlock with the right tag: two requests, as a vault
     login's two), with a tiny KSF.  Reported: recoveries per realm-CPU-second
-    (from /proc/PID/stat), like ``bench.vault_bench``'s logins.
+    (from /proc/PID/stat), and, in the same run with the same load, a single
+    vault's complete logins per vault-CPU-second (``bench.vault_bench``'s).
 
     python3 -m bench.realm_bench --runs 9 --seconds 10 --clients 4
     python3 -m bench.vault_bench --realms ...   (the same)
@@ -195,6 +196,32 @@ def realm_throughput(tmp: Path, seconds: float, clients: int, server_cpu: int) -
     }
 
 
+def single_throughput(tmp: Path, seconds: float, clients: int, server_cpu: int
+                      ) -> dict[str, Any]:
+    """The same load against one single vault: ``bench.vault_bench``'s complete logins."""
+    from strongroom.client import flows
+    from strongroom.client.vault_client import VaultClient
+    from strongroom.crypto.keys import BackupKey
+    from strongroom.storage.memory import MemoryBackend
+    from strongroom.vault.params import KsfBounds
+
+    from .vault_bench import _run
+
+    all_cpus = os.sched_getaffinity(0)
+    load_cpus = (all_cpus - {server_cpu}) or all_cpus
+    vault = _Vault(tmp, "single-throughput", cpu=server_cpu)
+    try:
+        with VaultClient(vault.url, "bench", vault.token) as c:
+            loc = flows.enable(MemoryBackend(), BackupKey.generate(), c, "bench password",
+                               ksf=BENCH_KSF, bounds=KsfBounds(minimum=BENCH_KSF))
+        ns = argparse.Namespace(seconds=seconds, clients=clients, server_cpu=server_cpu, db=None)
+        got = _run(ns, vault.url, vault.token, loc.to_json(), load_cpus, vault.proc.pid)
+    finally:
+        vault.stop()
+    return {k: got[k] for k in ("logins", "logins_per_s", "vault_cpu_s",
+                                "logins_per_vault_cpu_s", "median_ms")}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--realms", action="store_true", help=argparse.SUPPRESS)
@@ -209,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
         result: dict[str, Any] = {"client_time": client_time(Path(tmp), a.runs)}
         result["realm_throughput"] = realm_throughput(Path(tmp), a.seconds, a.clients,
                                                       a.server_cpu)
+        result["single_vault_throughput"] = single_throughput(Path(tmp), a.seconds, a.clients,
+                                                              a.server_cpu)
+        result["throughput_ratio_realm_vs_single"] = round(
+            result["realm_throughput"]["recoveries_per_realm_cpu_s"]
+            / result["single_vault_throughput"]["logins_per_vault_cpu_s"], 2)
     result["loadavg_1m_start_end"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     result["command"] = " ".join(["python3 -m bench.realm_bench"] + sys.argv[1:])
     if a.json:
