@@ -291,7 +291,14 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
 # -- recover --------------------------------------------------------------------------------
 
 def _match(loc: RealmLocator, clients: Sequence[VaultClient]) -> dict[int, VaultClient]:
+    """The configured client of each realm of the locator, by URL (``UsageError`` if one is
+    configured for another account than the locator's)."""
     by_url = {c.url: c for c in clients}
+    for r in loc.realms:
+        c = by_url.get(r.url)
+        if c is not None and c.account != loc.account:
+            raise UsageError(f"the realm at {r.url} is configured for account {c.account}, but "
+                             f"this backup belongs to account {loc.account}")
     return {r.index: by_url[r.url].for_slot(loc.slot) for r in loc.realms if r.url in by_url}
 
 
