@@ -282,7 +282,7 @@ def head_guard(repo: Repository, access: VaultAccess | RealmAccess) -> HeadGuard
     return HeadGuard(repo.lister(), backend, key, client, heads, created=loc.created)
 
 
-def _skip(access: VaultAccess, why: str) -> None:
+def _skip(access: VaultAccess | RealmAccess, why: str) -> None:
     if access.on_skip is None:
         raise VaultError(why)
     access.on_skip(why)
@@ -485,6 +485,64 @@ def _realm_recover(backend: Backend, access: RealmAccess, password: str | bytes,
     return got.key
 
 
+def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmAccess,
+                   password: str | bytes, *, rng: Rng = os.urandom,
+                   clock: Clock = time.time) -> RealmLocator:
+    """Move this backup's password protection to the realm set ``new`` (realms.md §4.3).
+
+    ``repo`` is open with its key; ``old`` is where the password is now (one vault or
+    another realm set).  Checked first: the locator's MAC and the head under ``old``.
+    Then K is registered with ``password`` in a fresh slot of ``new``, the version-3
+    locator is written (the commit point: from here on ``new`` opens the backup), the
+    head starts on ``new`` and the old slot is deleted (with the record proof).  No
+    repository object but ``ext/vault.json`` and a head record is written: nothing
+    is re-uploaded.  If the old slot cannot be deleted, ``on_skip`` of ``new`` hears
+    it (``VaultError`` without one, after the move).
+    """
+    from .client import flows
+    from .realms import client as rc
+    from .realms import flows as realm_flows
+    from .realms.locator import LOCATOR as _LOCATOR
+    from .realms.locator import read_realm_locator
+
+    backend, key = repo.backend, repo.backup_key
+    old_single = flows.read_locator(backend) if isinstance(old, VaultAccess) else None
+    old_set = read_realm_locator(backend) if isinstance(old, RealmAccess) else None
+    if old_single is None and old_set is None:
+        raise UsageError("this repository is not protected where the old access says")
+    (old_single or old_set).verify(key)  # type: ignore[union-attr]
+    repo.verify_head()
+    # The new slot must be newer than the old one on every device (LocalHeads.check_slot).
+    old_created = (old_single or old_set).created  # type: ignore[union-attr]
+
+    def later() -> float:
+        return max(clock(), old_created + 1)
+
+    loc = realm_flows.register_new_slot(
+        key, new.clients(), password, account=new.account, threshold=new.threshold,
+        register_threshold=new.register_threshold, pins=new.pins(), ksf=new.ksf,
+        bounds=new.bounds, rng=rng, clock=later)
+    backend.put(_LOCATOR, loc.to_json())
+    repo.attach_guard(_realm_head_guard(repo, new))
+    repo.advance_head()
+    try:
+        if old_single is not None:
+            assert isinstance(old, VaultAccess)
+            old.client(old_single.account).for_slot(old_single.slot).delete(
+                flows.record_proof(key, old_single.account))
+        elif old_set is not None:
+            assert isinstance(old, RealmAccess)
+            left = rc.delete(old_set, old.clients(), key)
+            gone = sum(1 for v in left.values() if v is True or v is False)
+            if len(old_set.realms) - gone >= old_set.threshold:
+                raise VaultError("the old realm set kept its records: " + "; ".join(
+                    f"{u}: {v}" for u, v in sorted(left.items()) if not isinstance(v, bool)))
+    except VaultError as exc:
+        _skip(new, f"moved, but the old password protection could not be deleted ({exc.message});"
+                   " it still opens the backup until it is deleted")
+    return loc
+
+
 def _realm_status(backend: Backend, access: RealmAccess) -> PasswordStatus:
     from .realms import client as rc
     from .realms.locator import read_realm_locator
@@ -506,5 +564,20 @@ def _realm_status(backend: Backend, access: RealmAccess) -> PasswordStatus:
                           len(live) < loc.threshold, left, limit, [], infos, loc.threshold)
 
 
-__all__ = ["PasswordStatus", "RealmAccess", "RealmConfig", "RealmInfo", "SlotInfo", "VaultAccess", "attempts_left", "change_password",
-           "disable", "enable", "head_guard", "open_with_password", "recover_key", "status"]
+__all__ = [
+    "PasswordStatus",
+    "RealmAccess",
+    "RealmConfig",
+    "RealmInfo",
+    "SlotInfo",
+    "VaultAccess",
+    "attempts_left",
+    "change_password",
+    "disable",
+    "enable",
+    "head_guard",
+    "move_to_realms",
+    "open_with_password",
+    "recover_key",
+    "status",
+]

@@ -159,3 +159,31 @@ def test_one_rolled_back_realm_cannot_hide_snapshots_but_the_provider_is_caught(
     with Repository.open(backend, key, vault=devices["laptop"]) as repo, \
             pytest.raises(RollbackDetected, match=newest[:8]):
         repo.snapshots()
+
+
+def test_moving_from_one_vault_to_a_realm_set_uploads_nothing(
+        tmp_path: Path, devices: dict[str, RealmAccess]) -> None:
+    from strongroom.client import flows
+    from strongroom.password import VaultAccess
+
+    from .conftest import SMALL_BOUNDS as BOUNDS
+
+    (tmp_path / "single").mkdir()
+    with realm_set(tmp_path / "single", 1, seed=b"single") as (single,):
+        old = VaultAccess(single.url, single.token, account=ACCOUNT, ksf=SMALL_KSF, bounds=BOUNDS,
+                          device_dir=tmp_path / "phone" / "heads")
+        backend, key = MemoryBackend(), BackupKey.generate()
+        with Repository.create(backend, key) as repo:
+            password.enable(repo, old, "correct horse")
+            repo.backup([_data(tmp_path, "one")])
+        old_slot = flows.read_locator(backend).slot  # type: ignore[union-attr]
+        before = {n: backend.get(n) for n in backend.list("") if not n.startswith("ext/")}
+        with Repository.open(backend, key, vault=old) as repo:
+            password.move_to_realms(repo, old, devices["phone"], "new horse")
+        after = {n: backend.get(n) for n in backend.list("") if not n.startswith("ext/")}
+        assert after == before  # no repository object re-uploaded or changed
+        assert single.vault.status(ACCOUNT, slot=old_slot).exists is False  # old slot deleted
+        old.close()
+    with password.open_with_password(backend, devices["tablet"], "new horse") as repo:
+        assert repo.backup_key.secret_bytes() == key.secret_bytes()
+        assert len(repo.snapshots()) == 1

@@ -63,6 +63,22 @@ def enable(backend: Backend, key: BackupKey, clients: Sequence[VaultClient], pas
         raise UsageError("this repository is already protected by a password",
                          hint="change the password instead, or turn it off first",
                          reason="already-enabled")
+    loc = register_new_slot(key, clients, password, account=account, threshold=threshold,
+                            register_threshold=register_threshold, pins=pins, ksf=ksf,
+                            bounds=bounds, rng=rng, clock=clock)
+    backend.put(LOCATOR, loc.to_json())
+    return loc
+
+
+def register_new_slot(key: BackupKey, clients: Sequence[VaultClient], password: str | bytes, *,
+                      account: str, threshold: int, register_threshold: int | None = None,
+                      pins: Sequence[bytes | None] | None = None,
+                      ksf: dict[str, int] | None = None, bounds: KsfBounds = CLIENT_BOUNDS,
+                      rng: Rng = os.urandom, clock: Clock = time.time) -> RealmLocator:
+    """Register K in a fresh slot of the realm set; the signed locator, not yet written.
+
+    Fewer than ``register_threshold`` acceptances: what was registered is deleted
+    again and ``RealmsUnavailable`` is raised."""
     chosen = _check_bounds(dict(ksf or DEFAULT_KSF), bounds)
     slot = rng(SLOT_BYTES).hex()
     try:
@@ -76,7 +92,6 @@ def enable(backend: Backend, key: BackupKey, clients: Sequence[VaultClient], pas
         _undo(clients, slot, key, account)
         raise rc._unavailable("not enough realms accepted the registration; nothing was "
                               "enabled", got.missed)
-    backend.put(LOCATOR, got.locator.to_json())
     return got.locator
 
 
@@ -204,4 +219,5 @@ class RealmHeads:
         raise VaultUnreachable(f"fewer than {self.k} realms took the new backup head")
 
 
-__all__ = ["RealmHeads", "change_password", "disable", "enable", "recover"]
+__all__ = ["RealmHeads", "change_password", "disable", "enable", "recover",
+           "register_new_slot"]
