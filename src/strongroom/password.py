@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .client.flows import VaultLocator
     from .client.rollback import HeadGuard, LocalHeads
     from .client.vault_client import VaultClient
+    from .realms.client import RecoveryResult
     from .realms.locator import RealmLocator
     from .storage.base import Backend
 
@@ -145,6 +146,9 @@ class RealmAccess:
     bounds: KsfBounds = field(default_factory=KsfBounds)
     on_skip: Callable[[str], None] | None = None
     timeout: float = 15.0
+    #: After opening with the password, re-register the set when a reachable realm was
+    #: left out (stale or lost record): ``open_with_password`` repairs it (realms.md §4.3).
+    repair: bool = True
     _clients: list[VaultClient] = field(default_factory=list, repr=False)
 
     def __repr__(self) -> str:
@@ -317,8 +321,15 @@ def open_with_password(backend: Backend, access: VaultAccess | RealmAccess, pass
     if isinstance(access, RealmAccess):
         from .api import Repository as _Repository
 
-        key = _realm_recover(backend, access, password, confirm_last=confirm_last, rng=rng)
-        return _Repository.open(backend, key, vault=access, rng=rng, clock=clock)
+        got = _realm_recover_result(backend, access, password, confirm_last=confirm_last,
+                                    rng=rng)
+        repo = _Repository.open(backend, got.key, vault=access, rng=rng, clock=clock)
+        try:
+            _realm_repair(repo, access, password, got.excluded, rng=rng)
+        except BaseException:
+            repo.close()
+            raise
+        return repo
     from .api import Repository
     from .client import flows
 
@@ -475,6 +486,12 @@ def _realm_enable(repo: Repository, access: RealmAccess, password: str | bytes, 
 
 def _realm_recover(backend: Backend, access: RealmAccess, password: str | bytes, *,
                    confirm_last: Callable[[], bool] | None, rng: Rng) -> BackupKey:
+    return _realm_recover_result(backend, access, password, confirm_last=confirm_last,
+                                 rng=rng).key
+
+
+def _realm_recover_result(backend: Backend, access: RealmAccess, password: str | bytes, *,
+                          confirm_last: Callable[[], bool] | None, rng: Rng) -> RecoveryResult:
     from .realms import flows as realm_flows
 
     got = realm_flows.recover(backend, access.clients(), password, bounds=access.bounds,
@@ -482,7 +499,32 @@ def _realm_recover(backend: Backend, access: RealmAccess, password: str | bytes,
     if got.excluded and access.on_skip is not None:
         access.on_skip("realms left out of this recovery: " + "; ".join(
             f"{url}: {why}" for url, why in sorted(got.excluded.items())))
-    return got.key
+    return got
+
+
+#: Why a realm was left out that a re-registration of the set mends (realms.md §4.3):
+#: not a realm that is merely down or not configured here.
+_NOT_REPAIRABLE = ("VaultUnreachable", "RealmsUnavailable", "not configured")
+
+
+def _realm_repair(repo: Repository, access: RealmAccess, password: str | bytes,
+                  excluded: dict[str, str], *, rng: Rng) -> None:
+    """After a recovery that left out a reachable realm (stale shares, a lost or erased
+    record, no attempt left): re-register the whole set with the same password, which
+    brings it back (realms.md §4.3, "repaired on the next contact")."""
+    stale = sorted(u for u, why in excluded.items() if not why.startswith(_NOT_REPAIRABLE))
+    if not stale or not access.repair:
+        return
+    try:
+        change_password(repo, access, password, rng=rng)
+    except VaultError as exc:  # RealmsUnavailable too: a realm is down now
+        # The recovery succeeded: a repair that cannot run now is no reason to fail it.
+        if access.on_skip is not None:
+            access.on_skip(f"could not repair the realms {', '.join(stale)}: {exc.message}")
+        return
+    if access.on_skip is not None:
+        access.on_skip("repaired: the realm set was registered again, including "
+                       + ", ".join(stale))
 
 
 def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmAccess,

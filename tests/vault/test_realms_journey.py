@@ -114,12 +114,15 @@ def test_a_realm_down_during_a_change_is_left_out_then_repaired(
     got = password.recover_key(backend, devices["tablet"], "new pw")
     assert got is not None and got.secret_bytes() == key.secret_bytes()
     assert any("wrong evaluation" in w and third.url in w for w in warnings)
-    # Repair: a change to the same password re-registers the whole set.
-    with Repository.open(backend, key, vault=devices["phone"]) as repo:
-        password.change_password(repo, devices["phone"], "new pw")
+    # Repaired on the next contact: opening with the password re-registers the set.
+    warnings.clear()
+    with password.open_with_password(backend, devices["tablet"], "new pw") as repo:
+        assert len(repo.snapshots()) == 1
+    assert any(w.startswith("repaired") and third.url in w for w in warnings)
     warnings.clear()
     password.recover_key(backend, devices["tablet"], "new pw")
     assert warnings == []
+    assert [r.attempts_left for r in password.status(backend, devices["tablet"]).realms] == [10] * 3
 
 
 def test_enable_below_the_register_threshold_leaves_nothing(
