@@ -1,5 +1,5 @@
 """The realm vectors (docs/spec/realms.md §11): a deterministic register and recover over
-three realms, every message in hex, replayed against ``docs/spec/vectors/realms.json``.
+three realms, every message in hex, replayed against ``docs/spec/realm-vectors.json``.
 
 Regenerate only when the spec changes, in the same commit:
 ``STRONGROOM_WRITE_REALM_VECTORS=1 .venv/bin/python -m pytest tests/vault/test_realm_vectors.py``.
@@ -21,7 +21,7 @@ from strongroom.vault.params import KsfBounds
 from .conftest import SMALL_KSF, DetRng
 from .realm_helpers import ACCOUNT, realm_set
 
-VECTORS = Path(__file__).resolve().parents[2] / "docs" / "spec" / "vectors" / "realms.json"
+VECTORS = Path(__file__).resolve().parents[2] / "docs" / "spec" / "realm-vectors.json"
 PASSWORD = b"correct horse battery staple"
 SLOT = "00112233445566778899aabbccddeeff"
 CREATED = 1_800_000_000

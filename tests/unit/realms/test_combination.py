@@ -1,6 +1,6 @@
 """The combination step of realms.md §4.2, recomputed straight from the spec's formulas.
 
-Reads the messages of ``docs/spec/vectors/realms.json`` and, with Python integers
+Reads the messages of ``docs/spec/realm-vectors.json`` and, with Python integers
 modulo the group order, libsodium's ristretto255 point operations, hashlib, and
 pyca's HKDF/AES-GCM only (none of ``strongroom.realms``), recomputes the shares
 from the polynomial, ``N = r^{-1}·(λ_1 Z_1 + λ_2 Z_2)``, ``y``, the unlock tags,
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 L = 2**252 + 27742317777372353535851937790883648493
-DOC = json.loads((Path(__file__).resolve().parents[3] / "docs/spec/vectors/realms.json")
+DOC = json.loads((Path(__file__).resolve().parents[3] / "docs/spec/realm-vectors.json")
                  .read_text())
 
 
