@@ -56,3 +56,15 @@ def test_cli_two_of_three(tmp_path: Path) -> None:
         assert st.exit_code == 0 and "unavailable" in st.stdout and "10 attempts left" in st.stdout
         bad = _run("vault", "status", *opts, "--threshold", "3", env=dev2)
         assert bad.exit_code == 2 and "threshold 2, not 3" in bad.stderr
+        down = _run("change-password", *opts, env={**dev2, "STRONGROOM_NEW_PASSWORD": "new"})
+        assert down.exit_code == 23 and "nothing was sent" in down.stderr  # every realm needed
+        realms[2].start()
+        changed = _run("change-password", *opts, env={**dev2, "STRONGROOM_NEW_PASSWORD": "new"})
+        assert changed.exit_code == 0, changed.output
+        assert _run("snapshots", *opts, env=dev2).exit_code == 21  # the old password
+        new = {**dev2, "STRONGROOM_PASSWORD": "new"}
+        assert _run("snapshots", *opts, env=new).exit_code == 0
+        off = _run("disable", "--password", "--yes", *opts, env=new)
+        assert off.exit_code == 0, off.output
+        gone = _run("snapshots", *opts, env=new)
+        assert gone.exit_code == 2 and "no password set up" in gone.stderr

@@ -190,3 +190,21 @@ def test_moving_from_one_vault_to_a_realm_set_uploads_nothing(
     with password.open_with_password(backend, devices["tablet"], "new horse") as repo:
         assert repo.backup_key.secret_bytes() == key.secret_bytes()
         assert len(repo.snapshots()) == 1
+
+
+def test_a_realm_down_during_backups_is_brought_up_to_the_head(
+        tmp_path: Path, realms: list[InProcessRealm], devices: dict[str, RealmAccess]) -> None:
+    backend, key = _enabled_repo(tmp_path, devices["phone"])  # head 2 (enable, backup)
+    loc = read_realm_locator(backend)
+    assert loc is not None
+    realms[2].stop()
+    with Repository.open(backend, key, vault=devices["phone"]) as repo:
+        repo.backup([_data(tmp_path, "two")])   # taken by realms 1 and 2: head 3
+        repo.backup([_data(tmp_path, "three")])  # head 4
+    assert realms[2].vault.head(ACCOUNT, slot=loc.slot).counter == 2
+    realms[2].start()
+    with Repository.open(backend, key, vault=devices["phone"]) as repo:
+        repo.backup([_data(tmp_path, "four")])  # head 5: realm 3 is brought up by steps
+    heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
+    assert [h.counter for h in heads] == [5, 5, 5]
+    assert len({h.tag for h in heads}) == 1
