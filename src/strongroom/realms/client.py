@@ -46,6 +46,7 @@ from .locator import RealmEntry, RealmLocator
 
 Rng = Callable[[int], bytes]
 #: Receives one dict per message (realm index, operation, request and answer, binary as hex).
+#: For the vectors and tests only: a register message holds shares and the record proof.
 Trace = Callable[[dict[str, Any]], None]
 T = TypeVar("T")
 
