@@ -50,13 +50,13 @@ LIMIT = 10
 class Realms:
     """Three realm processes and a client (with its token) for each."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, databases: dict[int, str] | None = None) -> None:
         self.procs: list[VaultProcess] = []
         self.tokens: list[str] = []
         for i in (1, 2, 3):
             d = tmp / f"realm{i}"
             d.mkdir()
-            p = VaultProcess(d)
+            p = VaultProcess(d, database=(databases or {}).get(i))
             self.tokens.append(p.create_account(ACCOUNT))
             self.procs.append(p.start())
         self.urls = [p.url for p in self.procs]
@@ -311,3 +311,23 @@ def test_concurrent_guessing_against_all_three_keeps_the_bound(realms: Realms) -
     # Afterwards nothing more is answered anywhere.
     with pytest.raises((RealmsUnavailable, AttemptsExhausted)):
         realms.recover(loc, b"one more")
+
+
+def test_a_realm_on_postgresql_next_to_realms_on_sqlite(tmp_path: Path, pg_server: Any) -> None:
+    """Each realm is an ordinary vault deployment, whatever its store."""
+    from .conftest import fresh_pg_dsn
+
+    realms = Realms(tmp_path, {2: fresh_pg_dsn(pg_server)})
+    try:
+        key = _key()
+        loc = realms.register(key)
+        realms.procs[0].stop()  # recovery needs the PostgreSQL realm now
+        with pytest.raises(InvalidLogin):
+            realms.recover(loc, b"wrong")
+        assert [s.get("attempts_left") for s in rc.status(loc, realms.clients())[1:]] == [9, 9]
+        got = realms.recover(loc)
+        assert got.key.secret_bytes() == key.secret_bytes()
+        assert list(got.excluded) == [realms.urls[0]]
+    finally:
+        realms.close()
+
