@@ -214,7 +214,9 @@ def single_throughput(tmp: Path, seconds: float, clients: int, server_cpu: int
         with VaultClient(vault.url, "bench", vault.token) as c:
             loc = flows.enable(MemoryBackend(), BackupKey.generate(), c, "bench password",
                                ksf=BENCH_KSF, bounds=KsfBounds(minimum=BENCH_KSF))
-        ns = argparse.Namespace(seconds=seconds, clients=clients, server_cpu=server_cpu, db=None)
+        # Every option vault_bench._run may read, at its default.
+        ns = argparse.Namespace(seconds=seconds, clients=clients, server_cpu=server_cpu, db=None,
+                                threads=None)
         got = _run(ns, vault.url, vault.token, loc.to_json(), load_cpus, vault.proc.pid)
     finally:
         vault.stop()
