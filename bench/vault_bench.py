@@ -11,6 +11,7 @@ Reported: logins/s achieved, the vault's CPU seconds per login (from
 sustains when the load generator is not the limit), median and p99 latency.
 
     python3 -m bench.vault_bench --seconds 20 --clients 8
+    python3 -m bench.vault_bench --realms    (threshold realms: bench/realm_bench.py)
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
 
 
 def main() -> None:
+    if "--realms" in sys.argv[1:]:  # threshold realms: bench/realm_bench.py
+        from .realm_bench import main as realm_main
+
+        realm_main(sys.argv[1:])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--clients", type=int, default=8, help="load processes")

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .chats.catalogue import CatalogueEntry
     from .chats.search import SearchHit
     from .client.rollback import HeadGuard
-    from .password import VaultAccess
+    from .password import RealmAccess, VaultAccess
     from .repo.chatcat import ChatChange, OpenedChat
     from .repo.engine import Engine
     from .repo.manifest import SnapshotDoc
@@ -96,7 +96,7 @@ class Repository:
 
     @classmethod
     def open(cls, backend: Backend | str, key: BackupKey, *,
-             vault: VaultAccess | None = None,
+             vault: VaultAccess | RealmAccess | None = None,
              clock: Clock = time.time, rng: Rng = os.urandom) -> Repository:
         """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``.
 

@@ -229,3 +229,12 @@ def test_demo_quick_runs_every_step(tmp_path: Path) -> None:
     assert "every check held" in done.stdout
     assert "byte-identical" in done.stdout
     assert "(exit code 11)" in done.stdout
+
+
+def test_demo_quick_over_a_two_of_three_realm_set(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--quick",
+                           "--realms", "3"], capture_output=True, text=True, env=_env(tmp_path),
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "every check held" in done.stdout
+    assert "realm set (2 of 3)" in done.stdout and "realm 3 http://127.0.0.1:" in done.stdout

@@ -25,6 +25,7 @@ from ..errors import (
     BackupHeadConflict,
     InvalidAccountId,
     InvalidLogin,
+    RealmNotRegistered,
     UsageError,
     VaultAuthError,
     VaultProtocolError,
@@ -34,6 +35,7 @@ from ..errors import (
 from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
+from .realm import Realm, RealmRegistration
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -242,6 +244,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
     # account's legacy slot, which records from protocol 2 live in.
     for prefix in ("/v1/accounts/{account}/slots/{slot}", "/v1/accounts/{account}"):
         _slot_routes(app, vault, prefix, caller)
+    _realm_routes(app, Realm(vault), caller)  # docs/spec/realms.md §5
 
     @app.api_route("/v1/accounts/{rest:path}", methods=["GET", "POST", "DELETE"],
                    include_in_schema=False)
@@ -338,6 +341,84 @@ def _slot_routes(app: FastAPI, vault: Vault, prefix: str, caller: Any) -> None:
         return {"counter": h.counter, "tag": b64e(h.tag or b"")}
 
 
+_B64_32 = Annotated[str, Field(min_length=43, max_length=44, pattern=_B64)]
+
+
+class RealmRegisterBody(_Body):
+    """One realm's part of a realm-set registration (realms.md §4.1, §5)."""
+
+    index: Annotated[StrictInt, Field(ge=1, le=16)]
+    oprf_share: _B64_32
+    public_share: _B64_32
+    unlock_tag: _B64_32
+    key_share: _B64_32
+    wrapped_key: Annotated[str, Field(min_length=2, max_length=344, pattern=_B64)]
+    proof_verifier: _B64_32
+    proof: Annotated[str | None, Field(default=None, min_length=43, max_length=44,
+                                       pattern=_B64)] = None
+    ksf: KsfBody
+
+
+class RealmEvaluateBody(_Body):
+    """The blinded element ``M`` to evaluate (a guess, counted before the answer)."""
+
+    blinded: _B64_32
+
+
+class RealmUnlockBody(_Body):
+    """The unlock tag that proves knowledge of the OPRF output for this realm."""
+
+    tag: _B64_32
+
+
+def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
+    """The realm endpoints of one slot (realms.md §5)."""
+    prefix = "/v1/accounts/{account}/slots/{slot}/realm"
+
+    @app.post(f"{prefix}/register", status_code=201)
+    def realm_register(body: RealmRegisterBody, slot: str = Depends(_slot_path),
+                       account: str = Depends(caller)) -> dict[str, Any]:
+        """Deposit this realm's shares, unlock tag and encrypted K; resets the counter."""
+        reg = RealmRegistration(
+            body.index, b64d(body.oprf_share, "oprf_share"),
+            b64d(body.public_share, "public_share"), b64d(body.unlock_tag, "unlock_tag"),
+            b64d(body.key_share, "key_share"), b64d(body.wrapped_key, "wrapped_key"),
+            b64d(body.proof_verifier, "proof_verifier"), body.ksf.model_dump())
+        proof = b64d(body.proof, "proof") if body.proof is not None else None
+        realm.register(account, slot, reg, proof=proof)
+        return {"registered": True, "attempt_limit": realm.vault.policy.attempt_limit}
+
+    @app.get(prefix)
+    def realm_status(slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, Any]:
+        """Whether a realm record exists, locked, evaluations left, its KSF and index."""
+        st = realm.status(account, slot)
+        return {"exists": st.exists, "locked": st.locked, "attempts_left": st.attempts_left,
+                "attempt_limit": st.attempt_limit, "ksf": st.ksf, "index": st.index}
+
+    @app.post(f"{prefix}/evaluate")
+    def realm_evaluate(body: RealmEvaluateBody, slot: str = Depends(_slot_path),
+                       account: str = Depends(caller)) -> dict[str, Any]:
+        """``M`` → ``s_i·M`` with a DLEQ proof; the guess is counted and committed first."""
+        ev = realm.evaluate(account, slot, b64d(body.blinded, "blinded"))
+        return {"evaluation": b64e(ev.evaluation), "proof": b64e(ev.proof),
+                "attempts_left": ev.attempts_left}
+
+    @app.post(f"{prefix}/unlock")
+    def realm_unlock(body: RealmUnlockBody, slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, Any]:
+        """The matching unlock tag → this realm's key share and the encrypted K."""
+        rel = realm.unlock(account, slot, b64d(body.tag, "tag"))
+        return {"key_share": b64e(rel.key_share), "wrapped_key": b64e(rel.wrapped_key)}
+
+    @app.delete(prefix)
+    def realm_delete(body: DeleteBody | None = None, slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, bool]:
+        """Erase this slot's realm record (an active one: with its record proof)."""
+        proof = b64d(body.proof, "proof") if body is not None and body.proof is not None else None
+        return {"deleted": realm.delete(account, slot, proof)}
+
+
 _ACCOUNT_ENDPOINTS = ("registration/start", "registration/finish", "login/start", "login/finish",
                       "record", "head")
 
@@ -381,6 +462,7 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(VaultSessionInvalid, handler(409, "session_invalid"))
     app.add_exception_handler(BackupHeadConflict, handler(409, "head_conflict"))
     app.add_exception_handler(VaultProtocolError, handler(400, "bad_message"))
+    app.add_exception_handler(RealmNotRegistered, handler(404, "not_registered"))
     app.add_exception_handler(InvalidAccountId, handler(400, "invalid_account"))
     app.add_exception_handler(UsageError, handler(400, "bad_request"))
     app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))
