@@ -166,14 +166,16 @@ def default_worker_threads(vault: Vault) -> int:
     SQLite commits one write at a time, so more than two threads only make the
     threads fight over the interpreter lock (measured in one process, eight
     concurrent logins: 2.1 ms of CPU a login with 40 threads, 1.6 ms with 2,
-    1.3 ms with 1); a database server commits different accounts in
-    parallel, so it gets more.
+    1.3 ms with 1).  A database server commits different accounts in
+    parallel, and while a commit waits (a failover: the synchronous standby
+    is being replaced) each waiting request holds a thread, so it keeps
+    anyio's default of 40: status and head reads still find a thread.
     """
     return SQLITE_WORKER_THREADS if vault.store.local_reads else SERVER_WORKER_THREADS
 
 
 SQLITE_WORKER_THREADS = 2
-SERVER_WORKER_THREADS = 16
+SERVER_WORKER_THREADS = 40
 
 
 def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
