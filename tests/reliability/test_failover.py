@@ -160,17 +160,20 @@ def healthy(cluster: vault_cluster.VaultCluster, timeout: float = 120.0) -> None
     cluster._wait(ok, "a healthy cluster", timeout)
 
 
-def _recover(probe: Account, t_fault: float) -> float | None:
+def _recover(probe: Account, t_fault: float, seen: list[str]) -> float | None:
     """Seconds from the fault to the first complete login with the right password (status
-    first: no guess is spent while the vault cannot answer); None after 120 s."""
+    first: no guess is spent while the vault cannot answer); None after 120 s.  ``seen``
+    gets each outcome of the probe's (what a failed run reports)."""
     while time.monotonic() - t_fault < 120:
         try:
             with probe.client() as c:
                 c.status()
-        except VaultUnreachable:
+        except VaultUnreachable as exc:
+            seen.append(f"status: {exc}")
             time.sleep(0.2)
             continue
         out = probe.guess(probe.password)
+        seen.append(out)
         assert out != "server_error", "a 5xx other than 503 during recovery"
         if out == "ok":
             return time.monotonic() - t_fault
@@ -209,8 +212,12 @@ def run_case(cluster: vault_cluster.VaultCluster, case: str, n: int, rng: random
     reached.wait(timeout=60)
     t_fault = time.monotonic()
     undo = inject(cluster, case)
+    seen: list[str] = []
+    members: list[dict[str, Any]] = []
     try:
-        recovery = _recover(probe, t_fault)
+        recovery = _recover(probe, t_fault, seen)
+        if recovery is None:  # the cluster as it stood when the probe gave up
+            members = cluster.members()
     finally:
         for t in threads:
             t.join(timeout=90)
@@ -228,6 +235,10 @@ def run_case(cluster: vault_cluster.VaultCluster, case: str, n: int, rng: random
                "recovery_s": None if recovery is None else round(recovery, 2),
                "fault_after_answers": fault_after, "server_5xx_not_503": len(errors),
                "leader_after": cluster.leader(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    if recovery is None:
+        figures["probe_outcomes"] = sorted(set(seen))
+        figures["members_when_given_up"] = members
+        record("failover-run-failed", figures)  # pytest shortens the message below
     assert len(outcomes) == GUESSERS, figures
     assert answered <= LIMIT, figures
     assert used >= answered, figures  # every answered guess is on the new leader
