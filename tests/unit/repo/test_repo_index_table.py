@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import astuple
 
 import pytest
 
@@ -132,3 +133,41 @@ def test_forget_frame_drops_only_that_frame(small_merges: None) -> None:
     idx.forget_frame(pid, 36)
     assert [bid in idx for bid in ids] == [i % 3 != 0 or i >= 9 for i in range(12)]
     assert len(idx.blobs) == 9
+
+
+def test_bulk_additions_keep_the_first_location_like_a_dict(small_merges: None) -> None:
+    # add_raw with a list as large as a merge (an index object being loaded) takes
+    # the bulk path: sorted and merged at once, with ids repeated inside the list,
+    # ids already in the buffers or pending, and deleted ids found again.
+    rnd = random.Random(SEED + 1)
+    table = BlobTable()
+    model: dict[bytes, tuple[bytes, BlobLocation]] = {}
+    packs = [rnd.randbytes(16) for _ in range(4)]
+    universe = [bytes([rnd.randrange(3), rnd.randrange(3)]) + rnd.randbytes(30)
+                for _ in range(400)]
+    for step in range(400):
+        op = rnd.randrange(4)
+        if op == 0:  # a batch: bulk once the table is small against it
+            pack = rnd.choice(packs)
+            entries = [(bid, _loc(rnd)) for bid in rnd.choices(universe, k=rnd.randrange(1, 60))]
+            table.add_raw([pack], [(0, bid, *astuple(loc)) for bid, loc in entries])
+            for bid, loc in entries:
+                model.setdefault(bid, (pack, loc))
+        elif op == 1:
+            bid, value = rnd.choice(universe), (rnd.choice(packs), _loc(rnd))
+            table.add_new(value[0], [(bid, value[1])])
+            model.setdefault(bid, value)
+        elif op == 2:
+            bid = rnd.choice(universe)
+            if bid in model:
+                del table[bid]
+                del model[bid]
+        else:
+            probe = rnd.sample(universe, 50)
+            assert table.records(probe) == [table.record(b) for b in probe]
+            assert [table.get(b) for b in probe] == [model.get(b) for b in probe]
+        if step % 50 == 0:
+            _same(table, model)
+    table.compact()
+    _same(table, model)
+    assert table.records(universe) == [table.record(b) for b in universe]
