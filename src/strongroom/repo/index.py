@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
@@ -52,6 +53,8 @@ RawEntry = tuple[int, bytes, int, int, int, int, int, int, int]
 RawIndex = tuple[list[tuple[bytes, "PackInfo"]], list[RawEntry]]
 _ENTRY_IN_OBJECT = struct.Struct(">I" + ENTRY.format.lstrip(">"))
 _BLOB_ID = itemgetter(slice(0, 32))  # of a blob id + record
+_RECORD = itemgetter(slice(32, None))
+_TWO_BYTES = itemgetter(slice(0, 2))
 
 
 class BlobTable:
@@ -73,6 +76,8 @@ class BlobTable:
     _REC = struct.Struct("<IBBIIIII")
     _GONE = 0xFFFFFFFF
     _MIN_MERGE = 1024
+    #: Entries of index objects held (about 100 bytes each) before they are merged.
+    _BULK_MAX = 1 << 18
 
     def __init__(self) -> None:
         self._ids = bytearray()              # n x 32-byte blob id, sorted
@@ -82,6 +87,7 @@ class BlobTable:
         self._n = 0                          # records in the buffers (tombstones too)
         self._live = 0                       # live records in the buffers
         self._pending: dict[bytes, bytes] = {}   # blob id -> _REC, not merged yet
+        self._bulk: list[bytes] = []         # blob id + _REC of index objects being loaded
         self._pack_ids: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
 
@@ -103,6 +109,8 @@ class BlobTable:
     # -- lookup ----------------------------------------------------------------------
     def _find(self, blob_id: bytes) -> int:
         """Record number of ``blob_id`` in the buffers (tombstone or not), or -1."""
+        if self._bulk:
+            self._merge()
         if not self._n or len(blob_id) != 32:
             return -1
         b = (blob_id[0] << 8) | blob_id[1]
@@ -121,6 +129,8 @@ class BlobTable:
 
     def __contains__(self, blob_id: object) -> bool:
         # The hot path of backup (one call per chunk): _find inlined.
+        if self._bulk:
+            self._merge()
         if blob_id in self._pending:
             return True
         if not self._n or not isinstance(blob_id, bytes) or len(blob_id) != 32:
@@ -138,6 +148,8 @@ class BlobTable:
     def get(self, blob_id: bytes, default: tuple[bytes, BlobLocation] | None = None
             ) -> tuple[bytes, BlobLocation] | None:
         """The (pack id, location) of ``blob_id``, or ``default``."""
+        if self._bulk:
+            self._merge()
         rec = self._pending.get(blob_id)
         if rec is not None:
             return self._decode(self._REC.unpack(rec))
@@ -150,6 +162,8 @@ class BlobTable:
         """The raw record of ``blob_id``, or None: (pack number, then the fields of
         :class:`BlobLocation`).  The hot path of restore (one call per chunk):
         no objects are built; :meth:`pack_id` turns the number into the id."""
+        if self._bulk:
+            self._merge()
         rec = self._pending.get(blob_id)
         if rec is not None:
             return self._REC.unpack(rec)
@@ -162,6 +176,8 @@ class BlobTable:
     def records(self, blob_ids: Sequence[bytes]) -> list[tuple[int, ...] | None]:
         """:meth:`record` of each of ``blob_ids`` (restore plans a file's chunks a
         batch at a time: one call instead of two per chunk)."""
+        if self._bulk:
+            self._merge()
         pending, ids, off, recs, n = self._pending, self._ids, self._off, self._recs, self._n
         unpack, unpack_from, size, gone = self._REC.unpack, self._REC.unpack_from, self._REC.size, self._GONE
         out: list[tuple[int, ...] | None] = []
@@ -198,6 +214,8 @@ class BlobTable:
         return found
 
     def __len__(self) -> int:
+        if self._bulk:
+            self._merge()
         return self._live + len(self._pending)
 
     # -- changes ---------------------------------------------------------------------
@@ -228,21 +246,28 @@ class BlobTable:
         location of any blob already known.  No object is built per blob.
 
         A list of entries as large as a merge (an index object being loaded) is
-        merged at once: sorted in C and looked up while it is merged, instead
+        held as it is, with the next lists, until ``_BULK_MAX`` entries are
+        held or the table is read; then they are sorted in C and looked up
+        while they are merged (into empty buffers: no lookup at all), instead
         of one lookup and one dict entry per blob and a merge every sixteenth.
         """
         rec = self._REC
         nos = [p if isinstance(p, int) else self._pack_number(p) for p in packs]
         pending = self._pending
-        if isinstance(entries, list) and len(entries) >= max(self._MIN_MERGE, self._n >> 4):
+        if isinstance(entries, list) and (
+                self._bulk or len(entries) >= max(self._MIN_MERGE, self._n >> 4)):
             pack = rec.pack
-            fresh: list[bytes] = []
+            bulk = self._bulk  # after the pending blobs, in the order they came
             for i, blob_id, t, f, fo, fl, fr, inner, ln in entries:
                 if len(blob_id) != 32:
                     raise ValueError("a blob id is 32 bytes")
-                fresh.append(blob_id + pack(nos[i], t, f, fo, fl, fr, inner, ln))
-            self._merge(fresh)
+                bulk.append(blob_id + pack(nos[i], t, f, fo, fl, fr, inner, ln))
+            if len(bulk) >= self._BULK_MAX:
+                self._merge()
             return
+        if self._bulk:  # before ``pending`` is taken: a merge replaces it
+            self._merge()
+            pending = self._pending
         for i, blob_id, t, f, fo, fl, fr, inner, ln in entries:
             if blob_id in pending:
                 continue
@@ -268,6 +293,8 @@ class BlobTable:
         return found
 
     def __delitem__(self, blob_id: bytes) -> None:
+        if self._bulk:
+            self._merge()
         if self._pending.pop(blob_id, None) is not None:
             return
         i = self._live_record(blob_id)
@@ -276,21 +303,26 @@ class BlobTable:
         struct.pack_into("<I", self._recs, i * self._REC.size, self._GONE)
         self._live -= 1
 
-    def _merge(self, extra: list[bytes] | None = None) -> None:
-        """Merge the pending dict, and ``extra`` (blob id + record each, not looked
-        up yet), into the sorted buffers, in place.
+    def _merge(self) -> None:
+        """Merge the pending dict, then the held entries of index objects (blob id
+        + record each, not looked up yet), into the sorted buffers, in place.
 
         Of several locations of one blob the first is kept: one in the buffers,
-        then a pending one, then the first in ``extra``.  The buffers grow at
-        their end (``realloc``, no second copy of a large buffer) and their runs
-        move back from the last one, so peak memory stays near the buffers' size
-        instead of twice it.
+        then a pending one, then the first held.  As many new blobs as stored
+        ones (loading the index): the buffers are built anew, sorted in C.
+        Fewer: the buffers grow at their end (``realloc``, no second copy of a
+        large buffer) and their runs move back from the last one, so peak
+        memory stays near the buffers' size instead of twice it.
         """
         items = [bid + rec for bid, rec in self._pending.items()]
         self._pending = {}
-        if extra:
-            items += extra
+        if self._bulk:
+            items += self._bulk
+            self._bulk = []
         if not items:
+            return
+        if len(items) >= self._n:  # as many new blobs as stored ones: build anew
+            self._build(self._stored_items() + items)
             return
         items.sort(key=_BLOB_ID)  # stable: of equal ids the first stays first
         if not self._off:
@@ -307,30 +339,25 @@ class BlobTable:
                 continue
             last = bid
             b = (item[0] << 8) | item[1]
-            lo = end = off[b + 1]
-            if n:
-                lo = off[b]
-                hi = end
-                while lo < hi:  # insertion point inside the prefix's range
-                    mid = (lo + hi) // 2
-                    if ids[mid * 32:mid * 32 + 32] < bid:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                if lo < end and ids[lo * 32:lo * 32 + 32] == bid:  # known already
-                    at = lo * size
-                    if unpack_from(recs, at)[0] == gone:  # deleted: now found again
-                        recs[at:at + size] = item[32:]
-                        self._live += 1
-                    continue
+            lo, hi = off[b], off[b + 1]
+            end = hi
+            while lo < hi:  # insertion point inside the prefix's range
+                mid = (lo + hi) // 2
+                if ids[mid * 32:mid * 32 + 32] < bid:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < end and ids[lo * 32:lo * 32 + 32] == bid:  # known already
+                at = lo * size
+                if unpack_from(recs, at)[0] == gone:  # deleted: now found again
+                    recs[at:at + size] = item[32:]
+                    self._live += 1
+                continue
             points.append(lo)
             todo.append(item)
             counts[b] += 1
         k = len(todo)
-        if not n:
-            self._ids = bytearray().join([item[:32] for item in todo])
-            self._recs = bytearray().join([item[32:] for item in todo])
-        elif k:
+        if k:
             ids += bytes(32 * k)
             recs += bytes(size * k)
             with memoryview(ids) as iv, memoryview(recs) as rv:
@@ -346,6 +373,41 @@ class BlobTable:
         self._live += k
         self._off = array("I", chain((0,), accumulate(counts)))
 
+    def _stored_items(self) -> list[bytes]:
+        """Blob id + record of each live blob in the buffers (deleted ones left out:
+        found again, they take the new location)."""
+        ids, recs, size, gone = self._ids, self._recs, self._REC.size, self._GONE
+        out = [bytes(ids[i * 32:i * 32 + 32]) + recs[i * size:i * size + size] for i in range(self._n)]
+        if self._live < self._n:
+            out = [item for item in out if self._REC.unpack_from(item, 32)[0] != gone]
+        return out
+
+    def _build(self, items: list[bytes]) -> None:
+        """Replace the buffers by ``items`` (in the order they came), sorted in C;
+        of a repeated id the first is kept."""
+        if len(set(map(_BLOB_ID, items))) == len(items):
+            items.sort()  # distinct ids: the order of the ids alone
+        else:
+            items.sort(key=_BLOB_ID)  # stable: of equal ids the first stays first
+            last = b""
+            kept = []
+            for item in items:
+                bid = item[:32]
+                if bid != last:
+                    kept.append(item)
+                    last = bid
+            items[:] = kept
+        ids = list(map(_BLOB_ID, items))
+        self._ids = bytearray().join(ids)
+        self._recs = bytearray().join(map(_RECORD, items))
+        counts = array("I", bytes(4 * 65536))
+        for prefix, c in Counter(map(_TWO_BYTES, ids)).items():
+            counts[prefix[0] << 8 | prefix[1]] = c
+        del ids, items[:]
+        self._counts = counts
+        self._n = self._live = len(self._ids) // 32
+        self._off = array("I", chain((0,), accumulate(counts)))
+
     def compact(self) -> None:
         """Merge recent additions into the compact buffers (e.g. after loading)."""
         self._merge()
@@ -353,6 +415,8 @@ class BlobTable:
     # -- iteration -------------------------------------------------------------------
     def items(self) -> Iterator[tuple[bytes, tuple[bytes, BlobLocation]]]:
         """(blob id, (pack id, location)) of every blob; do not change the table meanwhile."""
+        if self._bulk:
+            self._merge()
         ids = self._ids
         for i, fields in enumerate(self._REC.iter_unpack(self._recs)):
             if fields[0] != self._GONE:

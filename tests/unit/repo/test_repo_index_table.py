@@ -23,6 +23,7 @@ def _loc(rnd: random.Random) -> BlobLocation:
 def small_merges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Merge into the sorted buffers after a few additions, so every path runs often."""
     monkeypatch.setattr(BlobTable, "_MIN_MERGE", 3)
+    monkeypatch.setattr(BlobTable, "_BULK_MAX", 50)  # held index entries merged often too
 
 
 def _same(table: BlobTable, model: dict[bytes, tuple[bytes, BlobLocation]]) -> None:
