@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
@@ -423,6 +423,42 @@ class BlobTable:
                 yield bytes(ids[i * 32:i * 32 + 32]), self._decode(fields)
         for bid, rec in list(self._pending.items()):
             yield bid, self._decode(self._REC.unpack(rec))
+
+    def ids_by_pack(self) -> dict[bytes, list[bytes]]:
+        """Pack id -> the ids of its blobs, without an object per blob but the id."""
+        if self._bulk:
+            self._merge()
+        ids, gone = self._ids, self._GONE
+        numbers: dict[int, list[bytes]] = defaultdict(list)
+        for i, (no, *_rest) in enumerate(self._REC.iter_unpack(self._recs)):
+            if no != gone:
+                numbers[no].append(bytes(ids[i * 32:i * 32 + 32]))
+        for bid, rec in self._pending.items():
+            numbers[self._REC.unpack(rec)[0]].append(bid)
+        return {self._pack_ids[no]: blobs for no, blobs in numbers.items()}
+
+    def absent(self, blob_ids: Iterable[bytes]) -> list[bytes]:
+        """Those of ``blob_ids`` not in the table (``check``: one call per file)."""
+        if self._bulk:
+            self._merge()
+        pending, ids, off, recs, n = self._pending, self._ids, self._off, self._recs, self._n
+        unpack_from, size, gone, every = self._REC.unpack_from, self._REC.size, self._GONE, \
+            self._live == self._n
+        out: list[bytes] = []
+        for bid in blob_ids:
+            if bid in pending:
+                continue
+            if not n or len(bid) != 32:
+                out.append(bid)
+                continue
+            b = (bid[0] << 8) | bid[1]
+            hi = off[b + 1] * 32
+            pos = ids.find(bid, off[b] * 32, hi)
+            while pos > 0 and pos % 32:  # a match straddling two ids: keep looking
+                pos = ids.find(bid, pos + 1, hi)
+            if pos < 0 or (not every and unpack_from(recs, pos // 32 * size)[0] == gone):
+                out.append(bid)
+        return out
 
     def keys(self) -> Iterator[bytes]:
         """Every blob id."""

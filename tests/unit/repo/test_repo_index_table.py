@@ -167,6 +167,11 @@ def test_bulk_additions_keep_the_first_location_like_a_dict(small_merges: None) 
             probe = rnd.sample(universe, 50)
             assert table.records(probe) == [table.record(b) for b in probe]
             assert [table.get(b) for b in probe] == [model.get(b) for b in probe]
+            assert table.absent(probe) == [b for b in probe if b not in model]
+            grouped: dict[bytes, set[bytes]] = {}
+            for bid, (pack, _loc_) in model.items():
+                grouped.setdefault(pack, set()).add(bid)
+            assert {p: set(ids) for p, ids in table.ids_by_pack().items()} == grouped
         if step % 50 == 0:
             _same(table, model)
     table.compact()
