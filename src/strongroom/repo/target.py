@@ -257,6 +257,7 @@ class DirStack:
         self.create = create
         self._on_release = on_release
         self._stack = [Dir(root_fd, "", "", False)]
+        self._names: tuple[str, ...] | None = ()  # the names of the stack below the root
         self._stack[0].refs += 1  # the root descriptor belongs to the caller
 
     def show(self, rel: str) -> str:
@@ -266,14 +267,18 @@ class DirStack:
     def enter(self, parts: tuple[str, ...]) -> Dir:
         """The open directory ``parts`` (below the target), opening or creating what is missing."""
         stack = self._stack
+        if parts == self._names:  # the same directory as the last entry (most of them)
+            return stack[-1]
         common = 0
-        while common < len(parts) and common + 1 < len(stack) \
-                and stack[common + 1].name == parts[common]:
+        n, depth = len(parts), len(stack) - 1
+        while common < n and common < depth and stack[common + 1].name == parts[common]:
             common += 1
         while len(stack) > common + 1:
             self.release(stack.pop())
+        self._names = None  # unknown until the stack is complete (_child may fail)
         for name in parts[common:]:
             stack.append(self._child(stack[-1], name))
+        self._names = parts
         return stack[-1]
 
     def _child(self, parent: Dir, name: str) -> Dir:
@@ -319,6 +324,7 @@ class DirStack:
         """Let go of the whole chain (innermost first); ``apply`` False skips metadata."""
         if not apply:
             self._on_release = None
+        self._names = ()
         while len(self._stack) > 1:
             self.release(self._stack.pop())
 
