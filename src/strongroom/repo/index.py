@@ -182,13 +182,15 @@ class BlobTable:
         unpack, unpack_from, size, gone = self._REC.unpack, self._REC.unpack_from, self._REC.size, self._GONE
         out: list[tuple[int, ...] | None] = []
         add = out.append
+        if not n:
+            return [None if (rec := pending.get(bid)) is None else unpack(rec) for bid in blob_ids]
         for bid in blob_ids:
             if pending:
                 rec = pending.get(bid)
                 if rec is not None:
                     add(unpack(rec))
                     continue
-            if not n or len(bid) != 32:
+            if len(bid) != 32:
                 add(None)
                 continue
             b = (bid[0] << 8) | bid[1]

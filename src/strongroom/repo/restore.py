@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..cancel import NEVER, Cancel
 from ..errors import DataDamaged, LocalWriteError, UsageError
 from ..progress import Progress, report_item, report_totals
-from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
+from .manifest import ID_SIZE, KIND_DIR, KIND_FILE, KIND_SYMLINK, ChunkIds, Entry
 from .pack import BlobLocation
 from .strip import Strip
 from .target import (
@@ -405,8 +405,11 @@ class RestoreRun:
             missing: dict[int, bytes] = {}
             prev, prev_end, pos = -1, -1, 0
             chunks = e.chunks
+            raw = chunks.raw if isinstance(chunks, ChunkIds) else None
             for first in range(0, len(chunks), PLAN_BATCH):
-                batch = list(chunks[first:first + PLAN_BATCH])  # one pass over the id buffer
+                last = min(len(chunks), first + PLAN_BATCH)
+                batch = (list(chunks[first:last]) if raw is None else  # ids cut from the buffer
+                         [raw[j:j + ID_SIZE] for j in range(first * ID_SIZE, last * ID_SIZE, ID_SIZE)])
                 for cid, rec in zip(batch, table.records(batch), strict=True):
                     if rec is None:
                         missing[len(keys)] = cid
