@@ -121,25 +121,26 @@ def data_runs(data: bytes, offset: int) -> list[tuple[int, int]]:
     """The ranges of ``data`` (to be written at file ``offset``) that are not whole
     zero blocks (``BLOCK``-aligned in the file).
 
-    One C-speed search decides the common case (no zero block at all: media,
-    encrypted files); only a buffer that holds one is looked at block by block.
+    Only the aligned blocks are looked at, each first by its first and last
+    byte: a SQLite page full of zero runs made a search for a zero block
+    crawl (0.3 s of CPU per 500 MB restored), and few blocks of real data
+    begin and end with a zero byte.
     """
     n = len(data)
-    hit = data.find(_ZERO_BLOCK)
     runs: list[tuple[int, int]] = []
     start = 0
-    while hit >= 0:
-        b = hit + (-(offset + hit)) % BLOCK  # the first aligned block from the hit on
-        if b + BLOCK > n:
-            break
-        e = b
-        while e + BLOCK <= n and data[e : e + BLOCK] == _ZERO_BLOCK:
+    b = (-offset) % BLOCK  # the first aligned block
+    last = n - BLOCK
+    while b <= last:
+        if data[b] or data[b + BLOCK - 1] or data[b : b + BLOCK] != _ZERO_BLOCK:
+            b += BLOCK
+            continue
+        e = b + BLOCK
+        while e <= last and not data[e] and data[e : e + BLOCK] == _ZERO_BLOCK:
             e += BLOCK
-        if e > b:
-            if b > start:
-                runs.append((start, b))
-            start = e
-        hit = data.find(_ZERO_BLOCK, max(e, b + 1))
+        if b > start:
+            runs.append((start, b))
+        start = b = e
     if start < n:
         runs.append((start, n))
     return runs
