@@ -77,7 +77,7 @@ class BlobTable:
     _GONE = 0xFFFFFFFF
     _MIN_MERGE = 1024
     #: Entries of index objects held (about 100 bytes each) before they are merged.
-    _BULK_MAX = 1 << 18
+    _BULK_MAX = 1 << 15
 
     def __init__(self) -> None:
         self._ids = bytearray()              # n x 32-byte blob id, sorted
