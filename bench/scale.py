@@ -3,6 +3,7 @@
     python -m bench.scale                      # reduced sizes, a few minutes
     python -m bench.scale --full               # the issue's sizes (2 GB store, 200,000 files, 60 days)
     python -m bench.scale --cases msgstore --db-mb 500 --reps 5
+    python -m bench.scale --cases msgstore --before /tmp/main/src   # + another tree, interleaved
 
 Cases, each tool on the same data in the same run, tools interleaved:
 
@@ -58,6 +59,19 @@ TARGETS = {
 }
 
 
+BEFORE = "strongroom-before"
+
+
+class Before(tools.Strongroom):
+    """Strongroom from another source tree (``--before SRC``: e.g. main's ``src/``), run
+    by this Python with ``SRC`` first on ``PYTHONPATH``: the same run, interleaved."""
+
+    src = ""
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "PYTHONPATH": self.src}
+
+
 class Scale:
     """One run: a work directory, the tools, raw figures per case, tool and measure."""
 
@@ -72,6 +86,8 @@ class Scale:
     def _tool(self, case: str, name: str) -> tools.Tool:
         state = self.workdir / case / "state" / name
         state.mkdir(parents=True, exist_ok=True)
+        if name.startswith(BEFORE):
+            return Before(state)
         return tools.TOOLS[name.split("-")[0]](state)  # "strongroom-fresh": a second repository
 
     def _repo(self, case: str, name: str) -> Path:
@@ -201,6 +217,9 @@ def summarize(raw: dict[str, dict[str, dict[str, list[float]]]]) -> list[dict[st
                 sr, rs = med.get("strongroom" + tag), med.get("restic" + tag)
                 if sr is not None and rs:
                     row["ratio" + tag] = sr / rs
+            before, rs = med.get(BEFORE), med.get("restic")
+            if before is not None and rs:
+                row["ratio_before"] = before / rs
             sr, fresh = med.get("strongroom"), med.get("strongroom-fresh")
             if sr is not None and fresh:
                 row["vs_fresh"] = sr / fresh
@@ -223,7 +242,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ratio = f"{r['ratio']:9.2f}x" if "ratio" in r else f"{'':10}"
         fresh = f"{r['ratio-fresh']:7.2f}x" if "ratio-fresh" in r else f"{'':8}"
         vsf = f"{r['vs_fresh']:8.2f}x" if "vs_fresh" in r else f"{'':9}"
-        lines.append(f"{r['case']:9} {r['measure']:12}{vals}{ratio}{fresh}{vsf}  {r['target']}")
+        before = f"  before/restic {r['ratio_before']:.2f}x" if "ratio_before" in r else ""
+        lines.append(f"{r['case']:9} {r['measure']:12}{vals}{ratio}{fresh}{vsf}  {r['target']}{before}")
     return "\n".join(lines)
 
 
@@ -241,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=HERE / "data" / "scale", help="scratch (default bench/data/scale)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--before", type=Path, help="also run Strongroom from this src/ tree "
+                    f"(tool {BEFORE!r}, e.g. a checkout of main)")
     ap.add_argument("--out", type=Path, help="results JSON (default bench/results/scale-DATE.json)")
     args = ap.parse_args(argv)
     sizes = dict(FULL if args.full else REDUCED)
@@ -254,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.reps < 1 or sizes["files"] < 1 or sizes["days"] < 1 or sizes["db_mb"] < 1 or sizes["days_mb"] < 1:
             raise UsageError("--reps, --files, --days, --db-mb and --days-mb must be at least 1")
         names = tools.select(args.tools)
-        run = Scale(args.workdir, names, args.reps)
+        if args.before is not None:
+            Before.src = str(args.before.resolve())
+        run = Scale(args.workdir, names + ([BEFORE] if args.before is not None else []), args.reps)
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
             for case in cases:

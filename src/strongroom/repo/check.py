@@ -36,7 +36,7 @@ from .manifest import (
     decode_records,
     read_records,
 )
-from .pack import open_frame, pack_name, parse_header
+from .pack import BlobLocation, open_frame, pack_name, parse_header_raw
 from .sealed import fetch_capped
 
 if TYPE_CHECKING:
@@ -80,30 +80,31 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[bytes]) -> _Verdict:
     try:
         # No more than the indexed size is read: a pack grown on storage is damaged.
         data = fetch_capped(engine.backend, name, engine.index().packs[pid].size)
-        header = dict(parse_header(engine.key, pid, data, name))
+        # Flat tuples: compared with the index's raw records, no object per blob.
+        header = {e[0]: e[1:] for e in parse_header_raw(engine.key, pid, data, name)}
     except (DataDamaged, ObjectNotFound) as exc:
         return _Verdict([exc.message], True, [])
     verdict = _Verdict([], False, [])
     frames: dict[int, bytes | None] = {}
     salt = engine.index().packs[pid].salt
-    for bid in blobs:
-        loc, rec = header.get(bid), table.record(bid)
-        # The index's raw record (no object built) against the header's entry.
-        if loc is None or rec is None or rec[1:] != (loc.type, loc.flags, loc.frame_offset,
-                                                     loc.frame_len, loc.frame_raw, loc.inner,
-                                                     loc.length):
+    blob_id = engine.blob_id
+    for bid, rec in zip(blobs, table.records(blobs), strict=True):
+        loc = header.get(bid)
+        if loc is None or rec is None or rec[1:] != loc:
             verdict.problems.append(f"header and index disagree about blob {bid.hex()[:16]}")
             verdict.bad_blobs.append(bid)
             continue
-        if loc.frame_offset not in frames:
-            ct = data[loc.frame_offset : loc.frame_offset + loc.frame_len]
+        _t, _f, frame_offset, frame_len, _raw, inner, length = loc
+        frame = frames.get(frame_offset, b"")
+        if frame == b"":  # not opened yet (a frame is never empty: it holds a blob)
+            ct = data[frame_offset : frame_offset + frame_len]
             try:
-                frames[loc.frame_offset] = open_frame(engine.key, pid, salt, loc, ct, name)
+                frame = open_frame(engine.key, pid, salt, BlobLocation(*loc), ct, name)
             except DataDamaged as exc:
-                frames[loc.frame_offset] = None
-                verdict.problems.append(f"frame at offset {loc.frame_offset}: {exc.message}")
-        frame = frames[loc.frame_offset]
-        if frame is None or engine.blob_id(frame[loc.inner : loc.inner + loc.length]) != bid:
+                frame = None
+                verdict.problems.append(f"frame at offset {frame_offset}: {exc.message}")
+            frames[frame_offset] = frame
+        if frame is None or blob_id(frame[inner : inner + length]) != bid:
             if frame is not None:
                 verdict.problems.append(f"blob {bid.hex()[:16]} does not match its id")
             verdict.bad_blobs.append(bid)
@@ -190,9 +191,7 @@ class CheckRun:
 
     def _check_packs(self, index: Index, read_data: bool) -> None:
         present = set(self.engine.backend.list("data/"))
-        by_pack: dict[bytes, list[bytes]] = defaultdict(list)
-        for bid, (pid, _) in index.blobs.items():
-            by_pack[pid].append(bid)
+        by_pack: dict[bytes, list[bytes]] = defaultdict(list, index.blobs.ids_by_pack())
         self.progress.start("check", len(index.packs), "packs")
         # Packs are downloaded and verified a few at a time by worker threads (the
         # I/O and AES-GCM overlap); results are merged here, in order.
@@ -327,6 +326,8 @@ class CheckRun:
                 self.affected[idx][path] = None
 
     def _check_file(self, snap: str, path: str, chunks: Sequence[bytes], index: Index) -> bool:
+        if not self.unindexed and not self.bad_blobs and not index.blobs.absent(chunks):
+            return True  # the common case, one call for the whole file
         hit: set[str] = set()
         for cid in chunks:
             if self.unindexed:

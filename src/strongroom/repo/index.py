@@ -15,9 +15,11 @@ from __future__ import annotations
 import heapq
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
+from operator import itemgetter
 
 from ..crypto import labels
 from ..crypto.keys import BackupKey
@@ -44,27 +46,6 @@ class PackInfo:
     size: int
 
 
-#: Keys sorted in one ``sorted()`` call at most (see :func:`_sorted_keys`).
-_SORT_RUN = 2048
-
-
-def _sorted_keys(d: dict[bytes, bytes]) -> list[bytes]:
-    """The keys of ``d`` in order, without holding the GIL for long.
-
-    One ``sorted()`` is one C call that never lets another thread run: 65,536
-    blob ids (the merge of a million-blob index) held the GIL for 136 ms on a
-    loaded 2-core machine, and an app's event loop with it.  Short runs sorted
-    in C, merged by ``heapq.merge`` (a Python generator: the interpreter may
-    switch threads between its steps), give the same list.
-    """
-    keys = list(d)
-    if len(keys) <= _SORT_RUN:
-        keys.sort()
-        return keys
-    runs = [sorted(keys[i:i + _SORT_RUN]) for i in range(0, len(keys), _SORT_RUN)]
-    return list(heapq.merge(*runs))
-
-
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 #: An index entry as stored: (pack number in its object, blob id, then the fields
 #: of :class:`BlobLocation`).
@@ -74,6 +55,30 @@ RawIndex = tuple[list[tuple[bytes, "PackInfo"]], list[RawEntry]]
 _ENTRY_IN_OBJECT = struct.Struct(">I" + ENTRY.format.lstrip(">"))
 #: Index entries unpacked per C call (see :func:`decode_index_raw`).
 _UNPACK_STEP = 4096
+_BLOB_ID = itemgetter(slice(0, 32))  # of a blob id + record
+_RECORD = itemgetter(slice(32, None))
+_TWO_BYTES = itemgetter(slice(0, 2))
+
+
+#: Items sorted in one C call at most (see :func:`_sorted_by_id`).
+_SORT_RUN = 16384
+
+
+def _sorted_by_id(items: list[bytes]) -> list[bytes]:
+    """``items`` (blob id + record each) stably sorted by blob id, never holding the
+    GIL for long.
+
+    One ``sort()`` is one C call that lets no other thread run: a million items
+    took about 0.9 s, stopping an app's event loop for as long.  Runs of
+    ``_SORT_RUN`` sorted in C (a few ms each), merged by ``heapq.merge`` (a
+    generator: the interpreter may switch threads between its steps), give the
+    same list for about 40 % more CPU on this step.  ``heapq.merge`` keeps equal
+    ids in the order of their runs, so the order stays stable.
+    """
+    if len(items) <= _SORT_RUN:
+        return sorted(items, key=_BLOB_ID)
+    runs = [sorted(items[i:i + _SORT_RUN], key=_BLOB_ID) for i in range(0, len(items), _SORT_RUN)]
+    return list(heapq.merge(*runs, key=_BLOB_ID))
 
 
 class BlobTable:
@@ -95,6 +100,8 @@ class BlobTable:
     _REC = struct.Struct("<IBBIIIII")
     _GONE = 0xFFFFFFFF
     _MIN_MERGE = 1024
+    #: Entries of index objects held (about 100 bytes each) before they are merged.
+    _BULK_MAX = 1 << 15
 
     def __init__(self) -> None:
         self._ids = bytearray()              # n x 32-byte blob id, sorted
@@ -104,6 +111,7 @@ class BlobTable:
         self._n = 0                          # records in the buffers (tombstones too)
         self._live = 0                       # live records in the buffers
         self._pending: dict[bytes, bytes] = {}   # blob id -> _REC, not merged yet
+        self._bulk: list[bytes] = []         # blob id + _REC of index objects being loaded
         self._pack_ids: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
 
@@ -125,6 +133,8 @@ class BlobTable:
     # -- lookup ----------------------------------------------------------------------
     def _find(self, blob_id: bytes) -> int:
         """Record number of ``blob_id`` in the buffers (tombstone or not), or -1."""
+        if self._bulk:
+            self._merge()
         if not self._n or len(blob_id) != 32:
             return -1
         b = (blob_id[0] << 8) | blob_id[1]
@@ -143,6 +153,8 @@ class BlobTable:
 
     def __contains__(self, blob_id: object) -> bool:
         # The hot path of backup (one call per chunk): _find inlined.
+        if self._bulk:
+            self._merge()
         if blob_id in self._pending:
             return True
         if not self._n or not isinstance(blob_id, bytes) or len(blob_id) != 32:
@@ -160,6 +172,8 @@ class BlobTable:
     def get(self, blob_id: bytes, default: tuple[bytes, BlobLocation] | None = None
             ) -> tuple[bytes, BlobLocation] | None:
         """The (pack id, location) of ``blob_id``, or ``default``."""
+        if self._bulk:
+            self._merge()
         rec = self._pending.get(blob_id)
         if rec is not None:
             return self._decode(self._REC.unpack(rec))
@@ -172,6 +186,8 @@ class BlobTable:
         """The raw record of ``blob_id``, or None: (pack number, then the fields of
         :class:`BlobLocation`).  The hot path of restore (one call per chunk):
         no objects are built; :meth:`pack_id` turns the number into the id."""
+        if self._bulk:
+            self._merge()
         rec = self._pending.get(blob_id)
         if rec is not None:
             return self._REC.unpack(rec)
@@ -180,6 +196,38 @@ class BlobTable:
             return None
         fields = self._REC.unpack_from(self._recs, i * self._REC.size)
         return None if fields[0] == self._GONE else fields
+
+    def records(self, blob_ids: Sequence[bytes]) -> list[tuple[int, ...] | None]:
+        """:meth:`record` of each of ``blob_ids`` (restore plans a file's chunks a
+        batch at a time: one call instead of two per chunk)."""
+        if self._bulk:
+            self._merge()
+        pending, ids, off, recs, n = self._pending, self._ids, self._off, self._recs, self._n
+        unpack, unpack_from, size, gone = self._REC.unpack, self._REC.unpack_from, self._REC.size, self._GONE
+        out: list[tuple[int, ...] | None] = []
+        add = out.append
+        if not n:
+            return [None if (rec := pending.get(bid)) is None else unpack(rec) for bid in blob_ids]
+        for bid in blob_ids:
+            if pending:
+                rec = pending.get(bid)
+                if rec is not None:
+                    add(unpack(rec))
+                    continue
+            if len(bid) != 32:
+                add(None)
+                continue
+            b = (bid[0] << 8) | bid[1]
+            hi = off[b + 1] * 32
+            pos = ids.find(bid, off[b] * 32, hi)
+            while pos > 0 and pos % 32:  # a match straddling two ids: keep looking
+                pos = ids.find(bid, pos + 1, hi)
+            if pos < 0:
+                add(None)
+                continue
+            fields = unpack_from(recs, pos // 32 * size)
+            add(None if fields[0] == gone else fields)
+        return out
 
     def pack_id(self, number: int) -> bytes:
         """The pack id behind a pack number of :meth:`record`."""
@@ -192,6 +240,8 @@ class BlobTable:
         return found
 
     def __len__(self) -> int:
+        if self._bulk:
+            self._merge()
         return self._live + len(self._pending)
 
     # -- changes ---------------------------------------------------------------------
@@ -219,10 +269,31 @@ class BlobTable:
     def add_raw(self, packs: list[int] | list[bytes], entries: Iterable[RawEntry]) -> None:
         """Add entries as :func:`decode_index_raw` gives them (their first field
         indexes ``packs``: pack ids, or numbers from :meth:`record`), keeping the
-        location of any blob already known.  No object is built per blob."""
+        location of any blob already known.  No object is built per blob.
+
+        A list of entries as large as a merge (an index object being loaded) is
+        held as it is, with the next lists, until ``_BULK_MAX`` entries are
+        held or the table is read; then they are sorted in C and looked up
+        while they are merged (into empty buffers: no lookup at all), instead
+        of one lookup and one dict entry per blob and a merge every sixteenth.
+        """
         rec = self._REC
         nos = [p if isinstance(p, int) else self._pack_number(p) for p in packs]
         pending = self._pending
+        if isinstance(entries, list) and (
+                self._bulk or len(entries) >= max(self._MIN_MERGE, self._n >> 4)):
+            pack = rec.pack
+            bulk = self._bulk  # after the pending blobs, in the order they came
+            for i, blob_id, t, f, fo, fl, fr, inner, ln in entries:
+                if len(blob_id) != 32:
+                    raise ValueError("a blob id is 32 bytes")
+                bulk.append(blob_id + pack(nos[i], t, f, fo, fl, fr, inner, ln))
+            if len(bulk) >= self._BULK_MAX:
+                self._merge()
+            return
+        if self._bulk:  # before ``pending`` is taken: a merge replaces it
+            self._merge()
+            pending = self._pending
         for i, blob_id, t, f, fo, fl, fr, inner, ln in entries:
             if blob_id in pending:
                 continue
@@ -248,6 +319,8 @@ class BlobTable:
         return found
 
     def __delitem__(self, blob_id: bytes) -> None:
+        if self._bulk:
+            self._merge()
         if self._pending.pop(blob_id, None) is not None:
             return
         i = self._live_record(blob_id)
@@ -257,48 +330,106 @@ class BlobTable:
         self._live -= 1
 
     def _merge(self) -> None:
-        """Merge the pending dict into the sorted buffers, in place.
+        """Merge the pending dict, then the held entries of index objects (blob id
+        + record each, not looked up yet), into the sorted buffers, in place.
 
-        The buffers grow at their end (``realloc``, no second copy of a large
-        buffer) and their runs move back from the last one, so peak memory
-        stays near the buffers' size instead of twice it.
+        Of several locations of one blob the first is kept: one in the buffers,
+        then a pending one, then the first held.  As many new blobs as stored
+        ones (loading the index): the buffers are built anew, sorted in C.
+        Fewer: the buffers grow at their end (``realloc``, no second copy of a
+        large buffer) and their runs move back from the last one, so peak
+        memory stays near the buffers' size instead of twice it.
         """
-        if not self._pending:
+        items = [bid + rec for bid, rec in self._pending.items()]
+        self._pending = {}
+        if self._bulk:
+            items += self._bulk
+            self._bulk = []
+        if not items:
             return
+        if len(items) >= self._n:  # as many new blobs as stored ones: build anew
+            self._build(self._stored_items() + items)
+            return
+        items = _sorted_by_id(items)  # stable: of equal ids the first stays first
         if not self._off:
             self._off = array("I", bytes(4 * 65537))
             self._counts = array("I", bytes(4 * 65536))
-        ids, size, n = self._ids, self._REC.size, self._n
-        pending = self._pending
-        todo = [(bid, pending[bid]) for bid in _sorted_keys(pending)]
-        points = []
-        for bid, _ in todo:
-            b = (bid[0] << 8) | bid[1]
-            lo, hi = self._off[b], self._off[b + 1]
+        ids, recs, size, n = self._ids, self._recs, self._REC.size, self._n
+        off, counts, unpack_from, gone = self._off, self._counts, self._REC.unpack_from, self._GONE
+        todo: list[bytes] = []
+        points: list[int] = []
+        last = b""
+        for item in items:
+            bid = item[:32]
+            if bid == last:  # a second location of a blob: the first is kept
+                continue
+            last = bid
+            b = (item[0] << 8) | item[1]
+            lo, hi = off[b], off[b + 1]
+            end = hi
             while lo < hi:  # insertion point inside the prefix's range
                 mid = (lo + hi) // 2
                 if ids[mid * 32:mid * 32 + 32] < bid:
                     lo = mid + 1
                 else:
                     hi = mid
+            if lo < end and ids[lo * 32:lo * 32 + 32] == bid:  # known already
+                at = lo * size
+                if unpack_from(recs, at)[0] == gone:  # deleted: now found again
+                    recs[at:at + size] = item[32:]
+                    self._live += 1
+                continue
             points.append(lo)
-            self._counts[b] += 1
+            todo.append(item)
+            counts[b] += 1
         k = len(todo)
-        ids += bytes(32 * k)
-        self._recs += bytes(size * k)
-        with memoryview(ids) as iv, memoryview(self._recs) as rv:
-            end = n
-            for j in range(k - 1, -1, -1):  # the run after insertion j moves by j + 1
-                start = points[j]
-                iv[(start + j + 1) * 32:(end + j + 1) * 32] = iv[start * 32:end * 32]
-                rv[(start + j + 1) * size:(end + j + 1) * size] = rv[start * size:end * size]
-                iv[(start + j) * 32:(start + j + 1) * 32] = todo[j][0]
-                rv[(start + j) * size:(start + j + 1) * size] = todo[j][1]
-                end = start
+        if k:
+            ids += bytes(32 * k)
+            recs += bytes(size * k)
+            with memoryview(ids) as iv, memoryview(recs) as rv:
+                end = n
+                for j in range(k - 1, -1, -1):  # the run after insertion j moves by j + 1
+                    start = points[j]
+                    iv[(start + j + 1) * 32:(end + j + 1) * 32] = iv[start * 32:end * 32]
+                    rv[(start + j + 1) * size:(end + j + 1) * size] = rv[start * size:end * size]
+                    iv[(start + j) * 32:(start + j + 1) * 32] = todo[j][:32]
+                    rv[(start + j) * size:(start + j + 1) * size] = todo[j][32:]
+                    end = start
         self._n += k
         self._live += k
-        self._pending = {}
-        self._off = array("I", chain((0,), accumulate(self._counts)))
+        self._off = array("I", chain((0,), accumulate(counts)))
+
+    def _stored_items(self) -> list[bytes]:
+        """Blob id + record of each live blob in the buffers (deleted ones left out:
+        found again, they take the new location)."""
+        ids, recs, size, gone = self._ids, self._recs, self._REC.size, self._GONE
+        out = [bytes(ids[i * 32:i * 32 + 32]) + recs[i * size:i * size + size] for i in range(self._n)]
+        if self._live < self._n:
+            out = [item for item in out if self._REC.unpack_from(item, 32)[0] != gone]
+        return out
+
+    def _build(self, items: list[bytes]) -> None:
+        """Replace the buffers by ``items`` (in the order they came), sorted by id;
+        of a repeated id the first is kept."""
+        last = b""
+        kept = []
+        for item in _sorted_by_id(items):  # stable: of equal ids the first stays first
+            bid = item[:32]
+            if bid != last:
+                kept.append(item)
+                last = bid
+        items[:] = kept
+        del kept
+        ids = list(map(_BLOB_ID, items))
+        self._ids = bytearray().join(ids)
+        self._recs = bytearray().join(map(_RECORD, items))
+        counts = array("I", bytes(4 * 65536))
+        for prefix, c in Counter(map(_TWO_BYTES, ids)).items():
+            counts[prefix[0] << 8 | prefix[1]] = c
+        del ids, items[:]
+        self._counts = counts
+        self._n = self._live = len(self._ids) // 32
+        self._off = array("I", chain((0,), accumulate(counts)))
 
     def compact(self) -> None:
         """Merge recent additions into the compact buffers (e.g. after loading)."""
@@ -307,12 +438,50 @@ class BlobTable:
     # -- iteration -------------------------------------------------------------------
     def items(self) -> Iterator[tuple[bytes, tuple[bytes, BlobLocation]]]:
         """(blob id, (pack id, location)) of every blob; do not change the table meanwhile."""
+        if self._bulk:
+            self._merge()
         ids = self._ids
         for i, fields in enumerate(self._REC.iter_unpack(self._recs)):
             if fields[0] != self._GONE:
                 yield bytes(ids[i * 32:i * 32 + 32]), self._decode(fields)
         for bid, rec in list(self._pending.items()):
             yield bid, self._decode(self._REC.unpack(rec))
+
+    def ids_by_pack(self) -> dict[bytes, list[bytes]]:
+        """Pack id -> the ids of its blobs, without an object per blob but the id."""
+        if self._bulk:
+            self._merge()
+        ids, gone = self._ids, self._GONE
+        numbers: dict[int, list[bytes]] = defaultdict(list)
+        for i, (no, *_rest) in enumerate(self._REC.iter_unpack(self._recs)):
+            if no != gone:
+                numbers[no].append(bytes(ids[i * 32:i * 32 + 32]))
+        for bid, rec in self._pending.items():
+            numbers[self._REC.unpack(rec)[0]].append(bid)
+        return {self._pack_ids[no]: blobs for no, blobs in numbers.items()}
+
+    def absent(self, blob_ids: Iterable[bytes]) -> list[bytes]:
+        """Those of ``blob_ids`` not in the table (``check``: one call per file)."""
+        if self._bulk:
+            self._merge()
+        pending, ids, off, recs, n = self._pending, self._ids, self._off, self._recs, self._n
+        unpack_from, size, gone, every = self._REC.unpack_from, self._REC.size, self._GONE, \
+            self._live == self._n
+        out: list[bytes] = []
+        for bid in blob_ids:
+            if bid in pending:
+                continue
+            if not n or len(bid) != 32:
+                out.append(bid)
+                continue
+            b = (bid[0] << 8) | bid[1]
+            hi = off[b + 1] * 32
+            pos = ids.find(bid, off[b] * 32, hi)
+            while pos > 0 and pos % 32:  # a match straddling two ids: keep looking
+                pos = ids.find(bid, pos + 1, hi)
+            if pos < 0 or (not every and unpack_from(recs, pos // 32 * size)[0] == gone):
+                out.append(bid)
+        return out
 
     def keys(self) -> Iterator[bytes]:
         """Every blob id."""

@@ -50,7 +50,7 @@ from .sealed import (
 )
 
 LOCK_MAGIC = b"SRL1"
-#: The lock document's ``v``; a reader treats any other as unreadable (spec §9).
+#: The lock document's ``v`` this version writes.
 LOCK_VERSION = 2
 LOCK_PREFIX = "locks/"
 #: An observer that has seen one lock object unchanged this long (its own clock) calls it stale.
@@ -200,9 +200,14 @@ class Lock:
                               name, LOCK_MAX)
             if not isinstance(doc, dict):
                 raise DataDamaged(f"{name}: not a lock document")
-            json_int(doc, "v", name, LOCK_VERSION, LOCK_VERSION)
-            json_hex(doc, "instance", name, 16)
-            json_int(doc, "seq", name)
+            # Checked when present: a lock of an older version (no ``v``, ``instance``
+            # or ``seq``) or a newer one still blocks; ignoring it would be unsafe.
+            if "v" in doc:
+                json_int(doc, "v", name, 1, 2**31)
+            if "instance" in doc:
+                json_hex(doc, "instance", name, 16)
+            if "seq" in doc:
+                json_int(doc, "seq", name)
             pid = json_int(doc, "pid", name, 0, 2**31)
             boot = json_str(doc, "boot", name, 64) if "boot" in doc else ""
             return _LockInfo(json_bool(doc, "exclusive", name), json_str(doc, "hostname", name),

@@ -165,18 +165,31 @@ def open_frame(key: BackupKey, pack_id: bytes, salt: bytes, loc: BlobLocation,
 def parse_header(key: BackupKey, pack_id: bytes, data: bytes,
                  what: str) -> list[tuple[bytes, BlobLocation]]:
     """Read a pack's blob list from its bytes (whole pack or any suffix holding the header)."""
+    return [(e[0], BlobLocation(*e[1:])) for e in parse_header_raw(key, pack_id, data, what)]
+
+
+def parse_header_raw(key: BackupKey, pack_id: bytes, data: bytes,
+                     what: str) -> list[tuple[bytes, int, int, int, int, int, int, int]]:
+    """:func:`parse_header` as flat tuples (blob id, then the fields of
+    :class:`BlobLocation`): no object per blob (``check --read-data``)."""
     if len(data) < _U32.size + TAG_SIZE:
         raise FormatError(f"{what}: too short to be a pack")
     (hlen,) = _U32.unpack_from(data, len(data) - _U32.size)
     start = len(data) - _U32.size - hlen
     if hlen < TAG_SIZE + _U32.size or start < 0:
         raise FormatError(f"{what}: bad header length")
-    return decode_header(key, pack_id, data[:PREFIX_SIZE], data[start:-_U32.size], what)
+    return decode_header_raw(key, pack_id, data[:PREFIX_SIZE], data[start:-_U32.size], what)
 
 
 def decode_header(key: BackupKey, pack_id: bytes, prefix: bytes, ct: bytes,
                   what: str) -> list[tuple[bytes, BlobLocation]]:
     """Decrypt a header ciphertext given the pack's 36-byte prefix."""
+    return [(e[0], BlobLocation(*e[1:])) for e in decode_header_raw(key, pack_id, prefix, ct, what)]
+
+
+def decode_header_raw(key: BackupKey, pack_id: bytes, prefix: bytes, ct: bytes,
+                      what: str) -> list[tuple[bytes, int, int, int, int, int, int, int]]:
+    """:func:`decode_header` as flat tuples, unpacked at once."""
     if len(prefix) != PREFIX_SIZE or prefix[:4] != PACK_MAGIC:
         raise FormatError(f"{what}: not a Strongroom pack")
     cipher = ObjectCipher(key, labels.PACK, prefix[4:])
@@ -187,10 +200,8 @@ def decode_header(key: BackupKey, pack_id: bytes, prefix: bytes, ct: bytes,
     end = _U32.size + n * ENTRY.size
     if end > len(head) or any(head[end:]):
         raise FormatError(f"{what}: bad header entries or padding")
-    out = []
-    for i in range(n):
-        bid, t, f, fo, fl, fr, inner, ln = ENTRY.unpack_from(head, _U32.size + i * ENTRY.size)
+    out = list(ENTRY.iter_unpack(memoryview(head)[_U32.size:end]))
+    for _bid, _t, _f, fo, fl, fr, inner, ln in out:
         if inner + ln > fr or fo < PREFIX_SIZE or fl > FRAME_MAX or fr > FRAME_MAX:
             raise FormatError(f"{what}: inconsistent header entry")
-        out.append((bid, BlobLocation(t, f, fo, fl, fr, inner, ln)))
     return out

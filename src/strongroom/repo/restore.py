@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..cancel import NEVER, Cancel, adopt, current
 from ..errors import DataDamaged, LocalWriteError, UsageError
 from ..progress import Progress, report_item, report_totals
-from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
+from .manifest import ID_SIZE, KIND_DIR, KIND_FILE, KIND_SYMLINK, ChunkIds, Entry
 from .pack import BlobLocation
 from .strip import Strip
 from .target import (
@@ -89,6 +89,8 @@ FRAME_CACHE_MAX = 256 * 1024  # larger frames are not kept (media pieces)
 MAX_QUEUED_STEPS = 4096
 #: Pieces of one frame handed to the writer in one step (a zero blob repeated).
 MAX_STEP_PIECES = 4096
+#: Chunks of a file looked up in the index in one call while planning.
+PLAN_BATCH = 4096
 _SPECIAL_BITS = 0o7000
 _MISSING = (1 << 64) - 1
 _LOW32 = 0xFFFFFFFF
@@ -402,25 +404,39 @@ class RestoreRun:
             recs: dict[int, tuple[int, ...]] = {}
             runs: dict[int, int] = {}
             missing: dict[int, bytes] = {}
-            prev, pos = -1, 0
-            for cid in e.chunks:
-                rec = table.record(cid)
-                if rec is None:
-                    missing[len(keys)] = cid
-                    keys.append(_MISSING)
-                    pieces.append(0)
+            prev, prev_end, pos = -1, -1, 0
+            chunks = e.chunks
+            raw = chunks.raw if isinstance(chunks, ChunkIds) else None
+            for first in range(0, len(chunks), PLAN_BATCH):
+                last = min(len(chunks), first + PLAN_BATCH)
+                batch = (list(chunks[first:last]) if raw is None else  # ids cut from the buffer
+                         [raw[j:j + ID_SIZE] for j in range(first * ID_SIZE, last * ID_SIZE, ID_SIZE)])
+                for cid, rec in zip(batch, table.records(batch), strict=True):
+                    if rec is None:
+                        missing[len(keys)] = cid
+                        keys.append(_MISSING)
+                        pieces.append(0)
+                        offsets.append(pos)
+                        prev = -1
+                        continue
+                    k = rec[0] << 32 | rec[3]
+                    inner, length = rec[6], rec[7]
+                    if k != prev:
+                        runs[k] = runs.get(k, 0) + 1
+                        recs.setdefault(k, rec)
+                        prev = k
+                    elif inner == prev_end:
+                        # The next blob of the frame follows in the file too (the
+                        # unchanged pages of a database): one longer piece.
+                        pieces[-1] += length
+                        prev_end += length
+                        pos += length
+                        continue
+                    keys.append(k)
+                    pieces.append(inner << 32 | length)
                     offsets.append(pos)
-                    prev = -1
-                    continue
-                k = rec[0] << 32 | rec[3]
-                if k != prev:
-                    runs[k] = runs.get(k, 0) + 1
-                    recs.setdefault(k, rec)
-                    prev = k
-                keys.append(k)
-                pieces.append(rec[6] << 32 | rec[7])
-                offsets.append(pos)
-                pos += rec[7]
+                    pos += length
+                    prev_end = inner + length
             spread: dict[int, list[int]] = {k: [] for k, r in runs.items() if r > 1}
             if spread:
                 for i, k in enumerate(keys):

@@ -121,25 +121,26 @@ def data_runs(data: bytes, offset: int) -> list[tuple[int, int]]:
     """The ranges of ``data`` (to be written at file ``offset``) that are not whole
     zero blocks (``BLOCK``-aligned in the file).
 
-    One C-speed search decides the common case (no zero block at all: media,
-    encrypted files); only a buffer that holds one is looked at block by block.
+    Only the aligned blocks are looked at, each first by its first and last
+    byte: a SQLite page full of zero runs made a search for a zero block
+    crawl (0.3 s of CPU per 500 MB restored), and few blocks of real data
+    begin and end with a zero byte.
     """
     n = len(data)
-    hit = data.find(_ZERO_BLOCK)
     runs: list[tuple[int, int]] = []
     start = 0
-    while hit >= 0:
-        b = hit + (-(offset + hit)) % BLOCK  # the first aligned block from the hit on
-        if b + BLOCK > n:
-            break
-        e = b
-        while e + BLOCK <= n and data[e : e + BLOCK] == _ZERO_BLOCK:
+    b = (-offset) % BLOCK  # the first aligned block
+    last = n - BLOCK
+    while b <= last:
+        if data[b] or data[b + BLOCK - 1] or data[b : b + BLOCK] != _ZERO_BLOCK:
+            b += BLOCK
+            continue
+        e = b + BLOCK
+        while e <= last and not data[e] and data[e : e + BLOCK] == _ZERO_BLOCK:
             e += BLOCK
-        if e > b:
-            if b > start:
-                runs.append((start, b))
-            start = e
-        hit = data.find(_ZERO_BLOCK, max(e, b + 1))
+        if b > start:
+            runs.append((start, b))
+        start = b = e
     if start < n:
         runs.append((start, n))
     return runs
@@ -257,6 +258,7 @@ class DirStack:
         self.create = create
         self._on_release = on_release
         self._stack = [Dir(root_fd, "", "", False)]
+        self._names: tuple[str, ...] | None = ()  # the names of the stack below the root
         self._stack[0].refs += 1  # the root descriptor belongs to the caller
 
     def show(self, rel: str) -> str:
@@ -266,14 +268,18 @@ class DirStack:
     def enter(self, parts: tuple[str, ...]) -> Dir:
         """The open directory ``parts`` (below the target), opening or creating what is missing."""
         stack = self._stack
+        if parts == self._names:  # the same directory as the last entry (most of them)
+            return stack[-1]
         common = 0
-        while common < len(parts) and common + 1 < len(stack) \
-                and stack[common + 1].name == parts[common]:
+        n, depth = len(parts), len(stack) - 1
+        while common < n and common < depth and stack[common + 1].name == parts[common]:
             common += 1
         while len(stack) > common + 1:
             self.release(stack.pop())
+        self._names = None  # unknown until the stack is complete (_child may fail)
         for name in parts[common:]:
             stack.append(self._child(stack[-1], name))
+        self._names = parts
         return stack[-1]
 
     def _child(self, parent: Dir, name: str) -> Dir:
@@ -319,6 +325,7 @@ class DirStack:
         """Let go of the whole chain (innermost first); ``apply`` False skips metadata."""
         if not apply:
             self._on_release = None
+        self._names = ()
         while len(self._stack) > 1:
             self.release(self._stack.pop())
 

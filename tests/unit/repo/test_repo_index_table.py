@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import astuple
 
 import pytest
 
@@ -20,12 +21,12 @@ def _loc(rnd: random.Random) -> BlobLocation:
 
 @pytest.fixture()
 def small_merges(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Merge into the sorted buffers after a few additions, so every path runs often
-    (the pending ids sorted in short runs and merged, too)."""
+    """Merge into the sorted buffers after a few additions, so every path runs often."""
     from strongroom.repo import index
 
     monkeypatch.setattr(BlobTable, "_MIN_MERGE", 3)
-    monkeypatch.setattr(index, "_SORT_RUN", 2)
+    monkeypatch.setattr(BlobTable, "_BULK_MAX", 50)  # held index entries merged often too
+    monkeypatch.setattr(index, "_SORT_RUN", 4)  # items sorted in short runs and merged
 
 
 def _same(table: BlobTable, model: dict[bytes, tuple[bytes, BlobLocation]]) -> None:
@@ -138,15 +139,20 @@ def test_forget_frame_drops_only_that_frame(small_merges: None) -> None:
     assert len(idx.blobs) == 9
 
 
-def test_pending_ids_sorted_in_runs_come_out_in_order() -> None:
-    # A merge sorts its pending ids in runs of _SORT_RUN (one long sorted() call would
-    # hold the GIL: 65,536 ids took 65 ms) and merges the runs: the same order.
-    from strongroom.repo.index import _SORT_RUN, _sorted_keys
+def test_items_sorted_in_runs_come_out_sorted_and_stable() -> None:
+    # One long sort() would hold the GIL (a million items: about 0.9 s); runs of
+    # _SORT_RUN merged give what one stable sort by blob id gives.
+    from strongroom.repo.index import _SORT_RUN, _sorted_by_id
 
     rnd = random.Random(SEED)
+    ids = [rnd.randbytes(32) for _ in range(50)]
     for n in (0, 1, _SORT_RUN, _SORT_RUN + 1, 5 * _SORT_RUN + 3):
-        d = {rnd.randbytes(32): b"" for _ in range(n)}
-        assert _sorted_keys(d) == sorted(d)
+        items = [rnd.choice(ids) + i.to_bytes(4, "big") for i in range(n)]  # repeated ids
+        assert _sorted_by_id(items) == sorted(items, key=lambda it: it[:32])
+
+
+def test_merges_into_a_large_table_keep_every_blob() -> None:
+    rnd = random.Random(SEED)
     table, model = BlobTable(), {}
     pack = rnd.randbytes(16)
     for _ in range(3):  # the second and third merges insert 20,000 ids into the buffers
@@ -179,3 +185,46 @@ def test_index_entries_unpacked_in_steps_are_all_there(monkeypatch: pytest.Monke
     got_packs, got_rows = index.decode_index_raw(plain, "index/x")
     assert [(pid, info.salt, info.size) for pid, info in got_packs] == packs
     assert got_rows == rows
+
+
+def test_bulk_additions_keep_the_first_location_like_a_dict(small_merges: None) -> None:
+    # add_raw with a list as large as a merge (an index object being loaded) takes
+    # the bulk path: sorted and merged at once, with ids repeated inside the list,
+    # ids already in the buffers or pending, and deleted ids found again.
+    rnd = random.Random(SEED + 1)
+    table = BlobTable()
+    model: dict[bytes, tuple[bytes, BlobLocation]] = {}
+    packs = [rnd.randbytes(16) for _ in range(4)]
+    universe = [bytes([rnd.randrange(3), rnd.randrange(3)]) + rnd.randbytes(30)
+                for _ in range(400)]
+    for step in range(400):
+        op = rnd.randrange(4)
+        if op == 0:  # a batch: bulk once the table is small against it
+            pack = rnd.choice(packs)
+            entries = [(bid, _loc(rnd)) for bid in rnd.choices(universe, k=rnd.randrange(1, 60))]
+            table.add_raw([pack], [(0, bid, *astuple(loc)) for bid, loc in entries])
+            for bid, loc in entries:
+                model.setdefault(bid, (pack, loc))
+        elif op == 1:
+            bid, value = rnd.choice(universe), (rnd.choice(packs), _loc(rnd))
+            table.add_new(value[0], [(bid, value[1])])
+            model.setdefault(bid, value)
+        elif op == 2:
+            bid = rnd.choice(universe)
+            if bid in model:
+                del table[bid]
+                del model[bid]
+        else:
+            probe = rnd.sample(universe, 50)
+            assert table.records(probe) == [table.record(b) for b in probe]
+            assert [table.get(b) for b in probe] == [model.get(b) for b in probe]
+            assert table.absent(probe) == [b for b in probe if b not in model]
+            grouped: dict[bytes, set[bytes]] = {}
+            for bid, (pack, _loc_) in model.items():
+                grouped.setdefault(pack, set()).add(bid)
+            assert {p: set(ids) for p, ids in table.ids_by_pack().items()} == grouped
+        if step % 50 == 0:
+            _same(table, model)
+    table.compact()
+    _same(table, model)
+    assert table.records(universe) == [table.record(b) for b in universe]

@@ -123,25 +123,36 @@ def test_lock_documents_of_the_wrong_shape_are_unreadable_not_a_crash() -> None:
 
 _GOOD_LOCK = {"v": 2, "exclusive": True, "instance": "ab" * 16, "seq": 0, "hostname": "h",
               "boot": "", "pid": 1}
+_OLDER_LOCK = {k: v for k, v in _GOOD_LOCK.items() if k not in ("v", "instance", "seq")}
+
+
+def _plant_lock(backend: MemoryBackend, doc: dict[str, object]) -> None:
+    name = "locks/" + "cd" * 16
+    backend.put(name, seal_object(KEY, labels.LOCK, LOCK_MAGIC, name, json.dumps(doc).encode(),
+                                  bytes))
+
+
+@pytest.mark.parametrize("doc", [_GOOD_LOCK, {**_GOOD_LOCK, "v": 3}, _OLDER_LOCK])
+def test_a_lock_of_any_version_with_fields_of_their_types_blocks(doc: dict[str, object]) -> None:
+    """Spec §9: another version's lock (newer, or an older one without ``v``, ``instance``
+    and ``seq``) is honoured: ignoring a live exclusive lock would be unsafe."""
+    backend = MemoryBackend()
+    _plant_lock(backend, doc)
+    with pytest.raises(RepositoryLocked):
+        Lock(backend, KEY, True, Clock(), Rng(3)).acquire()
 
 
 @pytest.mark.parametrize("change", [
-    {}, {"v": 3}, {"v": True}, {"v": "2"}, {"instance": "AB" * 16}, {"instance": "ab" * 15},
-    {"instance": 7}, {"seq": True}, {"seq": -1}, {"seq": 1.5}, {"seq": None},
+    {"v": None}, {"v": True}, {"v": "2"}, {"v": -1}, {"instance": "AB" * 16},
+    {"instance": "ab" * 15}, {"instance": 7}, {"seq": True}, {"seq": -1}, {"seq": 1.5},
+    {"seq": None},
 ])
 def test_a_lock_field_of_the_wrong_type_makes_the_lock_unreadable(change: dict[str, object]) -> None:
     """Spec §1/§9: ``v``, ``instance`` and ``seq`` are checked like every other field; a
-    lock that fails is unreadable (ignored), one that passes blocks an exclusive locker."""
+    lock that fails is unreadable, so ignored."""
     backend = MemoryBackend()
-    name = "locks/" + "cd" * 16
-    backend.put(name, seal_object(KEY, labels.LOCK, LOCK_MAGIC, name,
-                                  json.dumps({**_GOOD_LOCK, **change}).encode(), bytes))
-    lock = Lock(backend, KEY, True, Clock(), Rng(3))
-    if not change:
-        with pytest.raises(RepositoryLocked):
-            lock.acquire()
-        return
-    lock.acquire().release()
+    _plant_lock(backend, {**_GOOD_LOCK, **change})
+    Lock(backend, KEY, True, Clock(), Rng(3)).acquire().release()
 
 
 # -- size caps ----------------------------------------------------------------------------------
