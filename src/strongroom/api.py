@@ -21,13 +21,8 @@ from .errors import UsageError
 from .progress import NullProgress, Progress
 from .repo import browse, selection
 from .repo.browse import FindMatch, ListEntry, RepoStats
-from .repo.diff import ChatDiff, SnapshotDiff
-from .repo.diff import diff as diff_snapshots
-from .repo.dump import DumpResult
-from .repo.dump import dump as dump_path
 from .repo.retention import DEFAULT_GROUP_BY, ForgetGroup, RetentionPolicy
 from .repo.selection import SnapshotFilter
-from .repo.subset import Subset
 from .results import (
     BackupSummary,
     ChatList,
@@ -46,6 +41,8 @@ if TYPE_CHECKING:
     from .client.rollback import HeadGuard
     from .password import VaultAccess
     from .repo.chatcat import ChatChange, OpenedChat
+    from .repo.diff import ChatDiff, SnapshotDiff
+    from .repo.dump import DumpResult
     from .repo.engine import Engine
     from .repo.manifest import SnapshotDoc
 
@@ -246,6 +243,7 @@ class Repository:
         so far stay, the file being written is discarded.
         """
         from .repo.restore import RestoreOptions
+        from .repo.subset import Subset
 
         self.verify_head()
         options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
@@ -309,6 +307,8 @@ class Repository:
     def diff(self, before: str, after: str, *, chats: ChatDiff | None = None,
              where: SnapshotFilter | None = None) -> SnapshotDiff:
         """What changed from snapshot ``before`` to ``after``; ``chats`` adds chat-level changes."""
+        from .repo.diff import diff as diff_snapshots
+
         self.verify_head()
         return diff_snapshots(self._engine, selection.find_doc(self._engine, before, where),
                               selection.find_doc(self._engine, after, where), chats=chats)
@@ -316,6 +316,8 @@ class Repository:
     def dump(self, ref: str, path: str, out: IO[bytes], *,
              where: SnapshotFilter | None = None) -> DumpResult:
         """Write the file at ``path`` to ``out``, or the folder as a tar stream."""
+        from .repo.dump import dump as dump_path
+
         self.verify_head()
         return dump_path(self._engine, selection.find_doc(self._engine, ref, where), path, out)
 
@@ -387,6 +389,19 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"<Repository {self.id[:8]}>"
+
+
+#: Names this module offers that live in modules only some operations need (PEP 562).
+_LAZY = {"ChatDiff": "repo.diff", "SnapshotDiff": "repo.diff", "DumpResult": "repo.dump"}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 def _backend(backend: Backend | str, *, create: bool) -> Backend:

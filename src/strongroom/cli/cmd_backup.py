@@ -8,10 +8,10 @@ from typing import TextIO
 
 import click
 
-from ..api import BackupSummary
 from ..errors import EXIT_PARTIAL, UsageError
 from ..repo.patterns import PatternSet, read_pattern_file
 from ..repo.selection import normalize_tags
+from ..results import BackupSummary
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app

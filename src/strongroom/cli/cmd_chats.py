@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from ..chats.export import message_dict, to_json, to_txt
-from ..chats.html import to_html
 from ..chats.model import KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE
 from ..errors import LocalWriteError, UsageError
 from .context import AppContext
@@ -125,6 +123,9 @@ unless --force is given."""
 def export_command(app: AppContext, snapshot: str, chat: str, fmt: str, output: str | None,
                    force: bool) -> None:
     """Export one chat's messages as json, txt or html."""
+    from ..chats.export import to_json, to_txt
+    from ..chats.html import to_html
+
     if output is not None and os.path.lexists(output) and not force:
         raise UsageError(f"{output} exists; not replaced", hint="use --force to replace it")
     repository = app.open_repository()
@@ -180,6 +181,8 @@ message's position in its chat, from 0)."""
 @pass_app
 def search_command(app: AppContext, text: str, snapshot: str) -> None:
     """Find the chats and messages that contain TEXT."""
+    from ..chats.export import message_dict
+
     if not text.strip():
         raise UsageError("the search text is empty")
     repository = app.open_repository()

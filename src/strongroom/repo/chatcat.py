@@ -34,14 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..chats import Chat, Format, detect, parse
 from ..chats import catalogue as cat
 from ..chats.catalogue import Catalogue, CatalogueEntry
-from ..chats.msgstore import Summary, summarize_bytes, summarize_path
+from ..chats.detect import Format, detect, parse
 from ..errors import AmbiguousChat, ChatNotFound, DataDamaged
 from .manifest import KIND_FILE, SEGMENT_MAX, Entry, SnapshotDoc
 
 if TYPE_CHECKING:
+    from ..chats.model import Chat
+    from ..chats.msgstore import Summary
     from .engine import Engine
 
 #: A text or JSON export is read whole to be parsed; larger ones are stored, not catalogued.
@@ -134,6 +135,8 @@ class Cataloguer:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="chats")
                 self._pending.append((arch, self._pool.submit(_summarize_fd, arch, dup)))
                 return
+            from ..chats.msgstore import summarize_bytes
+
             src.seek(0)
             entries_t, warns = summarize_bytes(arch, src.read())
             entries, warnings = list(entries_t), tuple(w.message for w in warns)
@@ -220,6 +223,8 @@ def _read_head(path: Path, n: int) -> bytes:
 
 
 def _summarize_fd(arch: str, fd: int) -> Summary:
+    from ..chats.msgstore import summarize_path
+
     try:
         return summarize_path(arch, disk=f"/proc/self/fd/{fd}")
     except Exception as exc:  # noqa: BLE001 - a parser bug must not fail the backup

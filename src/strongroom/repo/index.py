@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate, chain
 
@@ -66,11 +68,17 @@ class BlobTable:
 
     Behaves as a mapping; a deleted blob leaves a tombstone (pack number
     ``0xFFFFFFFF``) in the buffers, as deletions are rare (prune, damage).
+
+    While a whole index is loaded (:meth:`loading`), the dict may hold up to
+    :data:`_LOADING_MERGE` blobs before a merge: a repository of up to that many
+    blobs is then sorted once into empty buffers, not merged some twenty times.
     """
 
     _REC = struct.Struct("<IBBIIIII")
     _GONE = 0xFFFFFFFF
     _MIN_MERGE = 1024
+    #: Pending blobs allowed while loading (about 150 bytes each: ~10 MB at most).
+    _LOADING_MERGE = 1 << 16
 
     def __init__(self) -> None:
         self._ids = bytearray()              # n x 32-byte blob id, sorted
@@ -82,6 +90,17 @@ class BlobTable:
         self._pending: dict[bytes, bytes] = {}   # blob id -> _REC, not merged yet
         self._pack_ids: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
+        self._min_merge = self._MIN_MERGE
+
+    @contextmanager
+    def loading(self) -> Iterator[None]:
+        """Defer merges while many blobs are added at once; merge everything at the end."""
+        self._min_merge = self._LOADING_MERGE
+        try:
+            yield
+        finally:
+            self._min_merge = self._MIN_MERGE
+            self._merge()
 
     # -- encoding --------------------------------------------------------------------
     def _pack_number(self, pack_id: bytes) -> int:
@@ -178,7 +197,7 @@ class BlobTable:
         i = self._find(blob_id)
         if i < 0:
             self._pending[blob_id] = rec
-            if len(self._pending) >= max(self._MIN_MERGE, self._n >> 4):
+            if len(self._pending) >= max(self._min_merge, self._n >> 4):
                 self._merge()
             return
         at = i * self._REC.size
@@ -207,7 +226,7 @@ class BlobTable:
             j = self._find(blob_id)
             if j < 0:
                 pending[blob_id] = rec.pack(nos[i], t, f, fo, fl, fr, inner, ln)
-                if len(pending) >= max(self._MIN_MERGE, self._n >> 4):
+                if len(pending) >= max(self._min_merge, self._n >> 4):
                     self._merge()
                     pending = self._pending
             elif rec.unpack_from(self._recs, j * rec.size)[0] == self._GONE:
@@ -240,6 +259,9 @@ class BlobTable:
         stays near the buffers' size instead of twice it.
         """
         if not self._pending:
+            return
+        if not self._n:
+            self._fill()
             return
         if not self._off:
             self._off = array("I", bytes(4 * 65537))
@@ -274,6 +296,19 @@ class BlobTable:
         self._live += k
         self._pending = {}
         self._off = array("I", chain((0,), accumulate(self._counts)))
+
+    def _fill(self) -> None:
+        """The first merge: the buffers are empty, so they are the sorted pending blobs."""
+        todo = sorted(self._pending.items())
+        self._ids = bytearray(b"".join(bid for bid, _ in todo))
+        self._recs = bytearray(b"".join(rec for _, rec in todo))
+        counts = array("I", bytes(4 * 65536))
+        for prefix, count in Counter(bid[:2] for bid, _ in todo).items():
+            counts[(prefix[0] << 8) | prefix[1]] = count
+        self._counts = counts
+        self._off = array("I", chain((0,), accumulate(counts)))
+        self._n = self._live = len(todo)
+        self._pending = {}
 
     def compact(self) -> None:
         """Merge recent additions into the compact buffers (e.g. after loading)."""
