@@ -190,7 +190,8 @@ class Repository:
 
     def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
                hostname: str | None = None, tags: Sequence[str] = (),
-               exclude: Sequence[str] = (), cancel: Cancel | None = None) -> BackupSummary:
+               exclude: Sequence[str] = (), cancel: Cancel | None = None,
+               chats: bool = True) -> BackupSummary:
         """Back up files and directories into a new snapshot (then advance the head).
 
         The sources are scanned first, so ``progress`` gets totals (files, bytes)
@@ -198,10 +199,11 @@ class Repository:
         stops the backup with ``Cancelled``; no snapshot is written.
 
         ``tags`` are stored in the snapshot; ``exclude`` patterns
-        (:mod:`strongroom.repo.patterns`) leave paths out.
+        (:mod:`strongroom.repo.patterns`) leave paths out.  ``chats=False`` skips
+        recognising chat data: the snapshot then has no chat catalogue (spec §17).
         """
         summary = self._engine.backup(sources, progress=progress or NullProgress(),
-                                      hostname=hostname, tags=tags, exclude=exclude,
+                                      hostname=hostname, tags=tags, exclude=exclude, chats=chats,
                                       cancel=token(cancel))
         self.advance_head()
         return summary

@@ -49,12 +49,14 @@ below it; --exclude-file reads one pattern a line ('#' starts a comment).
 @click.option("--exclude-file", "exclude_files", multiple=True, metavar="FILE",
               type=click.File("r", encoding="utf-8"),
               help="Read --exclude patterns from FILE, one a line (repeatable).")
+@click.option("--no-chats", is_flag=True,
+              help="Do not recognise chat data: the snapshot gets no chat catalogue.")
 @vault_options
 @global_options
 @pass_app
 def command(app: AppContext, sources: tuple[str, ...], hostname: str | None,
             tags: tuple[str, ...], exclude: tuple[str, ...],
-            exclude_files: tuple[TextIO, ...]) -> None:
+            exclude_files: tuple[TextIO, ...], no_chats: bool) -> None:
     """Back up files and folders into a new encrypted snapshot."""
     patterns = list(exclude)
     for f in exclude_files:
@@ -68,7 +70,7 @@ def command(app: AppContext, sources: tuple[str, ...], hostname: str | None,
     repository = app.open_repository()
     started = time.monotonic()
     summary = repository.backup(list(sources), progress=app.progress(), hostname=hostname,
-                                tags=tag_list, exclude=patterns)
+                                tags=tag_list, exclude=patterns, chats=not no_chats)
     duration = time.monotonic() - started
     _show(app, summary, duration)
     if summary.warnings:

@@ -75,8 +75,9 @@ def command(ctx: click.Context, app: AppContext, snapshot: str) -> None:
     if app.json:
         app.emit_json([e.as_dict() for e in listing.entries])
     if not listing.catalogued:
-        say("note", f"snapshot {listing.snapshot_id[:8]} was made before chat catalogues "
-                    "existed; back up again to catalogue its chats")
+        say("note", f"snapshot {listing.snapshot_id[:8]} has no chat catalogue (made before "
+                    "catalogues existed, or with 'backup --no-chats'); back up again to "
+                    "catalogue its chats")
         return
     if app.json:
         return

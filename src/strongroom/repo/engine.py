@@ -335,11 +335,13 @@ class Engine:
     # -- operations (each in its own module) ---------------------------------------------
     def backup(self, sources: Sequence[str | Path], *, progress: Progress,
                hostname: str | None, tags: Sequence[str] = (),
-               exclude: Sequence[str] = (), cancel: Cancel = NEVER) -> BackupSummary:
+               exclude: Sequence[str] = (), cancel: Cancel = NEVER,
+               chats: bool = True) -> BackupSummary:
         """See :mod:`strongroom.repo.backup`."""
         from .backup import BackupRun
 
-        return BackupRun(self, progress, hostname, tags, exclude, cancel).run(sources)
+        return BackupRun(self, progress, hostname, tags, exclude, cancel,
+                         chats=chats).run(sources)
 
     def restore(self, ref: str, target: str | Path, *, subset: Subset,
                 options: RestoreOptions, progress: Progress,
