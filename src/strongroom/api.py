@@ -37,7 +37,7 @@ from .storage.base import Backend
 
 if TYPE_CHECKING:
     from .chats.catalogue import CatalogueEntry
-    from .chats.search import SearchHit
+    from .chats.search import MessageHit, SearchHit
     from .client.rollback import HeadGuard
     from .password import VaultAccess
     from .repo.chatcat import ChatChange, OpenedChat
@@ -370,6 +370,17 @@ class Repository:
         doc = self._engine.find_doc(listing.snapshot_id)
         return list(search((o.chat for o in open_chats(self._engine, doc, listing.entries)),
                            text))
+
+    def search_messages(self, text: str, ref: str = "latest") -> list[MessageHit]:
+        """The messages of snapshot *ref* containing *text* (case-insensitive), as
+        :meth:`search_chats` finds them and in its order, each with its chat's catalogue
+        entry instead of the whole chat: a message store is searched in SQL, so only the
+        matching messages are built (``strongroom chats search`` uses this)."""
+        from .repo.chatcat import search_messages
+
+        listing = self.chats(ref)
+        return search_messages(self._engine, self._engine.find_doc(listing.snapshot_id),
+                               listing.entries, text)
 
     def chat_changes(self, ref_a: str, ref_b: str) -> list[ChatChange]:
         """Per chat, messages added or changed from snapshot *ref_a* to *ref_b*."""

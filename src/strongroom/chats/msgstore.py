@@ -528,3 +528,74 @@ def _changed(db: sqlite3.Connection) -> Changes | None:
 def _differ(db: sqlite3.Connection, a: str, b: str) -> bool:
     return db.execute(f"SELECT 1 FROM ({a} EXCEPT {b}) UNION ALL SELECT 1 FROM ({b} EXCEPT {a})"
                       " LIMIT 1").fetchone() is not None
+
+
+# -- searching a store ----------------------------------------------------------------------
+#: Per chat name: (position in the chat, message) of each message that matched, in order.
+Found = dict[str, list[tuple[int, Message]]]
+
+
+def search_bytes(path: str, data: bytes | Callable[[], bytes], text: str) -> Found | None:
+    """The messages of the store *path* whose text or attachment name contains *text*
+    (Unicode case folding, as :func:`strongroom.chats.search.search`), with their
+    positions in their chats as :func:`parse_bytes` numbers them.  Only matching messages
+    are built: the match runs inside the query.  None if the store cannot be searched so
+    (then parse it whole); a store without a known schema has no matches."""
+    needle = text.casefold()
+
+    def match(body: object, file: object) -> int:
+        return int(needle in ("" if body is None else str(body)).casefold()
+                   or bool(file) and needle in str(file).casefold())
+
+    db = sqlite3.connect(":memory:")
+    try:
+        if not _deserialize(db, "main", data() if callable(data) else data):
+            return None
+        cols = _columns(db)
+        schema = _schema(cols)
+        if schema is None:
+            return None
+        src = _source(db, schema, cols)
+        head, _, order = src.sql.format(where="").partition(" ORDER BY ")
+        if not head.startswith("SELECT ") or not order:
+            return None
+        db.create_function("sr_match", 2, match, deterministic=True)
+        body, file = _TEXT_AND_FILE[schema](cols)
+        columns, _, tables = head[len("SELECT "):].partition(" FROM ")
+        pk = src.chat_col.rpartition(".")[0] + "." * ("." in src.chat_col) + _ROWS_OF[schema].pk
+        one, = db.execute(f"SELECT count(*) = count(DISTINCT {pk}) FROM {tables}").fetchone()
+        if not one:
+            return None  # a message joined to two rows: positions cannot be told by its key
+        # The text is matched inside the query, so only matching messages come out; their
+        # positions from a narrow window over the message table alone (the same order,
+        # and no message is joined to two rows).
+        alias = src.chat_col.rpartition(".")[0]
+        rows = db.execute(f"SELECT {pk}, {columns} FROM {tables}"
+                          f" WHERE sr_match({body}, {file})").fetchall()
+        db.execute("CREATE TEMP TABLE sr_hits (pk INTEGER PRIMARY KEY)")
+        db.executemany("INSERT INTO temp.sr_hits VALUES (?)", ((r[0],) for r in rows))
+        position = dict(db.execute(
+            f"SELECT * FROM (SELECT {pk} AS sr_pk, row_number() OVER (PARTITION BY"
+            f" {src.chat_col} ORDER BY {order}) - 1 FROM {_ROWS_OF[schema].table} {alias})"
+            " WHERE sr_pk IN (SELECT pk FROM temp.sr_hits)"))
+        out: Found = {}
+        for (cid, author, stamp, when, txt, att), row in zip(src.rows(r[1:] for r in rows), rows,
+                                                              strict=True):
+            msg = Message(when or iso_utc(stamp), None if author is None else str(author),
+                          "" if txt is None else str(txt), (str(att),) if att else ())
+            out.setdefault(src.name_of(cid), []).append((int(position[row[0]]), msg))
+        for hits in out.values():
+            hits.sort(key=lambda h: h[0])
+        return out
+    except _DB_ERRORS:
+        return None
+    finally:
+        db.close()
+
+
+_TEXT_AND_FILE: dict[str, Callable[[dict[str, set[str]]], tuple[str, str]]] = {
+    "whatsapp": lambda cols: ("m.text_data", "mm.file_path" if {"file_path", "message_row_id"}
+                              <= cols.get("message_media", set()) else "NULL"),
+    "legacy": lambda cols: ("data", "media_name" if "media_name" in cols["messages"] else "NULL"),
+    "bench": lambda cols: ("m.text", "d.path"),
+}

@@ -187,7 +187,7 @@ def search_command(app: AppContext, text: str, snapshot: str) -> None:
     if not text.strip():
         raise UsageError("the search text is empty")
     repository = app.open_repository()
-    hits = repository.search_chats(text, snapshot)
+    hits = repository.search_messages(text, snapshot)
     if app.json:
         app.emit_json([{"chat": h.chat.name, "kind": h.chat.kind, "index": h.index,
                         **message_dict(h.message)} for h in hits])

@@ -44,6 +44,7 @@ from .manifest import KIND_FILE, SEGMENT_MAX, Entry, SnapshotDoc
 if TYPE_CHECKING:
     from ..chats.model import Chat, Message
     from ..chats.msgstore import Summary
+    from ..chats.search import MessageHit
     from .engine import Engine
 
 #: A text or JSON export is read whole to be parsed; larger ones are stored, not catalogued.
@@ -364,6 +365,42 @@ def _attachment_reader(engine: Engine, fmt: Format, source: str, data: bytes,
         except DataDamaged:
             return None
     return from_snapshot
+
+
+def search_messages(engine: Engine, doc: SnapshotDoc, entries: Sequence[CatalogueEntry],
+                    text: str) -> list[MessageHit]:
+    """The messages of *entries* containing *text*, as :func:`strongroom.chats.search.search`
+    of :func:`open_chats` finds them and in that order (source by source, chat by chat).
+    A message store is searched in SQL (:func:`strongroom.chats.msgstore.search_bytes`):
+    only matching messages are built; other sources are parsed as for an export."""
+    from ..chats.model import KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE
+    from ..chats.msgstore import search_bytes
+    from ..chats.search import MessageHit, search
+
+    if not text:
+        raise ValueError("search text is empty")
+    by_source: dict[str, list[CatalogueEntry]] = {}
+    for e in entries:
+        by_source.setdefault(e.source, []).append(e)
+    stores = {s for s, group in by_source.items()
+              if all(e.kind in (KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE) for e in group)
+              and len({e.name for e in group}) == len(group)}
+    records = file_entries(engine, doc, stores)
+    hits: dict[str, list[MessageHit]] = {}
+    for source in sorted(stores):
+        record = records.get(source)
+        if record is None:
+            raise DataDamaged(f"/{source}: the catalogue names it, the snapshot lacks it")
+        found = search_bytes(source, functools.partial(read_file, engine, record), text)
+        if found is None:
+            continue  # searched below, parsed whole
+        hits[source] = [MessageHit(e, i, m) for e in by_source[source]
+                        for i, m in found.get(e.name, [])]
+    rest = [e for s, group in by_source.items() if s not in hits for e in group]
+    for opened in open_chats(engine, doc, rest):
+        hits.setdefault(opened.entry.source, []).extend(
+            MessageHit(opened.entry, h.index, h.message) for h in search([opened.chat], text))
+    return [h for source in sorted(hits) for h in hits[source]]
 
 
 # -- changes between two snapshots ----------------------------------------------------------

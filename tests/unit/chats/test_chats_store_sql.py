@@ -1,5 +1,6 @@
-"""Per-chat changes of a message store found in SQL (``changed_messages``) count exactly what
-comparing the whole chats counts, and it declines (None) where it could not be exact."""
+"""A message store answered in SQL: per-chat changes (``changed_messages``) count exactly what
+comparing the whole chats counts, declining (None) where that could not be exact; a search
+(``search_bytes``) finds what searching the whole parsed chats finds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import msgstore as bench_msgstore
-from strongroom.chats.msgstore import changed_messages, parse_bytes
+from strongroom.chats.msgstore import changed_messages, parse_bytes, search_bytes
+from strongroom.chats.search import search
 from strongroom.repo.chatcat import _compare
 
 PATH = "phone/Databases/msgstore.db"
@@ -141,3 +143,27 @@ _EDITS: list[Callable[[int, int], str]] = [
 def test_bench_store_changes_count_as_whole_chats_do(edits: list[tuple[int, int, int]]) -> None:
     after = _edited(BENCH, *(_EDITS[k](i, v) for k, i, v in edits))
     assert _fast(BENCH, after) == _whole(BENCH, after)
+
+
+def _searched(data: bytes, text: str) -> list[tuple[str, int, object]]:
+    found = search_bytes(PATH, data, text)
+    assert found is not None
+    order = [c.name for c in parse_bytes(PATH, data).chats]
+    return [(name, i, m) for name in order for i, m in found.get(name, [])]
+
+
+@pytest.mark.parametrize("text", ["hallo", "HI!", "9:00", "img-2024", "Wie geht", "zzz", "\n"])
+def test_a_search_in_sql_finds_what_the_whole_chats_give(wa: bytes, text: str) -> None:
+    for data in (wa, _edited(wa, "UPDATE message SET text_data = 'STRASSE' WHERE _id = 1"), BENCH):
+        whole = [(h.chat.name, h.index, h.message)
+                 for h in search(parse_bytes(PATH, data).chats, text)]
+        assert _searched(data, text) == whole
+
+
+def test_a_search_folds_case_as_python_does(wa: bytes) -> None:
+    data = _edited(wa, "UPDATE message SET text_data = 'Große Straße' WHERE _id = 2")
+    assert [m.text for _, _, m in _searched(data, "STRASSE")] == ["Große Straße"]
+
+
+def test_a_search_declines_what_is_no_database() -> None:
+    assert search_bytes(PATH, b"\x00" * 300, "x") is None
