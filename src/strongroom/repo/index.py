@@ -13,6 +13,7 @@ The in-memory :class:`Index` is the union of every index object.
 from __future__ import annotations
 
 import struct
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -299,15 +300,20 @@ class BlobTable:
 
     def _fill(self) -> None:
         """The first merge: the buffers are empty, so they are the sorted pending blobs."""
-        todo = sorted(self._pending.items())
-        self._ids = bytearray(b"".join(bid for bid, _ in todo))
-        self._recs = bytearray(b"".join(rec for _, rec in todo))
+        pending = self._pending
+        keys = sorted(pending)
+        self._ids = bytearray(b"".join(keys))
+        self._recs = bytearray(b"".join(map(pending.__getitem__, keys)))
+        # Each id's first two bytes as a big-endian u16: every 16th u16 of the id buffer.
+        prefixes = array("H", self._ids)[::16]
+        if sys.byteorder == "little":
+            prefixes.byteswap()
         counts = array("I", bytes(4 * 65536))
-        for prefix, count in Counter(bid[:2] for bid, _ in todo).items():
-            counts[(prefix[0] << 8) | prefix[1]] = count
+        for prefix, count in Counter(prefixes).items():
+            counts[prefix] = count
         self._counts = counts
         self._off = array("I", chain((0,), accumulate(counts)))
-        self._n = self._live = len(todo)
+        self._n = self._live = len(keys)
         self._pending = {}
 
     def compact(self) -> None:

@@ -132,3 +132,36 @@ def test_forget_frame_drops_only_that_frame(small_merges: None) -> None:
     idx.forget_frame(pid, 36)
     assert [bid in idx for bid in ids] == [i % 3 != 0 or i >= 9 for i in range(12)]
     assert len(idx.blobs) == 9
+
+
+def _fields(loc: BlobLocation) -> tuple[int, ...]:
+    return (loc.type, loc.flags, loc.frame_offset, loc.frame_len, loc.frame_raw, loc.inner,
+            loc.length)
+
+
+@pytest.mark.parametrize("loading_merge", [5, 1 << 16])
+def test_loading_a_whole_index_gives_the_same_table(monkeypatch: pytest.MonkeyPatch,
+                                                    loading_merge: int) -> None:
+    """``loading()`` (one sort into the empty buffers, then merges of up to
+    ``_LOADING_MERGE``) keeps the first location of a blob listed twice, as adding one by
+    one does, and every id is found through the prefix table."""
+    monkeypatch.setattr(BlobTable, "_LOADING_MERGE", loading_merge)
+    rnd = random.Random(SEED + loading_merge)
+    pack_ids = [rnd.randbytes(16) for _ in range(4)]
+    ids = [bytes([rnd.randrange(4), rnd.randrange(256)]) + rnd.randbytes(30) for _ in range(400)]
+    objects = [[(rnd.randrange(4), rnd.choice(ids), *_fields(_loc(rnd))) for _ in range(60)]
+               for _ in range(8)]
+    model: dict[bytes, tuple[bytes, BlobLocation]] = {}
+    plain = BlobTable()
+    loaded = BlobTable()
+    with loaded.loading():
+        for entries in objects:
+            loaded.add_raw(pack_ids, entries)
+            plain.add_raw(pack_ids, entries)
+            for i, bid, *fields in entries:
+                model.setdefault(bid, (pack_ids[i], BlobLocation(*fields)))
+    _same(loaded, model)
+    _same(plain, model)
+    for bid in ids:
+        assert loaded.get(bid) == model.get(bid) and (bid in loaded) == (bid in model)
+    assert loaded.get(bytes(32)) is None and bytes(32) not in loaded
