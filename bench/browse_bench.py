@@ -9,7 +9,8 @@ processes, the same questions a person asks: list the whole snapshot
 (``ls latest``), list the dataset's top folder in long format, and find
 ``*.db`` across all snapshots.  Each figure is the median wall time of
 ``--runs`` runs (the first run of each command is a warm-up and is not
-counted), with restic's median and the ratio Strongroom / restic; ``chats``
+counted; the CPU time of the process too), with restic's median and the ratio
+Strongroom / restic; ``chats``
 (the chat catalogue of the latest snapshot) has no restic counterpart.  The
 runs of the tools alternate, so load from elsewhere falls on all of them.
 ``--before EXE`` adds another ``strongroom`` executable (e.g. an older tree's
@@ -64,15 +65,20 @@ class _StrongroomAt(Strongroom):
         return [self.exe]
 
 
-def _medians(cmds: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, float]:
-    """Median seconds of each tool's command, the tools' runs alternating."""
-    times: dict[str, list[float]] = {name: [] for name in cmds}
+def _medians(cmds: dict[str, tuple[list[str], dict[str, str]]], runs: int
+             ) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and CPU seconds of each tool's command, the tools' runs alternating."""
+    wall: dict[str, list[float]] = {name: [] for name in cmds}
+    cpu: dict[str, list[float]] = {name: [] for name in cmds}
     for cmd, env in cmds.values():
         measure.run(cmd, env=env)  # warm-up: page cache, restic's index cache
     for _ in range(runs):
         for name, (cmd, env) in cmds.items():
-            times[name].append(measure.run(cmd, env=env).seconds)
-    return {name: round(statistics.median(t), 3) for name, t in times.items()}
+            m = measure.run(cmd, env=env)
+            wall[name].append(m.seconds)
+            cpu[name].append(m.cpu_seconds)
+    return ({n: round(statistics.median(t), 3) for n, t in wall.items()},
+            {n: round(statistics.median(t), 3) for n, t in cpu.items()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,16 +110,21 @@ def main(argv: list[str] | None = None) -> int:
         repos[tool.name] = repo
         for name, cmd in _queries(tool, repo, source).items():
             queries.setdefault(name, {})[tool.name] = (cmd, tool.env())
-    results = {name: _medians(cmds, args.runs) for name, cmds in queries.items()}
-    load = os.getloadavg()
+    load_before = os.getloadavg()
+    both = {name: _medians(cmds, args.runs) for name, cmds in queries.items()}
+    results = {name: wall for name, (wall, _) in both.items()}
     if args.json:
         print(json.dumps({"source": str(source), "runs": args.runs, "seconds": results,
-                          "loadavg_after": load}, indent=2))
+                          "cpu_seconds": {name: cpu for name, (_, cpu) in both.items()},
+                          "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
+                         indent=2))
         return 0
     for name, by_tool in results.items():
-        line = f"{name:<10} strongroom {by_tool['strongroom']:.3f} s"
+        cpu = both[name][1]
+        line = f"{name:<10} strongroom {by_tool['strongroom']:.3f} s (CPU {cpu['strongroom']:.3f} s)"
         if "strongroom-before" in by_tool:
-            line += f"   before {by_tool['strongroom-before']:.3f} s"
+            line += (f"   before {by_tool['strongroom-before']:.3f} s"
+                     f" (CPU {cpu['strongroom-before']:.3f} s)")
         if "restic" in by_tool:
             line += (f"   restic {by_tool['restic']:.3f} s   ratio "
                      f"{by_tool['strongroom'] / by_tool['restic']:.2f}")

@@ -19,9 +19,11 @@ import pytest
 
 from strongroom.cli.main import COMMANDS, cli
 
-#: Modules a local listing has no use for (the vault client, S3, progress bars,
-#: the parsers of chat exports, tar streams, the other commands).
-NOT_FOR_LISTING = ("httpx", "rich", "boto3", "botocore", "tarfile", "strongroom.client.vault_client",
+#: Modules a local listing has no use for (the vault client and server, OPAQUE, S3,
+#: progress bars, the parsers of chat exports, tar streams, the other commands).
+NOT_FOR_LISTING = ("httpx", "rich", "boto3", "botocore", "tarfile", "fastapi", "pydantic",
+                   "starlette", "uvicorn", "nacl", "pysodium", "strongroom.client.vault_client",
+                   "strongroom.opaque", "strongroom.vault.server", "strongroom.vault.app",
                    "strongroom.repo.dump", "strongroom.repo.restore", "strongroom.repo.backup",
                    "strongroom.chats.whatsapp", "strongroom.chats.telegram",
                    "strongroom.chats.msgstore", "strongroom.cli.cmd_backup",
