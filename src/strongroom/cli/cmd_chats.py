@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +147,8 @@ def export_command(app: AppContext, snapshot: str, chat: str, fmt: str, output: 
 
 def _write_new(path: Path, data: bytes) -> None:
     """Write *data* to *path* atomically (a partial export never takes a file's place)."""
+    import tempfile
+
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".strongroom-export-", dir=folder)
