@@ -8,9 +8,11 @@ Run: ``python3 -m bench.sdk_bench [--runs 5] [--size-mb 64]``
     was held throughout.
 (b) ``strongroom.aio`` backup, restore and an OPAQUE login with the default KSF
     while a 5 ms heartbeat task runs on the event loop: the latest it woke
-    (lag), and that minus the time the loop's thread waited for a CPU
-    (blocked: a call on the loop or a worker holding the GIL), next to the same
-    heartbeat with nothing running (the machine's own noise).
+    (raw), the part this process is responsible for (ours: raw minus the
+    loop thread's wait for a CPU that other processes held; see
+    ``tests/support/heartbeat.py``), and how many cores other processes used
+    meanwhile; next to the same heartbeat with nothing running (the
+    machine's own noise).
 (c) Cancellation: ``Cancel.cancel()`` from a timer thread at a random moment
     of a backup and of a restore; the time until the operation has raised
     ``Cancelled`` (lock released, workers stopped).
@@ -30,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.support.heartbeat import loop_lag, thread_stall
+from tests.support.heartbeat import loop_lag_parts, thread_stall
 
 import strongroom
 from strongroom import aio, opaque
@@ -87,10 +89,10 @@ def main() -> None:
         print(f"(b) event-loop lag (5 ms heartbeat), {args.size_mb} MiB + 500 small files")
         for name, make in (("idle", idle), ("backup", backup), ("restore", restore),
                            ("login", login)):
-            lags = [asyncio.run(loop_lag(make)) for _ in range(args.runs)]
-            blocked = [asyncio.run(loop_lag(make, blocked_only=True))
-                       for _ in range(args.runs)]
-            print(f"    {name:10} lag {fmt(lags)}; blocked {fmt(blocked)}")
+            lags = [asyncio.run(loop_lag_parts(make)) for _ in range(args.runs)]
+            others = statistics.median(lag.others for lag in lags)
+            print(f"    {name:10} raw {fmt([lag.raw for lag in lags])}; "
+                  f"ours {fmt([lag.ours for lag in lags])}; others {others:.2f} cores")
 
         print("(c) stop latency after Cancel.cancel() at a random moment")
         rnd = random.Random(1)

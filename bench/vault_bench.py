@@ -11,6 +11,7 @@ Reported: logins/s achieved, the vault's CPU seconds per login (from
 sustains when the load generator is not the limit), median and p99 latency.
 
     python3 -m bench.vault_bench --seconds 20 --clients 8
+    python3 -m bench.vault_bench --realms    (threshold realms: bench/realm_bench.py)
 """
 
 from __future__ import annotations
@@ -99,12 +100,18 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
 
 
 def main() -> None:
+    if "--realms" in sys.argv[1:]:  # threshold realms: bench/realm_bench.py
+        from .realm_bench import main as realm_main
+
+        realm_main(sys.argv[1:])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--clients", type=int, default=8, help="load processes")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--db", help="record store: a PostgreSQL DSN; the bench creates a fresh "
                                  "database there and drops it after (default: a SQLite file)")
+    ap.add_argument("--threads", type=int, help="the vault's worker threads (default: its own)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     all_cpus = os.sched_getaffinity(0)
@@ -117,7 +124,8 @@ def main() -> None:
         server = subprocess.Popen(
             ["taskset", "-c", str(a.server_cpu), sys.executable, "-m", "strongroom.cli.main",
              "vault", "serve", "--db", db, "--secrets", str(Path(tmp) / "s.json"),
-             "--port", str(port), "--kdf-memory-kib", "1024", "--attempt-limit", "10"],
+             "--port", str(port), "--kdf-memory-kib", "1024", "--attempt-limit", "10",
+             *(["--threads", str(a.threads)] if a.threads else [])],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait(port)
@@ -181,6 +189,7 @@ def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus:
         "server_cpu": a.server_cpu,
         "load_cpus": sorted(load_cpus),
         "clients": a.clients,
+        "vault_threads": a.threads or "default",
         "store": "postgresql" if a.db else "sqlite",
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }

@@ -98,9 +98,10 @@ class Demo:
              "wrong_password")
     PASSWORD = "correct horse battery staple"
 
-    def __init__(self, work: Path, *, quick: bool) -> None:
+    def __init__(self, work: Path, *, quick: bool, realms: int = 0) -> None:
         self.work = work
         self.quick = quick
+        self.realms = realms  # 0: one vault; n: a threshold realm set of n vaults
         self.chats = work / "phone" / "WhatsApp"
         self.repo = work / "backup-repository"
         self.key_file = work / "my-strongroom-key.txt"
@@ -109,6 +110,7 @@ class Demo:
         self.seed = 2021
         self.vault_env: dict[str, str] = {}
         self.vault_proc: subprocess.Popen[bytes] | None = None
+        self.realm_procs: list[subprocess.Popen[bytes]] = []
 
     # -- running the CLI ------------------------------------------------------------
 
@@ -158,6 +160,10 @@ class Demo:
         """Start an embedded Backup Key Vault (SQLite + software keystore) on a free port."""
         import socket
 
+        if self.realms:
+            self._start_realms()
+            return
+
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -184,8 +190,54 @@ class Demo:
         self.vault_env = {"STRONGROOM_VAULT": f"http://127.0.0.1:{port}",
                           "STRONGROOM_VAULT_TOKEN": token}
 
+    def _start_realms(self) -> None:
+        """A 2-of-3 (or k-of-n) realm set: n vaults, each its own database and secrets."""
+        import socket
+
+        urls, token_files = [], []
+        env = {**os.environ, "STRONGROOM_VAULT_PASSPHRASE": "demo vault passphrase"}
+        for i in range(1, self.realms + 1):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            d = self.work / f"realm{i}"
+            d.mkdir()
+            db, secrets = str(d / "vault.db"), str(d / "vault-secrets.json")
+            print(f"  $ strongroom vault serve --db {db} --port {port}   (realm {i}, in the "
+                  "background)")
+            self.realm_procs.append(subprocess.Popen(
+                [sys.executable, "-m", "strongroom.cli.main", "vault", "serve", "--db", db,
+                 "--secrets", secrets, "--port", str(port), "--kdf-memory-kib", "8192"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + 60
+            while True:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if time.monotonic() > deadline or self.realm_procs[-1].poll() is not None:
+                    raise DemoFailed(f"realm {i} did not start")
+                time.sleep(0.1)
+            token = self.strongroom("vault", "account", "create", "demo-user", "--db", db,
+                                    show=False, env={"STRONGROOM_VAULT_PASSPHRASE": "x"}
+                                    ).stdout.strip()
+            path = d / "token"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, token.encode())
+            os.close(fd)
+            urls.append(f"http://127.0.0.1:{port}")
+            token_files.append(str(path))
+        print(f"  the app configures {self.realms} realms (--vault given {self.realms} times, "
+              f"threshold {self.realms // 2 + 1}) and one token file per realm")
+        # --vault is repeatable: the variable splits at spaces; token files at os.pathsep.
+        self.vault_env = {"STRONGROOM_VAULT": " ".join(urls),
+                          "STRONGROOM_VAULT_TOKEN_FILE": os.pathsep.join(token_files)}
+
     def stop_vault(self) -> None:
         """Stop the embedded vault."""
+        for proc in self.realm_procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
         if self.vault_proc is not None and self.vault_proc.poll() is None:
             self.vault_proc.terminate()
             self.vault_proc.wait(timeout=10)
@@ -274,13 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data (for tests)")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it afterwards")
+    parser.add_argument("--realms", type=int, default=0, metavar="N",
+                        help="protect the password with a threshold realm set of N vaults "
+                             "(e.g. 3: any 2 recover the key)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="strongroom-demo-") as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         try:
-            Demo(work, quick=args.quick).run()
+            Demo(work, quick=args.quick, realms=args.realms).run()
         except DemoFailed as exc:
             print(f"\ndemo FAILED: {exc}", file=sys.stderr)
             return 1

@@ -3,11 +3,12 @@
 Every call runs the synchronous library in a worker thread (the loop's
 default executor, as :func:`asyncio.to_thread`), so the event loop keeps
 running: the
-heavy parts release the GIL (file and network I/O, hashing, and the password
-stretching, which uses libsodium for that reason; ``docs/sdk.md`` has the
-measurements), and ``tests/unit/test_aio.py`` checks that a 5 ms heartbeat on
-the loop is never late by more than 50 ms during a backup, a restore and a
-password login.
+heavy parts release the GIL (file and network I/O, compression, hashing, and
+the password stretching, which uses libsodium for that reason) or hold it
+only briefly (``docs/sdk.md`` §6 has the probe and the measurements), and
+``tests/unit/test_aio.py`` checks that a 5 ms heartbeat on the loop is never
+made late by 50 ms or more by this process during a backup, a restore and a
+password login (nor at all on a quiet machine).
 
 Cancelling the awaiting task (``task.cancel()``, a timeout) cancels the
 operation through its :class:`~strongroom.cancel.Cancel` token; the task's

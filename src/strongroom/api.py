@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .chats.catalogue import CatalogueEntry
     from .chats.search import MessageHit, SearchHit
     from .client.rollback import HeadGuard
-    from .password import VaultAccess
+    from .password import RealmAccess, VaultAccess
     from .repo.chatcat import ChatChange, OpenedChat
     from .repo.diff import ChatDiff, SnapshotDiff
     from .repo.dump import DumpResult
@@ -93,7 +93,7 @@ class Repository:
 
     @classmethod
     def open(cls, backend: Backend | str, key: BackupKey, *,
-             vault: VaultAccess | None = None,
+             vault: VaultAccess | RealmAccess | None = None,
              clock: Clock = time.time, rng: Rng = os.urandom) -> Repository:
         """Open a repository: ``RepositoryNotFound``, ``WrongKey``, ``UnsupportedVersion``.
 

@@ -14,11 +14,21 @@ are found again by the next backup, earlier snapshots are untouched; a
 restore has renamed into place only files that were complete, and removed
 its temporary files; check and prune stop between objects.  Unlike a kill,
 the repository lock is released at once.
+
+While an operation runs, its token is also the *current* one
+(:func:`current`, a context variable the operation sets, and which the
+worker threads of its pools adopt): a wait deep in a lower layer that does
+not get the token as an argument, such as the storage retry wrapper's
+backoff (:func:`pause`), ends as soon as the token is cancelled.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .errors import Cancelled
 
@@ -82,4 +92,49 @@ def token(cancel: Cancel | None) -> Cancel:
     return NEVER if cancel is None else cancel
 
 
-__all__ = ["NEVER", "Cancel", "token"]
+_CURRENT: contextvars.ContextVar[Cancel] = contextvars.ContextVar("strongroom_cancel",
+                                                                  default=NEVER)
+
+
+def current() -> Cancel:
+    """The token of the operation this thread works for (:data:`NEVER` outside one)."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def active(cancel: Cancel) -> Iterator[Cancel]:
+    """Make ``cancel`` the current token of this thread for the ``with`` block."""
+    reset = _CURRENT.set(cancel)
+    try:
+        yield cancel
+    finally:
+        _CURRENT.reset(reset)
+
+
+def adopt(cancel: Cancel) -> None:
+    """Make ``cancel`` current for the rest of this thread's life.
+
+    A pool's ``initializer`` (``ThreadPoolExecutor(initializer=adopt,
+    initargs=(current(),))``): worker threads do not inherit context variables.
+    """
+    _CURRENT.set(cancel)
+
+
+def pause(seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+    """Wait ``seconds`` unless the current token is cancelled: then ``Cancelled`` at once.
+
+    ``sleep`` (tests: a fake clock) replaces the wait; the token is checked
+    before and after it.
+    """
+    cancel = current()
+    cancel.check()
+    if sleep is not None:
+        sleep(seconds)
+    elif cancel is NEVER:
+        time.sleep(seconds)
+    else:
+        cancel.wait(seconds)
+    cancel.check()
+
+
+__all__ = ["NEVER", "Cancel", "active", "adopt", "current", "pause", "token"]

@@ -37,7 +37,9 @@ Typed fields say what the error is about, so an app need not parse messages:
     │   ├── InvalidLogin      wrong password OR unknown account      exit 21
     │   ├── AttemptsExhausted record destroyed after the limit       exit 22
     │   ├── VaultUnreachable                                         exit 23
+    │   │   └── RealmsUnavailable  fewer than k realms usable (realms)  exit 23
     │   ├── VaultProtocolError malformed message / pinned key mismatch exit 24
+    │   │   └── RealmNotRegistered  a realm holds no record (realms)    exit 24
     │   ├── VaultAuthError    bad or foreign account token           exit 25
     │   ├── VaultStoreError   vault's database failed (server side)  exit 20
     │   └── BackupHeadConflict  backup head advanced by someone else exit 20
@@ -348,6 +350,23 @@ class BackupHeadConflict(VaultError):
     current: int | None = None
 
 
+class RealmNotRegistered(VaultProtocolError):
+    """This realm holds no record for this backup (realms.md §5: 404 ``not_registered``)."""
+
+    exit_code = 24
+    hint = "the backup's realm set may have changed; open it with the 64-digit key"
+
+
+class RealmsUnavailable(VaultUnreachable):
+    """Fewer realms than the threshold gave a usable answer (realms.md §4.2)."""
+
+    exit_code = 23
+    hint = "try again when more realms are reachable; no further attempt was spent"
+    _fields = ("failures",)
+    #: One line per realm left out: its URL and why (never a secret).
+    failures: list[str] | None = None
+
+
 class ProtocolError(StrongroomError):
     """An OPAQUE protocol message was invalid."""
 
@@ -395,6 +414,8 @@ __all__ = [
     "PathNotFound",
     "PermanentStorageError",
     "ProtocolError",
+    "RealmNotRegistered",
+    "RealmsUnavailable",
     "RepositoryError",
     "RepositoryExists",
     "RepositoryLocked",

@@ -219,6 +219,11 @@ class StatusReporter:
         self._last = self._clock()
         self._on_status(self.status(finished=True))
 
+    def close(self) -> None:
+        """The operation stopped before the phase ended (an error, a cancel): no final
+        status is sent, so the last one sent stays the last (never a false 100 %)."""
+        self._active = False
+
     def warn(self, message: str) -> None:
         """A non-fatal problem."""
         if self._on_warning is not None:

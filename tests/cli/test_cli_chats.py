@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sqlite3
 from pathlib import Path
 from types import ModuleType
@@ -196,3 +197,31 @@ def test_backup_no_chats_makes_a_snapshot_without_catalogue(invoke: Invoke, repo
     # The snapshot before it still has its catalogue; its files are all there.
     first = invoke(*repo, "--json", "snapshots").json()["snapshots"][0]["id"]
     assert invoke(*repo, "chats", first, "--json").json()
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_restore_one_chat_never_follows_a_link_in_the_target(invoke: Invoke, repo: list[str],
+                                                             phone: Path, tmp_path: Path,
+                                                             strip: bool) -> None:
+    # A link planted where --chat (with or without --strip) would create a directory
+    # points outside the target: the restore refuses (exit 16) and writes nothing there.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_bytes(b"private")
+    target = tmp_path / "restored"
+    base = target if strip else target / str(phone).lstrip("/")
+    base.mkdir(parents=True)
+    (base / "WhatsApp").symlink_to(victim)
+    args = ["--strip", str(phone)] if strip else []
+    run = invoke(*repo, "restore", "latest", "--chat", "491701234567", "--target", target,
+                 *args)
+    assert run.code == 16, run.err
+    assert "not a directory" in run.err and "Traceback" not in run.err
+    assert sorted(os.listdir(victim)) == ["keep.txt"]
+    assert (victim / "keep.txt").read_bytes() == b"private"
+    # The same restore into a clean target works, and puts the chat's files in place.
+    clean = tmp_path / "clean"
+    assert invoke(*repo, "restore", "latest", "--chat", "491701234567", "--target", clean,
+                  *args).code == 0
+    root = clean if strip else clean / str(phone).lstrip("/")
+    assert (root / "WhatsApp" / "Databases" / "msgstore.db").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -132,6 +133,71 @@ def test_ctrl_c_at_the_prompt_exits_130(tmp_path: Path, repo_with_key: tuple[Pat
     assert "Traceback" not in err
 
 
+def _interrupt_when(args: list[str], env: dict[str, str], phase: str
+                    ) -> tuple[int, str, str, float]:
+    """Run ``args`` (with ``--json``); press Ctrl-C when a status of ``phase`` appears.
+
+    (exit code, stdout, stderr, seconds from SIGINT to exit)."""
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+    assert proc.stderr is not None
+    seen = b""
+    try:
+        while f'"phase": "{phase}"'.encode() not in seen:
+            line = proc.stderr.readline()
+            assert line, f"ended before phase {phase}: {seen[-2000:]!r}"
+            seen += line
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out.decode(), (seen + err).decode(), took
+
+
+def test_ctrl_c_cancels_a_backup_and_a_restore_cleanly(tmp_path: Path) -> None:
+    # A real SIGINT to the real process, mid-operation: it goes through the Cancel
+    # token (docs/spec/cli.md §5): exit 130, one line, no traceback, the lock released,
+    # no snapshot from the interrupted backup, no temporary file left by the restore.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "msgstore.db").write_bytes(os.urandom(1 << 20))
+    env = _env(tmp_path, STRONGROOM_REPO=str(tmp_path / "repo"),
+               STRONGROOM_KEY_FILE=str(tmp_path / "k.key"))
+    assert _run([*MODULE, "init"], env).returncode == 0
+    assert _run([*MODULE, "backup", str(src)], env).returncode == 0
+    (src / "video.mp4").write_bytes(os.urandom(384 << 20))  # seconds of work to interrupt
+    code, out, err, took = _interrupt_when([*MODULE, "--json", "backup", str(src)], env,
+                                           "backup")
+    assert code == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.rstrip().endswith("strongroom: interrupted; the last complete snapshot is intact")
+    error = json.loads(out)["error"]
+    assert (error["type"], error["exit_code"]) == ("Interrupted", 130)
+    statuses = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert statuses and not any(d["phase"] == "backup" and d["finished"] for d in statuses)
+    assert took < 30  # it stopped, not finished (a fraction of a second when quiet)
+    assert os.listdir(tmp_path / "repo" / "locks") == []
+    listed = _run([*MODULE, "--json", "snapshots"], env)
+    assert listed.returncode == 0 and listed.stdout.count('"id"') == 1
+    assert _run([*MODULE, "check", "--read-data"], env).returncode == 0
+    assert _run([*MODULE, "backup", str(src)], env).returncode == 0  # the next one works
+
+    target = tmp_path / "out"
+    code, _out, err, took = _interrupt_when(
+        [*MODULE, "--json", "restore", "latest", "--target", str(target)], env, "restore")
+    assert code == 130, err[-2000:]
+    assert "Traceback" not in err and took < 30
+    assert os.listdir(tmp_path / "repo" / "locks") == []
+    left = [p for p in target.rglob("*") if p.is_file()]
+    assert all(not p.name.startswith(".strongroom") for p in left), left  # no temp files
+    for p in left:  # what was renamed into place is complete
+        assert p.stat().st_size == (src / p.name).stat().st_size
+
+
 def test_progress_bars_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -163,3 +229,12 @@ def test_demo_quick_runs_every_step(tmp_path: Path) -> None:
     assert "every check held" in done.stdout
     assert "byte-identical" in done.stdout
     assert "(exit code 11)" in done.stdout
+
+
+def test_demo_quick_over_a_two_of_three_realm_set(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--quick",
+                           "--realms", "3"], capture_output=True, text=True, env=_env(tmp_path),
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "every check held" in done.stdout
+    assert "realm set (2 of 3)" in done.stdout and "realm 3 http://127.0.0.1:" in done.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +170,74 @@ def test_parallel_map_keeps_order_limit_and_first_error() -> None:
         parallel_map(boom, range(50), limit=2)
     with pytest.raises(ValueError):
         parallel_map(boom, [], limit=0)
+
+
+def test_a_pause_ends_when_the_operation_is_cancelled() -> None:
+    # The real wait (no sleep given): a long backoff ends within a fraction of a second
+    # of cancel(), as Cancelled, and the failing call is not tried again.
+    from strongroom.cancel import Cancel, active
+    from strongroom.errors import Cancelled
+
+    flaky = Flaky()
+    flaky.errors = [TransientStorageError("503")] * 10
+    retrying = RetryBackend(flaky, attempts=10, base_delay=30.0, max_delay=30.0,
+                            rng=lambda: 1.0)
+    token = Cancel()
+    timer = threading.Timer(0.1, token.cancel)
+    timer.start()
+    started = time.monotonic()
+    with active(token), pytest.raises(Cancelled):
+        retrying.get("x")
+    stopped = time.monotonic() - started
+    timer.join()
+    assert flaky.calls == 1 and stopped < 2.0  # not 30 s: the backoff was cut short
+    # Outside an operation (and with a fake sleep) the pause is a plain wait.
+    sleeps: list[float] = []
+    flaky.errors = [TransientStorageError("503")]
+    flaky.inner.put("x", b"1")
+    assert _retrying(flaky, sleeps).get("x") == b"1" and sleeps == [0.5]
+
+
+class FailingPacks(MemoryBackend):
+    """Every pack upload fails as a transient error; everything else works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pack_puts = 0
+
+    def put(self, name: str, data: bytes) -> None:
+        if name.startswith("data/"):
+            self.pack_puts += 1
+            raise TransientStorageError("503 slow down")
+        super().put(name, data)
+
+
+def test_a_backup_waiting_on_a_failing_store_stops_when_cancelled(tmp_path: Path) -> None:
+    # End to end: the pack upload runs on a worker thread of the packer's pool and keeps
+    # failing; its 30 s backoff there ends with cancel() from another thread.
+    import os
+
+    import strongroom
+    from strongroom.errors import Cancelled
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "photo.jpg").write_bytes(os.urandom(6 << 20))
+    store = FailingPacks()
+    key = strongroom.BackupKey.generate()
+    strongroom.Repository.create(store, key).close()
+    repo = strongroom.Repository.open(
+        RetryBackend(store, attempts=10, base_delay=30.0, max_delay=30.0, rng=lambda: 1.0),
+        key)
+    token = strongroom.Cancel()
+    timer = threading.Timer(0.3, token.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        repo.backup([src], cancel=token)
+    stopped = time.monotonic() - started
+    timer.join()
+    assert store.pack_puts >= 1  # it was waiting to retry an upload when cancelled
+    assert stopped < 3.0  # not 30 s: the backoff was cut short
+    assert repo.snapshots() == [] and repo.check().ok
+    repo.close()

@@ -2,14 +2,28 @@
 password login, task cancellation cancels the operation, statuses reach the loop.
 
 The loop's responsiveness is measured with a heartbeat task (sleep 5 ms, note
-how late it wakes).  On a shared, loaded machine the operating system alone
-makes a heartbeat late (CI runners; six engineers on two cores, load average
-above 30 while these tests were written): the loop's thread waits for a CPU.
-That wait is visible in ``/proc/thread-self/schedstat`` (time on a run queue)
-and is subtracted; what remains is the loop being *blocked*: by a call on it,
-or by a worker holding the GIL (the thread then sleeps, it is not queued).
-The best of five runs must stay under 50 ms; a control test shows the
-measurement does see a blocked loop.
+how late it wakes; ``tests/support/heartbeat.py``), and the lateness is split by
+cause, because on a shared machine the operating system alone makes a heartbeat
+late: CI runners, or five engineers' test runs on two cores (load average 8-26
+while this was measured).  The loop's thread then waits on a run queue for a
+CPU that *other processes* hold; ``/proc/<thread>/schedstat`` shows that wait.
+
+What is asserted, for the best of up to five runs:
+
+* ``ours`` < 50 ms: the lateness minus the part of the loop thread's run-queue
+  wait that this process's own threads cannot explain (they used ``c`` CPU
+  seconds during the beat, so they held all CPUs for at most ``c / ncpu``: that
+  much of the wait stays counted).  A call on the loop, a worker holding the
+  GIL, a worker preempted while holding it, our own threads crowding out the
+  loop: all of that stays in.  What is taken out is only a CPU that other
+  processes held, which no library can give back.
+* on a quiet machine (other processes used under 0.25 of a core during a run)
+  the raw lateness itself < 50 ms: nothing subtracted at all.
+
+Two controls show the test can fail: a call that blocks the loop, and a
+worker holding the GIL (pyca's Argon2id) are both measured as ``ours`` >= 50 ms.
+The probe behind this (which calls hold the GIL; what the lag is made of) is
+in ``docs/sdk.md`` §6.
 """
 
 from __future__ import annotations
@@ -21,27 +35,41 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from tests.support.heartbeat import loop_lag
+from tests.support.heartbeat import LoopLag, loop_lag_parts
 
 import strongroom
 from strongroom import aio, opaque
 
 LIMIT = 0.050
 RUNS = 5
+#: Cores other processes may use during a run for it to count as quiet.
+QUIET = 0.25
 
 
-def _best_lag(make: Callable[[], Awaitable[object]]) -> float:
-    """The least, over a few runs, of how long the loop was blocked during ``make()``."""
+def _lags(make: Callable[[], Awaitable[object]]) -> list[LoopLag]:
+    """Up to RUNS measurements of ``make()``; stops at the first that passes."""
 
-    async def runs() -> float:
-        best = 1e9
+    async def runs() -> list[LoopLag]:
+        out: list[LoopLag] = []
         for _ in range(RUNS):
-            best = min(best, await loop_lag(make, blocked_only=True))
-            if best < LIMIT:
+            lag = await loop_lag_parts(make)
+            out.append(lag)
+            if lag.ours < LIMIT and (lag.others >= QUIET or lag.raw < LIMIT):
                 break
-        return best
+        return out
 
     return asyncio.run(runs())
+
+
+def _assert_responsive(what: str, lags: list[LoopLag]) -> None:
+    best = min(lags, key=lambda lag: lag.ours)
+    shown = ", ".join(f"{lag.raw * 1000:.0f}/{lag.ours * 1000:.0f} ms (others "
+                      f"{lag.others:.2f} cores)" for lag in lags)
+    assert best.ours < LIMIT, f"{what}: this process blocked the loop; raw/ours: {shown}"
+    quiet = [lag for lag in lags if lag.others < QUIET]
+    if quiet:
+        assert min(lag.raw for lag in quiet) < LIMIT, (
+            f"{what}: the loop was late on a quiet machine; raw/ours: {shown}")
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +94,7 @@ def test_backup_and_restore_never_block_the_loop(source: Path, tmp_path: Path) -
         summary = await repo.backup([source])
         assert summary.files == 302
 
-    lag = _best_lag(backup)
-    assert lag < LIMIT, f"backup: the loop was blocked {lag * 1000:.0f} ms"
+    _assert_responsive("backup", _lags(backup))
 
     outs = iter(range(RUNS))
 
@@ -77,8 +104,7 @@ def test_backup_and_restore_never_block_the_loop(source: Path, tmp_path: Path) -
         summary = await repo.restore("latest", out, strip=str(source))
         assert summary.files == 302 and (out / "msgstore.db").stat().st_size == 24 << 20
 
-    lag = _best_lag(restore)
-    assert lag < LIMIT, f"restore: the loop was blocked {lag * 1000:.0f} ms"
+    _assert_responsive("restore", _lags(restore))
 
 
 def test_password_login_never_blocks_the_loop() -> None:
@@ -98,8 +124,7 @@ def test_password_login_never_blocks_the_loop() -> None:
                                              config=cfg)
         assert got == export
 
-    lag = _best_lag(login)
-    assert lag < LIMIT, f"password login: the loop was blocked {lag * 1000:.0f} ms"
+    _assert_responsive("password login", _lags(login))
 
 
 def test_the_lag_measurement_sees_a_blocked_loop() -> None:
@@ -107,7 +132,19 @@ def test_the_lag_measurement_sees_a_blocked_loop() -> None:
         await asyncio.sleep(0.02)
         time.sleep(0.2)  # noqa: ASYNC251 - on the loop itself: what a missing to_thread does
 
-    assert _best_lag(blocking) >= 0.15
+    assert min(lag.ours for lag in _lags(blocking)) >= 0.15
+
+
+def test_the_lag_measurement_sees_a_worker_holding_the_gil() -> None:
+    # pyca's Argon2id holds the GIL for the whole stretch (0.15 s on an idle core):
+    # what the key stretching did before it moved to libsodium.  The subtraction of
+    # other processes' CPU time must not hide it.
+    ksf = opaque.Argon2idKSF()
+
+    async def stretch() -> None:
+        await aio.call(ksf._stretch_pyca, b"hunter2 but longer")
+
+    assert min(lag.ours for lag in _lags(stretch)) >= LIMIT
 
 
 def test_cancelling_the_task_cancels_the_backup(source: Path, tmp_path: Path) -> None:

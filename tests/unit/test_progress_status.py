@@ -66,3 +66,27 @@ def test_a_backup_reports_scan_totals_before_reading(tmp_path: Path) -> None:
     repo.backup([src], progress=StatusReporter(seen.append, interval=0.0))
     done = [s for s in seen if s.phase == "backup"]
     assert done[-2].done == 15000 and done[-1].finished
+
+
+def test_a_backup_with_excludes_scans_what_it_reads(tmp_path: Path) -> None:
+    # The scan leaves out what --exclude leaves out, so the totals are those of the
+    # files read and the last status says 100 %.
+    src = tmp_path / "src"
+    (src / "cache" / "deep").mkdir(parents=True)
+    (src / "Media").mkdir()
+    (src / "msgstore.db").write_bytes(b"m" * 4000)
+    (src / "notes.tmp").write_bytes(b"t" * 3000)
+    (src / "cache" / "a").write_bytes(b"c" * 5000)
+    (src / "cache" / "deep" / "b").write_bytes(b"d" * 6000)
+    (src / "Media" / "p.jpg").write_bytes(b"j" * 2000)
+    seen: list[Status] = []
+    repo = strongroom.Repository.create(strongroom.storage_memory(),
+                                        strongroom.BackupKey.generate())
+    summary = repo.backup([src], exclude=["cache", "*.tmp", f"{src}/Media/p.jpg"],
+                          progress=StatusReporter(seen.append, interval=0.0))
+    assert summary.files == 1
+    scan = [s for s in seen if s.phase == "scan"]
+    backup = [s for s in seen if s.phase == "backup"]
+    assert scan[-1].done == 1
+    assert backup[0].total == 4000 and backup[0].files_total == 1
+    assert backup[-1].finished and backup[-1].done == 4000 and backup[-1].percent == 100.0

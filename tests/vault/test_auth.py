@@ -222,3 +222,12 @@ def test_jwt_max_lifetime_reaches_the_vault_from_its_settings(tmp_path: Path) ->
     assert VaultSettings(database="", secrets="").jwt_max_lifetime == DEFAULT_JWT_MAX_LIFETIME
     (option,) = [p for p in serve.params if p.name == "jwt_max_lifetime"]
     assert option.default == DEFAULT_JWT_MAX_LIFETIME
+
+
+def test_only_a_check_that_may_wait_leaves_the_event_loop(store: Any) -> None:
+    """A local token table and a JWT signature are checked on the event loop; a token
+    table on a database server is read from a worker thread (it may wait on the server)."""
+    from strongroom.vault.store_sqlite import SqliteStore
+
+    assert TokenAuth(store).may_wait is (not isinstance(store, SqliteStore))
+    assert JwtAuth(_keys()[1], issuer="i", audience="a").may_wait is False

@@ -40,3 +40,41 @@ def test_vault_failing_to_start_shows_its_log(tmp_path: Path) -> None:
     assert "vault exited with" in str(exc.value)
     assert "jwt" in str(exc.value).lower()  # the vault's own explanation, from the log
     assert vp.log.exists()
+
+
+def _threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+def _concurrent_logins(url: str, token: str, n: int) -> list[int]:
+    """``n`` login starts at once (each commits a counted guess with an fsync)."""
+    import base64
+    import concurrent.futures
+
+    ke1 = base64.urlsafe_b64encode(bytes(96)).rstrip(b"=").decode()
+
+    def one(_i: int) -> int:
+        r = httpx.post(f"{url}/v1/accounts/alice/login/start", json={"ke1": ke1},
+                       headers={"authorization": f"Bearer {token}"}, timeout=60)
+        return r.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        return list(ex.map(one, range(n)))
+
+
+@pytest.mark.vault
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threads_bound_the_vaults_worker_threads(tmp_path: Path, threads: int) -> None:
+    """``--threads N``: however many requests arrive at once, at most N worker threads."""
+    import subprocess
+
+    with VaultProcess(tmp_path, extra=("--threads", str(threads))) as vp:
+        assert isinstance(vp.proc, subprocess.Popen)
+        before = _threads(vp.proc.pid)  # listening, no request served yet
+        token = vp.create_account("alice")
+        for _ in range(3):
+            # Any answer will do (a KE1 of zeros is refused or counted); what counts
+            # is that 24 requests were in flight at once.
+            assert all(400 <= s < 500 or s == 200 for s in _concurrent_logins(vp.url, token, 24))
+        added = _threads(vp.proc.pid) - before
+    assert 1 <= added <= threads, (before, added)

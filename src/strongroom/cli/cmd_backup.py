@@ -69,8 +69,10 @@ def command(app: AppContext, sources: tuple[str, ...], hostname: str | None,
                          hint="check the SOURCE paths")
     repository = app.open_repository()
     started = time.monotonic()
-    summary = repository.backup(list(sources), progress=app.progress(), hostname=hostname,
-                                tags=tag_list, exclude=patterns, chats=not no_chats)
+    with app.interruptible() as cancel:  # Ctrl-C: Cancelled, exit 130
+        summary = repository.backup(list(sources), progress=app.progress(),
+                                    hostname=hostname, tags=tag_list, exclude=patterns,
+                                    cancel=cancel, chats=not no_chats)
     duration = time.monotonic() - started
     _show(app, summary, duration)
     if summary.warnings:

@@ -9,7 +9,7 @@ import click
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import access, vault_options
+from .vault_support import access, has_password, vault_options
 
 ENV_NEW = "STRONGROOM_NEW_PASSWORD"
 
@@ -23,10 +23,9 @@ ENV_NEW = "STRONGROOM_NEW_PASSWORD"
 def command(app: AppContext, new_password_file: str | None) -> None:
     """Change the backup password (nothing is re-uploaded; the key K stays the same)."""
     from .. import password as pw
-    from ..client import flows
 
     backend = app.backend()
-    if flows.read_locator(backend) is None:
+    if not has_password(backend):
         raise UsageError("this repository has no password", hint="use 'strongroom enable --password'")
     repository = app.open_repository()  # the current password or the 64-digit key opens it
     new = _new_password(app, new_password_file)

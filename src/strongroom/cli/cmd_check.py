@@ -30,7 +30,8 @@ at fault and the files it affects; the exit code is then 12."""
 def command(app: AppContext, read_data: bool) -> None:
     """Check the repository for missing or damaged data."""
     repository = app.open_repository()
-    report = repository.check(read_data=read_data, progress=app.progress())
+    with app.interruptible() as cancel:
+        report = repository.check(read_data=read_data, progress=app.progress(), cancel=cancel)
     _show(app, report)
     if not report.ok:
         raise DataDamaged(f"check found {len(report.problems)} problem(s)")

@@ -8,7 +8,7 @@ from ..errors import UsageError
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
-from .vault_support import access, vault_options
+from .vault_support import access, has_password, vault_options
 
 
 @click.command("disable")
@@ -30,8 +30,7 @@ def command(app: AppContext, use_password: bool, yes: bool) -> None:
     from ..client import flows
 
     backend = app.backend()
-    loc = flows.read_locator(backend)
-    if loc is None:
+    if not has_password(backend):
         raise UsageError("this repository has no password set up")
     if not yes:
         if not app.stdin_is_tty():

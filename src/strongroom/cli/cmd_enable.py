@@ -43,8 +43,14 @@ def repository_key(app: AppContext) -> Any:
 
 def enable_inputs(app: AppContext, backend: Any) -> tuple[Any, str]:
     """The vault access and the new password, checked before anything is changed."""
+    from ..password import RealmAccess
+
     vault = access(app, backend, need_vault=True)
-    vault.client()  # the token's account, asked now: a bad token fails before any write
+    if isinstance(vault, RealmAccess):
+        for c in vault.clients():  # each realm's token, asked now: fails before any write
+            c.whoami()
+    else:
+        vault.client()  # the token's account, asked now: a bad token fails before any write
     password = read_password(app, prompt="New backup password", confirm=True)
     return vault, password
 
@@ -53,11 +59,22 @@ def _enable(app: AppContext, repository: Any, inputs: tuple[Any, str] | None = N
     from .. import password as pw
 
     vault, password = inputs or enable_inputs(app, repository.backend)
+    from ..realms.locator import RealmLocator
+
     loc = pw.enable(repository, vault, password)
-    if app.json:
-        app.emit_json({"vault": loc.url, "account": loc.account, "password_enabled": True})
-        return
-    app.echo(f"password protection on: the key is deposited in the vault at {loc.url} "
-             f"(account {loc.account})")
+    if isinstance(loc, RealmLocator):
+        urls = [r.url for r in loc.realms]
+        if app.json:
+            app.emit_json({"realms": urls, "threshold": loc.threshold, "account": loc.account,
+                           "password_enabled": True})
+            return
+        app.echo(f"password protection on: the key is shared over {len(urls)} realms, any "
+                 f"{loc.threshold} of which recover it: {', '.join(urls)} (account {loc.account})")
+    else:
+        if app.json:
+            app.emit_json({"vault": loc.url, "account": loc.account, "password_enabled": True})
+            return
+        app.echo(f"password protection on: the key is deposited in the vault at {loc.url} "
+                 f"(account {loc.account})")
     say("note", "keep the 64-digit key too: it still opens the backup if the vault is gone "
                 "or locked after too many wrong passwords")

@@ -82,7 +82,8 @@ def command(app: AppContext, /, within: str | None, keep_tags: tuple[str, ...], 
                                where=snapshot_filter(app), tz=None)  # None: local time, DST
     pruned = None
     if and_prune and not dry_run:
-        pruned = repository.prune(progress=app.progress())
+        with app.interruptible() as cancel:
+            pruned = repository.prune(progress=app.progress(), cancel=cancel)
     if app.json:
         app.emit_json({**result.to_json(), "prune": pruned.to_json() if pruned else None})
         return

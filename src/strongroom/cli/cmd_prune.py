@@ -24,7 +24,9 @@ replacement is stored."""
 @pass_app
 def command(app: AppContext) -> None:
     """Free the space of data that no snapshot refers to any more."""
-    summary = app.open_repository().prune(progress=app.progress())
+    repository = app.open_repository()
+    with app.interruptible() as cancel:
+        summary = repository.prune(progress=app.progress(), cancel=cancel)
     if app.json:
         app.emit_json(summary.to_json())
     else:

@@ -114,10 +114,13 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
             say("warning" if action == "skip" else "note",
                 f"{_VERB[action]} {shown}" + (f": {why}" if why else ""))
 
-    summary = repository.restore(snapshot, target, include=include, exclude=exclude,
-                                 allow_damaged=allow_damaged, overwrite=overwrite,
-                                 dry_run=dry_run, restore_special_bits=restore_special_bits,
-                                 on_item=on_item, progress=app.progress(), strip=strip)
+    with app.interruptible() as cancel:
+        summary = repository.restore(snapshot, target, include=include, exclude=exclude,
+                                     allow_damaged=allow_damaged, overwrite=overwrite,
+                                     dry_run=dry_run,
+                                     restore_special_bits=restore_special_bits,
+                                     on_item=on_item, progress=app.progress(), strip=strip,
+                                     cancel=cancel)
     _show(app, summary, target, items)
     if summary.damaged:
         raise DataDamaged(f"restore incomplete: {len(summary.damaged)} file(s) damaged "

@@ -14,7 +14,7 @@ import click
 from ..errors import UsageError
 from .context import AppContext
 from .options import global_options, pass_app
-from .vault_support import access, vault_options
+from .vault_support import access, has_password, vault_options
 
 ENV_DB = "STRONGROOM_VAULT_DB"
 ENV_SECRETS = "STRONGROOM_VAULT_SECRETS"
@@ -75,10 +75,13 @@ def _db_option(f: F) -> F:
 @click.option("--sign-legacy-rows", is_flag=True,
               help="Once, after upgrading: give records of an older vault version their "
                    "integrity MAC (until then they are refused).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Requests served at once by the vault core (default: 2 with SQLite, which "
+                   "commits one write at a time; 16 with PostgreSQL).")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
           jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
-          kdf_memory_kib: int, sign_legacy_rows: bool) -> None:
+          kdf_memory_kib: int, sign_legacy_rows: bool, threads: int | None) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
 
@@ -94,10 +97,12 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         sign_legacy_rows=sign_legacy_rows,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
     vault = build_vault(settings)
-    app = create_app(vault, open_auth(settings, vault.store))
+    app = create_app(vault, open_auth(settings, vault.store), worker_threads=threads)
     key = base64.urlsafe_b64encode(vault.server_public_key).rstrip(b"=").decode()
     click.echo(f"strongroom vault on http://{host}:{port} (public key {key})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1)
+    # No proxy headers: the vault trusts no X-Forwarded-* header (it uses no client address).
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, workers=1,
+                proxy_headers=False)
 
 
 ENV_NEW_PASSPHRASE = "STRONGROOM_VAULT_NEW_PASSPHRASE"
@@ -212,15 +217,23 @@ def account_list(database: str, as_json: bool) -> None:
         store.close()
     # A token-only account shows once with no slot; each record key is one slot.
     keyed = [(*split_record_key(k), s, u) for k, s, u in rows]
+    # A realm record (docs/spec/realms.md §6.1) is a slot of the pseudo-account NAME 0x1E.
+    from ..vault.realm import REALM_MARK
+
+    realm = {(a[:-1], slot) for a, slot, _s, _u in keyed if a.endswith(REALM_MARK)}
+    keyed = [(a[:-1] if a.endswith(REALM_MARK) else a, slot, s, u) for a, slot, s, u in keyed]
     with_records = {a for a, _slot, s, _u in keyed if s is not None}
     shown = [r for r in keyed if r[2] is not None or r[0] not in with_records]
     if as_json:
         click.echo(json.dumps([{"account": a, "slot": slot if s is not None else None,
-                                "record": s, "used": u} for a, slot, s, u in shown], indent=2))
+                                "record": s, "used": u,
+                                **({"realm": True} if (a, slot) in realm else {})}
+                               for a, slot, s, u in shown], indent=2))
         return
     for name, slot, state, used in shown:
         where = f"{name}\t{slot or '(legacy)'}" if state is not None else f"{name}\t-"
-        click.echo(f"{where}\t{state or 'no record'}\t{used} guess(es) used")
+        kind = " (realm)" if (name, slot) in realm else ""
+        click.echo(f"{where}{kind}\t{state or 'no record'}\t{used} guess(es) used")
 
 
 @account.command("delete")
@@ -243,6 +256,10 @@ def account_delete(name: str, database: str, yes: bool) -> None:
     store = open_store(database)
     try:
         existed = store.delete_account(name)
+        # Its realm records too (realms.md §6.1: the slots of the pseudo-account NAME 0x1E).
+        from ..vault.realm import realm_pseudo_account
+
+        existed = store.delete_account(realm_pseudo_account(name)) or existed
     finally:
         store.close()
     if not existed:
@@ -258,16 +275,18 @@ def status(app: AppContext) -> None:
     """Show whether this repository's key is in the vault, the attempts left, and the
     account's slots (one per password-protected backup)."""
     from .. import password as pw
-    from ..client import flows
 
     backend = app.backend()
-    loc = flows.read_locator(backend)
-    if loc is None and not app.extra.get("vault"):
+    if not has_password(backend) and not app.extra.get("vault") \
+            and not app.extra.get("realm_urls"):
         raise UsageError("this repository has no password set up (no ext/vault.json)",
                          hint="enable one with 'strongroom enable --password'")
     st = pw.status(backend, access(app, backend, need_vault=True))
     if app.json:
         app.emit_json(st.to_json())
+        return
+    if st.threshold is not None:
+        _realm_status(app, st)
         return
     where = f"vault {st.vault}: account {st.account}"
     if not st.enabled:
@@ -283,3 +302,28 @@ def status(app: AppContext) -> None:
         mine = " (this backup)" if st.enabled and x.slot == st.slot else ""
         state = "locked" if x.locked else f"{x.attempts_left} attempts left"
         app.echo(f"  slot {x.slot or '(legacy)'}: {state}{mine}")
+
+
+def _realm_status(app: AppContext, st: Any) -> None:
+    """``vault status`` of a realm set: the set, then each realm's attempts left."""
+    n = len(st.realms)
+    where = f"realm set ({st.threshold} of {n}): account {st.account}"
+    if not st.enabled:
+        app.echo(f"{where}: this repository has no password")
+        return
+    if st.locked:
+        app.echo(f"{where}: fewer than {st.threshold} realms still hold the key; only the "
+                 "64-digit key opens this backup")
+    else:
+        app.echo(f"{where}: key shared, {st.attempts_left} of {st.attempt_limit} attempts left")
+    for r in st.realms:
+        if r.error is not None:
+            state = f"unavailable ({r.error})"
+        elif r.locked:
+            state = "locked"
+        elif not r.exists:
+            state = "no record"
+        else:
+            state = f"{r.attempts_left} attempts left"
+        app.echo(f"  realm {r.index} {r.url}: {state}")
+

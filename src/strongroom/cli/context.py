@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..cancel import Cancel
 from ..crypto.keys import BackupKey
 from ..errors import FormatError, UsageError, WrongKey
 
@@ -63,6 +68,8 @@ class AppContext:
     key: BackupKey | None = field(default=None, repr=False)
     #: Set once a command has written its JSON document (an error then adds none).
     json_emitted: bool = False
+    #: The token of the command's long operation; Ctrl-C sets it (:meth:`interruptible`).
+    cancel: Cancel = field(default_factory=Cancel, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def require_repo(self) -> str:
@@ -102,14 +109,48 @@ class AppContext:
         self._closers.insert(0, repository.close)
         return repository
 
+    @contextmanager
+    def interruptible(self) -> Iterator[Cancel]:
+        """Ctrl-C during the block cancels the operation through :attr:`cancel`.
+
+        The first SIGINT only sets the token: the operation stops at its next
+        check (within a fraction of a second) exactly as the library's
+        cancellation does (``docs/sdk.md`` §5: the repository as a kill would
+        leave it, the lock released, a restore's temporary files removed), and
+        raises ``Cancelled``, which the error boundary reports with exit 130.
+        A second Ctrl-C raises ``KeyboardInterrupt`` at once.  Outside these
+        blocks (a key prompt) Ctrl-C interrupts at once, as before.  A SIGINT
+        the parent told us to ignore stays ignored.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield self.cancel  # signals reach the main thread only (an embedding app)
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous in (signal.SIG_IGN, None):
+            yield self.cancel
+            return
+        token = self.cancel
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            if token.cancelled:
+                raise KeyboardInterrupt
+            token.cancel("interrupted (Ctrl-C)")
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield token
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def progress(self) -> Progress:
         """Bars when stderr is a terminal, JSON status lines there with ``--json``, else silent."""
         from .progress import make_progress
 
         progress = make_progress(enabled=not (self.quiet or self.no_progress),
                                  json_lines=self.json)
-        # A command that fails mid-phase must still take its bar off the screen.
-        self._closers.insert(0, progress.finish)
+        # A command that fails mid-phase must still take its bar off the screen, without
+        # filling it (finish() would claim the phase complete: a false 100 %).
+        self._closers.insert(0, getattr(progress, "close", progress.finish))
         return progress
 
     def emit_json(self, document: Any) -> None:

@@ -106,6 +106,12 @@ class TerminalProgress:
         self._bars.stop()
         self._bars = self._task = None
 
+    def close(self) -> None:
+        """The command stopped (an error, Ctrl-C): take the bar down as it is, unfilled."""
+        if self._bars is not None:
+            self._bars.stop()
+        self._bars = self._task = None
+
     def warn(self, message: str) -> None:
         """Print a warning above the bar."""
         self.console.print(f"strongroom: warning: {tidy(message)}", markup=False,

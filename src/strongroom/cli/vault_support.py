@@ -40,10 +40,34 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return callback
 
 
+def _store_vaults(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
+    """One ``--vault`` is a vault (as before); several are the realms of a realm set."""
+    urls = tuple(value or ())
+    if len(urls) == 1:
+        ctx.ensure_object(AppContext).extra["vault"] = urls[0]
+    elif len(urls) > 1:
+        ctx.ensure_object(AppContext).extra["realm_urls"] = urls
+    return value
+
+
+def has_password(backend: Any) -> bool:
+    """Whether the repository has a locator: one vault (version 1/2) or a realm set (3)."""
+    from ..client import flows
+    from ..realms.locator import read_realm_locator
+
+    return read_realm_locator(backend) is not None or flows.read_locator(backend) is not None
+
+
 def _option_specs() -> list[tuple[list[str], dict[str, Any]]]:
     return [
         (["--vault"], {"metavar": "URL", "envvar": ENV_VAULT, "expose_value": False,
-                           "callback": _store("vault"), "help": f"Backup Key Vault URL [env {ENV_VAULT}]."}),
+                       "multiple": True, "callback": _store_vaults,
+                       "help": f"Backup Key Vault URL [env {ENV_VAULT}]; give it several times "
+                               "for a threshold realm set (with --threshold)."}),
+        (["--threshold"], {"metavar": "K", "type": click.IntRange(1, 16), "expose_value": False,
+                           "callback": _store("threshold"),
+                           "help": "With several --vault: how many realms recover the key "
+                                   "(a strict majority; default the smallest one)."}),
         *token_option_specs(),
         (["--vault-key"], {"metavar": "B64", "envvar": ENV_VAULT_KEY, "expose_value": False,
                                "callback": _store("vault_key"),
@@ -193,14 +217,13 @@ def confirm_last(app: AppContext) -> Callable[[], bool]:
 
 
 def _recover(request: KeyRequest) -> BackupKey | None:
-    from ..client import flows
     from ..password import recover_key
 
-    if flows.read_locator(request.backend) is None:
+    if not has_password(request.backend):
         return None
     app = request.app
     vault = access(app, request.backend, need_vault=False)
-    if not vault.token:
+    if not getattr(vault, "token", True) or not realm_tokens_given(app, vault):
         raise UsageError("no vault token given", hint=TOKEN_HINT)
     password = read_password(app)
     key = recover_key(request.backend, vault, password, confirm_last=confirm_last(app))
@@ -240,8 +263,12 @@ def access(app: AppContext, backend: Any, *, need_vault: bool = False) -> Any:
     """
     from ..client import flows
     from ..password import VaultAccess
+    from ..realms.locator import read_realm_locator
     from .keystore import config_dir
 
+    realm_loc = read_realm_locator(backend) if backend is not None else None
+    if realm_loc is not None or app.extra.get("realm_urls"):
+        return _realm_access(app, realm_loc, need_vault=need_vault)
     loc = flows.read_locator(backend) if backend is not None else None
     token = vault_token(app)
     url = app.extra.get("vault")
@@ -264,6 +291,71 @@ def access(app: AppContext, backend: Any, *, need_vault: bool = False) -> Any:
     return result
 
 
+def realm_tokens_given(app: AppContext, vault: Any) -> bool:
+    """For a realm set: whether every realm has a token (a single vault: True)."""
+    realms = getattr(vault, "realms", None)
+    return realms is None or all(r.token for r in realms)
+
+
+def _realm_tokens(app: AppContext, n: int) -> list[str | None]:
+    """One token for every realm (one ``--vault-token-file`` or the environment: the same
+    credential, e.g. the app's JWT), or one file per realm in the order of ``--vault``."""
+    from .vaulttoken import token_from_file
+
+    files = app.extra.get("vault_token_files") or ()
+    if len(files) > 1:
+        if len(files) != n:
+            raise UsageError(f"{len(files)} --vault-token-file for {n} realms",
+                             hint="give one token file for all realms, or one per --vault, in "
+                                  "the same order")
+        return [token_from_file(app, str(f)) for f in files]
+    token = vault_token(app)
+    return [token] * n
+
+
+def _realm_access(app: AppContext, loc: Any, *, need_vault: bool) -> Any:
+    """The :class:`strongroom.password.RealmAccess` of this invocation (realms.md)."""
+    from ..client.vault_client import VaultClient
+    from ..password import RealmAccess, RealmConfig
+    from .keystore import config_dir
+
+    given = app.extra.get("realm_urls")
+    if given:
+        urls = [u.strip().rstrip("/") for u in given]
+        for u in urls:
+            _remember_vault(app, u)
+    elif loc is not None:
+        urls = [r.url for r in loc.realms]
+    else:
+        raise UsageError("no realms given", hint="pass --vault URL several times")
+    if len(set(urls)) != len(urls):
+        raise UsageError("a realm is given twice")
+    tokens = _realm_tokens(app, len(urls))
+    if loc is not None and not given and any(tokens):
+        for u in urls:
+            _check_trusted_vault(app, u)
+    if need_vault and not all(tokens):
+        raise UsageError("no vault token given", hint=TOKEN_HINT)
+    n = len(urls)
+    threshold = app.extra.get("threshold") or (loc.threshold if loc is not None else n // 2 + 1)
+    if loc is not None and threshold != loc.threshold:
+        raise UsageError(f"this repository's realm set has threshold {loc.threshold}, not "
+                         f"{threshold}")
+    if not n // 2 < threshold <= n:
+        raise UsageError(f"--threshold must be a strict majority of the {n} realms "
+                         f"({n // 2 + 1} to {n})")
+    account = loc.account if loc is not None else None
+    if account is None and tokens[0]:
+        with VaultClient(urls[0], None, tokens[0]) as probe:
+            account = probe.whoami()
+    result = RealmAccess([RealmConfig(u, t) for u, t in zip(urls, tokens, strict=True)],
+                         threshold=threshold, account=account or "",
+                         device_dir=config_dir(app.env) / "heads",
+                         on_skip=_warn if not need_vault else None)
+    app.on_close(result.close)
+    return result
+
+
 def _warn(message: str) -> None:
     say("warning", message)
 
@@ -273,4 +365,4 @@ def install() -> None:
     register_key_source("vault", from_vault, before="environment")
 
 
-__all__ = ["access", "install", "read_password", "vault_client", "vault_options"]
+__all__ = ["access", "has_password", "install", "read_password", "vault_client", "vault_options"]

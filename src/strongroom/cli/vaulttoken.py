@@ -44,8 +44,12 @@ def _refuse_token_argument(_ctx: click.Context, _p: click.Parameter, value: Any)
 
 
 def _store_file(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
-    if value is not None:
-        ctx.ensure_object(AppContext).extra["vault_token_file"] = value
+    files = tuple(value or ())
+    if files:
+        # One file is the account's token everywhere; several are one per realm
+        # (docs/spec/realms.md), in the order of --vault.
+        ctx.ensure_object(AppContext).extra["vault_token_file"] = files[0]
+        ctx.ensure_object(AppContext).extra["vault_token_files"] = files
     return value
 
 
@@ -54,7 +58,9 @@ def token_option_specs() -> list[tuple[list[str], dict[str, Any]]]:
     return [
         (["--vault-token-file"], {
             "metavar": "PATH", "envvar": ENV_TOKEN_FILE, "expose_value": False,
-            "callback": _store_file,
+            "callback": _store_file, "multiple": True,
+            # A path type: the variable splits at os.pathsep (':'), never at spaces.
+            "type": click.Path(allow_dash=True, dir_okay=False),
             "help": f"Read this account's vault token or JWT from PATH (- = standard input) "
                     f"[env {ENV_TOKEN_FILE}; or the token itself in {ENV_TOKEN}]."}),
         (["--vault-token"], {"metavar": "TOKEN", "expose_value": False, "hidden": True,
@@ -82,6 +88,15 @@ def vault_token(app: AppContext) -> str | None:
         raise UsageError(f"{where} does not hold one token (spaces, several lines or "
                          "non-ASCII characters)", hint="a token file holds the token on one line")
     app.extra["vault_token"] = token
+    return token
+
+
+def token_from_file(app: AppContext, path: str) -> str:
+    """The token in one file (``-``: standard input), checked like :func:`vault_token`'s."""
+    token = _from_stdin(app) if path == "-" else _from_file(path)
+    where = "standard input" if path == "-" else f"the vault token file {path}"
+    if not token or not _TOKEN.fullmatch(token):
+        raise UsageError(f"{where} does not hold one token", hint=HINT)
     return token
 
 
@@ -114,4 +129,5 @@ def _decode(raw: bytes, where: str) -> str:
         raise UsageError(f"{where} does not hold one token (non-ASCII bytes)") from None
 
 
-__all__ = ["ENV_TOKEN", "ENV_TOKEN_FILE", "MAX_TOKEN_BYTES", "token_option_specs", "vault_token"]
+__all__ = ["ENV_TOKEN", "ENV_TOKEN_FILE", "MAX_TOKEN_BYTES", "token_from_file", "token_option_specs",
+           "vault_token"]

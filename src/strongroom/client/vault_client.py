@@ -24,6 +24,7 @@ from ..errors import (
     BackupHeadConflict,
     InvalidAccountId,
     InvalidLogin,
+    RealmNotRegistered,
     StrongroomError,
     UsageError,
     VaultAuthError,
@@ -250,6 +251,30 @@ class VaultClient:
         """Advance the head to ``counter`` (old + 1); ``BackupHeadConflict`` if someone else did."""
         self._call("POST", f"{self._acct}/head", {"counter": counter, "tag": b64e(tag)})
 
+    # -- realm endpoints (docs/spec/realms.md §5) ----------------------------------
+
+    def realm_register(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Deposit this realm's part of a realm-set registration (binary fields already
+        base64url, as the spec's request)."""
+        return self._call("POST", f"{self._acct}/realm/register", body)
+
+    def realm_status(self) -> dict[str, Any]:
+        """exists, locked, attempts_left, attempt_limit, ksf, index of this slot's realm record."""
+        return self._call("GET", f"{self._acct}/realm")
+
+    def realm_evaluate(self, blinded: bytes) -> dict[str, Any]:
+        """``M`` → ``{evaluation, proof, attempts_left}`` (this spends a guess at the realm)."""
+        return self._call("POST", f"{self._acct}/realm/evaluate", {"blinded": b64e(blinded)})
+
+    def realm_unlock(self, tag: bytes) -> dict[str, Any]:
+        """The unlock tag → ``{key_share, wrapped_key}``."""
+        return self._call("POST", f"{self._acct}/realm/unlock", {"tag": b64e(tag)})
+
+    def realm_delete(self, proof: bytes | None = None) -> bool:
+        """Erase this slot's realm record (with the record proof); True if one existed."""
+        body = {"proof": b64e(proof)} if proof is not None else None
+        return bool(self._call("DELETE", f"{self._acct}/realm", body).get("deleted"))
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         if not self.account and path not in ("/v1/info", "/v1/whoami"):
             raise UsageError("this vault client has no account")
@@ -361,6 +386,8 @@ def _error(status: int, data: dict[str, Any]) -> StrongroomError:
         return AttemptsExhausted() if left == 0 else InvalidLogin(attempts_left=left)
     if code == "locked":
         return AttemptsExhausted()
+    if code == "not_registered":
+        return RealmNotRegistered(f"the realm holds no record for this backup: {msg}")
     if code == "session_invalid":
         return VaultSessionInvalid()
     if code == "head_conflict":

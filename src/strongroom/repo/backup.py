@@ -134,7 +134,7 @@ class BackupRun:
                            key=lambda kv: _key(kv[0]))
             paths = ["/" + a for a, _ in roots]
             self.exclude = PatternSet.of(self.exclude_patterns, paths)
-            self.scanned = scan([p for _, p in roots], self.progress, self.cancel)
+            self.scanned = scan(roots, self.progress, self.cancel, self.exclude)
             parent = self._parent(paths)
             packer = Packer(self.engine)
             packer.before_index = lock.ensure_held

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..cancel import NEVER, Cancel
+from ..cancel import NEVER, Cancel, adopt, current
 from ..errors import DataDamaged, FormatError, ObjectNotFound
 from ..progress import Progress
 from .config import read_config
@@ -197,7 +197,8 @@ class CheckRun:
         # Packs are downloaded and verified a few at a time by worker threads (the
         # I/O and AES-GCM overlap); results are merged here, in order.
         inflight: deque[tuple[bytes, Future[_Verdict]]] = deque()
-        with ThreadPoolExecutor(3, thread_name_prefix="strongroom-check") as pool:
+        with ThreadPoolExecutor(3, thread_name_prefix="strongroom-check",
+                                initializer=adopt, initargs=(current(),)) as pool:
             for pid, info in index.packs.items():
                 name = pack_name(pid)
                 if name not in present:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
-from ..cancel import NEVER, Cancel
+from ..cancel import NEVER, Cancel, active, adopt, current
 from ..crypto import labels
 from ..crypto.keys import BackupKey
 from ..errors import (
@@ -137,7 +137,8 @@ class Engine:
             workers = min(self.concurrency(), len(names))
             with idx.blobs.loading():  # one sort at the end instead of a merge per ~1,000 blobs
                 if workers > 1:
-                    with ThreadPoolExecutor(workers, thread_name_prefix="strongroom-index") as pool:
+                    with ThreadPoolExecutor(workers, thread_name_prefix="strongroom-index",
+                                            initializer=adopt, initargs=(current(),)) as pool:
                         self._merge_index_objects(idx, names, pool, 2 * workers)
                 else:
                     for name in names:
@@ -340,8 +341,9 @@ class Engine:
         """See :mod:`strongroom.repo.backup`."""
         from .backup import BackupRun
 
-        return BackupRun(self, progress, hostname, tags, exclude, cancel,
-                         chats=chats).run(sources)
+        with active(cancel):  # the storage layer's waits see it too (cancel.pause)
+            return BackupRun(self, progress, hostname, tags, exclude, cancel,
+                             chats=chats).run(sources)
 
     def restore(self, ref: str, target: str | Path, *, subset: Subset,
                 options: RestoreOptions, progress: Progress,
@@ -349,14 +351,16 @@ class Engine:
         """See :mod:`strongroom.repo.restore`."""
         from .restore import RestoreRun
 
-        return RestoreRun(self, progress, options, cancel).run(ref, Path(target), subset)
+        with active(cancel):
+            return RestoreRun(self, progress, options, cancel).run(ref, Path(target), subset)
 
     def check(self, *, read_data: bool, progress: Progress,
               cancel: Cancel = NEVER) -> CheckReport:
         """See :mod:`strongroom.repo.check`."""
         from .check import CheckRun
 
-        return CheckRun(self, progress, cancel).run(read_data)
+        with active(cancel):
+            return CheckRun(self, progress, cancel).run(read_data)
 
     def forget(self, **policy: Any) -> ForgetResult:
         """See :mod:`strongroom.repo.maintenance`."""
@@ -368,4 +372,5 @@ class Engine:
         """See :mod:`strongroom.repo.maintenance`."""
         from .maintenance import prune
 
-        return prune(self, progress, cancel)
+        with active(cancel):
+            return prune(self, progress, cancel)

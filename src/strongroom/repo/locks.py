@@ -40,6 +40,7 @@ from .sealed import (
     LOCK_MAX,
     fetch_capped,
     json_bool,
+    json_hex,
     json_int,
     json_str,
     named_objects,
@@ -49,6 +50,8 @@ from .sealed import (
 )
 
 LOCK_MAGIC = b"SRL1"
+#: The lock document's ``v``; a reader treats any other as unreadable (spec §9).
+LOCK_VERSION = 2
 LOCK_PREFIX = "locks/"
 #: An observer that has seen one lock object unchanged this long (its own clock) calls it stale.
 STALE_AFTER = 30 * 60.0
@@ -147,7 +150,7 @@ class Lock:
 
     def _write(self) -> str:
         name = LOCK_PREFIX + self._rng(16).hex()
-        doc = {"v": 2, "exclusive": self.exclusive, "instance": self.instance, "seq": self.seq,
+        doc = {"v": LOCK_VERSION, "exclusive": self.exclusive, "instance": self.instance, "seq": self.seq,
                "hostname": socket.gethostname()[:255], "boot": self._boot, "pid": os.getpid()}
         data = seal_object(self._key, labels.LOCK, LOCK_MAGIC, name,
                            json.dumps(doc).encode(), self._rng)
@@ -197,6 +200,9 @@ class Lock:
                               name, LOCK_MAX)
             if not isinstance(doc, dict):
                 raise DataDamaged(f"{name}: not a lock document")
+            json_int(doc, "v", name, LOCK_VERSION, LOCK_VERSION)
+            json_hex(doc, "instance", name, 16)
+            json_int(doc, "seq", name)
             pid = json_int(doc, "pid", name, 0, 2**31)
             boot = json_str(doc, "boot", name, 64) if "boot" in doc else ""
             return _LockInfo(json_bool(doc, "exclusive", name), json_str(doc, "hostname", name),

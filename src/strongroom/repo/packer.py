@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from ..cancel import adopt, current
 from .index import PackInfo, write_index
 from .pack import BlobLocation, PackWriter, pack_name
 
@@ -35,7 +36,8 @@ class Packer:
         max_inflight = max_inflight or workers
         self._engine = engine
         self._params = engine.config.chunker
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strongroom-pack")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strongroom-pack",
+                                        initializer=adopt, initargs=(current(),))
         self._inflight: deque[Future[_Uploaded]] = deque()
         self._max_inflight = max_inflight
         self._packs: dict[int, PackWriter] = {}

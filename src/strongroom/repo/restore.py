@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..cancel import NEVER, Cancel
+from ..cancel import NEVER, Cancel, adopt, current
 from ..errors import DataDamaged, LocalWriteError, UsageError
 from ..progress import Progress, report_item, report_totals
 from .manifest import KIND_DIR, KIND_FILE, KIND_SYMLINK, Entry
@@ -334,7 +334,8 @@ class RestoreRun:
         self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER
         ok = False
         try:
-            with ThreadPoolExecutor(fetchers, thread_name_prefix="strongroom-fetch") as pool, \
+            with ThreadPoolExecutor(fetchers, thread_name_prefix="strongroom-fetch",
+                                    initializer=adopt, initargs=(current(),)) as pool, \
                     ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="strongroom-write") as writer:
                 self._writer = writer
                 try:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from ..cancel import adopt, current
 from .base import Backend, ObjectInfo
 
 T = TypeVar("T")
@@ -75,7 +76,8 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], limit: int) -> list[R
     todo = list(items)
     if limit == 1 or len(todo) <= 1:
         return [fn(item) for item in todo]
-    with ThreadPoolExecutor(max_workers=min(limit, len(todo))) as pool:
+    with ThreadPoolExecutor(max_workers=min(limit, len(todo)), initializer=adopt,
+                            initargs=(current(),)) as pool:
         futures: list[Future[R]] = [pool.submit(fn, item) for item in todo]
         done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f in done and f.exception() is not None), None)

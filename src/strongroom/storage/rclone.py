@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..cancel import pause
 from ..errors import (
     ObjectNotFound,
     PermanentStorageError,
@@ -76,7 +77,7 @@ class RcloneBackend(Backend):
         env: Mapping[str, str] | None = None,
         timeout: float = 300.0,
         claim_ttl: float = 600.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -200,7 +201,8 @@ class RcloneBackend(Backend):
                     return True
             finally:
                 self._delete_quietly(claim)
-            self._sleep(self._rng() * min(2.0, 0.02 * 2 ** min(attempt, 8)))
+            # Cancelled (the operation's token) ends the wait.
+            pause(self._rng() * min(2.0, 0.02 * 2 ** min(attempt, 8)), self._sleep)
         raise TransientStorageError(f"{self.location}: cannot create {name}: "
                                     "other writers keep claiming the same name")
 

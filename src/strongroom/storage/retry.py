@@ -6,15 +6,19 @@ once, so a misconfigured bucket or a full disk fails fast.  Delays use "full
 jitter": attempt ``n`` sleeps a uniform random time in
 ``[0, min(max_delay, base_delay * 2**(n-1))]``, which spreads out clients that
 failed together.  ``sleep`` and ``rng`` are parameters so tests are exact.
+
+A pause honours the current operation's cancellation token
+(:func:`strongroom.cancel.pause`): a cancelled backup or restore stops
+waiting at once and raises ``Cancelled`` instead of retrying.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from ..cancel import pause
 from ..errors import ObjectNotFound, TransientStorageError
 from .base import Backend, ObjectInfo, check_name
 
@@ -31,7 +35,7 @@ class RetryBackend(Backend):
         attempts: int = 6,
         base_delay: float = 0.25,
         max_delay: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         if attempts < 1:
@@ -60,7 +64,7 @@ class RetryBackend(Backend):
                         text = f"{self.location}: cannot {action} {name}: {text}"
                     raise TransientStorageError(
                         f"{text} (gave up after {self.attempts} attempts)") from exc
-                self._sleep(self.delay(attempt))
+                pause(self.delay(attempt), self._sleep)  # Cancelled ends the wait
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get(self, name: str) -> bytes:

@@ -10,8 +10,10 @@ larger than ``max_body`` are refused with 413 before they are parsed.
 
 import base64
 import binascii
+import contextlib
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +25,7 @@ from ..errors import (
     BackupHeadConflict,
     InvalidAccountId,
     InvalidLogin,
+    RealmNotRegistered,
     UsageError,
     VaultAuthError,
     VaultProtocolError,
@@ -32,6 +35,7 @@ from ..errors import (
 from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
+from .realm import Realm, RealmRegistration
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -156,14 +160,44 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -> Any:
-    """The ASGI app: FastAPI routes wrapped in the body-size limit."""
+def default_worker_threads(vault: Vault) -> int:
+    """How many requests may run the vault core at once (its worker threads).
+
+    SQLite commits one write at a time, so more than two threads only make the
+    threads fight over the interpreter lock (measured in one process, eight
+    concurrent logins: 2.1 ms of CPU a login with 40 threads, 1.6 ms with 2,
+    1.3 ms with 1); a database server commits different accounts in
+    parallel, so it gets more.
+    """
+    return SQLITE_WORKER_THREADS if vault.store.local_reads else SERVER_WORKER_THREADS
+
+
+SQLITE_WORKER_THREADS = 2
+SERVER_WORKER_THREADS = 16
+
+
+def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
+               worker_threads: int | None = None) -> Any:
+    """The ASGI app: FastAPI routes wrapped in the body-size limit.
+
+    ``worker_threads`` bounds the thread pool the endpoints run in (default:
+    ``default_worker_threads``); a request beyond it waits for a free thread.
+    """
+    threads = worker_threads or default_worker_threads(vault)
+    if threads < 1:
+        raise UsageError("the vault needs at least one worker thread")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
                   description="OPAQUE (RFC 9807) key escrow with a guess limit. "
-                  "See docs/spec/vault-protocol.md.")
+                  "See docs/spec/vault-protocol.md.", lifespan=lifespan)
     _install_errors(app)
 
-    def caller(request: Request, account: str) -> str:
+    def check_caller(request: Request, account: str) -> str:
         check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -174,6 +208,14 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
             raise _Http(403, "forbidden", "this token belongs to another account")
         return account
 
+    async def check_caller_on_loop(request: Request, account: str) -> str:
+        return check_caller(request, account)
+
+    # A check that never waits (a local token table, a JWT signature) runs on the
+    # event loop; one that may wait on a database server goes through the thread
+    # pool like the endpoints, so a slow server never stalls the loop.  Either way
+    # it runs before the body is validated (401 before 400).
+    caller: Any = check_caller if auth.may_wait else check_caller_on_loop
     Caller = Annotated[str, Depends(caller)]
 
     @app.get("/v1/info")
@@ -202,6 +244,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY) -
     # account's legacy slot, which records from protocol 2 live in.
     for prefix in ("/v1/accounts/{account}/slots/{slot}", "/v1/accounts/{account}"):
         _slot_routes(app, vault, prefix, caller)
+    _realm_routes(app, Realm(vault), caller)  # docs/spec/realms.md §5
 
     @app.api_route("/v1/accounts/{rest:path}", methods=["GET", "POST", "DELETE"],
                    include_in_schema=False)
@@ -298,6 +341,84 @@ def _slot_routes(app: FastAPI, vault: Vault, prefix: str, caller: Any) -> None:
         return {"counter": h.counter, "tag": b64e(h.tag or b"")}
 
 
+_B64_32 = Annotated[str, Field(min_length=43, max_length=44, pattern=_B64)]
+
+
+class RealmRegisterBody(_Body):
+    """One realm's part of a realm-set registration (realms.md §4.1, §5)."""
+
+    index: Annotated[StrictInt, Field(ge=1, le=16)]
+    oprf_share: _B64_32
+    public_share: _B64_32
+    unlock_tag: _B64_32
+    key_share: _B64_32
+    wrapped_key: Annotated[str, Field(min_length=2, max_length=344, pattern=_B64)]
+    proof_verifier: _B64_32
+    proof: Annotated[str | None, Field(default=None, min_length=43, max_length=44,
+                                       pattern=_B64)] = None
+    ksf: KsfBody
+
+
+class RealmEvaluateBody(_Body):
+    """The blinded element ``M`` to evaluate (a guess, counted before the answer)."""
+
+    blinded: _B64_32
+
+
+class RealmUnlockBody(_Body):
+    """The unlock tag that proves knowledge of the OPRF output for this realm."""
+
+    tag: _B64_32
+
+
+def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
+    """The realm endpoints of one slot (realms.md §5)."""
+    prefix = "/v1/accounts/{account}/slots/{slot}/realm"
+
+    @app.post(f"{prefix}/register", status_code=201)
+    def realm_register(body: RealmRegisterBody, slot: str = Depends(_slot_path),
+                       account: str = Depends(caller)) -> dict[str, Any]:
+        """Deposit this realm's shares, unlock tag and encrypted K; resets the counter."""
+        reg = RealmRegistration(
+            body.index, b64d(body.oprf_share, "oprf_share"),
+            b64d(body.public_share, "public_share"), b64d(body.unlock_tag, "unlock_tag"),
+            b64d(body.key_share, "key_share"), b64d(body.wrapped_key, "wrapped_key"),
+            b64d(body.proof_verifier, "proof_verifier"), body.ksf.model_dump())
+        proof = b64d(body.proof, "proof") if body.proof is not None else None
+        realm.register(account, slot, reg, proof=proof)
+        return {"registered": True, "attempt_limit": realm.vault.policy.attempt_limit}
+
+    @app.get(prefix)
+    def realm_status(slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, Any]:
+        """Whether a realm record exists, locked, evaluations left, its KSF and index."""
+        st = realm.status(account, slot)
+        return {"exists": st.exists, "locked": st.locked, "attempts_left": st.attempts_left,
+                "attempt_limit": st.attempt_limit, "ksf": st.ksf, "index": st.index}
+
+    @app.post(f"{prefix}/evaluate")
+    def realm_evaluate(body: RealmEvaluateBody, slot: str = Depends(_slot_path),
+                       account: str = Depends(caller)) -> dict[str, Any]:
+        """``M`` → ``s_i·M`` with a DLEQ proof; the guess is counted and committed first."""
+        ev = realm.evaluate(account, slot, b64d(body.blinded, "blinded"))
+        return {"evaluation": b64e(ev.evaluation), "proof": b64e(ev.proof),
+                "attempts_left": ev.attempts_left}
+
+    @app.post(f"{prefix}/unlock")
+    def realm_unlock(body: RealmUnlockBody, slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, Any]:
+        """The matching unlock tag → this realm's key share and the encrypted K."""
+        rel = realm.unlock(account, slot, b64d(body.tag, "tag"))
+        return {"key_share": b64e(rel.key_share), "wrapped_key": b64e(rel.wrapped_key)}
+
+    @app.delete(prefix)
+    def realm_delete(body: DeleteBody | None = None, slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, bool]:
+        """Erase this slot's realm record (an active one: with its record proof)."""
+        proof = b64d(body.proof, "proof") if body is not None and body.proof is not None else None
+        return {"deleted": realm.delete(account, slot, proof)}
+
+
 _ACCOUNT_ENDPOINTS = ("registration/start", "registration/finish", "login/start", "login/finish",
                       "record", "head")
 
@@ -341,6 +462,7 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(VaultSessionInvalid, handler(409, "session_invalid"))
     app.add_exception_handler(BackupHeadConflict, handler(409, "head_conflict"))
     app.add_exception_handler(VaultProtocolError, handler(400, "bad_message"))
+    app.add_exception_handler(RealmNotRegistered, handler(404, "not_registered"))
     app.add_exception_handler(InvalidAccountId, handler(400, "invalid_account"))
     app.add_exception_handler(UsageError, handler(400, "bad_request"))
     app.add_exception_handler(InvalidLogin, handler(401, "invalid_login"))

@@ -35,6 +35,10 @@ _log = logging.getLogger(__name__)
 class Authenticator(ABC):
     """Turns a bearer credential into an account id, or None."""
 
+    #: Whether ``account`` may wait on something outside the process (a database
+    #: server): then the HTTP app calls it from a worker thread, never on its event loop.
+    may_wait: bool = True
+
     @abstractmethod
     def account(self, bearer: str) -> str | None:
         """The account this credential proves, or None if it proves nothing."""
@@ -50,6 +54,7 @@ class TokenAuth(Authenticator):
 
     def __init__(self, store: RecordStore) -> None:
         self.store = store
+        self.may_wait = not store.local_reads
 
     def create_account(self, name: str, rng: Callable[[int], bytes] = os.urandom) -> str:
         """Create (or re-key) account ``name``; return its new token (shown once)."""
@@ -198,6 +203,8 @@ class JwtAuth(Authenticator):
     good for years.  All times are checked against the injected ``clock``
     with ``leeway`` seconds of tolerance for clock skew.
     """
+
+    may_wait = False  # a signature check; the JWKS file is re-read only when it changed
 
     def __init__(self, public_key: str | bytes | JwksFile, *, issuer: str, audience: str,
                  algorithms: tuple[str, ...] = JWT_ALGORITHMS,

@@ -135,6 +135,10 @@ Fn = Callable[[RecordRow | None, SessionRow | None], Mutation]
 class RecordStore(ABC):
     """Durable storage of records, login sessions and account tokens."""
 
+    #: True when a read is a local file read that never waits on a server or a
+    #: lock (SQLite in WAL mode); the vault may then read tokens on its event loop.
+    local_reads: bool = False
+
     @abstractmethod
     def get(self, account_id: str) -> RecordRow | None:
         """The account's record row, or None (no lock taken)."""

@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS heads (
 class SqliteStore(RecordStore):
     """Records in one SQLite file; one connection per thread."""
 
+    local_reads = True  # WAL mode: a reader never waits for a writer
+
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30000) -> None:
         self.path = str(path)
         self._busy = busy_timeout_ms

@@ -20,8 +20,12 @@ def _loc(rnd: random.Random) -> BlobLocation:
 
 @pytest.fixture()
 def small_merges(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Merge into the sorted buffers after a few additions, so every path runs often."""
+    """Merge into the sorted buffers after a few additions, so every path runs often
+    (the pending ids sorted in short runs and merged, too)."""
+    from strongroom.repo import index
+
     monkeypatch.setattr(BlobTable, "_MIN_MERGE", 3)
+    monkeypatch.setattr(index, "_SORT_RUN", 2)
 
 
 def _same(table: BlobTable, model: dict[bytes, tuple[bytes, BlobLocation]]) -> None:
@@ -165,3 +169,46 @@ def test_loading_a_whole_index_gives_the_same_table(monkeypatch: pytest.MonkeyPa
     for bid in ids:
         assert loaded.get(bid) == model.get(bid) and (bid in loaded) == (bid in model)
     assert loaded.get(bytes(32)) is None and bytes(32) not in loaded
+
+
+def test_pending_ids_sorted_in_runs_come_out_in_order() -> None:
+    # A merge sorts its pending ids in runs of _SORT_RUN (one long sorted() call would
+    # hold the GIL: 65,536 ids took 65 ms) and merges the runs: the same order.
+    from strongroom.repo.index import _SORT_RUN, _sorted_keys
+
+    rnd = random.Random(SEED)
+    for n in (0, 1, _SORT_RUN, _SORT_RUN + 1, 5 * _SORT_RUN + 3):
+        d = {rnd.randbytes(32): b"" for _ in range(n)}
+        assert _sorted_keys(d) == sorted(d)
+    table, model = BlobTable(), {}
+    pack = rnd.randbytes(16)
+    for _ in range(3):  # the second and third merges insert 20,000 ids into the buffers
+        entries = [(rnd.randbytes(32), _loc(rnd)) for _ in range(20_000)]
+        table.add_new(pack, entries)
+        table.compact()
+        model.update((bid, (pack, loc)) for bid, loc in entries)
+    _same(table, model)
+
+
+@pytest.mark.parametrize("step", [7, 4096])
+def test_index_entries_unpacked_in_steps_are_all_there(monkeypatch: pytest.MonkeyPatch,
+                                                      step: int) -> None:
+    # decode_index_raw unpacks _UNPACK_STEP entries per call (one call over a 16 MiB
+    # object held the GIL ~100 ms): every entry, in order, whatever the step.
+    import struct
+
+    from strongroom.repo import index
+
+    monkeypatch.setattr(index, "_UNPACK_STEP", step)
+    rnd = random.Random(SEED)
+    packs = [(rnd.randbytes(16), rnd.randbytes(32), 1 << 30) for _ in range(3)]
+    rows = [(rnd.randrange(3), rnd.randbytes(32), 0, 0, 36 + i, 100, 100, 0, 100)
+            for i in range(5000)]
+    entry = struct.Struct(">I32sBBIIIII")
+    plain = (b"SRI1" + struct.pack(">I", len(packs))
+             + b"".join(struct.pack(">16s32sQ", *p) for p in packs)
+             + struct.pack(">I", len(rows)) + b"".join(entry.pack(*r) for r in rows)
+             + bytes(1000))
+    got_packs, got_rows = index.decode_index_raw(plain, "index/x")
+    assert [(pid, info.salt, info.size) for pid, info in got_packs] == packs
+    assert got_rows == rows

@@ -12,7 +12,7 @@ from repo_helpers import Clock, Rng
 
 from strongroom.api import BackupKey, Repository
 from strongroom.crypto import labels
-from strongroom.errors import DataDamaged, FormatError
+from strongroom.errors import DataDamaged, FormatError, RepositoryLocked
 from strongroom.repo.config import parse_config
 from strongroom.repo.locks import LOCK_MAGIC, Lock
 from strongroom.repo.manifest import SNAPSHOT_MAGIC, open_snapshot
@@ -119,6 +119,29 @@ def test_lock_documents_of_the_wrong_shape_are_unreadable_not_a_crash() -> None:
     lock = Lock(backend, KEY, True, Clock(), Rng(3)).acquire()  # unreadable: ignored, removed
     assert list(backend.list("locks/")) == [lock.name]
     lock.release()
+
+
+_GOOD_LOCK = {"v": 2, "exclusive": True, "instance": "ab" * 16, "seq": 0, "hostname": "h",
+              "boot": "", "pid": 1}
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"v": 3}, {"v": True}, {"v": "2"}, {"instance": "AB" * 16}, {"instance": "ab" * 15},
+    {"instance": 7}, {"seq": True}, {"seq": -1}, {"seq": 1.5}, {"seq": None},
+])
+def test_a_lock_field_of_the_wrong_type_makes_the_lock_unreadable(change: dict[str, object]) -> None:
+    """Spec §1/§9: ``v``, ``instance`` and ``seq`` are checked like every other field; a
+    lock that fails is unreadable (ignored), one that passes blocks an exclusive locker."""
+    backend = MemoryBackend()
+    name = "locks/" + "cd" * 16
+    backend.put(name, seal_object(KEY, labels.LOCK, LOCK_MAGIC, name,
+                                  json.dumps({**_GOOD_LOCK, **change}).encode(), bytes))
+    lock = Lock(backend, KEY, True, Clock(), Rng(3))
+    if not change:
+        with pytest.raises(RepositoryLocked):
+            lock.acquire()
+        return
+    lock.acquire().release()
 
 
 # -- size caps ----------------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""The realm side of threshold realms (docs/spec/realms.md §5, §6) on both record stores.
+
+Counted before answered, the limit, unlock with a constant-time tag compare,
+erase at the limit, the record proof to replace or delete, an edited counter
+row refused (never reset), malformed input not counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from strongroom.errors import (
+    AttemptsExhausted,
+    InvalidLogin,
+    RealmNotRegistered,
+    VaultAuthError,
+    VaultProtocolError,
+)
+from strongroom.opaque import _group, dleq
+from strongroom.vault.core import Vault
+from strongroom.vault.counter import State
+from strongroom.vault.realm import Realm, RealmRegistration, realm_key
+from strongroom.vault.store import RecordRow
+
+from .conftest import SMALL_KSF, DetRng
+
+SLOT = "0123456789abcdef0123456789abcdef"
+PROOF = b"P" * 32
+TAG = b"T" * 32
+B = _group.scalar_mult_base((1).to_bytes(32, "little"))
+
+
+def _registration(rng: DetRng, index: int = 1) -> RealmRegistration:
+    s_i = _group.random_scalar(rng)
+    return RealmRegistration(index, s_i, _group.scalar_mult_base(s_i), TAG,
+                             _group.random_scalar(rng), b"C" * 60,
+                             hashlib.sha256(PROOF).digest(), dict(SMALL_KSF))
+
+
+def _element(rng: DetRng) -> bytes:
+    return _group.scalar_mult_base(_group.random_scalar(rng))
+
+
+def test_evaluate_counts_and_proves_then_unlock_releases_and_resets(vault: Vault) -> None:
+    realm, rng = Realm(vault), DetRng(b"t1")
+    reg = _registration(rng)
+    realm.register("alice", SLOT, reg)
+    st = realm.status("alice", SLOT)
+    assert (st.exists, st.locked, st.attempts_left, st.index, st.ksf) == (
+        True, False, 10, 1, SMALL_KSF)
+    m = _element(rng)
+    ev = realm.evaluate("alice", SLOT, m)
+    assert ev.evaluation == _group.scalar_mult(reg.oprf_share, m)
+    assert dleq.verify_proof(B, reg.public_share, [m], [ev.evaluation], ev.proof)
+    assert ev.attempts_left == 9
+    # The count is in the store, committed, before the answer came back.
+    row = vault.store.get(realm_key("alice", SLOT))
+    assert row is not None and row.used == 1
+    with pytest.raises(InvalidLogin) as wrong:
+        realm.unlock("alice", SLOT, b"X" * 32)
+    assert wrong.value.attempts_left == 9
+    rel = realm.unlock("alice", SLOT, TAG)
+    assert (rel.key_share, rel.wrapped_key) == (reg.key_share, b"C" * 60)
+    assert realm.status("alice", SLOT).attempts_left == 10
+
+
+def test_limit_then_last_unlock_still_works_and_a_wrong_one_erases(vault: Vault) -> None:
+    realm, rng = Realm(vault), DetRng(b"t2")
+    realm.register("alice", SLOT, _registration(rng))
+    m = _element(rng)
+    for left in range(9, -1, -1):
+        assert realm.evaluate("alice", SLOT, m).attempts_left == left
+    with pytest.raises(AttemptsExhausted):
+        realm.evaluate("alice", SLOT, m)
+    assert realm.status("alice", SLOT).attempts_left == 0
+    # The owner's last evaluation can still unlock (a tag match resets)...
+    realm.unlock("alice", SLOT, TAG)
+    for _ in range(10):
+        realm.evaluate("alice", SLOT, m)
+    # ...but a wrong tag at the limit erases the record for good.
+    with pytest.raises(AttemptsExhausted):
+        realm.unlock("alice", SLOT, b"X" * 32)
+    row = vault.store.get(realm_key("alice", SLOT))
+    assert row is not None and row.state is State.LOCKED and row.sealed is None
+    with pytest.raises(AttemptsExhausted):
+        realm.unlock("alice", SLOT, TAG)
+    assert realm.status("alice", SLOT).locked
+
+
+def test_replace_and_delete_need_the_record_proof(vault: Vault) -> None:
+    realm, rng = Realm(vault), DetRng(b"t3")
+    realm.register("alice", SLOT, _registration(rng))
+    with pytest.raises(VaultAuthError):
+        realm.register("alice", SLOT, _registration(rng))
+    with pytest.raises(VaultAuthError):
+        realm.delete("alice", SLOT, b"Q" * 32)
+    realm.register("alice", SLOT, _registration(rng, 2), proof=PROOF)
+    assert realm.status("alice", SLOT).index == 2
+    assert realm.delete("alice", SLOT, PROOF) is True
+    assert realm.status("alice", SLOT).exists is False
+    with pytest.raises(RealmNotRegistered):
+        realm.evaluate("alice", SLOT, _element(rng))
+
+
+def test_malformed_input_is_refused_and_not_counted(vault: Vault) -> None:
+    realm, rng = Realm(vault), DetRng(b"t4")
+    realm.register("alice", SLOT, _registration(rng))
+    for bad in (bytes(32), b"\xff" * 32, b"short"):
+        with pytest.raises(VaultProtocolError):
+            realm.evaluate("alice", SLOT, bad)
+    assert realm.status("alice", SLOT).attempts_left == 10
+    good = _registration(rng)
+    for broken in (
+        RealmRegistration(1, good.oprf_share, _element(rng), TAG, good.key_share, b"C",
+                          good.proof_verifier, dict(SMALL_KSF)),  # P_i != s_i*B
+        RealmRegistration(17, good.oprf_share, good.public_share, TAG, good.key_share, b"C",
+                          good.proof_verifier, dict(SMALL_KSF)),
+        RealmRegistration(1, bytes(32), good.public_share, TAG, good.key_share, b"C",
+                          good.proof_verifier, dict(SMALL_KSF)),
+        RealmRegistration(1, good.oprf_share, good.public_share, TAG, good.key_share, b"C",
+                          good.proof_verifier, {"memory_kib": 1, "iterations": 1,
+                                                "parallelism": 1}),
+    ):
+        with pytest.raises(VaultProtocolError):
+            realm.register("bob", SLOT, broken)
+    assert realm.status("bob", SLOT).exists is False
+
+
+def test_an_edited_counter_is_refused_never_reset(vault: Vault) -> None:
+    realm, rng = Realm(vault), DetRng(b"t5")
+    realm.register("alice", SLOT, _registration(rng))
+    m = _element(rng)
+    for _ in range(7):
+        realm.evaluate("alice", SLOT, m)
+    key = realm_key("alice", SLOT)
+    row = vault.store.get(key)
+    assert row is not None and row.used == 7
+    edited = RecordRow(row.account_id, row.state, 0, row.limit, row.generation, row.sealed,
+                       row.mac)
+
+    def put(_cur: object, _s: object) -> object:
+        from strongroom.vault.store import Mutation
+
+        return Mutation(row=edited)
+
+    vault.store.transact(key, put)  # type: ignore[arg-type]
+    for call in (lambda: realm.evaluate("alice", SLOT, m), lambda: realm.unlock("alice", SLOT, TAG),
+                 lambda: realm.status("alice", SLOT)):
+        with pytest.raises(AttemptsExhausted, match="integrity"):
+            call()
+
+
+def test_realm_records_are_apart_from_protocol_3_records(vault: Vault) -> None:
+    """Same account and slot: the realm record is its own row; the slot list ignores it."""
+    realm, rng = Realm(vault), DetRng(b"t6")
+    realm.register("alice", SLOT, _registration(rng))
+    assert vault.slots("alice") == []
+    assert vault.status("alice", slot=SLOT).exists is False
+    assert realm.status("alice", SLOT).exists is True
+
+
+def test_operator_list_shows_realm_records_and_delete_erases_them(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from strongroom.cli.main import cli
+    from strongroom.vault import _opaque as opaque
+    from strongroom.vault.core import VaultPolicy, VaultSecrets
+    from strongroom.vault.store_sqlite import SqliteStore
+
+    from .conftest import small_config
+
+    db = str(Path(str(tmp_path)) / "vault.db")
+    run = CliRunner().invoke
+    assert run(cli, ["vault", "account", "create", "alice", "--db", db]).exit_code == 0
+    store = SqliteStore(db)
+    try:
+        rng = DetRng(b"t7")
+        v = Vault(store, VaultSecrets(opaque.ServerSetup.generate(rng), rng(32)), small_config(),
+                  VaultPolicy(), rng=rng)
+        Realm(v).register("alice", SLOT, _registration(rng))
+    finally:
+        store.close()
+    listed = json.loads(run(cli, ["vault", "account", "list", "--db", db, "--json"]).stdout)
+    assert {"account": "alice", "slot": SLOT, "record": "active", "used": 0,
+            "realm": True} in listed
+    assert run(cli, ["vault", "account", "delete", "alice", "--db", db, "--yes"]).exit_code == 0
+    assert json.loads(run(cli, ["vault", "account", "list", "--db", db, "--json"]).stdout) == []

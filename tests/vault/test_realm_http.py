@@ -1,0 +1,93 @@
+"""The realm endpoints over HTTP (docs/spec/realms.md §5) on both stores: authentication
+first, errors as specified, malformed input never counted and never a 5xx."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from strongroom.opaque import _group
+
+from .conftest import SMALL_KSF, DetRng
+
+SLOT = "5107"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _body(rng: DetRng) -> dict[str, Any]:
+    s = _group.random_scalar(rng)
+    return {"index": 1, "oprf_share": _b64(s), "public_share": _b64(_group.scalar_mult_base(s)),
+            "unlock_tag": _b64(b"T" * 32), "key_share": _b64(_group.random_scalar(rng)),
+            "wrapped_key": _b64(b"C" * 60),
+            "proof_verifier": _b64(hashlib.sha256(b"P" * 32).digest()), "ksf": SMALL_KSF}
+
+
+def _left(c: httpx.Client, auth: dict[str, str]) -> int:
+    return int(c.get(f"/v1/accounts/alice/slots/{SLOT}/realm", headers=auth).json()
+               ["attempts_left"])
+
+
+def test_realm_endpoints_answer_as_specified(live: Any) -> None:
+    server, auth_store = live
+    alice = {"authorization": "Bearer " + auth_store.create_account("alice", DetRng(b"a"))}
+    bob = {"authorization": "Bearer " + auth_store.create_account("bob", DetRng(b"b"))}
+    base = f"/v1/accounts/alice/slots/{SLOT}/realm"
+    m = _b64(_group.scalar_mult_base(_group.random_scalar(DetRng(b"m"))))
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.post(f"{base}/evaluate", json={"blinded": m}, headers=alice).json()[
+            "error"] == "not_registered"
+        assert c.post(f"{base}/register", json=_body(DetRng(b"r")), headers=alice
+                      ).status_code == 201
+        assert c.post(f"{base}/evaluate", json={"blinded": m}).status_code == 401
+        assert c.post(f"{base}/evaluate", json={"blinded": m}, headers=bob).status_code == 403
+        assert c.post(f"{base}/evaluate", json={"blinded": m, "x": 1},
+                      headers=alice).status_code == 400
+        assert _left(c, alice) == 10  # none of the refused requests counted
+        ok = c.post(f"{base}/evaluate", json={"blinded": m}, headers=alice)
+        assert ok.status_code == 200 and ok.json()["attempts_left"] == 9
+        wrong = c.post(f"{base}/unlock", json={"tag": _b64(b"X" * 32)}, headers=alice)
+        assert wrong.status_code == 401 and wrong.json()["attempts_left"] == 9
+        again = c.post(f"{base}/register", json=_body(DetRng(b"r2")), headers=alice)
+        assert again.status_code == 403 and again.json()["error"] == "proof_required"
+        rel = c.post(f"{base}/unlock", json={"tag": _b64(b"T" * 32)}, headers=alice)
+        assert rel.status_code == 200 and rel.json()["wrapped_key"] == _b64(b"C" * 60)
+        assert _left(c, alice) == 10
+        assert c.request("DELETE", base, json={"proof": _b64(b"P" * 32)},
+                         headers=alice).json() == {"deleted": True}
+
+
+_junk = st.one_of(st.none(), st.integers(), st.text(max_size=60),
+                  st.binary(max_size=70).map(_b64), st.lists(st.integers(), max_size=3))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op=st.sampled_from(["evaluate", "unlock", "register"]),
+       body=st.dictionaries(st.sampled_from(["blinded", "tag", "index", "oprf_share",
+                                             "public_share", "unlock_tag", "key_share",
+                                             "wrapped_key", "proof_verifier", "ksf", "proof"]),
+                            _junk, max_size=9))
+def test_malformed_realm_requests_are_4xx_and_never_counted(live: Any, op: str,
+                                                            body: dict[str, Any]) -> None:
+    server, auth_store = live
+    alice = {"authorization": "Bearer " + auth_store.create_account("alice", DetRng(b"a"))}
+    base = f"/v1/accounts/alice/slots/{SLOT}/realm"
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        if c.get(base, headers=alice).json()["exists"] is False:
+            c.post(f"{base}/register", json=_body(DetRng(b"r")), headers=alice)
+        before = _left(c, alice)
+        r = c.post(f"{base}/{op}", json=body, headers=alice)
+        assert 400 <= r.status_code < 500 or r.status_code in (200, 201), r.text
+        if r.status_code >= 400:
+            assert set(r.json()) >= {"error", "message"}
+            assert _left(c, alice) == before
+        if op == "evaluate" and r.status_code == 200:
+            assert _left(c, alice) == before - 1
+            c.post(f"{base}/unlock", json={"tag": _b64(b"T" * 32)}, headers=alice)
