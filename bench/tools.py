@@ -152,7 +152,17 @@ class Strongroom(Tool):
         return [*self.command(), "--version"]
 
 
-TOOLS: dict[str, type[Tool]] = {"strongroom": Strongroom, "restic": Restic, "borg": Borg}
+class StrongroomNoChats(Strongroom):
+    """Strongroom with ``backup --no-chats``: the cost of the chat catalogue, side by side."""
+
+    name = "strongroom-nochats"
+
+    def backup(self, repo: Path, source: Path, label: str) -> list[str]:
+        return [*super().backup(repo, source, label), "--no-chats"]
+
+
+TOOLS: dict[str, type[Tool]] = {"strongroom": Strongroom, "restic": Restic, "borg": Borg,
+                                "strongroom-nochats": StrongroomNoChats}
 
 
 def select(names: str) -> list[str]:

@@ -8,19 +8,12 @@ progress (:class:`StatusReporter`, :class:`Status`) and every error class of
 ``docs/sdk.md`` documents all of it in one place.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import errors
-from .api import (
-    BackupKey,
-    BackupSummary,
-    CheckReport,
-    ForgetResult,
-    Problem,
-    PruneSummary,
-    Repository,
-    RestoreSummary,
-    SnapshotInfo,
-)
-from .cancel import Cancel
 from .errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -63,15 +56,56 @@ from .errors import (
     VaultUnreachable,
     WrongKey,
 )
-from .progress import NullProgress, Progress, Status, StatusReporter
-from .storage.base import Backend
-from .storage.build import (
-    storage_from_location,
-    storage_local,
-    storage_memory,
-    storage_rclone,
-    storage_s3,
-)
+
+if TYPE_CHECKING:
+    from .api import (
+        BackupKey,
+        BackupSummary,
+        CheckReport,
+        ForgetResult,
+        Problem,
+        PruneSummary,
+        Repository,
+        RestoreSummary,
+        SnapshotInfo,
+    )
+    from .cancel import Cancel
+    from .progress import NullProgress, Progress, Status, StatusReporter
+    from .storage.base import Backend
+    from .storage.build import (
+        storage_from_location,
+        storage_local,
+        storage_memory,
+        storage_rclone,
+        storage_s3,
+    )
+
+#: Where each public name lives.  They are imported when first used (PEP 562), so a
+#: program that needs one part (the ``strongroom`` command listing a snapshot, say)
+#: does not pay for importing the rest: the vault client, S3, rich progress bars.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("BackupKey", "BackupSummary", "CheckReport", "ForgetResult", "Problem",
+                     "PruneSummary", "Repository", "RestoreSummary", "SnapshotInfo"), "api"),
+    "Cancel": "cancel",
+    **dict.fromkeys(("NullProgress", "Progress", "Status", "StatusReporter"), "progress"),
+    "Backend": "storage.base",
+    **dict.fromkeys(("storage_from_location", "storage_local", "storage_memory",
+                     "storage_rclone", "storage_s3"), "storage.build"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

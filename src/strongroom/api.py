@@ -21,13 +21,8 @@ from .errors import UsageError
 from .progress import NullProgress, Progress
 from .repo import browse, selection
 from .repo.browse import FindMatch, ListEntry, RepoStats
-from .repo.diff import ChatDiff, SnapshotDiff
-from .repo.diff import diff as diff_snapshots
-from .repo.dump import DumpResult
-from .repo.dump import dump as dump_path
 from .repo.retention import DEFAULT_GROUP_BY, ForgetGroup, RetentionPolicy
 from .repo.selection import SnapshotFilter
-from .repo.subset import Subset
 from .results import (
     BackupSummary,
     ChatList,
@@ -42,10 +37,12 @@ from .storage.base import Backend
 
 if TYPE_CHECKING:
     from .chats.catalogue import CatalogueEntry
-    from .chats.search import SearchHit
+    from .chats.search import MessageHit, SearchHit
     from .client.rollback import HeadGuard
     from .password import RealmAccess, VaultAccess
     from .repo.chatcat import ChatChange, OpenedChat
+    from .repo.diff import ChatDiff, SnapshotDiff
+    from .repo.dump import DumpResult
     from .repo.engine import Engine
     from .repo.manifest import SnapshotDoc
 
@@ -193,7 +190,8 @@ class Repository:
 
     def backup(self, sources: Sequence[str | Path], *, progress: Progress | None = None,
                hostname: str | None = None, tags: Sequence[str] = (),
-               exclude: Sequence[str] = (), cancel: Cancel | None = None) -> BackupSummary:
+               exclude: Sequence[str] = (), cancel: Cancel | None = None,
+               chats: bool = True) -> BackupSummary:
         """Back up files and directories into a new snapshot (then advance the head).
 
         The sources are scanned first, so ``progress`` gets totals (files, bytes)
@@ -201,10 +199,11 @@ class Repository:
         stops the backup with ``Cancelled``; no snapshot is written.
 
         ``tags`` are stored in the snapshot; ``exclude`` patterns
-        (:mod:`strongroom.repo.patterns`) leave paths out.
+        (:mod:`strongroom.repo.patterns`) leave paths out.  ``chats=False`` skips
+        recognising chat data: the snapshot then has no chat catalogue (spec §17).
         """
         summary = self._engine.backup(sources, progress=progress or NullProgress(),
-                                      hostname=hostname, tags=tags, exclude=exclude,
+                                      hostname=hostname, tags=tags, exclude=exclude, chats=chats,
                                       cancel=token(cancel))
         self.advance_head()
         return summary
@@ -246,6 +245,7 @@ class Repository:
         so far stay, the file being written is discarded.
         """
         from .repo.restore import RestoreOptions
+        from .repo.subset import Subset
 
         self.verify_head()
         options = RestoreOptions(allow_damaged, overwrite, dry_run, restore_special_bits,
@@ -309,6 +309,8 @@ class Repository:
     def diff(self, before: str, after: str, *, chats: ChatDiff | None = None,
              where: SnapshotFilter | None = None) -> SnapshotDiff:
         """What changed from snapshot ``before`` to ``after``; ``chats`` adds chat-level changes."""
+        from .repo.diff import diff as diff_snapshots
+
         self.verify_head()
         return diff_snapshots(self._engine, selection.find_doc(self._engine, before, where),
                               selection.find_doc(self._engine, after, where), chats=chats)
@@ -316,6 +318,8 @@ class Repository:
     def dump(self, ref: str, path: str, out: IO[bytes], *,
              where: SnapshotFilter | None = None) -> DumpResult:
         """Write the file at ``path`` to ``out``, or the folder as a tar stream."""
+        from .repo.dump import dump as dump_path
+
         self.verify_head()
         return dump_path(self._engine, selection.find_doc(self._engine, ref, where), path, out)
 
@@ -367,6 +371,17 @@ class Repository:
         return list(search((o.chat for o in open_chats(self._engine, doc, listing.entries)),
                            text))
 
+    def search_messages(self, text: str, ref: str = "latest") -> list[MessageHit]:
+        """The messages of snapshot *ref* containing *text* (case-insensitive), as
+        :meth:`search_chats` finds them and in its order, each with its chat's catalogue
+        entry instead of the whole chat: a message store is searched in SQL, so only the
+        matching messages are built (``strongroom chats search`` uses this)."""
+        from .repo.chatcat import search_messages
+
+        listing = self.chats(ref)
+        return search_messages(self._engine, self._engine.find_doc(listing.snapshot_id),
+                               listing.entries, text)
+
     def chat_changes(self, ref_a: str, ref_b: str) -> list[ChatChange]:
         """Per chat, messages added or changed from snapshot *ref_a* to *ref_b*."""
         from .repo.chatcat import chat_changes
@@ -387,6 +402,19 @@ class Repository:
 
     def __repr__(self) -> str:
         return f"<Repository {self.id[:8]}>"
+
+
+#: Names this module offers that live in modules only some operations need (PEP 562).
+_LAZY = {"ChatDiff": "repo.diff", "SnapshotDiff": "repo.diff", "DumpResult": "repo.dump"}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 def _backend(backend: Backend | str, *, create: bool) -> Backend:

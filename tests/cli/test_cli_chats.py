@@ -185,6 +185,20 @@ def test_a_snapshot_without_chats_says_so(invoke: Invoke, tmp_path: Path) -> Non
     assert invoke(*base, "chats", "deadbeef").code == 10  # no such snapshot
 
 
+def test_backup_no_chats_makes_a_snapshot_without_catalogue(invoke: Invoke, repo: list[str],
+                                                            phone: Path) -> None:
+    run = invoke(*repo, "--json", "backup", "--no-chats", phone)
+    assert run.code == 0, run.err
+    summary = run.json()
+    assert (summary["chats"], summary["chat_files_parsed"]) == (0, [])
+    listed = invoke(*repo, "chats", "--json")
+    assert listed.code == 0 and listed.json() == []
+    assert "has no chat catalogue" in listed.err and "--no-chats" in listed.err
+    # The snapshot before it still has its catalogue; its files are all there.
+    first = invoke(*repo, "--json", "snapshots").json()["snapshots"][0]["id"]
+    assert invoke(*repo, "chats", first, "--json").json()
+
+
 @pytest.mark.parametrize("strip", [False, True])
 def test_restore_one_chat_never_follows_a_link_in_the_target(invoke: Invoke, repo: list[str],
                                                              phone: Path, tmp_path: Path,

@@ -11,10 +11,10 @@ import enum
 import posixpath
 import re
 from collections.abc import Callable, Collection
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from . import _wa_header, msgstore, telegram, whatsapp
-from .model import ParseResult
+if TYPE_CHECKING:
+    from .model import ParseResult
 
 HEAD = 4096
 
@@ -70,6 +70,8 @@ def _looks_like_log(head: bytes, *, named: bool) -> bool:
     lines = [line for line in text.splitlines()[:40] if line.strip()]
     if named:
         return bool(lines)
+    from . import _wa_header  # only here: most names never get this far
+
     return bool(lines) and _wa_header.HEADER.match(lines[0]) is not None
 
 
@@ -78,10 +80,18 @@ def parse(path: str, fmt: Format, data: bytes, *, neighbours: Collection[str] = 
     """Parse *data* (the whole file) as *fmt*.  *neighbours* are the names of the other files
     in the same folder, so a ``.txt`` log links to the media exported beside it.  *chats*
     (message stores only) names the chats wanted; others may be left out."""
+    # The parsers are imported by the format they are needed for: a program that only
+    # reads catalogues (``strongroom chats``) imports none of them.
+    if fmt in (Format.WHATSAPP_TXT, Format.WHATSAPP_ZIP):
+        from . import whatsapp
     if fmt is Format.WHATSAPP_TXT:
         return whatsapp.parse_text(path, data, files=neighbours)
     if fmt is Format.WHATSAPP_ZIP:
         return whatsapp.parse_zip(path, data)
     if fmt is Format.TELEGRAM_JSON:
+        from . import telegram
+
         return telegram.parse_json(path, data)
+    from . import msgstore
+
     return msgstore.parse_bytes(path, data, chats=chats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from .catalogue import CatalogueEntry
 from .model import Chat, Message
 
 
@@ -30,3 +31,13 @@ def search(chats: Iterable[Chat], text: str, *, authors: bool = False) -> Iterat
                 hay.append(m.author)
             if any(needle in h.casefold() for h in hay):
                 yield SearchHit(chat, i, m)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHit:
+    """A message that matched, with its chat's catalogue entry (not the whole chat, which
+    a search of a message store does not build) and its position in the chat."""
+
+    chat: CatalogueEntry
+    index: int
+    message: Message

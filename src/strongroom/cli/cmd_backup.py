@@ -8,10 +8,10 @@ from typing import TextIO
 
 import click
 
-from ..api import BackupSummary
 from ..errors import EXIT_PARTIAL, UsageError
 from ..repo.patterns import PatternSet, read_pattern_file
 from ..repo.selection import normalize_tags
+from ..results import BackupSummary
 from .context import AppContext
 from .errors import say
 from .options import global_options, pass_app
@@ -49,12 +49,14 @@ below it; --exclude-file reads one pattern a line ('#' starts a comment).
 @click.option("--exclude-file", "exclude_files", multiple=True, metavar="FILE",
               type=click.File("r", encoding="utf-8"),
               help="Read --exclude patterns from FILE, one a line (repeatable).")
+@click.option("--no-chats", is_flag=True,
+              help="Do not recognise chat data: the snapshot gets no chat catalogue.")
 @vault_options
 @global_options
 @pass_app
 def command(app: AppContext, sources: tuple[str, ...], hostname: str | None,
             tags: tuple[str, ...], exclude: tuple[str, ...],
-            exclude_files: tuple[TextIO, ...]) -> None:
+            exclude_files: tuple[TextIO, ...], no_chats: bool) -> None:
     """Back up files and folders into a new encrypted snapshot."""
     patterns = list(exclude)
     for f in exclude_files:
@@ -70,7 +72,7 @@ def command(app: AppContext, sources: tuple[str, ...], hostname: str | None,
     with app.interruptible() as cancel:  # Ctrl-C: Cancelled, exit 130
         summary = repository.backup(list(sources), progress=app.progress(),
                                     hostname=hostname, tags=tag_list, exclude=patterns,
-                                    cancel=cancel)
+                                    cancel=cancel, chats=not no_chats)
     duration = time.monotonic() - started
     _show(app, summary, duration)
     if summary.warnings:

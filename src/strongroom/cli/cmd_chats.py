@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..chats.export import message_dict, to_json, to_txt
-from ..chats.html import to_html
 from ..chats.model import KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE
 from ..errors import LocalWriteError, UsageError
 from .context import AppContext
@@ -77,8 +74,9 @@ def command(ctx: click.Context, app: AppContext, snapshot: str) -> None:
     if app.json:
         app.emit_json([e.as_dict() for e in listing.entries])
     if not listing.catalogued:
-        say("note", f"snapshot {listing.snapshot_id[:8]} was made before chat catalogues "
-                    "existed; back up again to catalogue its chats")
+        say("note", f"snapshot {listing.snapshot_id[:8]} has no chat catalogue (made before "
+                    "catalogues existed, or with 'backup --no-chats'); back up again to "
+                    "catalogue its chats")
         return
     if app.json:
         return
@@ -125,6 +123,9 @@ unless --force is given."""
 def export_command(app: AppContext, snapshot: str, chat: str, fmt: str, output: str | None,
                    force: bool) -> None:
     """Export one chat's messages as json, txt or html."""
+    from ..chats.export import to_json, to_txt
+    from ..chats.html import to_html
+
     if output is not None and os.path.lexists(output) and not force:
         raise UsageError(f"{output} exists; not replaced", hint="use --force to replace it")
     repository = app.open_repository()
@@ -146,6 +147,8 @@ def export_command(app: AppContext, snapshot: str, chat: str, fmt: str, output: 
 
 def _write_new(path: Path, data: bytes) -> None:
     """Write *data* to *path* atomically (a partial export never takes a file's place)."""
+    import tempfile
+
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".strongroom-export-", dir=folder)
@@ -180,10 +183,12 @@ message's position in its chat, from 0)."""
 @pass_app
 def search_command(app: AppContext, text: str, snapshot: str) -> None:
     """Find the chats and messages that contain TEXT."""
+    from ..chats.export import message_dict
+
     if not text.strip():
         raise UsageError("the search text is empty")
     repository = app.open_repository()
-    hits = repository.search_chats(text, snapshot)
+    hits = repository.search_messages(text, snapshot)
     if app.json:
         app.emit_json([{"chat": h.chat.name, "kind": h.chat.kind, "index": h.index,
                         **message_dict(h.message)} for h in hits])

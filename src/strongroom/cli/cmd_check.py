@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..api import CheckReport
 from ..errors import DataDamaged
+from ..results import CheckReport
 from .context import AppContext
 from .options import global_options, pass_app
 from .vault_support import vault_options

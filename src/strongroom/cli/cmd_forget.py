@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..api import ForgetResult
 from ..errors import UsageError
 from ..repo.retention import Duration, ForgetGroup, RetentionPolicy, parse_group_by
 from ..repo.selection import tag_sets
+from ..results import ForgetResult
 from .context import AppContext
 from .filters import filter_options, snapshot_filter
 from .options import global_options, pass_app

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..api import BackupKey
+from ..crypto.keys import BackupKey
 from ..errors import InternalError, UsageError
 from .context import AppContext
 from .errors import say

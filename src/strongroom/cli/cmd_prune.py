@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..api import PruneSummary
+from ..results import PruneSummary
 from .context import AppContext
 from .options import global_options, pass_app
 from .output import human_bytes

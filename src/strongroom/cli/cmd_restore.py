@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..api import RestoreSummary
 from ..errors import DataDamaged, UsageError
 from ..repo.subset import Subset
 from ..repo.target import DEFAULT_OVERWRITE, OVERWRITE_MODES
+from ..results import RestoreSummary
 from .allocator import keep_freed_memory
 from .context import AppContext
 from .errors import say

@@ -7,7 +7,6 @@ only place commands get a backend, a repository or a progress display from.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -17,15 +16,20 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..api import BackupKey, Repository
 from ..cancel import Cancel
+from ..crypto.keys import BackupKey
 from ..errors import FormatError, UsageError, WrongKey
-from ..progress import Progress
-from ..storage.base import Backend
+
+if TYPE_CHECKING:
+    # Imported where used: a command that never opens a repository (help, init's
+    # checks, a bad option) does not pay for the library's import.
+    from ..api import Repository
+    from ..progress import Progress
+    from ..storage.base import Backend
 
 #: Environment variables the CLI reads (also listed in ``docs/spec/cli.md``).
 ENV_REPO = "STRONGROOM_REPO"
@@ -34,6 +38,8 @@ ENV_KEY_FILE = "STRONGROOM_KEY_FILE"
 
 def open_backend(location: str, *, create: bool = False) -> Backend:
     """Open the storage backend for ``location`` through the storage registry."""
+    import inspect
+
     from ..storage import registry
 
     opener = registry.open_backend
@@ -81,6 +87,7 @@ class AppContext:
 
     def open_repository(self) -> Repository:
         """Open ``--repo`` with the key ``resolve_key`` finds; closed when the command ends."""
+        from ..api import Repository
         from .keysource import WRONG_KEY_HINTS, KeyRequest, resolve_key
 
         backend = self.backend()

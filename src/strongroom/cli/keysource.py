@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from ..api import BackupKey
+from ..crypto.keys import BackupKey
 from ..errors import UsageError
 from ..storage.base import Backend
 from .context import AppContext, repository_id

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..api import BackupKey
+from ..crypto.keys import BackupKey
 from ..errors import InvalidKeyFormat, LocalWriteError, UsageError
 from ..securefile import check_private_dirs, ensure_private_dir, write_secret_file
 

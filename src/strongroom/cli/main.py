@@ -1,14 +1,16 @@
 """The ``strongroom`` command: the group, its commands, and the error boundary.
 
 Commands live one per module (``cmd_<verb>.py``), each exposing ``command``;
-to add one, append its module name to :data:`COMMAND_MODULES`.
+to add one, add its name and module to :data:`COMMANDS`.  A command's module is
+imported only when that command runs (or help lists them all), so ``strongroom
+ls`` does not import what ``backup`` or the vault server need.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import click
@@ -18,29 +20,66 @@ from .context import AppContext
 from .errors import report
 from .options import group_options
 
-#: Command modules under ``strongroom.cli``; each defines ``command``.  Extensions
-#: (the vault's ``cmd_vault``, ``cmd_enable``, …) are appended here.
-COMMAND_MODULES: list[str] = [
-    "cmd_init",
-    "cmd_backup",
-    "cmd_snapshots",
-    "cmd_restore",
-    "cmd_ls",
-    "cmd_find",
-    "cmd_diff",
-    "cmd_dump",
-    "cmd_stats",
-    "cmd_check",
-    "cmd_forget",
-    "cmd_prune",
-    "cmd_key",
-    "cmd_chats",
+#: Command name -> its module under ``strongroom.cli`` (which defines ``command``).
+#: Extensions (the vault's ``cmd_vault``, ``cmd_enable``, …) are listed here too.
+COMMANDS: dict[str, str] = {
+    "init": "cmd_init",
+    "backup": "cmd_backup",
+    "snapshots": "cmd_snapshots",
+    "restore": "cmd_restore",
+    "ls": "cmd_ls",
+    "find": "cmd_find",
+    "diff": "cmd_diff",
+    "dump": "cmd_dump",
+    "stats": "cmd_stats",
+    "check": "cmd_check",
+    "forget": "cmd_forget",
+    "prune": "cmd_prune",
+    "key": "cmd_key",
+    "chats": "cmd_chats",
     # Vault area (password-protected backups):
-    "cmd_enable",
-    "cmd_change_password",
-    "cmd_disable",
-    "cmd_vault",
-]
+    "enable": "cmd_enable",
+    "change-password": "cmd_change_password",
+    "disable": "cmd_disable",
+    "vault": "cmd_vault",
+}
+#: The command modules, in :data:`COMMANDS` order.
+COMMAND_MODULES: list[str] = list(COMMANDS.values())
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands by name; a command's module is imported on first lookup."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = dict(modules)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self._loaded.get(name)
+        if command is None:
+            module = self._modules[name]  # KeyError: no such command
+            command = importlib.import_module(f"{__package__}.{module}").command
+            self._loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+        self._modules.setdefault(name, "")
+
+    def __delitem__(self, name: str) -> None:
+        del self._modules[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The command *name*, or *default* (an import error is not "no such command")."""
+        return self[name] if name in self._modules else default
+
 
 EPILOG = """\b
 Examples:
@@ -110,9 +149,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
-        cli.add_command(module.command)
+    cli.commands = LazyCommands(COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

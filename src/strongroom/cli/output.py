@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 
-from ..api import BackupKey
+from ..crypto.keys import BackupKey
 
 
 def human_bytes(n: int) -> str:

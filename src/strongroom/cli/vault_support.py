@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..api import BackupKey
+from ..crypto.keys import BackupKey
 from ..errors import UsageError
 from .context import AppContext
 from .errors import say

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..crypto.keys import BackupKey
 from ..errors import (
@@ -36,7 +36,11 @@ from ..vault import labels
 from ..vault.params import DEFAULT_KSF, HARD_BOUNDS, KsfBounds
 from ..vault.sealing import derive, frame
 from .keywrap import open_release, unwrap_key, wrap_key
-from .vault_client import VaultClient
+
+if TYPE_CHECKING:
+    # Only annotations: the HTTP client (httpx) is imported by whoever makes one, so
+    # reading a repository's locator (every password-mode check) does not import it.
+    from .vault_client import VaultClient
 
 LOCATOR = "ext/vault.json"
 FORMAT_V1 = "strongroom-vault-locator/1"

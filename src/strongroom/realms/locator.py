@@ -19,11 +19,9 @@ from dataclasses import dataclass, field, replace
 
 from ..crypto.keys import BackupKey
 from ..errors import FormatError, ObjectNotFound, ProtocolError
-from ..opaque import _group
 from ..storage.base import Backend
 from ..vault.sealing import derive, frame
 from . import labels
-from .shamir import MAX_REALMS
 
 LOCATOR = "ext/vault.json"
 FORMAT = "strongroom-vault-locator/3"
@@ -92,6 +90,7 @@ class RealmLocator:
     def from_json(cls, data: bytes) -> RealmLocator:
         """Parse strictly (realms.md §9); ``FormatError`` before anything is sent."""
         from ..repo.sealed import json_int, json_str, strict_json
+        from .shamir import MAX_REALMS  # with libsodium's group code: only for a locator
 
         what = LOCATOR
         d = strict_json(data, what, LOCATOR_CAP)
@@ -141,6 +140,10 @@ def read_realm_locator(backend: Backend) -> RealmLocator | None:
 
 
 def _element(text: str, what: str) -> bytes:
+    # Imported here: libsodium's group code is needed to read a realm locator, not to
+    # learn that a repository has none (every command opening a repository asks).
+    from ..opaque import _group
+
     raw = _b64d(text, what)
     try:
         return _group.deserialize_element(raw)

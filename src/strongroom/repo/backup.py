@@ -102,8 +102,10 @@ class BackupRun:
 
     def __init__(self, engine: Engine, progress: Progress, hostname: str | None,
                  tags: Sequence[str] = (), exclude: Sequence[str] = (),
-                 cancel: Cancel = NEVER) -> None:
+                 cancel: Cancel = NEVER, *, chats: bool = True) -> None:
         self.engine = engine
+        #: Whether chat data is recognised and catalogued (False: no catalogue at all).
+        self.catalogue_chats = chats
         self.progress = progress
         #: Checked per file and per chunk: a cancelled backup stops as a kill would.
         self.cancel = cancel
@@ -165,7 +167,7 @@ class BackupRun:
                parent: SnapshotDoc | None, packer: Packer) -> tuple[str, int]:
         self.packer = packer
         # Version-1 repositories stay readable by the clients that wrote them: no catalogue.
-        v2 = self.engine.config.version >= 2
+        v2 = self.engine.config.version >= 2 and self.catalogue_chats
         self.chats = Cataloguer(self._parent_catalogue(parent) if v2 else None,
                                 self.progress.warn, enabled=v2, roots=[a for a, _ in roots])
         cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)

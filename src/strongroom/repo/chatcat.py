@@ -24,6 +24,7 @@ the snapshot's copy of the source file), :func:`find_chats` and :func:`chat_chan
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 import posixpath
@@ -34,14 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..chats import Chat, Format, detect, parse
 from ..chats import catalogue as cat
 from ..chats.catalogue import Catalogue, CatalogueEntry
-from ..chats.msgstore import Summary, summarize_bytes, summarize_path
+from ..chats.detect import Format, detect, parse
 from ..errors import AmbiguousChat, ChatNotFound, DataDamaged
 from .manifest import KIND_FILE, SEGMENT_MAX, Entry, SnapshotDoc
 
 if TYPE_CHECKING:
+    from ..chats.model import Chat, Message
+    from ..chats.msgstore import Summary
+    from ..chats.search import MessageHit
     from .engine import Engine
 
 #: A text or JSON export is read whole to be parsed; larger ones are stored, not catalogued.
@@ -134,6 +137,8 @@ class Cataloguer:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="chats")
                 self._pending.append((arch, self._pool.submit(_summarize_fd, arch, dup)))
                 return
+            from ..chats.msgstore import summarize_bytes
+
             src.seek(0)
             entries_t, warns = summarize_bytes(arch, src.read())
             entries, warnings = list(entries_t), tuple(w.message for w in warns)
@@ -220,6 +225,8 @@ def _read_head(path: Path, n: int) -> bytes:
 
 
 def _summarize_fd(arch: str, fd: int) -> Summary:
+    from ..chats.msgstore import summarize_path
+
     try:
         return summarize_path(arch, disk=f"/proc/self/fd/{fd}")
     except Exception as exc:  # noqa: BLE001 - a parser bug must not fail the backup
@@ -360,6 +367,42 @@ def _attachment_reader(engine: Engine, fmt: Format, source: str, data: bytes,
     return from_snapshot
 
 
+def search_messages(engine: Engine, doc: SnapshotDoc, entries: Sequence[CatalogueEntry],
+                    text: str) -> list[MessageHit]:
+    """The messages of *entries* containing *text*, as :func:`strongroom.chats.search.search`
+    of :func:`open_chats` finds them and in that order (source by source, chat by chat).
+    A message store is searched in SQL (:func:`strongroom.chats.msgstore.search_bytes`):
+    only matching messages are built; other sources are parsed as for an export."""
+    from ..chats.model import KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE
+    from ..chats.msgstore import search_bytes
+    from ..chats.search import MessageHit, search
+
+    if not text:
+        raise ValueError("search text is empty")
+    by_source: dict[str, list[CatalogueEntry]] = {}
+    for e in entries:
+        by_source.setdefault(e.source, []).append(e)
+    stores = {s for s, group in by_source.items()
+              if all(e.kind in (KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE) for e in group)
+              and len({e.name for e in group}) == len(group)}
+    records = file_entries(engine, doc, stores)
+    hits: dict[str, list[MessageHit]] = {}
+    for source in sorted(stores):
+        record = records.get(source)
+        if record is None:
+            raise DataDamaged(f"/{source}: the catalogue names it, the snapshot lacks it")
+        found = search_bytes(source, functools.partial(read_file, engine, record), text)
+        if found is None:
+            continue  # searched below, parsed whole
+        hits[source] = [MessageHit(e, i, m) for e in by_source[source]
+                        for i, m in found.get(e.name, [])]
+    rest = [e for s, group in by_source.items() if s not in hits for e in group]
+    for opened in open_chats(engine, doc, rest):
+        hits.setdefault(opened.entry.source, []).extend(
+            MessageHit(opened.entry, h.index, h.message) for h in search([opened.chat], text))
+    return [h for source in sorted(hits) for h in hits[source]]
+
+
 # -- changes between two snapshots ----------------------------------------------------------
 @dataclass(frozen=True)
 class ChatChange:
@@ -388,9 +431,10 @@ def chat_changes(engine: Engine, a: SnapshotDoc, b: SnapshotDoc) -> list[ChatCha
 
     Chats are matched by (kind, name, source file).  A chat whose catalogue entry is the
     same in both and whose source file has the same chunks is unchanged without being
-    read; any other chat present in both is parsed from both snapshots and compared by
-    message: a message of *b* not in *a* is added; with the same time and author but
-    other text or attachments, changed.  ``DataDamaged`` if a catalogue is unreadable;
+    read; any other chat present in both is compared by message: a message of *b* not in
+    *a* is added; with the same time and author but other text or attachments, changed.
+    For a message store only the messages whose rows differ between its two copies are
+    built (found in SQL, :func:`_store_changes`); other chats are parsed from both.  ``DataDamaged`` if a catalogue is unreadable;
     a snapshot without one counts as having no chats."""
     ca, cb = load_catalogue(engine, a), load_catalogue(engine, b)
     ea = {_key(e): e for e in (ca.entries if ca else ())}
@@ -411,14 +455,18 @@ def chat_changes(engine: Engine, a: SnapshotDoc, b: SnapshotDoc) -> list[ChatCha
                 out[key] = ChatChange(x.name, x.kind, "unchanged", x.messages, y.messages, 0, 0)
             else:
                 pending.append((x, y))
+    pairs = list(pending)
+    counts = _store_changes(engine, a, b, pending)
+    pending = [(x, y) for x, y in pending if _key(x) not in counts]
     if pending:  # each source file of each snapshot is read and parsed once
         before = {_key(o.entry): o.chat for o in open_chats(engine, a, [x for x, _ in pending])}
         after = {_key(o.entry): o.chat for o in open_chats(engine, b, [y for _, y in pending])}
         for x, y in pending:
-            added, changed = _compare(before[_key(x)], after[_key(y)])
-            status = "changed" if added or changed or x.messages != y.messages else "unchanged"
-            out[_key(x)] = ChatChange(x.name, x.kind, status, x.messages, y.messages, added,
-                                      changed)
+            counts[_key(x)] = _compare(before[_key(x)].messages, after[_key(y)].messages)
+    for x, y in pairs:
+        added, changed = counts[_key(x)]
+        status = "changed" if added or changed or x.messages != y.messages else "unchanged"
+        out[_key(x)] = ChatChange(x.name, x.kind, status, x.messages, y.messages, added, changed)
     return [out[k] for k in sorted(out)]
 
 
@@ -430,12 +478,43 @@ def _chunks(engine: Engine, doc: SnapshotDoc, paths: set[str]) -> dict[str, byte
     return {p: r.chunks.raw for p, r in file_entries(engine, doc, paths).items()} if paths else {}
 
 
-def _compare(before: Chat, after: Chat) -> tuple[int, int]:
+def _store_changes(engine: Engine, a: SnapshotDoc, b: SnapshotDoc,
+                   pending: list[tuple[CatalogueEntry, CatalogueEntry]]
+                   ) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(added, changed) of the pending chats of message stores, from the rows that differ
+    between the two copies of each store (:func:`strongroom.chats.msgstore.changed_messages`,
+    in SQL) instead of every message of both; a store where that cannot be told is left
+    out (its chats are then compared whole)."""
+    from ..chats.model import KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE
+    from ..chats.msgstore import changed_messages
+
+    stores: dict[str, list[CatalogueEntry]] = {}
+    for x, _ in pending:
+        if x.kind in (KIND_BENCH_MSGSTORE, KIND_WHATSAPP_MSGSTORE):
+            stores.setdefault(x.source, []).append(x)
+    if not stores:
+        return {}
+    rec_a, rec_b = file_entries(engine, a, set(stores)), file_entries(engine, b, set(stores))
+    out: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for source, chats in sorted(stores.items()):
+        if source not in rec_a or source not in rec_b:
+            continue
+        found = changed_messages(source, functools.partial(read_file, engine, rec_a[source]),
+                                 functools.partial(read_file, engine, rec_b[source]))
+        if found is None:
+            continue
+        for x in chats:
+            before, after = found.get(x.name, ([], []))
+            out[_key(x)] = _compare(before, after)
+    return out
+
+
+def _compare(before: Sequence[Message], after: Sequence[Message]) -> tuple[int, int]:
     old: dict[tuple[str, str | None], list[tuple[str, tuple[str, ...]]]] = {}
-    for m in before.messages:
+    for m in before:
         old.setdefault((m.time, m.author), []).append((m.text, m.attachments))
     added = changed = 0
-    for m in after.messages:
+    for m in after:
         same = old.get((m.time, m.author))
         if not same:
             added += 1

@@ -17,6 +17,7 @@ import struct
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -430,6 +431,18 @@ class BlobTable:
         self._counts = counts
         self._n = self._live = len(self._ids) // 32
         self._off = array("I", chain((0,), accumulate(counts)))
+
+    @contextmanager
+    def loading(self) -> Iterator[None]:
+        """A whole index is added inside: merged (once more) at the end.
+
+        The entries of index objects are held and merged at once already
+        (:meth:`add_raw`); this only makes sure nothing is left pending after.
+        """
+        try:
+            yield
+        finally:
+            self._merge()
 
     def compact(self) -> None:
         """Merge recent additions into the compact buffers (e.g. after loading)."""

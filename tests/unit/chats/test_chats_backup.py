@@ -117,6 +117,35 @@ def test_the_opened_chat_is_the_catalogued_one(tmp_path: Path) -> None:
         "Media/WhatsApp Images/IMG-20240101-WA0000.jpg") == JPEG
 
 
+def test_a_backup_without_chats_has_no_catalogue_and_the_next_one_parses_all(
+        tmp_path: Path) -> None:
+    """``backup(chats=False)`` (``--no-chats``: the benchmark's baseline) opens no chat
+    file for cataloguing and stores no catalogue; a later backup catalogues everything."""
+    root = _phone(tmp_path / "phone")
+    repo = _repo()
+    off = repo.backup([root], chats=False)
+    assert (off.chats, off.chat_files_parsed, off.chat_warnings) == (0, [], [])
+    listing = repo.chats("latest")
+    assert not listing.catalogued and listing.entries == []
+    on = repo.backup([root])
+    assert len(on.chat_files_parsed) == 3 and on.chats == len(repo.chats("latest").entries) > 0
+
+
+@pytest.mark.parametrize("text", ["a", "saturday", "IMG", "hallo", "no such words"])
+def test_searching_messages_finds_what_searching_whole_chats_does(tmp_path: Path,
+                                                                  text: str) -> None:
+    """``search_messages`` (a store searched in SQL) gives the hits of ``search_chats``
+    (every chat parsed), in the same order, with the chats' catalogue entries."""
+    root = _phone(tmp_path / "phone")
+    repo = _repo()
+    repo.backup([root])
+    entries = {(e.name, e.kind): e for e in repo.chats("latest").entries}
+    whole = [(entries[(h.chat.name, h.chat.kind)], h.index, h.message)
+             for h in repo.search_chats(text)]
+    assert [(h.chat, h.index, h.message) for h in repo.search_messages(text)] == whole
+    assert whole or text == "no such words"
+
+
 def test_an_unchanged_file_is_not_parsed_again(tmp_path: Path) -> None:
     root = _phone(tmp_path / "phone")
     repo = _repo()

@@ -118,7 +118,7 @@ def test_encode_refuses_an_invalid_entry() -> None:
         catalogue.encode([CatalogueEntry("x", "k", 1, None, None, 0, ("f",), "f")])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2000, deadline=None)  # 1.9 s at load 19 (was 200: 0.2 s)
 @given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
 def test_decode_raises_only_format_error(data: bytes) -> None:
     try:

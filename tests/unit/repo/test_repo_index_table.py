@@ -139,6 +139,39 @@ def test_forget_frame_drops_only_that_frame(small_merges: None) -> None:
     assert len(idx.blobs) == 9
 
 
+def _fields(loc: BlobLocation) -> tuple[int, ...]:
+    return (loc.type, loc.flags, loc.frame_offset, loc.frame_len, loc.frame_raw, loc.inner,
+            loc.length)
+
+
+@pytest.mark.parametrize("bulk_max", [5, 1 << 15])
+def test_loading_a_whole_index_gives_the_same_table(monkeypatch: pytest.MonkeyPatch,
+                                                    bulk_max: int) -> None:
+    """``loading()`` (entries held, then merged at once, up to ``_BULK_MAX`` at a time)
+    keeps the first location of a blob listed twice, as adding one by one does, and every
+    id is found through the prefix table."""
+    monkeypatch.setattr(BlobTable, "_BULK_MAX", bulk_max)
+    rnd = random.Random(SEED + bulk_max)
+    pack_ids = [rnd.randbytes(16) for _ in range(4)]
+    ids = [bytes([rnd.randrange(4), rnd.randrange(256)]) + rnd.randbytes(30) for _ in range(400)]
+    objects = [[(rnd.randrange(4), rnd.choice(ids), *_fields(_loc(rnd))) for _ in range(60)]
+               for _ in range(8)]
+    model: dict[bytes, tuple[bytes, BlobLocation]] = {}
+    plain = BlobTable()
+    loaded = BlobTable()
+    with loaded.loading():
+        for entries in objects:
+            loaded.add_raw(pack_ids, entries)
+            plain.add_raw(pack_ids, entries)
+            for i, bid, *fields in entries:
+                model.setdefault(bid, (pack_ids[i], BlobLocation(*fields)))
+    _same(loaded, model)
+    _same(plain, model)
+    for bid in ids:
+        assert loaded.get(bid) == model.get(bid) and (bid in loaded) == (bid in model)
+    assert loaded.get(bytes(32)) is None and bytes(32) not in loaded
+
+
 def test_items_sorted_in_runs_come_out_sorted_and_stable() -> None:
     # One long sort() would hold the GIL (a million items: about 0.9 s); runs of
     # _SORT_RUN merged give what one stable sort by blob id gives.
