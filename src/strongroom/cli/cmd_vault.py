@@ -76,8 +76,7 @@ def _db_option(f: F) -> F:
               help="Once, after upgrading: give records of an older vault version their "
                    "integrity MAC (until then they are refused).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Requests served at once by the vault core (default: 2 with SQLite, which "
-                   "commits one write at a time; 40 with PostgreSQL).")
+              help="Requests served at once by the vault core (worker threads; default 40).")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
           jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,

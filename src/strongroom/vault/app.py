@@ -160,22 +160,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def default_worker_threads(vault: Vault) -> int:
-    """How many requests may run the vault core at once (its worker threads).
-
-    SQLite commits one write at a time, so more than two threads only make the
-    threads fight over the interpreter lock (measured in one process, eight
-    concurrent logins: 2.1 ms of CPU a login with 40 threads, 1.6 ms with 2,
-    1.3 ms with 1).  A database server commits different accounts in
-    parallel, and while a commit waits (a failover: the synchronous standby
-    is being replaced) each waiting request holds a thread, so it keeps
-    anyio's default of 40: status and head reads still find a thread.
-    """
-    return SQLITE_WORKER_THREADS if vault.store.local_reads else SERVER_WORKER_THREADS
-
-
-SQLITE_WORKER_THREADS = 2
-SERVER_WORKER_THREADS = 40
+#: The vault core's worker threads unless ``--threads`` says otherwise (anyio's default).
+#: Fewer threads cost less CPU per login in one process with the client's work in it
+#: (2.1 ms with 40, 1.6 ms with 2), but made no difference to ``bench.vault_bench``
+#: against a real server (400-470 logins per vault CPU-second for 1, 2 and 40), and
+#: each request whose commit waits (a slow disk, a failover) holds a thread.
+DEFAULT_WORKER_THREADS = 40
 
 
 def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
@@ -183,9 +173,9 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
     """The ASGI app: FastAPI routes wrapped in the body-size limit.
 
     ``worker_threads`` bounds the thread pool the endpoints run in (default:
-    ``default_worker_threads``); a request beyond it waits for a free thread.
+    ``DEFAULT_WORKER_THREADS``); a request beyond it waits for a free thread.
     """
-    threads = worker_threads or default_worker_threads(vault)
+    threads = worker_threads or DEFAULT_WORKER_THREADS
     if threads < 1:
         raise UsageError("the vault needs at least one worker thread")
 
