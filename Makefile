@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench bench-scale clean
+.PHONY: setup demo demo-realms test lint bench bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+# The same journey with the key split over three vaults (threshold realms, 2 of 3).
+demo-realms: setup
+	$(BIN)/python scripts/demo.py --realms 3
 
 test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
