@@ -46,8 +46,34 @@ Rng = Callable[[int], bytes]
 Clock = Callable[[], float]
 
 
+class _Access:
+    """What :class:`VaultAccess` and :class:`RealmAccess` share: this device's remembered
+    heads and the clients the access opened (closed with it)."""
+
+    device_dir: str | os.PathLike[str] | None
+    _clients: list[VaultClient]
+
+    def heads(self) -> LocalHeads | None:
+        """This device's record of the heads it saw (None without ``device_dir``)."""
+        from .client.rollback import LocalHeads
+
+        return LocalHeads(self.device_dir) if self.device_dir is not None else None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the clients this access opened."""
+        clients, self._clients = self._clients, []
+        for c in clients:
+            c.close()
+
+
 @dataclass
-class VaultAccess:
+class VaultAccess(_Access):
     """How this device reaches the Backup Key Vault, and what it remembers.
 
     ``url`` and ``pinned_key`` come from the app's configuration (as a chat app
@@ -96,23 +122,6 @@ class VaultAccess:
             c._set_account(c.account)
         return c
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def heads(self) -> LocalHeads | None:
-        """This device's record of the heads it saw (None without ``device_dir``)."""
-        from .client.rollback import LocalHeads
-
-        return LocalHeads(self.device_dir) if self.device_dir is not None else None
-
-    def close(self) -> None:
-        """Close the clients this access opened."""
-        clients, self._clients = self._clients, []
-        for c in clients:
-            c.close()
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ class RealmConfig:
 
 
 @dataclass
-class RealmAccess:
+class RealmAccess(_Access):
     """How this device reaches a threshold realm set: ``n`` independent vaults, any
     ``threshold`` of which recover the key (a strict majority).
 
@@ -175,23 +184,6 @@ class RealmAccess:
         """The configured public keys, in order."""
         return [r.pinned_key for r in self.realms]
 
-    def heads(self) -> LocalHeads | None:
-        """This device's record of the heads it saw (None without ``device_dir``)."""
-        from .client.rollback import LocalHeads
-
-        return LocalHeads(self.device_dir) if self.device_dir is not None else None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the clients this access opened."""
-        clients, self._clients = self._clients, []
-        for c in clients:
-            c.close()
 
 
 @dataclass(frozen=True)

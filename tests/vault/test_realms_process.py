@@ -33,7 +33,7 @@ from strongroom.realms import client as rc
 from strongroom.realms.locator import RealmLocator
 from strongroom.vault.keystore import load_secrets, software_keystore_for
 from strongroom.vault.params import KsfBounds
-from strongroom.vault.realm import _ad, _Payload, realm_key
+from strongroom.vault.realm import RealmRegistration, _ad, realm_key
 from strongroom.vault.sealing import open_sealed
 from strongroom.vault.store_sqlite import SqliteStore
 
@@ -196,7 +196,7 @@ def test_two_realms_down_is_a_clear_error_and_spends_nothing(realms: Realms) -> 
     assert live["attempts_left"] == LIMIT  # no guess spent on the live realm
 
 
-def _stolen_record(proc: VaultProcess) -> _Payload:
+def _stolen_record(proc: VaultProcess) -> RealmRegistration:
     """What an attacker reads with the realm's database, secrets file and passphrase."""
     secrets = load_secrets(proc.secrets, software_keystore_for(proc.secrets, "test passphrase"))
     store = SqliteStore(proc.database)
@@ -206,10 +206,10 @@ def _stolen_record(proc: VaultProcess) -> _Payload:
         store.close()
     assert row is not None and row.sealed is not None
     plain = open_sealed(secrets.record_key, row.sealed, _ad(row.account_id, row.generation))
-    return _Payload.parse(plain)
+    return RealmRegistration.parse(plain)
 
 
-def _offline_test(stolen: _Payload, loc: RealmLocator, rid: bytes, candidate: bytes) -> bool:
+def _offline_test(stolen: RealmRegistration, loc: RealmLocator, rid: bytes, candidate: bytes) -> bool:
     """Every check the attacker can run with one realm's secrets: use its share as if it
     were the key, then try the stored unlock tag and the encrypted K."""
     pw2 = rc.stretch(candidate, ACCOUNT, SLOT, stolen.ksf)

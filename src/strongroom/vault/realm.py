@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import (
@@ -76,6 +76,23 @@ class RealmRegistration:
     def __repr__(self) -> str:
         return f"<RealmRegistration index={self.index}>"
 
+    def to_bytes(self) -> bytes:
+        """The sealed record's plaintext (realms.md §5)."""
+        return frame(_PAYLOAD_VERSION, bytes([self.index]), self.oprf_share, self.public_share,
+                     self.unlock_tag, self.key_share, self.wrapped_key, self.proof_verifier,
+                     encode_ksf(self.ksf))
+
+    @classmethod
+    def parse(cls, plain: bytes) -> RealmRegistration:
+        """The inverse of :meth:`to_bytes`; ``ValueError`` if it is not one."""
+        import json
+
+        parts = unframe(plain, 9)
+        if parts[0] != _PAYLOAD_VERSION or len(parts[1]) != 1:
+            raise ValueError("unknown realm record version")
+        return cls(parts[1][0], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7],
+                   check_ksf(json.loads(parts[8])))
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -109,36 +126,6 @@ class RealmStatus:
     index: int | None
 
 
-@dataclass(frozen=True)
-class _Payload:
-    index: int
-    oprf_share: bytes
-    public_share: bytes
-    unlock_tag: bytes
-    key_share: bytes
-    wrapped_key: bytes
-    verifier: bytes
-    ksf: dict[str, int]
-
-    def to_bytes(self) -> bytes:
-        return frame(_PAYLOAD_VERSION, bytes([self.index]), self.oprf_share, self.public_share,
-                     self.unlock_tag, self.key_share, self.wrapped_key, self.verifier,
-                     encode_ksf(self.ksf))
-
-    @classmethod
-    def parse(cls, plain: bytes) -> _Payload:
-        import json
-
-        parts = unframe(plain, 9)
-        if parts[0] != _PAYLOAD_VERSION or len(parts[1]) != 1:
-            raise ValueError("unknown realm record version")
-        return cls(parts[1][0], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7],
-                   check_ksf(json.loads(parts[8])))
-
-    def __repr__(self) -> str:
-        return "<realm payload>"
-
-
 class Realm:
     """The realm endpoints' logic over a :class:`Vault` (its store, secrets, policy,
     clock and randomness)."""
@@ -167,7 +154,7 @@ class Realm:
         v.store.transact(key, fn)
 
     def _require_proof(self, cur: RecordRow, proof: bytes | None) -> None:
-        verifier = self._open(cur).verifier
+        verifier = self._open(cur).proof_verifier
         if not isinstance(proof, bytes) or len(proof) != PROOF_SIZE or not hmac.compare_digest(
                 hashlib.sha256(proof).digest(), verifier):
             raise VaultAuthError(
@@ -302,13 +289,13 @@ class Realm:
     def _seal(self, key: str, gen: int, plain: bytes) -> bytes:
         return seal(self.vault._secrets.record_key, plain, _ad(key, gen), self.vault._rng)
 
-    def _open(self, row: RecordRow) -> _Payload:
+    def _open(self, row: RecordRow) -> RealmRegistration:
         if row.sealed is None:
             raise AttemptsExhausted()
         plain = open_sealed(self.vault._secrets.record_key, row.sealed,
                             _ad(row.account_id, row.generation), "stored realm record")
         try:
-            return _Payload.parse(plain)
+            return RealmRegistration.parse(plain)
         except ValueError:
             raise VaultProtocolError("the stored realm record is malformed") from None
 
@@ -327,7 +314,8 @@ def _usable(row: RecordRow | None) -> None:
         raise AttemptsExhausted()
 
 
-def _check_registration(reg: RealmRegistration) -> _Payload:
+def _check_registration(reg: RealmRegistration) -> RealmRegistration:
+    """``reg`` checked, its shares and parameters in their canonical form."""
     if isinstance(reg.index, bool) or not isinstance(reg.index, int) or not (
             1 <= reg.index <= MAX_REALMS):
         raise VaultProtocolError(f"a realm index is 1 to {MAX_REALMS}")
@@ -349,8 +337,7 @@ def _check_registration(reg: RealmRegistration) -> _Payload:
         ksf = check_ksf(reg.ksf)
     except ValueError as exc:
         raise VaultProtocolError(f"key-stretching parameters: {exc}") from None
-    return _Payload(reg.index, s_i, p_i, reg.unlock_tag, e_i, reg.wrapped_key,
-                    reg.proof_verifier, ksf)
+    return replace(reg, oprf_share=s_i, public_share=p_i, key_share=e_i, ksf=ksf)
 
 
 __all__ = ["REALM_MARK", "Evaluation", "Realm", "RealmRegistration", "RealmStatus", "Released",
