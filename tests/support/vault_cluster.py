@@ -428,6 +428,55 @@ class VaultCluster:
         self._wait(lambda: self.sync_standby() is not None, "a synchronous standby", timeout)
         return self.sync_standby() or "?"
 
+    def diagnose(self) -> dict[str, Any]:
+        """What a failed run records: the leader's view of its sessions and standbys, and
+        the tail of every vault node's log (each part "error: ..." when it cannot be read)."""
+        import psycopg
+
+        out: dict[str, Any] = {"members": self.members()}
+        leader = self.leader()
+        out["leader"] = leader
+        if leader is not None:
+            try:
+                with psycopg.connect(self.superuser_dsn(leader), autocommit=True) as conn:
+                    out["synchronous_standby_names"] = conn.execute(
+                        "SHOW synchronous_standby_names").fetchone()[0]
+                    out["wal_lsn"] = str(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+                    out["replication"] = [list(map(str, r)) for r in conn.execute(
+                        "SELECT application_name, state, sync_state, sent_lsn, flush_lsn "
+                        "FROM pg_stat_replication ORDER BY 1").fetchall()]
+                    # Sessions of the vault database by what they wait on.
+                    out["vault_sessions"] = [list(map(str, r)) for r in conn.execute(
+                        "SELECT state, wait_event_type, wait_event, left(query, 48), count(*), "
+                        "max(now() - xact_start) FROM pg_stat_activity WHERE datname = %s "
+                        "GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC", (VAULT_DB,)).fetchall()]
+                    out["connections"] = conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity").fetchone()[0]
+            except psycopg.Error as exc:
+                out["leader_sql"] = f"error: {type(exc).__name__}: {str(exc)[:300]}"
+        logs = {}
+        for v in self.state.get("vault", []):
+            path = self.root / f"{v['name']}.log"
+            try:
+                logs[v["name"]] = [t[:300] for t in
+                                   path.read_text(errors="replace").splitlines()[-12:]]
+            except OSError as exc:
+                logs[v["name"]] = [f"error: {exc}"]
+        out["vault_logs"] = logs
+        spy = os.environ.get("STRONGROOM_PYSPY")  # optional: where each vault thread waits
+        if spy:
+            stacks = {}
+            for v in self.state.get("vault", []):
+                pid = self.state["pids"].get(v["name"])
+                try:
+                    dump = subprocess.run([spy, "dump", "--pid", str(pid)], check=False, capture_output=True,
+                                          text=True, timeout=30).stdout
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    dump = f"error: {exc}"
+                stacks[v["name"]] = dump[-20000:]
+            out["vault_stacks"] = stacks
+        return out
+
     def status(self) -> dict[str, Any]:
         """Every process (alive or not), the Patroni members, the etcd health."""
         procs = {name: {"pid": pid, "alive": _pid_alive(pid)}
