@@ -248,9 +248,12 @@ def test_postgres_connection_lost_before_commit_sends_no_ke2(pg_server, secrets,
 
     def transact_then_lose_connection(account_id, fn, **kw):  # type: ignore[no-untyped-def]
         def killing_fn(cur, sess):  # type: ignore[no-untyped-def]
-            pid = store._conn().info.backend_pid
+            # Every other session of this database: the pooled one in this transaction too.
             with psycopg.connect(dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                n = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+                assert n is not None and n[0] >= 1
             return fn(cur, sess)
         return real(account_id, killing_fn, **kw)
 

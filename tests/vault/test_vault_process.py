@@ -78,3 +78,33 @@ def test_threads_bound_the_vaults_worker_threads(tmp_path: Path, threads: int) -
             assert all(400 <= s < 500 or s == 200 for s in _concurrent_logins(vp.url, token, 24))
         added = _threads(vp.proc.pid) - before
     assert 1 <= added <= threads, (before, added)
+
+
+@pytest.mark.vault
+@pytest.mark.postgres
+def test_db_connections_bound_the_sessions_a_node_holds(tmp_path: Path, pg_server) -> None:  # type: ignore[no-untyped-def]
+    """``--db-connections N``: 8 worker threads, 24 requests at once, 3 rounds with pauses
+    (idle worker threads retire): the PostgreSQL server never sees more than N sessions."""
+    import time
+
+    import psycopg
+
+    from .conftest import fresh_pg_dsn
+
+    dsn = fresh_pg_dsn(pg_server)
+
+    def sessions() -> int:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                               "datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+        return int(row[0]) if row else -1
+
+    with VaultProcess(tmp_path, database=dsn,
+                      extra=("--threads", "8", "--db-connections", "2")) as vp:
+        token = vp.create_account("alice")
+        seen = []
+        for _ in range(3):
+            assert all(400 <= s < 500 or s == 200 for s in _concurrent_logins(vp.url, token, 24))
+            seen.append(sessions())
+            time.sleep(0.5)
+    assert all(1 <= n <= 2 for n in seen), seen

@@ -77,10 +77,15 @@ def _db_option(f: F) -> F:
                    "integrity MAC (until then they are refused).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
               help="Requests served at once by the vault core (worker threads; default 40).")
+@click.option("--db-connections", type=click.IntRange(min=1), default=None, metavar="N",
+              help="PostgreSQL: connections this node holds at most, shared by its worker "
+                   "threads (default 20; a request that finds none free within 10 s gets 503). "
+                   "Keep nodes x N below the server's max_connections.")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
           jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
-          kdf_memory_kib: int, sign_legacy_rows: bool, threads: int | None) -> None:
+          kdf_memory_kib: int, sign_legacy_rows: bool, threads: int | None,
+          db_connections: int | None) -> None:
     """Run the vault over HTTP (uvicorn, one process)."""
     import uvicorn
 
@@ -93,7 +98,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
         auth=auth_mode, jwt_public_key=jwt_public_key, jwt_jwks=jwt_jwks, jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience, jwt_max_lifetime=jwt_max_lifetime,
-        sign_legacy_rows=sign_legacy_rows,
+        sign_legacy_rows=sign_legacy_rows, db_connections=db_connections,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
     vault = build_vault(settings)
     app = create_app(vault, open_auth(settings, vault.store), worker_threads=threads)

@@ -53,6 +53,8 @@ class VaultSettings:
     #: upgrade).  Never automatic: a database writer could otherwise null a MAC, edit
     #: the counter and wait for a restart (spec §5).
     sign_legacy_rows: bool = False
+    #: PostgreSQL only: connections this vault node holds at most (None: the store's default).
+    db_connections: int | None = None
     software_kdf: dict[str, int] = field(default_factory=lambda: {"memory_kib": 65536,
                                                                  "iterations": 3, "lanes": 1})
 
@@ -60,12 +62,12 @@ class VaultSettings:
         return f"<VaultSettings database={self.database!r} keystore={self.keystore}>"
 
 
-def open_store(database: str) -> RecordStore:
-    """The record store named by ``database``."""
+def open_store(database: str, *, db_connections: int | None = None) -> RecordStore:
+    """The record store named by ``database`` (``db_connections``: PostgreSQL's pool size)."""
     if database.startswith(("postgresql://", "postgres://")) or "dbname=" in database:
-        from .store_postgres import PostgresStore
+        from .store_postgres import DEFAULT_MAX_CONNECTIONS, PostgresStore
 
-        return PostgresStore(database)
+        return PostgresStore(database, max_connections=db_connections or DEFAULT_MAX_CONNECTIONS)
     from .store_sqlite import SqliteStore
 
     return SqliteStore(database)
@@ -110,7 +112,7 @@ def build_vault(s: VaultSettings) -> Vault:
         secrets = create_secrets(s.secrets, keystore)
     config = opaque.OpaqueConfig(ksf=opaque.IdentityKSF(), context=s.context)
     policy = VaultPolicy(attempt_limit=s.attempt_limit, session_ttl=s.session_ttl)
-    vault = Vault(open_store(s.database), secrets, config, policy)
+    vault = Vault(open_store(s.database, db_connections=s.db_connections), secrets, config, policy)
     if s.sign_legacy_rows:
         vault.sign_unsigned_rows()
     elif unsigned := len(vault.store.unsigned_rows()):

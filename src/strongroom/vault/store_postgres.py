@@ -16,6 +16,15 @@ COMMITTED a statement's snapshot is taken when it starts, so a read in the
 same statement as the lock could miss the commit of the lock's previous
 holder.
 
+Connections.  A vault node holds at most ``max_connections`` connections
+(default 20), in a ``psycopg_pool`` pool shared by its worker threads; a
+request that finds none free within ``pool_timeout`` seconds gets 503.  So
+the nodes of a cluster never hold more than nodes × ``max_connections``
+server slots, whatever threads come and go.  (Before 2026-12, each worker
+thread kept its own connection, and the thread pool retires idle threads:
+every retired thread left an idle session on the server until PostgreSQL
+refused connections — the rare failed run of the replica failover case.)
+
 Replicated clusters (docs/vault-operations.md).  The DSN may name several
 hosts (``host=a,b,c`` with ``target_session_attrs=read-write``): libpq tries
 them in turn and keeps the one that accepts writes, so after a failover the
@@ -31,10 +40,13 @@ unknown too: no answer depends on it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+import psycopg_pool
 
 from ..errors import UsageError, VaultStoreError
 from .store import Fn, Mutation, RecordRow, RecordStore, SessionRow, slot_prefix
@@ -64,12 +76,18 @@ _CONNECT_DEFAULTS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle
 #: standby was cancelled: the commit is local only (SQLSTATE 01000, not an error).
 _SYNC_CANCELLED = "canceling wait for synchronous replication"
 _HEAD_LOCK_KEY = "strongroom-head:"
+#: Connections one vault node holds at most, and how long a request waits for one.
+DEFAULT_MAX_CONNECTIONS = 20
+POOL_TIMEOUT = 10.0
 
 
 class PostgresStore(RecordStore):
-    """Records in PostgreSQL; one connection per thread."""
+    """Records in PostgreSQL, through a pool of at most ``max_connections`` connections."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 pool_timeout: float = POOL_TIMEOUT) -> None:
+        if max_connections < 1:
+            raise UsageError("the vault needs at least one database connection")
         self.dsn = dsn
         try:
             given = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -77,45 +95,58 @@ class PostgresStore(RecordStore):
             raise UsageError("the vault database is not a valid PostgreSQL URL or DSN") from exc
         self._conninfo = psycopg.conninfo.make_conninfo(
             "", **{**_CONNECT_DEFAULTS, **{k: str(v) for k, v in given.items()}})
+        #: Per thread: whether the last commit's wait for the standby was cancelled
+        #: (the notice arrives in the thread that reads the COMMIT's result).
         self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
         try:
-            conn = self._conn()
-            with conn.transaction():
+            with psycopg.connect(self._conninfo, autocommit=True) as conn, conn.transaction():
                 # Serialize concurrent schema creation by several vault nodes.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('strongroom-schema', 0))")
                 conn.execute(_SCHEMA)
         except psycopg.Error as exc:
             raise UsageError(f"cannot open the vault database: {type(exc).__name__}") from exc
+        self._pool = psycopg_pool.ConnectionPool(
+            self._conninfo, kwargs={"autocommit": True}, min_size=min(2, max_connections),
+            max_size=max_connections, timeout=pool_timeout, configure=self._configure,
+            name="strongroom-vault", open=True)
 
-    def _conn(self) -> psycopg.Connection[Any]:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self._conninfo, autocommit=True)
-            conn.execute("SET synchronous_commit = on")
-            conn.add_notice_handler(self._notice)
-            self._local.conn = conn
-            self._local.unsynced = False
-            with self._lock:
-                self._all.append(conn)
-        return conn
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET synchronous_commit = on")
+        conn.add_notice_handler(self._notice)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for one operation.  A database error (a failed connect, no
+        free connection in time, a failed or interrupted statement or COMMIT) is
+        ``VaultStoreError``, and the connection, in an unknown state, is discarded."""
+        try:
+            with self._pool.connection() as conn:
+                self._local.unsynced = False
+                try:
+                    yield conn
+                except psycopg.Error:
+                    conn.close()  # never reused: the pool replaces it
+                    raise
+        except psycopg_pool.PoolTimeout as exc:
+            raise VaultStoreError() from exc
+        except psycopg.Error as exc:
+            # The server may be gone (a failover): test the idle connections as well, so
+            # that the next requests are not handed the other dead ones one by one.
+            with contextlib.suppress(psycopg.Error):
+                self._pool.check()
+            raise VaultStoreError() from exc
 
     def get(self, account_id: str) -> RecordRow | None:
-        try:
-            r = self._conn().execute(
+        with self._connection() as conn:
+            r = conn.execute(
                 f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE account_id = %s",
                 (account_id,)).fetchone()
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
         return RecordRow.from_db(r)
 
     def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
                  durable: bool = True) -> Any:
-        conn = self._conn()
-        self._local.unsynced = False
-        try:
+        # A failed or interrupted COMMIT is VaultStoreError too: outcome unknown, guess counted.
+        with self._connection() as conn:
             with conn.pipeline(), conn.transaction():
                 # Round trip 1: BEGIN, the lock, the read (and the session), in one flush.
                 if not durable:
@@ -130,19 +161,15 @@ class PostgresStore(RecordStore):
                 m = fn(cur, sess)
                 # Round trip 2: every write and the COMMIT (sent when the block exits).
                 self._apply(conn, account_id, m)
-        except psycopg.Error as exc:
-            # Includes a failed or interrupted COMMIT: outcome unknown, guess counted.
-            self._drop()
-            raise VaultStoreError() from exc
-        if durable:
-            self._check_synced()
+            if durable:
+                self._check_synced(conn)
         return m.result
 
-    def _check_synced(self) -> None:
+    def _check_synced(self, conn: psycopg.Connection[Any]) -> None:
         """Raise if the last commit was acknowledged without its synchronous standby."""
         if getattr(self._local, "unsynced", False):
             # Committed on the leader only: whether it survives a failover is unknown.
-            self._drop()
+            conn.close()
             raise VaultStoreError("the commit did not reach the synchronous standby")
 
     def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
@@ -186,65 +213,44 @@ class PostgresStore(RecordStore):
 
     def record_keys(self, account_id: str) -> list[str]:
         prefix = slot_prefix(account_id)
-        try:
-            rows = self._conn().execute(
+        with self._connection() as conn:
+            rows = conn.execute(
                 "SELECT account_id FROM vault_records WHERE account_id = %s OR left(account_id, %s) = %s "
                 "ORDER BY account_id", (account_id, len(prefix), prefix)).fetchall()
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
         return [str(r[0]) for r in rows]
 
     def unsigned_rows(self) -> list[RecordRow]:
-        try:
-            rows = self._conn().execute(
+        with self._connection() as conn:
+            rows = conn.execute(
                 f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE mac IS NULL").fetchall()
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
         return [r for r in map(RecordRow.from_db, rows) if r is not None]
 
     def purge_sessions(self, now: float) -> int:
-        try:
-            return self._conn().execute(
-                "DELETE FROM vault_sessions WHERE expires_at < %s", (now,)).rowcount
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
+        with self._connection() as conn:
+            return conn.execute("DELETE FROM vault_sessions WHERE expires_at < %s", (now,)).rowcount
 
     def put_account(self, name: str, token_hash: bytes) -> None:
-        try:
-            self._conn().execute(
+        with self._connection() as conn:
+            conn.execute(
                 "INSERT INTO vault_accounts VALUES (%s, %s) ON CONFLICT (name) "
                 "DO UPDATE SET token_hash = EXCLUDED.token_hash", (name, token_hash))
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
 
     def account_for_token(self, token_hash: bytes) -> str | None:
-        try:
-            r = self._conn().execute(
+        with self._connection() as conn:
+            r = conn.execute(
                 "SELECT name FROM vault_accounts WHERE token_hash = %s", (token_hash,)).fetchone()
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
         return r[0] if r else None
 
     def list_accounts(self) -> list[tuple[str, str | None, int]]:
-        try:
-            rows = self._conn().execute(
+        with self._connection() as conn:
+            rows = conn.execute(
                 "SELECT n.name, r.state, COALESCE(r.used, 0) FROM (SELECT name FROM vault_accounts "
                 "UNION SELECT account_id FROM vault_records) AS n "
                 "LEFT JOIN vault_records AS r ON r.account_id = n.name ORDER BY n.name").fetchall()
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
         return [(str(n), None if s is None else str(s), int(u)) for n, s, u in rows]
 
     def delete_account(self, name: str) -> bool:
-        conn = self._conn()
-        self._local.unsynced = False
-        try:
+        with self._connection() as conn:
             with conn.transaction():
                 conn.execute(_LOCK_SQL, (_LOCK_KEY + name,))
                 n = 0
@@ -255,25 +261,17 @@ class PostgresStore(RecordStore):
                     n += conn.execute(f"DELETE FROM {table} WHERE account_id = %s OR "
                                       "left(account_id, %s) = %s",
                                       (name, len(prefix), prefix)).rowcount
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
-        self._check_synced()
+            self._check_synced(conn)
         return n > 0
 
     def get_head(self, account_id: str) -> tuple[int, bytes] | None:
-        try:
-            r = self._conn().execute(
+        with self._connection() as conn:
+            r = conn.execute(
                 "SELECT counter, tag FROM vault_heads WHERE account_id = %s", (account_id,)).fetchone()
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
         return (int(r[0]), bytes(r[1])) if r else None
 
     def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
-        conn = self._conn()
-        self._local.unsynced = False
-        try:
+        with self._connection() as conn:
             with conn.transaction():
                 # The advisory lock also covers the first advance (no row to lock yet).
                 conn.execute(_LOCK_SQL, (_HEAD_LOCK_KEY + account_id,))
@@ -286,28 +284,11 @@ class PostgresStore(RecordStore):
                     "INSERT INTO vault_heads VALUES (%s, %s, %s) ON CONFLICT (account_id) "
                     "DO UPDATE SET counter = EXCLUDED.counter, tag = EXCLUDED.tag",
                     (account_id, counter, tag))
-        except psycopg.Error as exc:
-            self._drop()
-            raise VaultStoreError() from exc
-        self._check_synced()
+            self._check_synced(conn)
         return True, counter
 
-    def _drop(self) -> None:
-        # A connection in an unknown state is not reused.
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
-
     def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for c in conns:
-            c.close()
-        self._local = threading.local()
+        self._pool.close()
 
     def __repr__(self) -> str:
         return "<PostgresStore>"
