@@ -94,3 +94,11 @@ def test_no_free_connection_in_time_is_a_store_failure_not_a_hang(pg_server) -> 
 def test_a_pool_of_no_connections_is_refused(pg_server) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError, match="at least one database connection"):
         PostgresStore(fresh_pg_dsn(pg_server), max_connections=0)
+
+
+def test_by_default_a_node_has_a_connection_for_each_worker_thread() -> None:
+    """No request waits for a connection that would not wait for a thread anyway."""
+    from strongroom.vault.app import DEFAULT_WORKER_THREADS
+    from strongroom.vault.store_postgres import DEFAULT_MAX_CONNECTIONS
+
+    assert DEFAULT_MAX_CONNECTIONS == DEFAULT_WORKER_THREADS

@@ -79,8 +79,8 @@ def _db_option(f: F) -> F:
               help="Requests served at once by the vault core (worker threads; default 40).")
 @click.option("--db-connections", type=click.IntRange(min=1), default=None, metavar="N",
               help="PostgreSQL: connections this node holds at most, shared by its worker "
-                   "threads (default 20; a request that finds none free within 10 s gets 503). "
-                   "Keep nodes x N below the server's max_connections.")
+                   "threads (default: as many as --threads; a request that finds none free "
+                   "within 10 s gets 503).  Keep nodes x N below the server's max_connections.")
 def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_label: str,
           host: str, port: int, attempt_limit: int, auth_mode: str, jwt_public_key: str | None,
           jwt_jwks: str | None, jwt_issuer: str | None, jwt_audience: str | None, jwt_max_lifetime: int,
@@ -98,7 +98,7 @@ def serve(database: str, secrets: str, keystore: str, pkcs11_module: str, token_
         token_label=token_label, pin=os.environ.get(ENV_PIN), attempt_limit=attempt_limit,
         auth=auth_mode, jwt_public_key=jwt_public_key, jwt_jwks=jwt_jwks, jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience, jwt_max_lifetime=jwt_max_lifetime,
-        sign_legacy_rows=sign_legacy_rows, db_connections=db_connections,
+        sign_legacy_rows=sign_legacy_rows, db_connections=db_connections or threads,
         software_kdf={"memory_kib": kdf_memory_kib, "iterations": 3, "lanes": 1})
     vault = build_vault(settings)
     app = create_app(vault, open_auth(settings, vault.store), worker_threads=threads)

@@ -17,8 +17,10 @@ same statement as the lock could miss the commit of the lock's previous
 holder.
 
 Connections.  A vault node holds at most ``max_connections`` connections
-(default 20), in a ``psycopg_pool`` pool shared by its worker threads; a
-request that finds none free within ``pool_timeout`` seconds gets 503.  So
+(default 40, as many as the vault's worker threads by default, so no request
+waits for one that would not wait for a thread anyway), in a ``psycopg_pool``
+pool shared by its worker threads; a request that finds none free within
+``pool_timeout`` seconds gets 503.  So
 the nodes of a cluster never hold more than nodes × ``max_connections``
 server slots, whatever threads come and go.  (Before 2026-12, each worker
 thread kept its own connection, and the thread pool retires idle threads:
@@ -77,7 +79,7 @@ _CONNECT_DEFAULTS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle
 _SYNC_CANCELLED = "canceling wait for synchronous replication"
 _HEAD_LOCK_KEY = "strongroom-head:"
 #: Connections one vault node holds at most, and how long a request waits for one.
-DEFAULT_MAX_CONNECTIONS = 20
+DEFAULT_MAX_CONNECTIONS = 40
 POOL_TIMEOUT = 10.0
 
 
