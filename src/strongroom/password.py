@@ -491,6 +491,19 @@ def _realm_recover_result(backend: Backend, access: RealmAccess, password: str |
     if got.excluded and access.on_skip is not None:
         access.on_skip("realms left out of this recovery: " + "; ".join(
             f"{url}: {why}" for url, why in sorted(got.excluded.items())))
+    if got.unfinished:
+        # A change that did not finish there: drop the registration the locator does not
+        # name (realms.md §4.3).  The recovery stands whatever this gives.
+        from .realms import client as rc
+        from .realms.locator import read_realm_locator
+
+        loc = read_realm_locator(backend)
+        if loc is not None:
+            left = {u: v for u, v in rc.commit(loc, access.clients(), got.key,
+                                               got.unfinished).items() if v is not True}
+            if left and access.on_skip is not None:
+                access.on_skip("could not drop an unfinished change's registration at "
+                               + "; ".join(f"{u}: {v}" for u, v in sorted(left.items())))
     return got
 
 

@@ -140,6 +140,9 @@ class RecoveryResult:
 
     key: BackupKey
     excluded: dict[str, str] = field(default_factory=dict)
+    #: Realms still holding a second registration next to this locator's (a change that
+    #: did not finish there): :func:`commit` drops it.
+    unfinished: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"<RecoveryResult excluded={sorted(self.excluded)}>"
@@ -219,8 +222,13 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
              slot: str, threshold: int, ksf: Mapping[str, int], rng: Rng, created: int,
              register_threshold: int | None = None, pins: Sequence[bytes | None] | None = None,
              known_ids: Sequence[bytes | None] | None = None,
+             keep: Sequence[bytes] | None = None,
              trace: Trace | None = None) -> RegistrationResult:
     """Share a fresh OPRF key and encryption scalar over ``clients`` (realms.md §4.1).
+
+    ``keep`` (a password change, §4.3): each realm's public share in the current
+    locator; the new registration is then *staged* next to that one, which stays
+    usable until :func:`commit`.
 
     Raises ``RealmsUnavailable`` before sending anything if fewer than
     ``register_threshold`` (default all) realms can be reached, and after if
@@ -274,6 +282,9 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
                   "key_share": _b64e(e_shares[i]), "wrapped_key": _b64e(c),
                   "proof_verifier": _b64e(hashlib.sha256(proof).digest()),
                   "proof": _b64e(proof), "ksf": dict(ksf)} for i in idx}
+    if keep is not None:
+        for i in idx:
+            bodies[i]["keep"] = _b64e(keep[i - 1])
     answers = _parallel(lambda i: clients[i - 1].for_slot(slot).realm_register(bodies[i]), idx)
     if trace is not None:
         for i in idx:
@@ -321,6 +332,7 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
                 if r.index not in by_index}
     statuses = _parallel(lambda i: by_index[i].realm_status(), sorted(by_index))
     usable: dict[int, dict[str, Any]] = {}
+    unfinished: list[int] = []
     for i, st in statuses.items():
         url = entries[i].url
         if isinstance(st, StrongroomError):
@@ -330,10 +342,14 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
                                                                   else "")
         elif st.get("index") != i:
             excluded[url] = "holds a record for another position in the realm list"
+        elif (ksf_i := _registration_ksf(st, entries[i].public_share)) is None:
+            excluded[url] = "holds another registration than this locator's (a stale record)"
         elif not isinstance(st.get("attempts_left"), int) or st["attempts_left"] < 1:
             excluded[url] = "has no attempt left"
         else:
-            usable[i] = st
+            usable[i] = {**st, "ksf": ksf_i}
+            if len(st.get("registrations") or ()) > 1:
+                unfinished.append(i)
     groups: dict[bytes, list[int]] = {}
     for i, st in usable.items():
         try:
@@ -363,13 +379,14 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
     pw2 = stretch(password, loc.account, loc.slot, ksf)
     r = _group.random_scalar(rng)
     m = _group.scalar_mult(r, hash_to_group(pw2))
-    answers = _parallel(lambda i: by_index[i].realm_evaluate(m), chosen)
+    answers = _parallel(lambda i: by_index[i].realm_evaluate(m, entries[i].public_share), chosen)
     valid: dict[int, bytes] = {}
     left: dict[int, int] = {}
     for i in chosen:
         a = answers[i]
         if trace is not None:
-            trace({"realm": i, "op": "evaluate", "request": {"blinded": m.hex()},
+            trace({"realm": i, "op": "evaluate",
+                   "request": {"blinded": m.hex(), "public_share": entries[i].public_share.hex()},
                    "response": _hexdoc(a) if isinstance(a, dict) else {"error": _reason(a)}})
         url = entries[i].url
         if isinstance(a, StrongroomError):
@@ -429,7 +446,21 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
     loc.verify(key)
     for i in wrong:
         excluded.setdefault(entries[i].url, "refused the unlock tag (a stale record?)")
-    return RecoveryResult(key, excluded)
+    return RecoveryResult(key, excluded, tuple(entries[i].url for i in sorted(unfinished)
+                                               if entries[i].url not in excluded))
+
+
+def _registration_ksf(st: Mapping[str, Any], public_share: bytes) -> Any:
+    """The KSF of the realm's registration with ``public_share`` (None: it holds no such
+    one).  A realm that does not list its registrations holds one: its ``ksf``."""
+    regs = st.get("registrations")
+    if not isinstance(regs, list) or not regs:
+        return st.get("ksf")
+    want = _b64e(public_share)
+    for r in regs:
+        if isinstance(r, dict) and r.get("public_share") == want:
+            return r.get("ksf")
+    return None
 
 
 def _checked_evaluation(a: dict[str, Any], m: bytes, entry: RealmEntry) -> bytes | None:
@@ -480,6 +511,19 @@ def delete(loc: RealmLocator, clients: Sequence[VaultClient], key: BackupKey
     return out
 
 
+def commit(loc: RealmLocator, clients: Sequence[VaultClient], key: BackupKey,
+           urls: Sequence[str] | None = None) -> dict[str, bool | str]:
+    """``POST …/realm/commit``: each realm (of ``urls``, default all) keeps only the
+    registration of ``loc`` (realms.md §4.3).  URL → True, or the error."""
+    by_index = _match(loc, clients)
+    entries = {r.index: r for r in loc.realms}
+    chosen = [i for i in sorted(by_index) if urls is None or entries[i].url in urls]
+    proof = record_proof(key, loc.account)
+    got = _parallel(lambda i: by_index[i].realm_commit(entries[i].public_share, proof), chosen)
+    return {entries[i].url: _reason(v) if isinstance(v, StrongroomError) else True
+            for i, v in got.items()}
+
+
 def status(loc: RealmLocator, clients: Sequence[VaultClient]) -> list[dict[str, Any]]:
     """Each realm of the locator: url, index and its status (or ``error``)."""
     by_index = _match(loc, clients)
@@ -510,6 +554,6 @@ def threshold_head(heads: Sequence[tuple[int, bytes | None] | None], k: int
     return counter, ranked
 
 
-__all__ = ["RecoveryResult", "RegistrationResult", "decrypt_key", "delete", "encrypt_key",
+__all__ = ["RecoveryResult", "RegistrationResult", "commit", "decrypt_key", "delete", "encrypt_key",
            "encryption_key", "finalize", "guess_bound", "hash_to_group", "record_proof",
            "recover", "register", "salt", "status", "stretch", "threshold_head", "unlock_tag"]

@@ -127,13 +127,20 @@ def change_password(backend: Backend, key: BackupKey, clients: Sequence[VaultCli
                     ksf: dict[str, int] | None = None, bounds: KsfBounds = CLIENT_BOUNDS,
                     rng: Rng = os.urandom, warn: Callable[[str], None] | None = None
                     ) -> RealmLocator:
-    """Re-register the same K and slot on every realm with new polynomials (realms.md §4.3).
+    """Change the password so that no subset of realms accepting can strand the backup
+    (realms.md §4.3).
 
-    With at least ``k`` acceptances the new locator is written (the new password
-    works); if fewer than ``register_threshold`` accepted, ``RealmsUnavailable``
-    then names the realms that keep useless old shares (run it again when they
-    are back), otherwise ``warn`` hears of them.  Fewer than ``register_threshold``
-    reachable: nothing is sent.
+    1. *Stage*: every realm gets the new registration (same K and slot, new
+       polynomials) **next to** the current one (``keep``), under one counter.
+    2. Fewer than ``k`` staged: each realm is told to keep the current
+       registration again, and ``RealmsUnavailable`` says the old password still
+       works.  Otherwise the new locator is written: the commit point.
+    3. *Commit*: every realm that staged drops the old registration.  A realm
+       where that fails keeps both (harmless: one counter; dropped on the next
+       recovery); fewer than ``register_threshold`` staged is then reported as
+       ``RealmsUnavailable`` after the write, otherwise ``warn`` hears of the
+       realms that missed it (they are repaired on the next recovery).
+    Fewer than ``register_threshold`` reachable: nothing is sent.
     """
     loc = _locator(backend)
     loc.verify(key)
@@ -144,19 +151,42 @@ def change_password(backend: Backend, key: BackupKey, clients: Sequence[VaultCli
         raise UsageError("every realm of the set must be configured to change the password: "
                          + ", ".join(missing))
     ordered = [by_url[r.url] for r in loc.realms]
-    got = rc.register(ordered, key, _pw(new_password), account=loc.account, slot=loc.slot,
-                      threshold=loc.threshold, ksf=chosen, rng=rng, created=loc.created,
-                      register_threshold=register_threshold, pins=pins,
-                      known_ids=[r.realm_id for r in loc.realms])
+    try:
+        got = rc.register(ordered, key, _pw(new_password), account=loc.account, slot=loc.slot,
+                          threshold=loc.threshold, ksf=chosen, rng=rng, created=loc.created,
+                          register_threshold=register_threshold, pins=pins,
+                          known_ids=[r.realm_id for r in loc.realms],
+                          keep=[r.public_share for r in loc.realms])
+    except RealmsUnavailable as exc:
+        _unstage(loc, ordered, key)  # as register_new_slot's undo: a no-op where none staged
+        raise RealmsUnavailable(
+            "the password was not changed (the old password still opens this backup): "
+            + exc.message, failures=exc.failures) from None
+    # The commit point.  A failed write is not un-staged: the write may have taken
+    # effect, and both registrations side by side are harmless (one counter); the next
+    # recovery commits whichever the locator in storage names.
     backend.put(LOCATOR, got.locator.to_json())
+    staged = [c.url for c in ordered if c.url not in got.missed]
+    left = {u: str(v) for u, v in rc.commit(got.locator, ordered, key, staged).items()
+            if v is not True}
+    if left and warn is not None:
+        warn("the new password is set; these realms still hold the old registration next to "
+             "the new one (one counter for both; it is dropped on the next recovery): "
+             + "; ".join(f"{u}: {w}" for u, w in sorted(left.items())))
     if got.missed:
         what = ("the new password is set, but these realms missed the change (their old "
-                "shares are now useless; change the password again when they are back)")
+                "registration is useless now; they are repaired on the next recovery)")
         if len(ordered) - len(got.missed) < (register_threshold or len(ordered)):
             raise rc._unavailable(what, got.missed)
         if warn is not None:
             warn(what + ": " + "; ".join(f"{u}: {w}" for u, w in sorted(got.missed.items())))
     return got.locator
+
+
+def _unstage(loc: RealmLocator, clients: Sequence[VaultClient], key: BackupKey) -> None:
+    """Every realm keeps ``loc``'s registration only (a change that did not commit).  A
+    realm where this fails keeps both registrations under one counter: harmless."""
+    rc.commit(loc, clients, key)
 
 
 def disable(backend: Backend, key: BackupKey, clients: Sequence[VaultClient]) -> dict[str, Any]:
