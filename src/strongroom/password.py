@@ -458,8 +458,11 @@ def _realm_head_guard(repo: Repository, access: RealmAccess) -> HeadGuard | None
     loc.verify(repo.backup_key)
     if heads is not None:
         heads.check_slot(repo.id, loc.slot, loc.created)
-    return HeadGuard(repo.lister(), repo.backend, repo.backup_key,
-                     RealmHeads(loc, access.clients()), heads, created=loc.created)
+    realm_heads = RealmHeads(loc, access.clients())
+    guard = HeadGuard(repo.lister(), repo.backend, repo.backup_key, realm_heads, heads,
+                      created=loc.created)
+    realm_heads.authentic = guard.authenticates  # a lying realm's tag is told apart (§8)
+    return guard
 
 
 def _realm_enable(repo: Repository, access: RealmAccess, password: str | bytes, *,

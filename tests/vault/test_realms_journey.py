@@ -209,3 +209,41 @@ def test_a_realm_down_during_backups_is_brought_up_to_the_head(
     heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
     assert [h.counter for h in heads] == [5, 5, 5]
     assert len({h.tag for h in heads}) == 1
+
+
+def _forge_head_tag(realm: InProcessRealm, slot: str, tag: bytes) -> None:
+    conn = sqlite3.connect(realm.vault.store.path)  # type: ignore[attr-defined]
+    with conn:
+        conn.execute("UPDATE heads SET tag = ? WHERE account_id = ?",
+                     (tag, f"{ACCOUNT}\x1f{slot}"))
+    conn.close()
+
+
+def test_a_lying_realm_tied_with_the_only_honest_one_at_the_head_raises_no_false_alarm(
+        tmp_path: Path, realms: list[InProcessRealm], devices: dict[str, RealmAccess]) -> None:
+    """realms.md §8: realm 3 missed the last advance; realm 2 reports the top counter with
+    a forged tag (bytewise smaller than the authentic one, so it wins the tie-break).
+    The authentic tag of realm 1 is found by authenticating each candidate."""
+    backend, key = _enabled_repo(tmp_path, devices["phone"])  # head 2 at every realm
+    loc = read_realm_locator(backend)
+    assert loc is not None
+    realms[2].stop()
+    with Repository.open(backend, key, vault=devices["phone"]) as repo:
+        repo.backup([_data(tmp_path, "two")])  # head 3 at realms 1 and 2
+        newest = repo.snapshots()[-1].id
+    realms[2].start()
+    _forge_head_tag(realms[1], loc.slot, b"\x00" * 32)
+    heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
+    assert [h.counter for h in heads] == [3, 3, 2] and heads[1].tag != heads[0].tag
+    with Repository.open(backend, key, vault=devices["tablet"]) as repo:
+        assert [s.id for s in repo.snapshots()][-1] == newest  # no false RollbackDetected
+    # The lie does not blind the check: the provider hiding that backup is still caught.
+    backend.delete(f"snapshots/{newest}")
+    with Repository.open(backend, key, vault=devices["laptop"]) as repo, \
+            pytest.raises(RollbackDetected, match=newest[:8]):
+        repo.snapshots()
+    # Two realms lying together (k of them, outside f < k): an alarm, never a silent pass.
+    _forge_head_tag(realms[0], loc.slot, b"\x01" * 32)
+    with Repository.open(backend, key, vault=devices["laptop"]) as repo, \
+            pytest.raises(RollbackDetected):
+        repo.snapshots()

@@ -214,6 +214,9 @@ class RealmHeads:
         self.k = loc.threshold
         self.url = "realms:" + ",".join(r.url for r in loc.realms)
         self.account, self.slot = loc.account, loc.slot
+        #: ``(counter, tag) -> bool``: whether a tag authenticates under K_head
+        #: (``HeadGuard.authenticates``); used to pick among tags reported for one counter.
+        self.authentic: Callable[[int, bytes], bool] | None = None
 
     def head(self) -> tuple[int, bytes | None]:
         got = rc._parallel(lambda i: self._clients[i].head(), list(range(len(self._clients))))
@@ -222,6 +225,12 @@ class RealmHeads:
             counter, tags = rc.threshold_head(heads, self.k)
         except RealmsUnavailable as exc:
             raise VaultUnreachable(exc.message) from None
+        if len(tags) > 1 and self.authentic is not None:
+            # Several tags for the vouched counter: a realm that lies cannot forge one
+            # that authenticates, so the authentic one (most vouched first) is the head.
+            for t in tags:
+                if self.authentic(counter, t):
+                    return counter, t
         return counter, (tags[0] if tags else None)
 
     def advance_head(self, counter: int, tag: bytes) -> None:
