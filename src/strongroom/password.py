@@ -458,7 +458,9 @@ def _realm_head_guard(repo: Repository, access: RealmAccess) -> HeadGuard | None
     loc.verify(repo.backup_key)
     if heads is not None:
         heads.check_slot(repo.id, loc.slot, loc.created)
-    realm_heads = RealmHeads(loc, access.clients())
+    from .realms.client import record_proof
+
+    realm_heads = RealmHeads(loc, access.clients(), record_proof(repo.backup_key, loc.account))
     guard = HeadGuard(repo.lister(), repo.backend, repo.backup_key, realm_heads, heads,
                       created=loc.created)
     realm_heads.authentic = guard.authenticates  # a lying realm's tag is told apart (§8)

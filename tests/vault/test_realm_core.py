@@ -236,3 +236,30 @@ def test_a_staged_registration_shares_the_counter_and_commit_keeps_one(vault: Va
     realm.register("alice", SLOT, _registration(rng), proof=PROOF, keep=new.public_share)
     shares = [p for p, _k in realm.status("alice", SLOT).registrations]
     assert len(shares) == 2 and shares[0] == new.public_share and old.public_share not in shares
+
+
+def test_a_lagging_head_catches_up_in_one_step_only_with_the_record_proof(vault: Vault) -> None:
+    """realms.md §8: any counter above the current one, with the proof; never backwards."""
+    from strongroom.errors import BackupHeadConflict
+
+    realm, rng = Realm(vault), DetRng(b"t-head")
+    with pytest.raises(RealmNotRegistered):
+        realm.catch_up_head("alice", SLOT, 5, b"H" * 32, PROOF)
+    realm.register("alice", SLOT, _registration(rng))
+    vault.advance_head("alice", 1, b"A" * 32, slot=SLOT)
+    with pytest.raises(VaultAuthError):
+        realm.catch_up_head("alice", SLOT, 70, b"H" * 32, b"Q" * 32)
+    with pytest.raises(VaultAuthError):
+        realm.catch_up_head("alice", SLOT, 70, b"H" * 32, None)
+    assert vault.head("alice", slot=SLOT).counter == 1
+    realm.catch_up_head("alice", SLOT, 70, b"H" * 32, PROOF)
+    assert (vault.head("alice", slot=SLOT).counter, vault.head("alice", slot=SLOT).tag) == (
+        70, b"H" * 32)
+    for lower in (70, 12):
+        with pytest.raises(BackupHeadConflict) as conflict:
+            realm.catch_up_head("alice", SLOT, lower, b"L" * 32, PROOF)
+        assert conflict.value.current == 70
+    with pytest.raises(BackupHeadConflict):
+        vault.advance_head("alice", 72, b"B" * 32, slot=SLOT)  # ordinary advances: +1 only
+    vault.advance_head("alice", 71, b"B" * 32, slot=SLOT)
+    assert vault.head("alice", slot=SLOT).counter == 71

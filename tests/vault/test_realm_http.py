@@ -103,6 +103,35 @@ def test_a_staged_registration_and_its_commit_over_http(live: Any) -> None:
         assert [r["public_share"] for r in regs] == [second["public_share"]]
 
 
+def test_the_head_catch_up_over_http(live: Any) -> None:
+    """realms.md §5, §8: ``POST …/realm/head`` with the record proof; bad input 4xx."""
+    server, auth_store = live
+    alice = {"authorization": "Bearer " + auth_store.create_account("alice", DetRng(b"a"))}
+    base = f"/v1/accounts/alice/slots/{SLOT}"
+    tag, proof = _b64(b"H" * 32), _b64(b"P" * 32)
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        none = c.post(f"{base}/realm/head", json={"counter": 9, "tag": tag, "proof": proof},
+                      headers=alice)
+        assert none.status_code == 404 and none.json()["error"] == "not_registered"
+        c.post(f"{base}/realm/register", json=_body(DetRng(b"r")), headers=alice)
+        for bad in ({"counter": 9, "tag": tag}, {"counter": 0, "tag": tag, "proof": proof},
+                    {"counter": True, "tag": tag, "proof": proof},
+                    {"counter": 9, "tag": "short", "proof": proof}):
+            r = c.post(f"{base}/realm/head", json=bad, headers=alice)
+            assert r.status_code == 400 and r.json()["error"] == "bad_request", bad
+        refused = c.post(f"{base}/realm/head",
+                         json={"counter": 9, "tag": tag, "proof": _b64(b"Q" * 32)}, headers=alice)
+        assert refused.status_code == 403 and refused.json()["error"] == "proof_required"
+        ok = c.post(f"{base}/realm/head", json={"counter": 9, "tag": tag, "proof": proof},
+                    headers=alice)
+        assert ok.status_code == 200 and ok.json() == {"counter": 9, "tag": tag}
+        assert c.get(f"{base}/head", headers=alice).json()["counter"] == 9
+        back = c.post(f"{base}/realm/head", json={"counter": 3, "tag": tag, "proof": proof},
+                      headers=alice)
+        assert back.status_code == 409 and back.json()["error"] == "head_conflict"
+        assert back.json()["counter"] == 9
+
+
 _junk = st.one_of(st.none(), st.integers(), st.text(max_size=60),
                   st.binary(max_size=70).map(_b64), st.lists(st.integers(), max_size=3))
 

@@ -247,3 +247,36 @@ def test_a_lying_realm_tied_with_the_only_honest_one_at_the_head_raises_no_false
     with Repository.open(backend, key, vault=devices["laptop"]) as repo, \
             pytest.raises(RollbackDetected):
         repo.snapshots()
+
+
+def test_a_realm_that_missed_more_than_64_advances_is_caught_up_in_one_step(
+        tmp_path: Path, realms: list[InProcessRealm], devices: dict[str, RealmAccess]) -> None:
+    """realms.md §8: realm 3 is at head 2 while the others are at 100 (an authentic head
+    with its record); the next advance brings realm 3 to 101 with one
+    catch-up request (the record proof), not 99 steps."""
+    from strongroom.client.rollback import HeadState, head_key, listing, record_name
+
+    backend, key = _enabled_repo(tmp_path, devices["phone"])  # head 2 at every realm
+    loc = read_realm_locator(backend)
+    assert loc is not None
+    with Repository.open(backend, key) as repo:
+        newest, ids = listing(repo.lister())
+        state = HeadState(100, newest, ids)
+        tag = state.tag(head_key(key), repo.id)
+        backend.put(record_name(100, tag), state.to_json(repo.id))  # as a device writes it
+    for r in realms[:2]:
+        conn = sqlite3.connect(r.vault.store.path)  # type: ignore[attr-defined]
+        with conn:
+            conn.execute("UPDATE heads SET counter = 100, tag = ? WHERE account_id = ?",
+                         (tag, f"{ACCOUNT}\x1f{loc.slot}"))
+        conn.close()
+    assert [r.vault.head(ACCOUNT, slot=loc.slot).counter for r in realms] == [100, 100, 2]
+    with Repository.open(backend, key, vault=devices["tablet"]) as repo:
+        repo.backup([_data(tmp_path, "two")])  # head 101
+    heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
+    assert [h.counter for h in heads] == [101, 101, 101]
+    assert len({h.tag for h in heads}) == 1
+    # Realm 3 alone now vouches with the others: with realm 1 down the head still reads.
+    realms[0].stop()
+    with Repository.open(backend, key, vault=devices["laptop"]) as repo:
+        assert len(repo.snapshots()) == 2

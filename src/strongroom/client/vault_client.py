@@ -271,6 +271,12 @@ class VaultClient:
             body["public_share"] = b64e(public_share)
         return self._call("POST", f"{self._acct}/realm/evaluate", body)
 
+    def realm_catch_up_head(self, counter: int, tag: bytes, proof: bytes) -> None:
+        """Bring this realm's lagging head up to ``(counter, tag)`` in one step (realms.md §8);
+        ``BackupHeadConflict`` if it is not below ``counter``."""
+        self._call("POST", f"{self._acct}/realm/head",
+                   {"counter": counter, "tag": b64e(tag), "proof": b64e(proof)})
+
     def realm_commit(self, public_share: bytes, proof: bytes) -> bool:
         """Keep only the registration with ``public_share`` (realms.md §4.3)."""
         return bool(self._call("POST", f"{self._acct}/realm/commit",

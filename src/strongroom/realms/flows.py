@@ -208,8 +208,11 @@ class RealmHeads:
     """The backup head over a realm set, as :class:`~strongroom.client.rollback.HeadGuard`
     needs it (``HeadVault``): read = the ``k``-th highest head, advance = every realm."""
 
-    def __init__(self, loc: RealmLocator, clients: Sequence[VaultClient]) -> None:
+    def __init__(self, loc: RealmLocator, clients: Sequence[VaultClient],
+                 proof: bytes | None = None) -> None:
         by_url = {c.url: c for c in clients}
+        #: The record proof (from K): a lagging realm is brought up in one catch-up step.
+        self._proof = proof
         self._clients = [by_url[r.url].for_slot(loc.slot) for r in loc.realms if r.url in by_url]
         self.k = loc.threshold
         self.url = "realms:" + ",".join(r.url for r in loc.realms)
@@ -241,10 +244,15 @@ class RealmHeads:
                 return True
             except BackupHeadConflict as exc:
                 cur = exc.current
-                if not isinstance(cur, int) or cur >= counter or counter - cur > MAX_HEAD_REPAIR:
+                if not isinstance(cur, int) or cur >= counter or (
+                        self._proof is None and counter - cur > MAX_HEAD_REPAIR):
                     raise
-            # A realm that missed earlier advances: bring it up step by step (only the
-            # final (counter, tag) is ever read back; the steps below it are outvoted).
+            # A realm that missed earlier advances (realms.md §8).  With the record proof:
+            # one catch-up to (counter, tag), whatever the lag; without it, step by step
+            # (at most MAX_HEAD_REPAIR; only the final head is ever read back).
+            if self._proof is not None:
+                c.realm_catch_up_head(counter, tag, self._proof)
+                return True
             for step in range(cur + 1, counter + 1):
                 c.advance_head(step, tag)
             return True

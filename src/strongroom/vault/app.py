@@ -359,6 +359,12 @@ class RealmEvaluateBody(_Body):
     public_share: _B64_32 | None = None
 
 
+class RealmHeadBody(HeadBody):
+    """A lagging realm's head, moved forward in one step: with the record proof."""
+
+    proof: _B64_32
+
+
 class RealmCommitBody(_Body):
     """The registration to keep (its public share), with the record proof."""
 
@@ -389,6 +395,14 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
         keep = b64d(body.keep, "keep") if body.keep is not None else None
         realm.register(account, slot, reg, proof=proof, keep=keep)
         return {"registered": True, "attempt_limit": realm.vault.policy.attempt_limit}
+
+    @app.post(f"{prefix}/head")
+    def realm_head(body: RealmHeadBody, slot: str = Depends(_slot_path),
+                   account: str = Depends(caller)) -> dict[str, Any]:
+        """Bring a lagging head up to ``counter`` (above the current) in one step."""
+        realm.catch_up_head(account, slot, body.counter, b64d(body.tag, "tag"),
+                            b64d(body.proof, "proof"))
+        return {"counter": body.counter, "tag": body.tag}
 
     @app.post(f"{prefix}/commit")
     def realm_commit(body: RealmCommitBody, slot: str = Depends(_slot_path),

@@ -340,6 +340,22 @@ class Realm:
 
         return bool(v.store.transact(key, fn))
 
+    # -- head catch-up ------------------------------------------------------------------
+
+    def catch_up_head(self, account_id: str, slot: str, counter: int, tag: bytes,
+                      proof: bytes | None) -> None:
+        """Move this slot's backup head forward to ``(counter, tag)`` in one step, for a
+        realm that missed advances (realms.md §8): any counter above the current one, and
+        only with the record proof of the slot's active realm record (the caller has K).
+        ``BackupHeadConflict`` (with ``current``) when the head is not below ``counter``."""
+        key = realm_key(account_id, slot)
+        v = self.vault
+        row = v._verified(v.store.get(key))
+        if row is None or row.state is not State.ACTIVE:
+            raise RealmNotRegistered()
+        self._require_proof(self._open_all(row), proof)
+        v.advance_head(account_id, counter, tag, slot=slot, catch_up=True)
+
     # -- sealing ------------------------------------------------------------------------
 
     def _seal(self, key: str, gen: int, plain: bytes) -> bytes:

@@ -270,7 +270,8 @@ class PostgresStore(RecordStore):
             raise VaultStoreError() from exc
         return (int(r[0]), bytes(r[1])) if r else None
 
-    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
+    def advance_head(self, account_id: str, counter: int, tag: bytes, *,
+                     catch_up: bool = False) -> tuple[bool, int]:
         conn = self._conn()
         self._local.unsynced = False
         try:
@@ -280,7 +281,7 @@ class PostgresStore(RecordStore):
                 r = conn.execute("SELECT counter FROM vault_heads WHERE account_id = %s",
                                  (account_id,)).fetchone()
                 current = int(r[0]) if r else 0
-                if counter != current + 1:
+                if counter <= current if catch_up else counter != current + 1:
                     return False, current
                 conn.execute(
                     "INSERT INTO vault_heads VALUES (%s, %s, %s) ON CONFLICT (account_id) "
