@@ -492,7 +492,8 @@ def _realm_recover_result(backend: Backend, access: RealmAccess, password: str |
     from .realms import flows as realm_flows
 
     got = realm_flows.recover(backend, access.clients(), password, bounds=access.bounds,
-                              confirm_last=confirm_last, rng=rng)
+                              confirm_last=confirm_last, rng=rng,
+                              pins={r.url: r.pinned_key for r in access.realms})
     if got.excluded and access.on_skip is not None:
         access.on_skip("realms left out of this recovery: " + "; ".join(
             f"{url}: {why}" for url, why in sorted(got.excluded.items())))

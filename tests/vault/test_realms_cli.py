@@ -68,3 +68,76 @@ def test_cli_two_of_three(tmp_path: Path) -> None:
         assert off.exit_code == 0, off.output
         gone = _run("snapshots", *opts, env=new)
         assert gone.exit_code == 2 and "no password set up" in gone.stderr
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _realm_opts(tmp_path: Path, realms: Any) -> list[str]:
+    opts: list[str] = []
+    for i, r in enumerate(realms):
+        f = tmp_path / f"token{i}"
+        if not f.exists():
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, r.token.encode())
+            os.close(fd)
+        opts += ["--vault", r.url, "--vault-token-file", str(f)]
+    return opts
+
+
+def test_cli_pins_each_realms_key(tmp_path: Path) -> None:
+    """docs/spec/cli.md §2: ``--vault-key`` once per ``--vault``; a realm presenting
+    another key stops enable before anything is sent (exit 24), and a locator naming
+    another key for a pinned realm stops recovery before any guess (exit 24)."""
+    with realm_set(tmp_path, 3, seed=b"cli-pins") as realms:
+        opts = _realm_opts(tmp_path, realms)
+        keys = [_b64(r.vault.server_public_key) for r in realms]
+        pinned = [x for k in keys for x in ("--vault-key", k)]
+        wrong = [*pinned[:-1], _b64(realms[0].vault.server_public_key)]  # realm 3: realm 1's
+        base = {"STRONGROOM_REPO": str(tmp_path / "repo"), "STRONGROOM_KEYRING": "no",
+                "STRONGROOM_PASSWORD": "correct horse",
+                "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev1")}
+        assert _run("init", *opts, env=base).exit_code == 0
+        impostor = _run("enable", "--password", *opts, *wrong, env=base)
+        assert impostor.exit_code == 24, impostor.output
+        assert f"the realm at {realms[2].url} presents another public key" in impostor.stderr
+        assert "may be an impostor" in impostor.stderr
+        assert not (tmp_path / "repo" / "ext" / "vault.json").exists()  # nothing enabled
+        for r in realms:  # nothing registered anywhere
+            assert all("\x1e" not in name for name, _s, _u in r.vault.store.list_accounts())
+        count = _run("enable", "--password", *opts, *pinned[:2], env=base)
+        assert count.exit_code == 2 and "1 --vault-key for 3 realms" in count.stderr
+        bad = _run("enable", "--password", *opts, *pinned[:-1], "not-a-key", env=base)
+        assert bad.exit_code == 2 and "realm 3's 32-byte public key" in bad.stderr
+        ok = _run("enable", "--password", *opts, *pinned, env=base)
+        assert ok.exit_code == 0, ok.output
+        dev2 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev2")}
+        assert _run("snapshots", *opts, *pinned, env=dev2).exit_code == 0
+        swapped = _run("snapshots", *opts, *wrong, env=dev2)
+        assert swapped.exit_code == 24, swapped.output
+        assert "another public key than the one configured; nothing was sent" in swapped.stderr
+        st = _run("vault", "status", *opts, env=dev2)
+        for r in realms:  # no guess was spent
+            assert f"{r.url}: 10 attempts left" in st.stdout
+
+
+def test_cli_one_vault_key_still_pins_one_vault(tmp_path: Path) -> None:
+    """``--vault-key`` (and ``STRONGROOM_VAULT_KEY``) once, with one ``--vault``: as before."""
+    with realm_set(tmp_path, 2, seed=b"cli-one") as (vault, other):
+        opts = _realm_opts(tmp_path, [vault])
+        base = {"STRONGROOM_REPO": str(tmp_path / "repo"), "STRONGROOM_KEYRING": "no",
+                "STRONGROOM_PASSWORD": "correct horse",
+                "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev1")}
+        assert _run("init", *opts, env=base).exit_code == 0
+        wrong = _run("enable", "--password", *opts, "--vault-key",
+                     _b64(other.vault.server_public_key), env=base)
+        assert wrong.exit_code == 24, wrong.output
+        two = _run("enable", "--password", *opts, "--vault-key", "a", "--vault-key", "b",
+                   env=base)
+        assert two.exit_code == 2 and "several --vault-key for one vault" in two.stderr
+        ok = _run("enable", "--password", *opts,
+                  env={**base, "STRONGROOM_VAULT_KEY": _b64(vault.vault.server_public_key)})
+        assert ok.exit_code == 0, ok.output

@@ -31,6 +31,7 @@ from ..errors import (
     InvalidLogin,
     ProtocolError,
     RealmsUnavailable,
+    ServerKeyMismatch,
     StrongroomError,
     UsageError,
     VaultError,
@@ -206,9 +207,23 @@ def _realm_id(client: VaultClient, pin: bytes | None) -> bytes:
     if len(rid) != 32:
         raise VaultProtocolError("the realm's public key is not 32 bytes")
     if pin is not None and not hmac.compare_digest(rid, pin):
-        raise VaultProtocolError(f"the realm at {client.url} presents another public key than "
-                                 "the one configured: it may be an impostor")
+        raise ServerKeyMismatch(f"the realm at {client.url} presents another public key than "
+                                "the one configured: it may be an impostor",
+                                hint="check the realm's address and the key given for it")
     return rid
+
+
+def check_pins(loc: RealmLocator, pins: Mapping[str, bytes | None]) -> None:
+    """``ServerKeyMismatch`` before any request if the locator names, for a realm whose key
+    is configured (URL → key), another realm id: storage, or a realm, was swapped."""
+    for r in loc.realms:
+        pin = pins.get(r.url)
+        if pin is not None and not hmac.compare_digest(pin, r.realm_id):
+            raise ServerKeyMismatch(
+                f"this repository names, for the realm at {r.url}, another public key than "
+                "the one configured; nothing was sent",
+                hint="the repository's vault locator may have been tampered with, or the key "
+                     "given for that realm is not its key")
 
 
 def _unavailable(what: str, failures: Mapping[str, str]) -> RealmsUnavailable:
@@ -253,7 +268,7 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
     for i, r in ids.items():
         if isinstance(r, bytes):
             rids[i] = r
-        elif isinstance(r, VaultProtocolError):
+        elif isinstance(r, (VaultProtocolError, ServerKeyMismatch)):
             raise r  # an impostor, or not a vault: stop before anything is sent
         elif known[i - 1] is not None:
             rids[i] = known[i - 1]  # type: ignore[assignment]  # down now: its id is known
@@ -554,6 +569,6 @@ def threshold_head(heads: Sequence[tuple[int, bytes | None] | None], k: int
     return counter, ranked
 
 
-__all__ = ["RecoveryResult", "RegistrationResult", "commit", "decrypt_key", "delete", "encrypt_key",
+__all__ = ["RecoveryResult", "RegistrationResult", "check_pins", "commit", "decrypt_key", "delete", "encrypt_key",
            "encryption_key", "finalize", "guess_bound", "hash_to_group", "record_proof",
            "recover", "register", "salt", "status", "stretch", "threshold_head", "unlock_tag"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..client.vault_client import VaultClient
@@ -106,9 +106,15 @@ def _undo(clients: Sequence[VaultClient], slot: str, key: BackupKey, account: st
 
 def recover(backend: Backend, clients: Sequence[VaultClient], password: str | bytes, *,
             bounds: KsfBounds, confirm_last: Callable[[], bool] | None = None,
-            rng: Rng = os.urandom) -> rc.RecoveryResult:
-    """K from the realm set the locator names (``UsageError`` without one)."""
+            rng: Rng = os.urandom, pins: Mapping[str, bytes | None] | None = None
+            ) -> rc.RecoveryResult:
+    """K from the realm set the locator names (``UsageError`` without one).
+
+    ``pins`` (URL → the realm's configured public key): a locator naming another
+    realm id for a pinned realm is ``ServerKeyMismatch`` before any request."""
     loc = _locator(backend)
+    if pins:
+        rc.check_pins(loc, pins)
     return rc.recover(loc, clients, _pw(password), bounds=bounds, rng=rng,
                       confirm_last=confirm_last)
 
