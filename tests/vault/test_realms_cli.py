@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .realm_helpers import realm_set
+from strongroom.vault.realm import realm_key
+
+from .realm_helpers import ACCOUNT, realm_set
 
 
 def _run(*args: str, env: dict[str, str]) -> Any:
@@ -141,3 +143,76 @@ def test_cli_one_vault_key_still_pins_one_vault(tmp_path: Path) -> None:
         ok = _run("enable", "--password", *opts,
                   env={**base, "STRONGROOM_VAULT_KEY": _b64(vault.vault.server_public_key)})
         assert ok.exit_code == 0, ok.output
+
+
+def test_cli_vault_move_from_one_vault_to_a_realm_set_and_between_sets(tmp_path: Path) -> None:
+    """docs/spec/cli.md: ``vault move`` (dry run, progress, errors), over vaults served on
+    loopback as in the test above: one vault → 2-of-3 set → another 2-of-3 set."""
+    from strongroom.client import flows
+    from strongroom.realms.locator import read_realm_locator
+    from strongroom.storage.local import LocalBackend
+
+    src = tmp_path / "chats"
+    src.mkdir()
+    (src / "a.txt").write_text("hello")
+    with realm_set(tmp_path, 4, seed=b"cli-move") as (single, *realms):
+        (tmp_path / "v").mkdir()
+        one = _realm_opts(tmp_path / "v", [single])
+        tset = _realm_opts(tmp_path, realms)
+        base = {"STRONGROOM_REPO": str(tmp_path / "repo"), "STRONGROOM_KEYRING": "no",
+                "STRONGROOM_PASSWORD": "correct horse",
+                "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev1")}
+        nopw = _run("init", env={**base, "STRONGROOM_REPO": str(tmp_path / "plain")})
+        assert nopw.exit_code == 0
+        none = _run("vault", "move", *tset, env={**base, "STRONGROOM_REPO": str(tmp_path / "plain")})
+        assert none.exit_code == 2 and "no password set up" in none.stderr
+        assert _run("init", "--password", *one, env=base).exit_code == 0
+        assert _run("backup", str(src), *one, env=base).exit_code == 0
+        backend = LocalBackend(str(tmp_path / "repo"))
+        old = flows.read_locator(backend)
+        assert old is not None
+        from_old = ["--from-token-file", str(tmp_path / "v" / "token0")]
+        lone = _run("vault", "move", *tset[:4], env=base)
+        assert lone.exit_code == 2 and "at least twice" in lone.stderr
+        which = _run("vault", "move", *tset, env=base)
+        assert which.exit_code == 2 and "--from-token-file" in which.stderr
+        dry = _run("vault", "move", *tset, "--threshold", "2", *from_old, "--dry-run", env=base)
+        assert dry.exit_code == 0, dry.output
+        assert "would move the password protection from vault " + single.url in dry.stdout
+        assert "nothing was written" in dry.stdout
+        assert flows.read_locator(backend) == old  # a dry run writes nothing
+        realms[1].stop()
+        down = _run("vault", "move", *tset, *from_old, env=base)
+        assert down.exit_code == 23, down.output
+        assert realms[1].url in down.stderr
+        assert flows.read_locator(backend) == old
+        realms[1].start()
+        moved = _run("vault", "move", *tset, "--threshold", "2", *from_old, env=base)
+        assert moved.exit_code == 0, moved.output
+        assert "moved the password protection from vault " + single.url in moved.stdout
+        for step in ("registered the key in a new slot on 3 realms", "wrote the new locator",
+                     "deleted the old slot"):
+            assert step in moved.stderr
+        assert single.vault.status(ACCOUNT, slot=old.slot).exists is False
+        loc = read_realm_locator(backend)
+        assert loc is not None and [r.url for r in loc.realms] == [r.url for r in realms]
+        dev2 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev2")}
+        ok = _run("restore", "latest", "--target", str(tmp_path / "out"), *tset, env=dev2)
+        assert ok.exit_code == 0, ok.output
+        assert [f.read_text() for f in (tmp_path / "out").rglob("a.txt")] == ["hello"]
+        same = _run("vault", "move", *tset, env=base)
+        assert same.exit_code == 2 and "already protected by exactly this realm set" in same.stderr
+        # Between realm sets: to the single vault and the first two realms, with the
+        # current set's token files given per realm.
+        nset = _realm_opts(tmp_path / "v", [single]) + tset[:8]
+        from_set = [x for i in range(3) for x in ("--from-token-file",
+                                                   str(tmp_path / f"token{i}"))]
+        again = _run("vault", "move", *nset, *from_set, "--json", env=base)
+        assert again.exit_code == 0, again.output
+        assert '"moved": true' in again.stdout
+        loc2 = read_realm_locator(backend)
+        assert loc2 is not None and loc2.slot != loc.slot
+        assert [r.url for r in loc2.realms] == [single.url, realms[0].url, realms[1].url]
+        assert realms[2].vault.store.get(realm_key(ACCOUNT, loc.slot)) is None  # old set gone
+        dev3 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev3")}
+        assert _run("snapshots", *nset, env=dev3).exit_code == 0

@@ -202,7 +202,8 @@ def _reason(exc: StrongroomError) -> str:
     return f"{type(exc).__name__}: {exc.message}"
 
 
-def _realm_id(client: VaultClient, pin: bytes | None) -> bytes:
+def realm_id(client: VaultClient, pin: bytes | None) -> bytes:
+    """The realm's id (its ``GET /v1/info`` key); ``ServerKeyMismatch`` if not ``pin``."""
     rid = _b64d(client.info().get("server_public_key"), "public key")
     if len(rid) != 32:
         raise VaultProtocolError("the realm's public key is not 32 bytes")
@@ -262,7 +263,7 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
     known = list(known_ids) if known_ids is not None else [None] * n
     pin_or_known = [p if p is not None else q for p, q in zip(pins, known, strict=True)]
     idx = list(range(1, n + 1))
-    ids = _parallel(lambda i: _realm_id(clients[i - 1], pin_or_known[i - 1]), idx)
+    ids = _parallel(lambda i: realm_id(clients[i - 1], pin_or_known[i - 1]), idx)
     rids: dict[int, bytes] = {}
     unreachable: dict[str, str] = {}
     for i, r in ids.items():
@@ -570,5 +571,5 @@ def threshold_head(heads: Sequence[tuple[int, bytes | None] | None], k: int
 
 
 __all__ = ["RecoveryResult", "RegistrationResult", "check_pins", "commit", "decrypt_key", "delete", "encrypt_key",
-           "encryption_key", "finalize", "guess_bound", "hash_to_group", "record_proof",
-           "recover", "register", "salt", "status", "stretch", "threshold_head", "unlock_tag"]
+           "encryption_key", "finalize", "guess_bound", "hash_to_group", "realm_id",
+           "record_proof", "recover", "register", "salt", "status", "stretch", "threshold_head", "unlock_tag"]
