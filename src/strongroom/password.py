@@ -458,8 +458,13 @@ def _realm_head_guard(repo: Repository, access: RealmAccess) -> HeadGuard | None
     loc.verify(repo.backup_key)
     if heads is not None:
         heads.check_slot(repo.id, loc.slot, loc.created)
-    return HeadGuard(repo.lister(), repo.backend, repo.backup_key,
-                     RealmHeads(loc, access.clients()), heads, created=loc.created)
+    from .realms.client import record_proof
+
+    realm_heads = RealmHeads(loc, access.clients(), record_proof(repo.backup_key, loc.account))
+    guard = HeadGuard(repo.lister(), repo.backend, repo.backup_key, realm_heads, heads,
+                      created=loc.created)
+    realm_heads.authentic = guard.authenticates  # a lying realm's tag is told apart (§8)
+    return guard
 
 
 def _realm_enable(repo: Repository, access: RealmAccess, password: str | bytes, *,
@@ -487,10 +492,24 @@ def _realm_recover_result(backend: Backend, access: RealmAccess, password: str |
     from .realms import flows as realm_flows
 
     got = realm_flows.recover(backend, access.clients(), password, bounds=access.bounds,
-                              confirm_last=confirm_last, rng=rng)
+                              confirm_last=confirm_last, rng=rng,
+                              pins={r.url: r.pinned_key for r in access.realms})
     if got.excluded and access.on_skip is not None:
         access.on_skip("realms left out of this recovery: " + "; ".join(
             f"{url}: {why}" for url, why in sorted(got.excluded.items())))
+    if got.unfinished:
+        # A change that did not finish there: drop the registration the locator does not
+        # name (realms.md §4.3).  The recovery stands whatever this gives.
+        from .realms import client as rc
+        from .realms.locator import read_realm_locator
+
+        loc = read_realm_locator(backend)
+        if loc is not None:
+            left = {u: v for u, v in rc.commit(loc, access.clients(), got.key,
+                                               got.unfinished).items() if v is not True}
+            if left and access.on_skip is not None:
+                access.on_skip("could not drop an unfinished change's registration at "
+                               + "; ".join(f"{u}: {v}" for u, v in sorted(left.items())))
     return got
 
 
@@ -521,7 +540,8 @@ def _realm_repair(repo: Repository, access: RealmAccess, password: str | bytes,
 
 def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmAccess,
                    password: str | bytes, *, rng: Rng = os.urandom,
-                   clock: Clock = time.time) -> RealmLocator:
+                   clock: Clock = time.time,
+                   on_step: Callable[[str], None] | None = None) -> RealmLocator:
     """Move this backup's password protection to the realm set ``new`` (realms.md §4.3).
 
     ``repo`` is open with its key; ``old`` is where the password is now (one vault or
@@ -531,7 +551,8 @@ def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmA
     head starts on ``new`` and the old slot is deleted (with the record proof).  No
     repository object but ``ext/vault.json`` and a head record is written: nothing
     is re-uploaded.  If the old slot cannot be deleted, ``on_skip`` of ``new`` hears
-    it (``VaultError`` without one, after the move).
+    it (``VaultError`` without one, after the move).  ``on_step`` hears each step done
+    (one short sentence each: progress for a front end).
     """
     from .client import flows
     from .realms import client as rc
@@ -546,6 +567,8 @@ def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmA
         raise UsageError("this repository is not protected where the old access says")
     (old_single or old_set).verify(key)  # type: ignore[union-attr]
     repo.verify_head()
+    step = on_step or (lambda _s: None)
+    step("checked the locator and the backup head under the current protection")
     # The new slot must be newer than the old one on every device (LocalHeads.check_slot).
     old_created = (old_single or old_set).created  # type: ignore[union-attr]
 
@@ -556,9 +579,12 @@ def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmA
         key, new.clients(), password, account=new.account, threshold=new.threshold,
         register_threshold=new.register_threshold, pins=new.pins(), ksf=new.ksf,
         bounds=new.bounds, rng=rng, clock=later)
+    step(f"registered the key in a new slot on {len(loc.realms)} realms")
     backend.put(_LOCATOR, loc.to_json())
+    step("wrote the new locator: the realm set now opens this backup")
     repo.attach_guard(_realm_head_guard(repo, new))
     repo.advance_head()
+    step("started the backup head on the realm set")
     try:
         if old_single is not None:
             assert isinstance(old, VaultAccess)
@@ -574,6 +600,8 @@ def move_to_realms(repo: Repository, old: VaultAccess | RealmAccess, new: RealmA
     except VaultError as exc:
         _skip(new, f"moved, but the old password protection could not be deleted ({exc.message});"
                    " it still opens the backup until it is deleted")
+        return loc
+    step("deleted the old slot")
     return loc
 
 

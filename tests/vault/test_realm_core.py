@@ -190,3 +190,76 @@ def test_operator_list_shows_realm_records_and_delete_erases_them(tmp_path: obje
             "realm": True} in listed
     assert run(cli, ["vault", "account", "delete", "alice", "--db", db, "--yes"]).exit_code == 0
     assert json.loads(run(cli, ["vault", "account", "list", "--db", db, "--json"]).stdout) == []
+
+
+def test_a_staged_registration_shares_the_counter_and_commit_keeps_one(vault: Vault) -> None:
+    """realms.md §4.3, §6.2: two registrations side by side answer at most ``limit``
+    evaluations together; ``commit`` keeps the named one and needs the proof."""
+    realm, rng = Realm(vault), DetRng(b"t-stage")
+    old = _registration(rng)
+    realm.register("alice", SLOT, old)
+    s_i = _group.random_scalar(rng)
+    new = RealmRegistration(1, s_i, _group.scalar_mult_base(s_i), b"N" * 32,
+                            _group.random_scalar(rng), b"D" * 60,
+                            hashlib.sha256(PROOF).digest(), dict(SMALL_KSF))
+    with pytest.raises(VaultAuthError):
+        realm.register("alice", SLOT, new, keep=old.public_share)
+    realm.register("alice", SLOT, new, proof=PROOF, keep=old.public_share)
+    st = realm.status("alice", SLOT)
+    assert [p for p, _k in st.registrations] == [old.public_share, new.public_share]
+    m = _element(rng)
+    with pytest.raises(RealmNotRegistered):
+        realm.evaluate("alice", SLOT, m, _element(rng))  # no such registration: not counted
+    assert realm.status("alice", SLOT).attempts_left == 10
+    for n in range(10):
+        reg = (old, new)[n % 2]
+        ev = realm.evaluate("alice", SLOT, m, reg.public_share)
+        assert ev.evaluation == _group.scalar_mult(reg.oprf_share, m)
+        assert ev.attempts_left == 9 - n  # one counter for both
+    with pytest.raises(AttemptsExhausted):
+        realm.evaluate("alice", SLOT, m, old.public_share)
+    with pytest.raises(AttemptsExhausted):
+        realm.evaluate("alice", SLOT, m, new.public_share)
+    # Each tag releases its own registration's share.
+    assert realm.unlock("alice", SLOT, b"N" * 32).wrapped_key == b"D" * 60
+    assert realm.unlock("alice", SLOT, TAG).wrapped_key == b"C" * 60
+    with pytest.raises(VaultAuthError):
+        realm.commit("alice", SLOT, new.public_share, b"Q" * 32)
+    with pytest.raises(RealmNotRegistered):
+        realm.commit("alice", SLOT, _element(rng), PROOF)
+    realm.commit("alice", SLOT, new.public_share, PROOF)
+    assert [p for p, _k in realm.status("alice", SLOT).registrations] == [new.public_share]
+    with pytest.raises(RealmNotRegistered):
+        realm.evaluate("alice", SLOT, m, old.public_share)
+    # A second stage drops whatever is not kept (a leftover of a change that never ended).
+    realm.register("alice", SLOT, old, proof=PROOF, keep=new.public_share)
+    realm.register("alice", SLOT, _registration(rng), proof=PROOF, keep=new.public_share)
+    shares = [p for p, _k in realm.status("alice", SLOT).registrations]
+    assert len(shares) == 2 and shares[0] == new.public_share and old.public_share not in shares
+
+
+def test_a_lagging_head_catches_up_in_one_step_only_with_the_record_proof(vault: Vault) -> None:
+    """realms.md §8: any counter above the current one, with the proof; never backwards."""
+    from strongroom.errors import BackupHeadConflict
+
+    realm, rng = Realm(vault), DetRng(b"t-head")
+    with pytest.raises(RealmNotRegistered):
+        realm.catch_up_head("alice", SLOT, 5, b"H" * 32, PROOF)
+    realm.register("alice", SLOT, _registration(rng))
+    vault.advance_head("alice", 1, b"A" * 32, slot=SLOT)
+    with pytest.raises(VaultAuthError):
+        realm.catch_up_head("alice", SLOT, 70, b"H" * 32, b"Q" * 32)
+    with pytest.raises(VaultAuthError):
+        realm.catch_up_head("alice", SLOT, 70, b"H" * 32, None)
+    assert vault.head("alice", slot=SLOT).counter == 1
+    realm.catch_up_head("alice", SLOT, 70, b"H" * 32, PROOF)
+    assert (vault.head("alice", slot=SLOT).counter, vault.head("alice", slot=SLOT).tag) == (
+        70, b"H" * 32)
+    for lower in (70, 12):
+        with pytest.raises(BackupHeadConflict) as conflict:
+            realm.catch_up_head("alice", SLOT, lower, b"L" * 32, PROOF)
+        assert conflict.value.current == 70
+    with pytest.raises(BackupHeadConflict):
+        vault.advance_head("alice", 72, b"B" * 32, slot=SLOT)  # ordinary advances: +1 only
+    vault.advance_head("alice", 71, b"B" * 32, slot=SLOT)
+    assert vault.head("alice", slot=SLOT).counter == 71

@@ -64,15 +64,84 @@ def test_realm_endpoints_answer_as_specified(live: Any) -> None:
                          headers=alice).json() == {"deleted": True}
 
 
+def test_a_staged_registration_and_its_commit_over_http(live: Any) -> None:
+    """realms.md §4.3, §5: ``keep`` stages next to the kept registration, ``evaluate``
+    picks one by ``public_share``, ``commit`` keeps one; bad input is a clear 4xx."""
+    server, auth_store = live
+    alice = {"authorization": "Bearer " + auth_store.create_account("alice", DetRng(b"a"))}
+    base = f"/v1/accounts/alice/slots/{SLOT}/realm"
+    m = _b64(_group.scalar_mult_base(_group.random_scalar(DetRng(b"m"))))
+    proof = _b64(b"P" * 32)
+    first, second = _body(DetRng(b"s1")), _body(DetRng(b"s2"))
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert c.post(f"{base}/register", json=first, headers=alice).status_code == 201
+        staged = {**second, "proof": proof, "keep": first["public_share"]}
+        assert c.post(f"{base}/register", json=staged, headers=alice).status_code == 201
+        regs = c.get(base, headers=alice).json()["registrations"]
+        assert [r["public_share"] for r in regs] == [first["public_share"],
+                                                     second["public_share"]]
+        other = _b64(_group.scalar_mult_base(_group.random_scalar(DetRng(b"o"))))
+        miss = c.post(f"{base}/evaluate", json={"blinded": m, "public_share": other},
+                      headers=alice)
+        assert miss.status_code == 404 and miss.json()["error"] == "not_registered"
+        assert c.post(f"{base}/evaluate", json={"blinded": m, "public_share": "x"},
+                      headers=alice).status_code == 400
+        assert _left(c, alice) == 10  # none of them counted
+        for body in ({"public_share": second["public_share"]}, {"proof": proof},
+                     {"public_share": "short", "proof": proof}):
+            bad = c.post(f"{base}/commit", json=body, headers=alice)
+            assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+        refused = c.post(f"{base}/commit", json={"public_share": second["public_share"],
+                                                 "proof": _b64(b"Q" * 32)}, headers=alice)
+        assert refused.status_code == 403 and refused.json()["error"] == "proof_required"
+        assert c.post(f"{base}/commit", json={"public_share": other, "proof": proof},
+                      headers=alice).status_code == 404
+        ok = c.post(f"{base}/commit", json={"public_share": second["public_share"],
+                                            "proof": proof}, headers=alice)
+        assert ok.status_code == 200 and ok.json() == {"committed": True}
+        regs = c.get(base, headers=alice).json()["registrations"]
+        assert [r["public_share"] for r in regs] == [second["public_share"]]
+
+
+def test_the_head_catch_up_over_http(live: Any) -> None:
+    """realms.md §5, §8: ``POST …/realm/head`` with the record proof; bad input 4xx."""
+    server, auth_store = live
+    alice = {"authorization": "Bearer " + auth_store.create_account("alice", DetRng(b"a"))}
+    base = f"/v1/accounts/alice/slots/{SLOT}"
+    tag, proof = _b64(b"H" * 32), _b64(b"P" * 32)
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        none = c.post(f"{base}/realm/head", json={"counter": 9, "tag": tag, "proof": proof},
+                      headers=alice)
+        assert none.status_code == 404 and none.json()["error"] == "not_registered"
+        c.post(f"{base}/realm/register", json=_body(DetRng(b"r")), headers=alice)
+        for bad in ({"counter": 9, "tag": tag}, {"counter": 0, "tag": tag, "proof": proof},
+                    {"counter": True, "tag": tag, "proof": proof},
+                    {"counter": 9, "tag": "short", "proof": proof}):
+            r = c.post(f"{base}/realm/head", json=bad, headers=alice)
+            assert r.status_code == 400 and r.json()["error"] == "bad_request", bad
+        refused = c.post(f"{base}/realm/head",
+                         json={"counter": 9, "tag": tag, "proof": _b64(b"Q" * 32)}, headers=alice)
+        assert refused.status_code == 403 and refused.json()["error"] == "proof_required"
+        ok = c.post(f"{base}/realm/head", json={"counter": 9, "tag": tag, "proof": proof},
+                    headers=alice)
+        assert ok.status_code == 200 and ok.json() == {"counter": 9, "tag": tag}
+        assert c.get(f"{base}/head", headers=alice).json()["counter"] == 9
+        back = c.post(f"{base}/realm/head", json={"counter": 3, "tag": tag, "proof": proof},
+                      headers=alice)
+        assert back.status_code == 409 and back.json()["error"] == "head_conflict"
+        assert back.json()["counter"] == 9
+
+
 _junk = st.one_of(st.none(), st.integers(), st.text(max_size=60),
                   st.binary(max_size=70).map(_b64), st.lists(st.integers(), max_size=3))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(op=st.sampled_from(["evaluate", "unlock", "register"]),
+@given(op=st.sampled_from(["evaluate", "unlock", "register", "commit"]),
        body=st.dictionaries(st.sampled_from(["blinded", "tag", "index", "oprf_share",
                                              "public_share", "unlock_tag", "key_share",
-                                             "wrapped_key", "proof_verifier", "ksf", "proof"]),
+                                             "wrapped_key", "proof_verifier", "ksf", "proof",
+                                             "keep"]),
                             _junk, max_size=9))
 def test_malformed_realm_requests_are_4xx_and_never_counted(live: Any, op: str,
                                                             body: dict[str, Any]) -> None:

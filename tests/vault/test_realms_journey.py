@@ -107,13 +107,14 @@ def test_a_realm_down_during_a_change_is_left_out_then_repaired(
     with Repository.open(backend, key, vault=devices["phone"]) as repo:
         password.change_password(repo, devices["phone"], "new pw")
     assert len(told) == 1 and "missed the change" in told[0] and third.url in told[0]
-    # The third realm comes back with shares of the old polynomial: named, left out.
+    # The third realm comes back with the old registration only: named and left out
+    # before any guess is spent there.
     third.start()
     warnings: list[str] = []
     devices["tablet"].on_skip = warnings.append
     got = password.recover_key(backend, devices["tablet"], "new pw")
     assert got is not None and got.secret_bytes() == key.secret_bytes()
-    assert any("wrong evaluation" in w and third.url in w for w in warnings)
+    assert any("stale record" in w and third.url in w for w in warnings)
     # Repaired on the next contact: opening with the password re-registers the set.
     warnings.clear()
     with password.open_with_password(backend, devices["tablet"], "new pw") as repo:
@@ -208,3 +209,74 @@ def test_a_realm_down_during_backups_is_brought_up_to_the_head(
     heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
     assert [h.counter for h in heads] == [5, 5, 5]
     assert len({h.tag for h in heads}) == 1
+
+
+def _forge_head_tag(realm: InProcessRealm, slot: str, tag: bytes) -> None:
+    conn = sqlite3.connect(realm.vault.store.path)  # type: ignore[attr-defined]
+    with conn:
+        conn.execute("UPDATE heads SET tag = ? WHERE account_id = ?",
+                     (tag, f"{ACCOUNT}\x1f{slot}"))
+    conn.close()
+
+
+def test_a_lying_realm_tied_with_the_only_honest_one_at_the_head_raises_no_false_alarm(
+        tmp_path: Path, realms: list[InProcessRealm], devices: dict[str, RealmAccess]) -> None:
+    """realms.md §8: realm 3 missed the last advance; realm 2 reports the top counter with
+    a forged tag (bytewise smaller than the authentic one, so it wins the tie-break).
+    The authentic tag of realm 1 is found by authenticating each candidate."""
+    backend, key = _enabled_repo(tmp_path, devices["phone"])  # head 2 at every realm
+    loc = read_realm_locator(backend)
+    assert loc is not None
+    realms[2].stop()
+    with Repository.open(backend, key, vault=devices["phone"]) as repo:
+        repo.backup([_data(tmp_path, "two")])  # head 3 at realms 1 and 2
+        newest = repo.snapshots()[-1].id
+    realms[2].start()
+    _forge_head_tag(realms[1], loc.slot, b"\x00" * 32)
+    heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
+    assert [h.counter for h in heads] == [3, 3, 2] and heads[1].tag != heads[0].tag
+    with Repository.open(backend, key, vault=devices["tablet"]) as repo:
+        assert [s.id for s in repo.snapshots()][-1] == newest  # no false RollbackDetected
+    # The lie does not blind the check: the provider hiding that backup is still caught.
+    backend.delete(f"snapshots/{newest}")
+    with Repository.open(backend, key, vault=devices["laptop"]) as repo, \
+            pytest.raises(RollbackDetected, match=newest[:8]):
+        repo.snapshots()
+    # Two realms lying together (k of them, outside f < k): an alarm, never a silent pass.
+    _forge_head_tag(realms[0], loc.slot, b"\x01" * 32)
+    with Repository.open(backend, key, vault=devices["laptop"]) as repo, \
+            pytest.raises(RollbackDetected):
+        repo.snapshots()
+
+
+def test_a_realm_that_missed_more_than_64_advances_is_caught_up_in_one_step(
+        tmp_path: Path, realms: list[InProcessRealm], devices: dict[str, RealmAccess]) -> None:
+    """realms.md §8: realm 3 is at head 2 while the others are at 100 (an authentic head
+    with its record); the next advance brings realm 3 to 101 with one
+    catch-up request (the record proof), not 99 steps."""
+    from strongroom.client.rollback import HeadState, head_key, listing, record_name
+
+    backend, key = _enabled_repo(tmp_path, devices["phone"])  # head 2 at every realm
+    loc = read_realm_locator(backend)
+    assert loc is not None
+    with Repository.open(backend, key) as repo:
+        newest, ids = listing(repo.lister())
+        state = HeadState(100, newest, ids)
+        tag = state.tag(head_key(key), repo.id)
+        backend.put(record_name(100, tag), state.to_json(repo.id))  # as a device writes it
+    for r in realms[:2]:
+        conn = sqlite3.connect(r.vault.store.path)  # type: ignore[attr-defined]
+        with conn:
+            conn.execute("UPDATE heads SET counter = 100, tag = ? WHERE account_id = ?",
+                         (tag, f"{ACCOUNT}\x1f{loc.slot}"))
+        conn.close()
+    assert [r.vault.head(ACCOUNT, slot=loc.slot).counter for r in realms] == [100, 100, 2]
+    with Repository.open(backend, key, vault=devices["tablet"]) as repo:
+        repo.backup([_data(tmp_path, "two")])  # head 101
+    heads = [r.vault.head(ACCOUNT, slot=loc.slot) for r in realms]
+    assert [h.counter for h in heads] == [101, 101, 101]
+    assert len({h.tag for h in heads}) == 1
+    # Realm 3 alone now vouches with the others: with realm 1 down the head still reads.
+    realms[0].stop()
+    with Repository.open(backend, key, vault=devices["laptop"]) as repo:
+        assert len(repo.snapshots()) == 2

@@ -6,7 +6,8 @@ import base64
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -306,6 +307,106 @@ def status(app: AppContext) -> None:
         mine = " (this backup)" if st.enabled and x.slot == st.slot else ""
         state = "locked" if x.locked else f"{x.attempts_left} attempts left"
         app.echo(f"  slot {x.slot or '(legacy)'}: {state}{mine}")
+
+
+#: ``AppContext.extra`` keys that say where the password protection is (vault_support).
+_TARGET_KEYS = ("vault", "realm_urls", "threshold", "vault_key", "realm_keys", "vault_token",
+                "vault_token_file", "vault_token_files")
+
+
+@contextmanager
+def _current_side(app: AppContext, token_files: tuple[str, ...]) -> Iterator[None]:
+    """Within: the options describe the repository's current protection (its locator's
+    vault or realms, with ``--from-token-file`` or else the same credential); after:
+    the target given with ``--vault`` again."""
+    saved = {k: app.extra.pop(k) for k in _TARGET_KEYS if k in app.extra}
+    files = token_files or (() if len(saved.get("vault_token_files") or ()) > 1 else
+                            tuple(saved.get("vault_token_files") or ()))
+    if not token_files and len(saved.get("vault_token_files") or ()) > 1:
+        raise UsageError("one --vault-token-file per target realm: say which token the current "
+                         "protection takes", hint="pass --from-token-file PATH (once, or once "
+                                                  "per current realm)")
+    if files:
+        app.extra["vault_token_file"], app.extra["vault_token_files"] = files[0], files
+    try:
+        yield
+    finally:
+        for k in _TARGET_KEYS:
+            app.extra.pop(k, None)
+        app.extra.update(saved)
+
+
+@command.command("move", epilog="""\b
+Examples:
+  strongroom vault move --vault https://r1 --vault https://r2 --vault https://r3 \\
+      --threshold 2 --vault-token-file ~/.realm-token --dry-run""")
+@click.option("--from-token-file", "from_token_files", multiple=True, metavar="PATH",
+              type=click.Path(allow_dash=True, dir_okay=False),
+              help="The token of the current vault (or one per current realm, in the "
+                   "locator's order); default: the target's, if it is one credential.")
+@click.option("--dry-run", is_flag=True,
+              help="Open and check everything, reach every target realm, write nothing.")
+@vault_options
+@global_options
+@pass_app
+def move(app: AppContext, from_token_files: tuple[str, ...], dry_run: bool) -> None:
+    """Move this backup's password protection to the realm set given with --vault
+    (several times): from one vault, or from another realm set.  The backup is not
+    re-uploaded; the password stays the same (docs/spec/realms.md §4.3)."""
+    from .. import password as pw
+    from ..password import RealmAccess
+    from ..realms import client as rc
+    from ..realms.locator import read_realm_locator
+    from .errors import say
+    from .vault_support import read_password
+
+    backend = app.backend()
+    if not has_password(backend):
+        raise UsageError("this repository has no password set up (no ext/vault.json)",
+                         hint="protect it with 'strongroom enable --password --vault URL ...'")
+    targets = app.extra.get("realm_urls") or ()
+    if len(targets) < 2:
+        raise UsageError("give the target realm set: --vault URL at least twice",
+                         hint="moving to one vault is 'disable --password' then 'enable "
+                              "--password --vault URL'")
+    current = read_realm_locator(backend)
+    if current is not None and [r.url for r in current.realms] == [
+            u.strip().rstrip("/") for u in targets]:
+        raise UsageError("this backup is already protected by exactly this realm set",
+                         hint="use 'change-password' to re-share the key over it")
+    with _current_side(app, from_token_files):
+        repository = app.open_repository()  # K from the key file, device key or the password
+        old = access(app, backend, need_vault=True)
+        source = (f"realm set ({current.threshold} of {len(current.realms)}) "
+                  + ", ".join(r.url for r in current.realms)) if current is not None else \
+            f"vault {old.url}"
+    new = access(app, None, need_vault=True)
+    assert isinstance(new, RealmAccess)
+    target = f"realm set ({new.threshold} of {len(new.realms)}) " + ", ".join(
+        r.url for r in new.realms)
+    # Every target realm reachable, its token good and its key the pinned one: before any
+    # write, and all a dry run does beyond opening the repository.
+    for client, pin in zip(new.clients(), new.pins(), strict=True):
+        client.whoami()  # the token, asked now (errors name the realm's URL)
+        rc.realm_id(client, pin)
+    if dry_run:
+        repository.verify_head()
+        if app.json:
+            app.emit_json({"dry_run": True, "from": source, "to": [r.url for r in new.realms],
+                           "threshold": new.threshold})
+            return
+        app.echo(f"would move the password protection from {source} to {target}; every target "
+                 "realm answered, nothing was written")
+        return
+    password = read_password(app)
+    loc = pw.move_to_realms(repository, old, new, password,
+                            on_step=None if app.json else lambda s: say("note", s))
+    if app.json:
+        app.emit_json({"moved": True, "from": source, "to": [r.url for r in loc.realms],
+                       "threshold": loc.threshold, "account": loc.account})
+        return
+    app.echo(f"moved the password protection from {source} to {target} (account "
+             f"{loc.account}); the backup itself was not touched")
 
 
 def _realm_status(app: AppContext, st: Any) -> None:

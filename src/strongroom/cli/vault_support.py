@@ -50,6 +50,17 @@ def _store_vaults(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _store_vault_keys(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
+    """One ``--vault-key`` pins a vault (as before); several pin the realms of a set, in the
+    order of ``--vault`` (an environment value: separated by spaces)."""
+    keys = tuple(value or ())
+    if len(keys) == 1:
+        ctx.ensure_object(AppContext).extra["vault_key"] = keys[0]
+    elif len(keys) > 1:
+        ctx.ensure_object(AppContext).extra["realm_keys"] = keys
+    return value
+
+
 def has_password(backend: Any) -> bool:
     """Whether the repository has a locator: one vault (version 1/2) or a realm set (3)."""
     from ..client import flows
@@ -70,9 +81,10 @@ def _option_specs() -> list[tuple[list[str], dict[str, Any]]]:
                                    "(a strict majority; default the smallest one)."}),
         *token_option_specs(),
         (["--vault-key"], {"metavar": "B64", "envvar": ENV_VAULT_KEY, "expose_value": False,
-                               "callback": _store("vault_key"),
-                               "help": f"Pin this vault public key instead of trusting on first use "
-                                    f"[env {ENV_VAULT_KEY}]."}),
+                           "multiple": True, "callback": _store_vault_keys,
+                           "help": f"Pin this vault public key instead of trusting on first use "
+                                   f"[env {ENV_VAULT_KEY}]; with several --vault, once per "
+                                   "realm in the same order."}),
         (["--password-file"], {"metavar": "PATH", "expose_value": False,
                                    "callback": _store("password_file"),
                                    "help": f"Read the password from this file [or env {ENV_PASSWORD}]."}),
@@ -193,16 +205,35 @@ def _check_trusted_vault(app: AppContext, url: str) -> None:
 
 def pinned_key(app: AppContext) -> bytes | None:
     """The vault key pinned by configuration, if any."""
+    if app.extra.get("realm_keys"):
+        raise UsageError("several --vault-key for one vault",
+                         hint="give --vault once per realm, each with its --vault-key")
     text = app.extra.get("vault_key") or app.env.get(ENV_VAULT_KEY)
     if not text:
         return None
+    return _decode_key(text)
+
+
+def _decode_key(text: str, what: str = "the vault's") -> bytes:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32:
-        raise UsageError("--vault-key must be the vault's 32-byte public key in base64url")
+        raise UsageError(f"--vault-key must be {what} 32-byte public key in base64url")
     return raw
+
+
+def _realm_pins(app: AppContext, n: int) -> list[bytes | None]:
+    """The realms' keys from ``--vault-key`` (none, or one per realm in order)."""
+    keys = app.extra.get("realm_keys") or (
+        (app.extra["vault_key"],) if app.extra.get("vault_key") else ())
+    if not keys:
+        return [None] * n
+    if len(keys) != n:
+        raise UsageError(f"{len(keys)} --vault-key for {n} realms",
+                         hint="give one --vault-key per --vault, in the same order, or none")
+    return [_decode_key(k, f"realm {i}'s") for i, k in enumerate(keys, start=1)]
 
 
 def confirm_last(app: AppContext) -> Callable[[], bool]:
@@ -348,7 +379,9 @@ def _realm_access(app: AppContext, loc: Any, *, need_vault: bool) -> Any:
     if account is None and tokens[0]:
         with VaultClient(urls[0], None, tokens[0]) as probe:
             account = probe.whoami()
-    result = RealmAccess([RealmConfig(u, t) for u, t in zip(urls, tokens, strict=True)],
+    pins = _realm_pins(app, n)
+    result = RealmAccess([RealmConfig(u, t, p)
+                          for u, t, p in zip(urls, tokens, pins, strict=True)],
                          threshold=threshold, account=account or "",
                          device_dir=config_dir(app.env) / "heads",
                          on_skip=_warn if not need_vault else None)

@@ -309,6 +309,19 @@ class HeadGuard:
             f"the storage provider is serving an older snapshot list: the vault's backup head is "
             f"#{counter}, but the repository does not match it and {have}")
 
+    def authenticates(self, counter: int, tag: bytes) -> bool:
+        """Whether ``(counter, tag)`` is a head this repository's K made: its record
+        recomputes the tag, or (no record) the current listing does.  Never raises
+        ``RollbackDetected``: it only picks among heads a realm set reports (realms.md §8)."""
+        try:
+            if self._record(counter, tag) is not None:
+                return True
+        except RollbackDetected:
+            return False
+        newest, ids = listing(self.repo)
+        return hmac.compare_digest(HeadState(counter, newest, ids).tag(self._k_head, self.repo.id),
+                                   tag)
+
     def _records_of(self, counter: int) -> list[str]:
         prefix = f"{RECORD_PREFIX}{counter:016x}."
         return [n for n in self.backend.list(prefix) if _RECORD_NAME.match(n[len(RECORD_PREFIX):])]

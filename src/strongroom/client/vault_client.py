@@ -262,9 +262,26 @@ class VaultClient:
         """exists, locked, attempts_left, attempt_limit, ksf, index of this slot's realm record."""
         return self._call("GET", f"{self._acct}/realm")
 
-    def realm_evaluate(self, blinded: bytes) -> dict[str, Any]:
-        """``M`` → ``{evaluation, proof, attempts_left}`` (this spends a guess at the realm)."""
-        return self._call("POST", f"{self._acct}/realm/evaluate", {"blinded": b64e(blinded)})
+    def realm_evaluate(self, blinded: bytes, public_share: bytes | None = None
+                       ) -> dict[str, Any]:
+        """``M`` → ``{evaluation, proof, attempts_left}`` (this spends a guess at the realm)
+        under the registration with ``public_share`` (default: the realm's first)."""
+        body = {"blinded": b64e(blinded)}
+        if public_share is not None:
+            body["public_share"] = b64e(public_share)
+        return self._call("POST", f"{self._acct}/realm/evaluate", body)
+
+    def realm_catch_up_head(self, counter: int, tag: bytes, proof: bytes) -> None:
+        """Bring this realm's lagging head up to ``(counter, tag)`` in one step (realms.md §8);
+        ``BackupHeadConflict`` if it is not below ``counter``."""
+        self._call("POST", f"{self._acct}/realm/head",
+                   {"counter": counter, "tag": b64e(tag), "proof": b64e(proof)})
+
+    def realm_commit(self, public_share: bytes, proof: bytes) -> bool:
+        """Keep only the registration with ``public_share`` (realms.md §4.3)."""
+        return bool(self._call("POST", f"{self._acct}/realm/commit",
+                               {"public_share": b64e(public_share), "proof": b64e(proof)}
+                               ).get("committed"))
 
     def realm_unlock(self, tag: bytes) -> dict[str, Any]:
         """The unlock tag → ``{key_share, wrapped_key}``."""

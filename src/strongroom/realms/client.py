@@ -31,6 +31,7 @@ from ..errors import (
     InvalidLogin,
     ProtocolError,
     RealmsUnavailable,
+    ServerKeyMismatch,
     StrongroomError,
     UsageError,
     VaultError,
@@ -140,6 +141,9 @@ class RecoveryResult:
 
     key: BackupKey
     excluded: dict[str, str] = field(default_factory=dict)
+    #: Realms still holding a second registration next to this locator's (a change that
+    #: did not finish there): :func:`commit` drops it.
+    unfinished: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"<RecoveryResult excluded={sorted(self.excluded)}>"
@@ -198,14 +202,29 @@ def _reason(exc: StrongroomError) -> str:
     return f"{type(exc).__name__}: {exc.message}"
 
 
-def _realm_id(client: VaultClient, pin: bytes | None) -> bytes:
+def realm_id(client: VaultClient, pin: bytes | None) -> bytes:
+    """The realm's id (its ``GET /v1/info`` key); ``ServerKeyMismatch`` if not ``pin``."""
     rid = _b64d(client.info().get("server_public_key"), "public key")
     if len(rid) != 32:
         raise VaultProtocolError("the realm's public key is not 32 bytes")
     if pin is not None and not hmac.compare_digest(rid, pin):
-        raise VaultProtocolError(f"the realm at {client.url} presents another public key than "
-                                 "the one configured: it may be an impostor")
+        raise ServerKeyMismatch(f"the realm at {client.url} presents another public key than "
+                                "the one configured: it may be an impostor",
+                                hint="check the realm's address and the key given for it")
     return rid
+
+
+def check_pins(loc: RealmLocator, pins: Mapping[str, bytes | None]) -> None:
+    """``ServerKeyMismatch`` before any request if the locator names, for a realm whose key
+    is configured (URL → key), another realm id: storage, or a realm, was swapped."""
+    for r in loc.realms:
+        pin = pins.get(r.url)
+        if pin is not None and not hmac.compare_digest(pin, r.realm_id):
+            raise ServerKeyMismatch(
+                f"this repository names, for the realm at {r.url}, another public key than "
+                "the one configured; nothing was sent",
+                hint="the repository's vault locator may have been tampered with, or the key "
+                     "given for that realm is not its key")
 
 
 def _unavailable(what: str, failures: Mapping[str, str]) -> RealmsUnavailable:
@@ -219,8 +238,13 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
              slot: str, threshold: int, ksf: Mapping[str, int], rng: Rng, created: int,
              register_threshold: int | None = None, pins: Sequence[bytes | None] | None = None,
              known_ids: Sequence[bytes | None] | None = None,
+             keep: Sequence[bytes] | None = None,
              trace: Trace | None = None) -> RegistrationResult:
     """Share a fresh OPRF key and encryption scalar over ``clients`` (realms.md §4.1).
+
+    ``keep`` (a password change, §4.3): each realm's public share in the current
+    locator; the new registration is then *staged* next to that one, which stays
+    usable until :func:`commit`.
 
     Raises ``RealmsUnavailable`` before sending anything if fewer than
     ``register_threshold`` (default all) realms can be reached, and after if
@@ -239,13 +263,13 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
     known = list(known_ids) if known_ids is not None else [None] * n
     pin_or_known = [p if p is not None else q for p, q in zip(pins, known, strict=True)]
     idx = list(range(1, n + 1))
-    ids = _parallel(lambda i: _realm_id(clients[i - 1], pin_or_known[i - 1]), idx)
+    ids = _parallel(lambda i: realm_id(clients[i - 1], pin_or_known[i - 1]), idx)
     rids: dict[int, bytes] = {}
     unreachable: dict[str, str] = {}
     for i, r in ids.items():
         if isinstance(r, bytes):
             rids[i] = r
-        elif isinstance(r, VaultProtocolError):
+        elif isinstance(r, (VaultProtocolError, ServerKeyMismatch)):
             raise r  # an impostor, or not a vault: stop before anything is sent
         elif known[i - 1] is not None:
             rids[i] = known[i - 1]  # type: ignore[assignment]  # down now: its id is known
@@ -274,6 +298,9 @@ def register(clients: Sequence[VaultClient], key: BackupKey, password: bytes, *,
                   "key_share": _b64e(e_shares[i]), "wrapped_key": _b64e(c),
                   "proof_verifier": _b64e(hashlib.sha256(proof).digest()),
                   "proof": _b64e(proof), "ksf": dict(ksf)} for i in idx}
+    if keep is not None:
+        for i in idx:
+            bodies[i]["keep"] = _b64e(keep[i - 1])
     answers = _parallel(lambda i: clients[i - 1].for_slot(slot).realm_register(bodies[i]), idx)
     if trace is not None:
         for i in idx:
@@ -321,6 +348,7 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
                 if r.index not in by_index}
     statuses = _parallel(lambda i: by_index[i].realm_status(), sorted(by_index))
     usable: dict[int, dict[str, Any]] = {}
+    unfinished: list[int] = []
     for i, st in statuses.items():
         url = entries[i].url
         if isinstance(st, StrongroomError):
@@ -330,10 +358,14 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
                                                                   else "")
         elif st.get("index") != i:
             excluded[url] = "holds a record for another position in the realm list"
+        elif (ksf_i := _registration_ksf(st, entries[i].public_share)) is None:
+            excluded[url] = "holds another registration than this locator's (a stale record)"
         elif not isinstance(st.get("attempts_left"), int) or st["attempts_left"] < 1:
             excluded[url] = "has no attempt left"
         else:
-            usable[i] = st
+            usable[i] = {**st, "ksf": ksf_i}
+            if len(st.get("registrations") or ()) > 1:
+                unfinished.append(i)
     groups: dict[bytes, list[int]] = {}
     for i, st in usable.items():
         try:
@@ -363,13 +395,14 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
     pw2 = stretch(password, loc.account, loc.slot, ksf)
     r = _group.random_scalar(rng)
     m = _group.scalar_mult(r, hash_to_group(pw2))
-    answers = _parallel(lambda i: by_index[i].realm_evaluate(m), chosen)
+    answers = _parallel(lambda i: by_index[i].realm_evaluate(m, entries[i].public_share), chosen)
     valid: dict[int, bytes] = {}
     left: dict[int, int] = {}
     for i in chosen:
         a = answers[i]
         if trace is not None:
-            trace({"realm": i, "op": "evaluate", "request": {"blinded": m.hex()},
+            trace({"realm": i, "op": "evaluate",
+                   "request": {"blinded": m.hex(), "public_share": entries[i].public_share.hex()},
                    "response": _hexdoc(a) if isinstance(a, dict) else {"error": _reason(a)}})
         url = entries[i].url
         if isinstance(a, StrongroomError):
@@ -429,7 +462,21 @@ def recover(loc: RealmLocator, clients: Sequence[VaultClient], password: bytes, 
     loc.verify(key)
     for i in wrong:
         excluded.setdefault(entries[i].url, "refused the unlock tag (a stale record?)")
-    return RecoveryResult(key, excluded)
+    return RecoveryResult(key, excluded, tuple(entries[i].url for i in sorted(unfinished)
+                                               if entries[i].url not in excluded))
+
+
+def _registration_ksf(st: Mapping[str, Any], public_share: bytes) -> Any:
+    """The KSF of the realm's registration with ``public_share`` (None: it holds no such
+    one).  A realm that does not list its registrations holds one: its ``ksf``."""
+    regs = st.get("registrations")
+    if not isinstance(regs, list) or not regs:
+        return st.get("ksf")
+    want = _b64e(public_share)
+    for r in regs:
+        if isinstance(r, dict) and r.get("public_share") == want:
+            return r.get("ksf")
+    return None
 
 
 def _checked_evaluation(a: dict[str, Any], m: bytes, entry: RealmEntry) -> bytes | None:
@@ -480,6 +527,19 @@ def delete(loc: RealmLocator, clients: Sequence[VaultClient], key: BackupKey
     return out
 
 
+def commit(loc: RealmLocator, clients: Sequence[VaultClient], key: BackupKey,
+           urls: Sequence[str] | None = None) -> dict[str, bool | str]:
+    """``POST …/realm/commit``: each realm (of ``urls``, default all) keeps only the
+    registration of ``loc`` (realms.md §4.3).  URL → True, or the error."""
+    by_index = _match(loc, clients)
+    entries = {r.index: r for r in loc.realms}
+    chosen = [i for i in sorted(by_index) if urls is None or entries[i].url in urls]
+    proof = record_proof(key, loc.account)
+    got = _parallel(lambda i: by_index[i].realm_commit(entries[i].public_share, proof), chosen)
+    return {entries[i].url: _reason(v) if isinstance(v, StrongroomError) else True
+            for i, v in got.items()}
+
+
 def status(loc: RealmLocator, clients: Sequence[VaultClient]) -> list[dict[str, Any]]:
     """Each realm of the locator: url, index and its status (or ``error``)."""
     by_index = _match(loc, clients)
@@ -510,6 +570,6 @@ def threshold_head(heads: Sequence[tuple[int, bytes | None] | None], k: int
     return counter, ranked
 
 
-__all__ = ["RecoveryResult", "RegistrationResult", "decrypt_key", "delete", "encrypt_key",
-           "encryption_key", "finalize", "guess_bound", "hash_to_group", "record_proof",
-           "recover", "register", "salt", "status", "stretch", "threshold_head", "unlock_tag"]
+__all__ = ["RecoveryResult", "RegistrationResult", "check_pins", "commit", "decrypt_key", "delete", "encrypt_key",
+           "encryption_key", "finalize", "guess_bound", "hash_to_group", "realm_id",
+           "record_proof", "recover", "register", "salt", "status", "stretch", "threshold_head", "unlock_tag"]

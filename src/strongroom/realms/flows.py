@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..client.vault_client import VaultClient
@@ -106,9 +106,15 @@ def _undo(clients: Sequence[VaultClient], slot: str, key: BackupKey, account: st
 
 def recover(backend: Backend, clients: Sequence[VaultClient], password: str | bytes, *,
             bounds: KsfBounds, confirm_last: Callable[[], bool] | None = None,
-            rng: Rng = os.urandom) -> rc.RecoveryResult:
-    """K from the realm set the locator names (``UsageError`` without one)."""
+            rng: Rng = os.urandom, pins: Mapping[str, bytes | None] | None = None
+            ) -> rc.RecoveryResult:
+    """K from the realm set the locator names (``UsageError`` without one).
+
+    ``pins`` (URL → the realm's configured public key): a locator naming another
+    realm id for a pinned realm is ``ServerKeyMismatch`` before any request."""
     loc = _locator(backend)
+    if pins:
+        rc.check_pins(loc, pins)
     return rc.recover(loc, clients, _pw(password), bounds=bounds, rng=rng,
                       confirm_last=confirm_last)
 
@@ -127,13 +133,20 @@ def change_password(backend: Backend, key: BackupKey, clients: Sequence[VaultCli
                     ksf: dict[str, int] | None = None, bounds: KsfBounds = CLIENT_BOUNDS,
                     rng: Rng = os.urandom, warn: Callable[[str], None] | None = None
                     ) -> RealmLocator:
-    """Re-register the same K and slot on every realm with new polynomials (realms.md §4.3).
+    """Change the password so that no subset of realms accepting can strand the backup
+    (realms.md §4.3).
 
-    With at least ``k`` acceptances the new locator is written (the new password
-    works); if fewer than ``register_threshold`` accepted, ``RealmsUnavailable``
-    then names the realms that keep useless old shares (run it again when they
-    are back), otherwise ``warn`` hears of them.  Fewer than ``register_threshold``
-    reachable: nothing is sent.
+    1. *Stage*: every realm gets the new registration (same K and slot, new
+       polynomials) **next to** the current one (``keep``), under one counter.
+    2. Fewer than ``k`` staged: each realm is told to keep the current
+       registration again, and ``RealmsUnavailable`` says the old password still
+       works.  Otherwise the new locator is written: the commit point.
+    3. *Commit*: every realm that staged drops the old registration.  A realm
+       where that fails keeps both (harmless: one counter; dropped on the next
+       recovery); fewer than ``register_threshold`` staged is then reported as
+       ``RealmsUnavailable`` after the write, otherwise ``warn`` hears of the
+       realms that missed it (they are repaired on the next recovery).
+    Fewer than ``register_threshold`` reachable: nothing is sent.
     """
     loc = _locator(backend)
     loc.verify(key)
@@ -144,19 +157,42 @@ def change_password(backend: Backend, key: BackupKey, clients: Sequence[VaultCli
         raise UsageError("every realm of the set must be configured to change the password: "
                          + ", ".join(missing))
     ordered = [by_url[r.url] for r in loc.realms]
-    got = rc.register(ordered, key, _pw(new_password), account=loc.account, slot=loc.slot,
-                      threshold=loc.threshold, ksf=chosen, rng=rng, created=loc.created,
-                      register_threshold=register_threshold, pins=pins,
-                      known_ids=[r.realm_id for r in loc.realms])
+    try:
+        got = rc.register(ordered, key, _pw(new_password), account=loc.account, slot=loc.slot,
+                          threshold=loc.threshold, ksf=chosen, rng=rng, created=loc.created,
+                          register_threshold=register_threshold, pins=pins,
+                          known_ids=[r.realm_id for r in loc.realms],
+                          keep=[r.public_share for r in loc.realms])
+    except RealmsUnavailable as exc:
+        _unstage(loc, ordered, key)  # as register_new_slot's undo: a no-op where none staged
+        raise RealmsUnavailable(
+            "the password was not changed (the old password still opens this backup): "
+            + exc.message, failures=exc.failures) from None
+    # The commit point.  A failed write is not un-staged: the write may have taken
+    # effect, and both registrations side by side are harmless (one counter); the next
+    # recovery commits whichever the locator in storage names.
     backend.put(LOCATOR, got.locator.to_json())
+    staged = [c.url for c in ordered if c.url not in got.missed]
+    left = {u: str(v) for u, v in rc.commit(got.locator, ordered, key, staged).items()
+            if v is not True}
+    if left and warn is not None:
+        warn("the new password is set; these realms still hold the old registration next to "
+             "the new one (one counter for both; it is dropped on the next recovery): "
+             + "; ".join(f"{u}: {w}" for u, w in sorted(left.items())))
     if got.missed:
         what = ("the new password is set, but these realms missed the change (their old "
-                "shares are now useless; change the password again when they are back)")
+                "registration is useless now; they are repaired on the next recovery)")
         if len(ordered) - len(got.missed) < (register_threshold or len(ordered)):
             raise rc._unavailable(what, got.missed)
         if warn is not None:
             warn(what + ": " + "; ".join(f"{u}: {w}" for u, w in sorted(got.missed.items())))
     return got.locator
+
+
+def _unstage(loc: RealmLocator, clients: Sequence[VaultClient], key: BackupKey) -> None:
+    """Every realm keeps ``loc``'s registration only (a change that did not commit).  A
+    realm where this fails keeps both registrations under one counter: harmless."""
+    rc.commit(loc, clients, key)
 
 
 def disable(backend: Backend, key: BackupKey, clients: Sequence[VaultClient]) -> dict[str, Any]:
@@ -178,12 +214,18 @@ class RealmHeads:
     """The backup head over a realm set, as :class:`~strongroom.client.rollback.HeadGuard`
     needs it (``HeadVault``): read = the ``k``-th highest head, advance = every realm."""
 
-    def __init__(self, loc: RealmLocator, clients: Sequence[VaultClient]) -> None:
+    def __init__(self, loc: RealmLocator, clients: Sequence[VaultClient],
+                 proof: bytes | None = None) -> None:
         by_url = {c.url: c for c in clients}
+        #: The record proof (from K): a lagging realm is brought up in one catch-up step.
+        self._proof = proof
         self._clients = [by_url[r.url].for_slot(loc.slot) for r in loc.realms if r.url in by_url]
         self.k = loc.threshold
         self.url = "realms:" + ",".join(r.url for r in loc.realms)
         self.account, self.slot = loc.account, loc.slot
+        #: ``(counter, tag) -> bool``: whether a tag authenticates under K_head
+        #: (``HeadGuard.authenticates``); used to pick among tags reported for one counter.
+        self.authentic: Callable[[int, bytes], bool] | None = None
 
     def head(self) -> tuple[int, bytes | None]:
         got = rc._parallel(lambda i: self._clients[i].head(), list(range(len(self._clients))))
@@ -192,6 +234,12 @@ class RealmHeads:
             counter, tags = rc.threshold_head(heads, self.k)
         except RealmsUnavailable as exc:
             raise VaultUnreachable(exc.message) from None
+        if len(tags) > 1 and self.authentic is not None:
+            # Several tags for the vouched counter: a realm that lies cannot forge one
+            # that authenticates, so the authentic one (most vouched first) is the head.
+            for t in tags:
+                if self.authentic(counter, t):
+                    return counter, t
         return counter, (tags[0] if tags else None)
 
     def advance_head(self, counter: int, tag: bytes) -> None:
@@ -202,10 +250,15 @@ class RealmHeads:
                 return True
             except BackupHeadConflict as exc:
                 cur = exc.current
-                if not isinstance(cur, int) or cur >= counter or counter - cur > MAX_HEAD_REPAIR:
+                if not isinstance(cur, int) or cur >= counter or (
+                        self._proof is None and counter - cur > MAX_HEAD_REPAIR):
                     raise
-            # A realm that missed earlier advances: bring it up step by step (only the
-            # final (counter, tag) is ever read back; the steps below it are outvoted).
+            # A realm that missed earlier advances (realms.md §8).  With the record proof:
+            # one catch-up to (counter, tag), whatever the lag; without it, step by step
+            # (at most MAX_HEAD_REPAIR; only the final head is ever read back).
+            if self._proof is not None:
+                c.realm_catch_up_head(counter, tag, self._proof)
+                return True
             for step in range(cur + 1, counter + 1):
                 c.advance_head(step, tag)
             return True

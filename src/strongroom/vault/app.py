@@ -349,12 +349,27 @@ class RealmRegisterBody(_Body):
     proof: Annotated[str | None, Field(default=None, min_length=43, max_length=44,
                                        pattern=_B64)] = None
     ksf: KsfBody
+    keep: _B64_32 | None = None
 
 
 class RealmEvaluateBody(_Body):
     """The blinded element ``M`` to evaluate (a guess, counted before the answer)."""
 
     blinded: _B64_32
+    public_share: _B64_32 | None = None
+
+
+class RealmHeadBody(HeadBody):
+    """A lagging realm's head, moved forward in one step: with the record proof."""
+
+    proof: _B64_32
+
+
+class RealmCommitBody(_Body):
+    """The registration to keep (its public share), with the record proof."""
+
+    public_share: _B64_32
+    proof: _B64_32
 
 
 class RealmUnlockBody(_Body):
@@ -377,8 +392,25 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
             b64d(body.key_share, "key_share"), b64d(body.wrapped_key, "wrapped_key"),
             b64d(body.proof_verifier, "proof_verifier"), body.ksf.model_dump())
         proof = b64d(body.proof, "proof") if body.proof is not None else None
-        realm.register(account, slot, reg, proof=proof)
+        keep = b64d(body.keep, "keep") if body.keep is not None else None
+        realm.register(account, slot, reg, proof=proof, keep=keep)
         return {"registered": True, "attempt_limit": realm.vault.policy.attempt_limit}
+
+    @app.post(f"{prefix}/head")
+    def realm_head(body: RealmHeadBody, slot: str = Depends(_slot_path),
+                   account: str = Depends(caller)) -> dict[str, Any]:
+        """Bring a lagging head up to ``counter`` (above the current) in one step."""
+        realm.catch_up_head(account, slot, body.counter, b64d(body.tag, "tag"),
+                            b64d(body.proof, "proof"))
+        return {"counter": body.counter, "tag": body.tag}
+
+    @app.post(f"{prefix}/commit")
+    def realm_commit(body: RealmCommitBody, slot: str = Depends(_slot_path),
+                     account: str = Depends(caller)) -> dict[str, bool]:
+        """Keep only the registration with this public share (a change's last step)."""
+        realm.commit(account, slot, b64d(body.public_share, "public_share"),
+                     b64d(body.proof, "proof"))
+        return {"committed": True}
 
     @app.get(prefix)
     def realm_status(slot: str = Depends(_slot_path),
@@ -386,13 +418,16 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
         """Whether a realm record exists, locked, evaluations left, its KSF and index."""
         st = realm.status(account, slot)
         return {"exists": st.exists, "locked": st.locked, "attempts_left": st.attempts_left,
-                "attempt_limit": st.attempt_limit, "ksf": st.ksf, "index": st.index}
+                "attempt_limit": st.attempt_limit, "ksf": st.ksf, "index": st.index,
+                "registrations": [{"public_share": b64e(p), "ksf": k}
+                                  for p, k in st.registrations]}
 
     @app.post(f"{prefix}/evaluate")
     def realm_evaluate(body: RealmEvaluateBody, slot: str = Depends(_slot_path),
                        account: str = Depends(caller)) -> dict[str, Any]:
         """``M`` → ``s_i·M`` with a DLEQ proof; the guess is counted and committed first."""
-        ev = realm.evaluate(account, slot, b64d(body.blinded, "blinded"))
+        share = b64d(body.public_share, "public_share") if body.public_share else None
+        ev = realm.evaluate(account, slot, b64d(body.blinded, "blinded"), share)
         return {"evaluation": b64e(ev.evaluation), "proof": b64e(ev.proof),
                 "attempts_left": ev.attempts_left}
 

@@ -429,23 +429,26 @@ class Vault:
         return BackupHead(0, None) if got is None else BackupHead(got[0], got[1])
 
     def advance_head(self, account_id: str, counter: int, tag: bytes, *,
-                     slot: str = "") -> BackupHead:
+                     slot: str = "", catch_up: bool = False) -> BackupHead:
         """Move the head to ``(counter, tag)`` if ``counter`` is exactly the old one + 1.
 
         ``BackupHeadConflict`` (with ``current``) otherwise: the vault never
         moves a head backwards or skips a step, so a device that saw counter n
         can tell later whether the vault rolled its head back.  Each slot has
-        its own head.
+        its own head.  ``catch_up`` (a realm's lagging head, realms.md §8; the
+        caller has checked the record proof) takes any counter above the old one.
         """
         account_id = _key(account_id, slot)
         if isinstance(counter, bool) or not isinstance(counter, int) or not 1 <= counter <= MAX_HEAD_COUNTER:
             raise VaultProtocolError(f"head counter must be 1 to {MAX_HEAD_COUNTER}")
         if not isinstance(tag, bytes) or len(tag) != HEAD_TAG_SIZE:
             raise VaultProtocolError(f"head tag must be {HEAD_TAG_SIZE} bytes")
-        ok, current = self.store.advance_head(account_id, counter, tag)
+        ok, current = (self.store.advance_head(account_id, counter, tag, catch_up=True)
+                       if catch_up else self.store.advance_head(account_id, counter, tag))
         if not ok:
             err = BackupHeadConflict(
-                f"the backup head is at {current}; only {current + 1} can follow it")
+                f"the backup head is at {current}; only {current + 1} can follow it"
+                if not catch_up else f"the backup head is at {current}, not below {counter}")
             err.current = current
             raise err
         return BackupHead(counter, tag)

@@ -7,6 +7,11 @@ It evaluates a blinded element under ``s_i`` with a DLEQ proof, *after* it
 has counted the guess and committed it durably, and releases ``e_i`` and
 ``c`` only for the matching unlock tag (constant-time compare).
 
+During a password change a record holds two registrations side by side
+(the one the client keeps and the staged one, §4.3): one counter counts the
+evaluations of both, so two registrations never give an attacker more
+guesses than one; ``commit`` keeps one of them.
+
 Realm records live in the vault's ``records`` table under their own store
 key (:func:`realm_key`), sealed under the vault's record key with their own
 AD label and bound to their counter columns by the row MAC of
@@ -45,6 +50,8 @@ from .store import Mutation, RecordRow, SessionRow, record_key
 REALM_MARK = "\x1e"
 TAG_SIZE = 32
 _PAYLOAD_VERSION = b"\x01"
+#: A record holding two registrations during a password change (realms.md §6.1).
+_PAIR_VERSION = b"\x02"
 
 
 def realm_key(account_id: str, slot: str) -> str:
@@ -124,6 +131,8 @@ class RealmStatus:
     attempt_limit: int
     ksf: dict[str, int] | None
     index: int | None
+    #: Each registration held (1, or 2 during a password change): its public share and KSF.
+    registrations: tuple[tuple[bytes, dict[str, int]], ...] = ()
 
 
 class Realm:
@@ -136,25 +145,63 @@ class Realm:
     # -- registration ---------------------------------------------------------
 
     def register(self, account_id: str, slot: str, reg: RealmRegistration, *,
-                 proof: bytes | None = None) -> None:
-        """Store a realm record (generation + 1, counter 0); an active one needs its proof."""
+                 proof: bytes | None = None, keep: bytes | None = None) -> None:
+        """Store a realm record (generation + 1, counter 0); an active one needs its proof.
+
+        With ``keep`` (a public share) the registration is *staged*: the record then
+        holds the registration with that public share, if it has one, and ``reg``
+        side by side under one counter (realms.md §4.3); any other is dropped.
+        """
         key = realm_key(account_id, slot)
         payload = _check_registration(reg)
+        if keep is not None and (not isinstance(keep, bytes) or len(keep) != 32):
+            raise VaultProtocolError("the public share to keep is 32 bytes")
         v = self.vault
 
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
             cur = v._verified(cur)
+            regs: list[RealmRegistration] = []
             if cur is not None and cur.state is State.ACTIVE:
-                self._require_proof(cur, proof)
+                held = self._open_all(cur)
+                self._require_proof(held, proof)
+                if keep is not None:
+                    regs = [r for r in held if hmac.compare_digest(r.public_share, keep)][:1]
             gen = (cur.generation if cur else 0) + 1
             c = Counter(State.ACTIVE, 0, v.policy.attempt_limit)
-            sealed = self._seal(key, gen, payload.to_bytes())
+            sealed = self._seal(key, gen, _to_bytes((*regs, payload)))
             return Mutation(row=v._row(key, c, gen, sealed))
 
         v.store.transact(key, fn)
 
-    def _require_proof(self, cur: RecordRow, proof: bytes | None) -> None:
-        verifier = self._open(cur).proof_verifier
+    def commit(self, account_id: str, slot: str, public_share: bytes, proof: bytes | None) -> None:
+        """Keep only the registration with ``public_share`` (the record proof needed); the
+        counter is unchanged.  ``RealmNotRegistered`` if the record holds no such one."""
+        key = realm_key(account_id, slot)
+        if not isinstance(public_share, bytes) or len(public_share) != 32:
+            raise VaultProtocolError("a public share is 32 bytes")
+        v = self.vault
+
+        def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
+            cur = v._verified(cur)
+            if cur is None or cur.state is not State.ACTIVE:
+                return Mutation(result="absent")
+            held = self._open_all(cur)
+            self._require_proof(held, proof)
+            kept = [r for r in held if hmac.compare_digest(r.public_share, public_share)][:1]
+            if not kept:
+                return Mutation(result="absent")
+            if len(held) == 1:
+                return Mutation(result="ok")
+            c = Counter(State.ACTIVE, cur.used, cur.limit)
+            gen = cur.generation + 1
+            return Mutation(row=v._row(key, c, gen, self._seal(key, gen, _to_bytes(kept))),
+                            result="ok")
+
+        if v.store.transact(key, fn) != "ok":
+            raise RealmNotRegistered("this realm holds no registration with that public share")
+
+    def _require_proof(self, held: list[RealmRegistration], proof: bytes | None) -> None:
+        verifier = held[0].proof_verifier
         if not isinstance(proof, bytes) or len(proof) != PROOF_SIZE or not hmac.compare_digest(
                 hashlib.sha256(proof).digest(), verifier):
             raise VaultAuthError(
@@ -173,16 +220,22 @@ class Realm:
             return RealmStatus(False, False, lim, lim, None, None)
         if row.state is not State.ACTIVE:
             return RealmStatus(False, True, 0, row.limit, None, None)
-        p = self._open(row)
-        return RealmStatus(True, False, max(row.limit - row.used, 0), row.limit, p.ksf, p.index)
+        held = self._open_all(row)
+        p = held[0]
+        return RealmStatus(True, False, max(row.limit - row.used, 0), row.limit, p.ksf, p.index,
+                           tuple((r.public_share, r.ksf) for r in held))
 
     # -- evaluate -------------------------------------------------------------------
 
-    def evaluate(self, account_id: str, slot: str, blinded: bytes) -> Evaluation:
+    def evaluate(self, account_id: str, slot: str, blinded: bytes,
+                 public_share: bytes | None = None) -> Evaluation:
         """Count a guess, commit it durably, then return ``s_i·M`` with its DLEQ proof.
 
-        A malformed element is refused before anything is counted
-        (``VaultProtocolError``); a record at its limit is ``AttemptsExhausted``.
+        ``public_share`` picks the registration (default: the first one held); one
+        counter counts the evaluations of every registration of the record.  A
+        malformed element is refused before anything is counted
+        (``VaultProtocolError``); a record at its limit is ``AttemptsExhausted``;
+        no registration with that public share is ``RealmNotRegistered`` (not counted).
         """
         key = realm_key(account_id, slot)
         try:
@@ -194,7 +247,7 @@ class Realm:
             row = v._verified(v.store.get(key))
             _usable(row)
             assert row is not None
-            p = self._open(row)
+            p = _pick(self._open_all(row), public_share)
             # Computed before the transaction (short lock), returned only after its commit.
             z = _group.scalar_mult(p.oprf_share, m)
             proof = dleq.generate_proof(p.oprf_share, _group.scalar_mult_base(_ONE), p.public_share,
@@ -245,11 +298,14 @@ class Realm:
                 return Mutation(result=("absent", None))
             if cur.state is not State.ACTIVE:
                 return Mutation(result=("locked", None))
-            p = self._open(cur)
-            if hmac.compare_digest(tag, p.unlock_tag):
+            match = None
+            for p in self._open_all(cur):  # every registration compared, none skipped
+                if hmac.compare_digest(tag, p.unlock_tag):
+                    match = p
+            if match is not None:
                 c = Counter(State.ACTIVE, 0, cur.limit)
                 return Mutation(row=v._row(key, c, cur.generation, cur.sealed),
-                                result=("ok", Released(p.key_share, p.wrapped_key)))
+                                result=("ok", Released(match.key_share, match.wrapped_key)))
             if cur.used >= cur.limit:
                 c = Counter(State.LOCKED, cur.limit, cur.limit)
                 return Mutation(row=v._row(key, c, cur.generation, None), result=("erased", None))
@@ -279,23 +335,45 @@ class Realm:
         def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
             cur = v._verified(cur)
             if cur is not None and cur.state is State.ACTIVE:
-                self._require_proof(cur, proof)
+                self._require_proof(self._open_all(cur), proof)
             return Mutation(row=None, result=cur is not None and cur.state is State.ACTIVE)
 
         return bool(v.store.transact(key, fn))
+
+    # -- head catch-up ------------------------------------------------------------------
+
+    def catch_up_head(self, account_id: str, slot: str, counter: int, tag: bytes,
+                      proof: bytes | None) -> None:
+        """Move this slot's backup head forward to ``(counter, tag)`` in one step, for a
+        realm that missed advances (realms.md §8): any counter above the current one, and
+        only with the record proof of the slot's active realm record (the caller has K).
+        ``BackupHeadConflict`` (with ``current``) when the head is not below ``counter``."""
+        key = realm_key(account_id, slot)
+        v = self.vault
+        row = v._verified(v.store.get(key))
+        if row is None or row.state is not State.ACTIVE:
+            raise RealmNotRegistered()
+        self._require_proof(self._open_all(row), proof)
+        v.advance_head(account_id, counter, tag, slot=slot, catch_up=True)
 
     # -- sealing ------------------------------------------------------------------------
 
     def _seal(self, key: str, gen: int, plain: bytes) -> bytes:
         return seal(self.vault._secrets.record_key, plain, _ad(key, gen), self.vault._rng)
 
-    def _open(self, row: RecordRow) -> RealmRegistration:
+    def _open_all(self, row: RecordRow) -> list[RealmRegistration]:
+        """The registrations a record holds (1, or 2 during a change), oldest first."""
         if row.sealed is None:
             raise AttemptsExhausted()
         plain = open_sealed(self.vault._secrets.record_key, row.sealed,
                             _ad(row.account_id, row.generation), "stored realm record")
         try:
-            return RealmRegistration.parse(plain)
+            if plain[4:5] == _PAIR_VERSION:
+                parts = unframe(plain, 3)
+                if parts[0] != _PAIR_VERSION:
+                    raise ValueError("unknown realm record version")
+                return [RealmRegistration.parse(parts[1]), RealmRegistration.parse(parts[2])]
+            return [RealmRegistration.parse(plain)]
         except ValueError:
             raise VaultProtocolError("the stored realm record is malformed") from None
 
@@ -305,6 +383,22 @@ _ONE = (1).to_bytes(32, "little")
 
 def _ad(key: str, gen: int) -> bytes:
     return frame(realm_labels.RECORD_AD, key.encode(), str(gen).encode())
+
+
+def _to_bytes(regs: tuple[RealmRegistration, ...] | list[RealmRegistration]) -> bytes:
+    """One registration: its own payload (version 1); two: ``frame(u8(2), first, second)``."""
+    if len(regs) == 1:
+        return regs[0].to_bytes()
+    return frame(_PAIR_VERSION, regs[0].to_bytes(), regs[1].to_bytes())
+
+
+def _pick(held: list[RealmRegistration], public_share: bytes | None) -> RealmRegistration:
+    if public_share is None:
+        return held[0]
+    for r in held:
+        if hmac.compare_digest(r.public_share, public_share):
+            return r
+    raise RealmNotRegistered("this realm holds no registration with that public share")
 
 
 def _usable(row: RecordRow | None) -> None:

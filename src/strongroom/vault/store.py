@@ -197,8 +197,10 @@ class RecordStore(ABC):
         """The account's backup head ``(counter, tag)``, or None if never advanced."""
 
     @abstractmethod
-    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
-        """Compare-and-set: store ``(counter, tag)`` only if ``counter`` is the old counter + 1.
+    def advance_head(self, account_id: str, counter: int, tag: bytes, *,
+                     catch_up: bool = False) -> tuple[bool, int]:
+        """Compare-and-set: store ``(counter, tag)`` only if ``counter`` is the old counter + 1
+        (with ``catch_up``: only if it is above the old counter, realms.md §8).
 
         The check and the write are one durable transaction under the
         account's lock, so of concurrent advances to the same counter exactly

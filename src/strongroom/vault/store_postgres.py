@@ -272,7 +272,8 @@ class PostgresStore(RecordStore):
                 "SELECT counter, tag FROM vault_heads WHERE account_id = %s", (account_id,)).fetchone()
         return (int(r[0]), bytes(r[1])) if r else None
 
-    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
+    def advance_head(self, account_id: str, counter: int, tag: bytes, *,
+                     catch_up: bool = False) -> tuple[bool, int]:
         with self._connection() as conn:
             with conn.transaction():
                 # The advisory lock also covers the first advance (no row to lock yet).
@@ -280,7 +281,7 @@ class PostgresStore(RecordStore):
                 r = conn.execute("SELECT counter FROM vault_heads WHERE account_id = %s",
                                  (account_id,)).fetchone()
                 current = int(r[0]) if r else 0
-                if counter != current + 1:
+                if counter <= current if catch_up else counter != current + 1:
                     return False, current
                 conn.execute(
                     "INSERT INTO vault_heads VALUES (%s, %s, %s) ON CONFLICT (account_id) "

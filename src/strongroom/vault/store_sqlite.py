@@ -217,7 +217,8 @@ class SqliteStore(RecordStore):
             raise VaultStoreError() from exc
         return (int(r[0]), bytes(r[1])) if r else None
 
-    def advance_head(self, account_id: str, counter: int, tag: bytes) -> tuple[bool, int]:
+    def advance_head(self, account_id: str, counter: int, tag: bytes, *,
+                     catch_up: bool = False) -> tuple[bool, int]:
         conn = self._conn()
         try:
             # A lost advance would look like a vault rollback to the device: always FULL.
@@ -231,7 +232,7 @@ class SqliteStore(RecordStore):
             r = conn.execute("SELECT counter FROM heads WHERE account_id = ?",
                              (account_id,)).fetchone()
             current = int(r[0]) if r else 0
-            if counter != current + 1:
+            if counter <= current if catch_up else counter != current + 1:
                 conn.execute("ROLLBACK")
                 return False, current
             conn.execute("INSERT OR REPLACE INTO heads VALUES (?, ?, ?)", (account_id, counter, tag))
