@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from strongroom.errors import AttemptsExhausted, InvalidLogin, VaultSessionInvalid
 from strongroom.vault.core import Vault
 
@@ -39,3 +41,22 @@ def test_50_concurrent_wrong_logins_limit_10(vault: Vault) -> None:
     assert "RELEASED" not in results
     row = vault.store.get("alice")
     assert row is not None and row.sealed is None
+
+
+def test_a_mutation_that_raises_writes_nothing_and_frees_the_account(store) -> None:  # type: ignore[no-untyped-def]
+    from strongroom.vault.store import Mutation
+
+    class Refused(Exception):
+        pass
+
+    def refuse(_cur, _sess):  # type: ignore[no-untyped-def]
+        raise Refused()
+
+    with pytest.raises(Refused):
+        store.transact("alice", refuse)
+    # Another thread (another connection) gets the account's lock at once, and
+    # this thread's next transaction starts clean.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(store.transact, "alice",
+                           lambda _c, _s: Mutation(result="free")).result(timeout=10) == "free"
+    assert store.transact("alice", lambda cur, _s: Mutation(result=cur)) is None

@@ -229,3 +229,45 @@ def test_store_failure_is_503_without_ke2(vault) -> None:  # type: ignore[no-unt
         with VaultClient(server.url, "alice", token) as c, pytest.raises(VaultUnreachable) as exc:
             c.login_start(ke1)
         assert "stays counted" in (exc.value.hint or "")
+
+
+@pytest.mark.parametrize("ctype,status", [
+    ("application/json", 409), ("application/json; charset=utf-8", 409),
+    ("application/vnd.x+json", 409), (None, 400), ("text/plain", 400)])
+def test_content_types_as_fastapi_reads_them(alice: VaultClient, ctype: str | None,
+                                             status: int) -> None:
+    # A JSON body under any JSON content type is read (here: an unknown session, 409);
+    # no content type or another one is 400, whichever handler serves the request.
+    headers = {"authorization": alice._http.headers["authorization"]}
+    if ctype is not None:
+        headers["content-type"] = ctype
+    r = httpx.post(f"{alice.url}/v1/accounts/alice/login/finish", headers=headers,
+                   content=b'{"session_id": "nosuchsession", "ke3": "AAAA"}')
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == ("session_invalid" if status == 409 else "bad_request")
+
+
+def test_unparsable_json_is_400_before_the_token_and_invalid_json_after(alice: VaultClient) -> None:
+    url = f"{alice.url}/v1/accounts/alice/login/start"
+    json_type = {"content-type": "application/json"}
+    r = httpx.post(url, content=b"{not json", headers=json_type)
+    assert r.status_code == 400 and r.json()["error"] == "bad_request"
+    r = httpx.post(url, content=b'{"ke1": 5}', headers=json_type)
+    assert r.status_code == 401 and r.json()["error"] == "unauthenticated"
+
+
+def test_the_hot_endpoints_take_one_thread_call(vault) -> None:  # type: ignore[no-untyped-def]
+    # Each of these runs the bearer check, the body and the core in one worker-thread
+    # call (route.VaultRoute); an endpoint that lost that shape would quietly be slower.
+    from strongroom.vault.app import create_app
+    from strongroom.vault.auth import TokenAuth
+    from strongroom.vault.route import VaultRoute
+
+    app = create_app(vault, TokenAuth(vault.store), max_body=0)
+    planned = {r.path for r in app.routes if isinstance(r, VaultRoute) and r._plan() is not None}
+    for prefix in ("/v1/accounts/{account}", "/v1/accounts/{account}/slots/{slot}"):
+        for tail in ("login/start", "login/finish", "registration/start", "record", "head"):
+            assert f"{prefix}/{tail}" in planned
+    for tail in ("evaluate", "unlock", "register"):
+        assert f"/v1/accounts/{{account}}/slots/{{slot}}/realm/{tail}" in planned
+    assert "/v1/whoami" not in planned  # takes the Request: FastAPI's own handler

@@ -6,7 +6,7 @@ store failed); the table is in ``docs/spec/vault-protocol.md`` §3.  Bodies
 larger than ``max_body`` are refused with 413 before they are parsed.
 """
 
-# No "from __future__ import annotations": FastAPI resolves the local Caller alias at runtime.
+# No "from __future__ import annotations": FastAPI reads the endpoints' annotations at runtime.
 
 import base64
 import binascii
@@ -36,6 +36,7 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
+from .route import Caller, legacy_slot, path_slot, route_class
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -130,11 +131,21 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        length, chunked = None, False
         for k, v in scope.get("headers", []):
-            if k == b"content-length" and (not v.isdigit() or int(v) > self.limit):
-                await _error(413, "too_large", f"request body over {self.limit} bytes")(
-                    scope, receive, send)
-                return
+            if k == b"content-length":
+                if not v.isdigit() or int(v) > self.limit:
+                    await _error(413, "too_large", f"request body over {self.limit} bytes")(
+                        scope, receive, send)
+                    return
+                length = v
+            elif k == b"transfer-encoding":
+                chunked = True
+        if length is not None and not chunked:
+            # The server reads no more than the declared length (HTTP/1.1 framing):
+            # the body is within the limit, and the app reads it as it comes.
+            await self.app(scope, receive, send)
+            return
         # Read the whole (small) body first, so a stream without a length is
         # cut off at the limit too, then replay it to the app.
         body, more = b"", True
@@ -184,14 +195,8 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
 
-    app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
-                  description="OPAQUE (RFC 9807) key escrow with a guess limit. "
-                  "See docs/spec/vault-protocol.md.", lifespan=lifespan)
-    _install_errors(app)
-
-    def check_caller(request: Request, account: str) -> str:
+    def authorize(header: str, account: str) -> str:
         check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
-        header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         who = auth.account(token.strip()) if scheme.lower() == "bearer" and token else None
         if who is None:
@@ -200,15 +205,17 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
             raise _Http(403, "forbidden", "this token belongs to another account")
         return account
 
-    async def check_caller_on_loop(request: Request, account: str) -> str:
-        return check_caller(request, account)
-
-    # A check that never waits (a local token table, a JWT signature) runs on the
-    # event loop; one that may wait on a database server goes through the thread
-    # pool like the endpoints, so a slow server never stalls the loop.  Either way
-    # it runs before the body is validated (401 before 400).
-    caller: Any = check_caller if auth.may_wait else check_caller_on_loop
-    Caller = Annotated[str, Depends(caller)]
+    # The check runs before the body is validated (401 before 400): in the endpoint's
+    # worker-thread call (route.VaultRoute), or, where FastAPI's own handler serves a
+    # request, as a dependency on the event loop when it never waits (a local token
+    # table, a JWT signature) and in a worker thread when it may wait on a database server.
+    check = Caller(authorize, may_wait=auth.may_wait)
+    app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
+                  description="OPAQUE (RFC 9807) key escrow with a guess limit. "
+                  "See docs/spec/vault-protocol.md.", lifespan=lifespan)
+    app.router.route_class = route_class(check)
+    _install_errors(app)
+    caller = check.dependency
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:
@@ -228,7 +235,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
         return {"account": who}
 
     @app.get("/v1/accounts/{account}/slots")
-    def slots(account: Caller) -> dict[str, Any]:
+    def slots(account: str = Depends(caller)) -> dict[str, Any]:
         """Every slot of the account that holds a record ("" is the legacy slot)."""
         return {"slots": [{"slot": x.slot, **_status_doc(x.status)} for x in vault.slots(account)]}
 
@@ -258,18 +265,9 @@ def _status_doc(st: Any) -> dict[str, Any]:
             "attempt_limit": st.attempt_limit, "ksf": st.ksf}
 
 
-async def _slot_path(slot: str) -> str:
-    # async: a pure function runs on the event loop, not through the thread pool.
-    return slot
-
-
-async def _legacy_slot() -> str:
-    return ""
-
-
 def _slot_routes(app: FastAPI, vault: Vault, prefix: str, caller: Any) -> None:
     """Register one slot's endpoints under ``prefix`` (with or without ``{slot}``)."""
-    dep = _slot_path if "{slot}" in prefix else _legacy_slot
+    dep = path_slot if "{slot}" in prefix else legacy_slot
 
     @app.post(f"{prefix}/registration/start")
     def registration_start(body: RegistrationStartBody, slot: str = Depends(dep),
@@ -383,7 +381,7 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
     prefix = "/v1/accounts/{account}/slots/{slot}/realm"
 
     @app.post(f"{prefix}/register", status_code=201)
-    def realm_register(body: RealmRegisterBody, slot: str = Depends(_slot_path),
+    def realm_register(body: RealmRegisterBody, slot: str = Depends(path_slot),
                        account: str = Depends(caller)) -> dict[str, Any]:
         """Deposit this realm's shares, unlock tag and encrypted K; resets the counter."""
         reg = RealmRegistration(
@@ -397,7 +395,7 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
         return {"registered": True, "attempt_limit": realm.vault.policy.attempt_limit}
 
     @app.post(f"{prefix}/head")
-    def realm_head(body: RealmHeadBody, slot: str = Depends(_slot_path),
+    def realm_head(body: RealmHeadBody, slot: str = Depends(path_slot),
                    account: str = Depends(caller)) -> dict[str, Any]:
         """Bring a lagging head up to ``counter`` (above the current) in one step."""
         realm.catch_up_head(account, slot, body.counter, b64d(body.tag, "tag"),
@@ -405,7 +403,7 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
         return {"counter": body.counter, "tag": body.tag}
 
     @app.post(f"{prefix}/commit")
-    def realm_commit(body: RealmCommitBody, slot: str = Depends(_slot_path),
+    def realm_commit(body: RealmCommitBody, slot: str = Depends(path_slot),
                      account: str = Depends(caller)) -> dict[str, bool]:
         """Keep only the registration with this public share (a change's last step)."""
         realm.commit(account, slot, b64d(body.public_share, "public_share"),
@@ -413,7 +411,7 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
         return {"committed": True}
 
     @app.get(prefix)
-    def realm_status(slot: str = Depends(_slot_path),
+    def realm_status(slot: str = Depends(path_slot),
                      account: str = Depends(caller)) -> dict[str, Any]:
         """Whether a realm record exists, locked, evaluations left, its KSF and index."""
         st = realm.status(account, slot)
@@ -423,7 +421,7 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
                                   for p, k in st.registrations]}
 
     @app.post(f"{prefix}/evaluate")
-    def realm_evaluate(body: RealmEvaluateBody, slot: str = Depends(_slot_path),
+    def realm_evaluate(body: RealmEvaluateBody, slot: str = Depends(path_slot),
                        account: str = Depends(caller)) -> dict[str, Any]:
         """``M`` → ``s_i·M`` with a DLEQ proof; the guess is counted and committed first."""
         share = b64d(body.public_share, "public_share") if body.public_share else None
@@ -432,14 +430,14 @@ def _realm_routes(app: FastAPI, realm: Realm, caller: Any) -> None:
                 "attempts_left": ev.attempts_left}
 
     @app.post(f"{prefix}/unlock")
-    def realm_unlock(body: RealmUnlockBody, slot: str = Depends(_slot_path),
+    def realm_unlock(body: RealmUnlockBody, slot: str = Depends(path_slot),
                      account: str = Depends(caller)) -> dict[str, Any]:
         """The matching unlock tag → this realm's key share and the encrypted K."""
         rel = realm.unlock(account, slot, b64d(body.tag, "tag"))
         return {"key_share": b64e(rel.key_share), "wrapped_key": b64e(rel.wrapped_key)}
 
     @app.delete(prefix)
-    def realm_delete(body: DeleteBody | None = None, slot: str = Depends(_slot_path),
+    def realm_delete(body: DeleteBody | None = None, slot: str = Depends(path_slot),
                      account: str = Depends(caller)) -> dict[str, bool]:
         """Erase this slot's realm record (an active one: with its record proof)."""
         proof = b64d(body.proof, "proof") if body is not None and body.proof is not None else None
