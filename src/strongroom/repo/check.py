@@ -36,7 +36,7 @@ from .manifest import (
     decode_records,
     read_records,
 )
-from .pack import BlobLocation, open_frame, pack_name, parse_header_raw
+from .pack import BlobLocation, open_frame, pack_cipher, pack_name, parse_header_raw
 from .sealed import fetch_capped
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[bytes]) -> _Verdict:
     verdict = _Verdict([], False, [])
     frames: dict[int, bytes | None] = {}
     salt = engine.index().packs[pid].salt
+    cipher = pack_cipher(engine.key, salt)
     blob_id = engine.blob_id
     for bid, rec in zip(blobs, table.records(blobs), strict=True):
         loc = header.get(bid)
@@ -99,7 +100,7 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[bytes]) -> _Verdict:
         if frame == b"":  # not opened yet (a frame is never empty: it holds a blob)
             ct = data[frame_offset : frame_offset + frame_len]
             try:
-                frame = open_frame(engine.key, pid, salt, BlobLocation(*loc), ct, name)
+                frame = open_frame(engine.key, pid, salt, BlobLocation(*loc), ct, name, cipher)
             except DataDamaged as exc:
                 frame = None
                 verdict.problems.append(f"frame at offset {frame_offset}: {exc.message}")

@@ -32,7 +32,7 @@ from .config import CONFIG_NAME, ChunkerParams, Config, new_config, read_config,
 from .index import INDEX_PREFIX, TRASH_PREFIX, Index, PackInfo, RawIndex, read_index_raw
 from .locks import REFRESH_EVERY, Lock, default_observations
 from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, open_snapshot, read_records
-from .pack import BlobLocation, open_frame, pack_name
+from .pack import BlobLocation, open_frame, pack_cipher, pack_name
 from .sealed import INDEX_MAX, SNAPSHOT_MAX, fetch_capped, named_objects
 
 if TYPE_CHECKING:
@@ -221,11 +221,13 @@ class Engine:
         except ObjectNotFound:
             return [DataDamaged(f"{name} is missing") for _ in locs]
         out: list[bytes | DataDamaged] = []
+        cipher = pack_cipher(self.key, info.salt)
         for loc in locs:
             lo = loc.frame_offset - start
             try:
                 out.append(open_frame(self.key, pack_id, info.salt, loc,
-                                      span[lo:lo + loc.frame_len], name))  # type: ignore[arg-type]
+                                      span[lo:lo + loc.frame_len], name,  # type: ignore[arg-type]
+                                      cipher))
             except DataDamaged as exc:
                 out.append(exc)
         return out

@@ -58,7 +58,10 @@ _ENTRY_IN_OBJECT = struct.Struct(">I" + ENTRY.format.lstrip(">"))
 _UNPACK_STEP = 4096
 _BLOB_ID = itemgetter(slice(0, 32))  # of a blob id + record
 _RECORD = itemgetter(slice(32, None))
-_TWO_BYTES = itemgetter(slice(0, 2))
+_SECOND_BYTE = itemgetter(1)
+_ENTRY_ID = itemgetter(1)  # of a RawEntry
+#: Held entries are kept apart by their blob id's first byte (see ``BlobTable.add_raw``).
+_GROUPS = 256
 
 
 #: Items sorted in one C call at most (see :func:`_sorted_by_id`).
@@ -82,6 +85,12 @@ def _sorted_by_id(items: list[bytes]) -> list[bytes]:
     return list(heapq.merge(*runs, key=_BLOB_ID))
 
 
+def _split(group: bytearray) -> list[bytes]:
+    """The held items (blob id + record) of one flat buffer, in order."""
+    flat, step = bytes(group), BlobTable._ITEM.size
+    return [flat[i:i + step] for i in range(0, len(flat), step)]
+
+
 class BlobTable:
     """Blob id -> (pack id, location), about 70 bytes per blob (spec §13).
 
@@ -101,7 +110,10 @@ class BlobTable:
     _REC = struct.Struct("<IBBIIIII")
     _GONE = 0xFFFFFFFF
     _MIN_MERGE = 1024
-    #: Entries of index objects held (about 100 bytes each) before they are merged.
+    #: Blob id + record, as held (the same bytes as the id followed by ``_REC``).
+    _ITEM = struct.Struct("<32sIBBIIIII")
+    #: Outside :meth:`loading`, entries of index objects held before they are merged,
+    #: at most (or as many as the buffers hold, if more).
     _BULK_MAX = 1 << 15
 
     def __init__(self) -> None:
@@ -112,7 +124,11 @@ class BlobTable:
         self._n = 0                          # records in the buffers (tombstones too)
         self._live = 0                       # live records in the buffers
         self._pending: dict[bytes, bytes] = {}   # blob id -> _REC, not merged yet
-        self._bulk: list[bytes] = []         # blob id + _REC of index objects being loaded
+        # Entries of index objects being loaded, not merged yet: blob id + _REC each,
+        # flat, one buffer per first byte of the id (or none at all), in the order they came.
+        self._bulk: list[bytearray] = []
+        self._bulk_n = 0
+        self._loading = False
         self._pack_ids: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
 
@@ -273,23 +289,29 @@ class BlobTable:
         location of any blob already known.  No object is built per blob.
 
         A list of entries as large as a merge (an index object being loaded) is
-        held as it is, with the next lists, until ``_BULK_MAX`` entries are
-        held or the table is read; then they are sorted in C and looked up
-        while they are merged (into empty buffers: no lookup at all), instead
-        of one lookup and one dict entry per blob and a merge every sixteenth.
+        held, with the next lists, until the table is read (inside
+        :meth:`loading`; outside, until ``_BULK_MAX`` or as many as stored are
+        held): 58 bytes per entry in 256 flat buffers by the id's first byte,
+        no object per entry.  Then the buffers are built anew one first byte at
+        a time (:meth:`_build`), or, for fewer than stored, merged in place,
+        instead of one lookup and one dict entry per blob and a merge every
+        sixteenth.
         """
         rec = self._REC
         nos = [p if isinstance(p, int) else self._pack_number(p) for p in packs]
         pending = self._pending
         if isinstance(entries, list) and (
-                self._bulk or len(entries) >= max(self._MIN_MERGE, self._n >> 4)):
-            pack = rec.pack
-            bulk = self._bulk  # after the pending blobs, in the order they came
+                self._bulk_n or len(entries) >= max(self._MIN_MERGE, self._n >> 4)):
+            pack = self._ITEM.pack
+            if set(map(len, map(_ENTRY_ID, entries))) - {32}:  # "32s" would pad or cut
+                raise ValueError("a blob id is 32 bytes")
+            if not self._bulk:
+                self._bulk = [bytearray() for _ in range(_GROUPS)]
+            groups = self._bulk  # after the pending blobs, in the order they came
             for i, blob_id, t, f, fo, fl, fr, inner, ln in entries:
-                if len(blob_id) != 32:
-                    raise ValueError("a blob id is 32 bytes")
-                bulk.append(blob_id + pack(nos[i], t, f, fo, fl, fr, inner, ln))
-            if len(bulk) >= self._BULK_MAX:
+                groups[blob_id[0]] += pack(blob_id, nos[i], t, f, fo, fl, fr, inner, ln)
+            self._bulk_n += len(entries)
+            if not self._loading and self._bulk_n >= max(self._BULK_MAX, self._n):
                 self._merge()
             return
         if self._bulk:  # before ``pending`` is taken: a merge replaces it
@@ -336,21 +358,23 @@ class BlobTable:
 
         Of several locations of one blob the first is kept: one in the buffers,
         then a pending one, then the first held.  As many new blobs as stored
-        ones (loading the index): the buffers are built anew, sorted in C.
+        ones (loading the index): the buffers are built anew (:meth:`_build`).
         Fewer: the buffers grow at their end (``realloc``, no second copy of a
         large buffer) and their runs move back from the last one, so peak
         memory stays near the buffers' size instead of twice it.
         """
         items = [bid + rec for bid, rec in self._pending.items()]
         self._pending = {}
-        if self._bulk:
-            items += self._bulk
-            self._bulk = []
-        if not items:
+        groups, held = self._bulk, self._bulk_n
+        self._bulk, self._bulk_n = [], 0
+        if not items and not held:
             return
-        if len(items) >= self._n:  # as many new blobs as stored ones: build anew
-            self._build(self._stored_items() + items)
+        if len(items) + held >= self._n:  # as many new blobs as stored ones: build anew
+            self._build(items, groups)
             return
+        for group in groups:  # each id's locations stay in the order they came
+            items += _split(group)
+        del groups
         items = _sorted_by_id(items)  # stable: of equal ids the first stays first
         if not self._off:
             self._off = array("I", bytes(4 * 65537))
@@ -400,48 +424,69 @@ class BlobTable:
         self._live += k
         self._off = array("I", chain((0,), accumulate(counts)))
 
-    def _stored_items(self) -> list[bytes]:
-        """Blob id + record of each live blob in the buffers (deleted ones left out:
-        found again, they take the new location)."""
-        ids, recs, size, gone = self._ids, self._recs, self._REC.size, self._GONE
-        out = [bytes(ids[i * 32:i * 32 + 32]) + recs[i * size:i * size + size] for i in range(self._n)]
-        if self._live < self._n:
-            out = [item for item in out if self._REC.unpack_from(item, 32)[0] != gone]
-        return out
+    def _build(self, pending: list[bytes], groups: list[bytearray]) -> None:
+        """Replace the buffers by the stored, the ``pending`` and the held blobs
+        (``groups``: flat, by first byte), one first byte of the ids at a time;
+        of a repeated id the first is kept (stored, then pending, then held).
 
-    def _build(self, items: list[bytes]) -> None:
-        """Replace the buffers by ``items`` (in the order they came), sorted by id;
-        of a repeated id the first is kept."""
-        last = b""
-        kept = []
-        for item in _sorted_by_id(items):  # stable: of equal ids the first stays first
-            bid = item[:32]
-            if bid != last:
-                kept.append(item)
-                last = bid
-        items[:] = kept
-        del kept
-        ids = list(map(_BLOB_ID, items))
-        self._ids = bytearray().join(ids)
-        self._recs = bytearray().join(map(_RECORD, items))
+        Each step sorts about 1/256 of the blobs in one C call (no call over the
+        whole table: a sort of a million ids held the GIL about 0.9 s), and
+        makes objects only for them: the held entries cost their 58 bytes until
+        their step, and peak memory stays near twice the buffers' size.
+        """
+        ids, recs, off, size, gone = self._ids, self._recs, self._off, self._REC.size, self._GONE
+        n, deleted = self._n, self._live < self._n
+        early: list[list[bytes]] = [[] for _ in range(_GROUPS)]
+        for item in pending:
+            early[item[0]].append(item)
+        new_ids, new_recs = bytearray(), bytearray()
         counts = array("I", bytes(4 * 65536))
-        for prefix, c in Counter(map(_TWO_BYTES, ids)).items():
-            counts[prefix[0] << 8 | prefix[1]] = c
-        del ids, items[:]
-        self._counts = counts
-        self._n = self._live = len(self._ids) // 32
+        for first in range(_GROUPS):
+            part: list[bytes] = []
+            if n:  # stored live blobs (a deleted one, found again, takes the new location)
+                lo, hi = off[first << 8], off[(first + 1) << 8]
+                part = [bytes(ids[i * 32:i * 32 + 32]) + recs[i * size:i * size + size]
+                        for i in range(lo, hi)]
+                if deleted:
+                    part = [item for item in part if self._REC.unpack_from(item, 32)[0] != gone]
+            part += early[first]
+            early[first] = []
+            if groups:
+                part += _split(groups[first])
+                groups[first] = bytearray()
+            if not part:
+                continue
+            ordered = sorted(part)  # distinct ids: by id
+            got = list(map(_BLOB_ID, ordered))
+            if len(set(got)) < len(got):  # an id listed twice: the first location is kept
+                ordered, last = [], b""
+                for item in sorted(part, key=_BLOB_ID):  # stable
+                    if item[:32] != last:
+                        ordered.append(item)
+                        last = item[:32]
+                got = list(map(_BLOB_ID, ordered))
+            del part
+            new_ids += b"".join(got)
+            new_recs += b"".join(map(_RECORD, ordered))
+            for second, c in Counter(map(_SECOND_BYTE, got)).items():
+                counts[first << 8 | second] = c
+            del got, ordered
+        self._ids, self._recs, self._counts = new_ids, new_recs, counts
+        self._n = self._live = len(new_ids) // 32
         self._off = array("I", chain((0,), accumulate(counts)))
 
     @contextmanager
     def loading(self) -> Iterator[None]:
         """A whole index is added inside: merged (once more) at the end.
 
-        The entries of index objects are held and merged at once already
-        (:meth:`add_raw`); this only makes sure nothing is left pending after.
+        The entries of index objects added inside are held until the end (or
+        until the table is read), then merged at once (:meth:`add_raw`).
         """
+        loading, self._loading = self._loading, True
         try:
             yield
         finally:
+            self._loading = loading
             self._merge()
 
     def compact(self) -> None:

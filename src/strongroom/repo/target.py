@@ -117,7 +117,7 @@ def decide(policy: str, entry: Entry, existing: os.stat_result | None,
     return (SKIP, "unchanged") if same else (REPLACE, "changed")
 
 
-def data_runs(data: bytes, offset: int) -> list[tuple[int, int]]:
+def data_runs(data: bytes | memoryview, offset: int) -> list[tuple[int, int]]:
     """The ranges of ``data`` (to be written at file ``offset``) that are not whole
     zero blocks (``BLOCK``-aligned in the file).
 
@@ -180,7 +180,7 @@ class FileSink:
                 self._fd = self._create()
             return self._fd
 
-    def pwrite(self, data: bytes, offset: int) -> int:
+    def pwrite(self, data: bytes | memoryview, offset: int) -> int:
         """Write ``data`` at ``offset`` (creating the file on the first write).
 
         Aligned all-zero blocks are skipped: the new file reads as zeros there

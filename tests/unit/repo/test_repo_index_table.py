@@ -261,3 +261,29 @@ def test_bulk_additions_keep_the_first_location_like_a_dict(small_merges: None) 
     table.compact()
     _same(table, model)
     assert table.records(universe) == [table.record(b) for b in universe]
+
+
+def test_loading_holds_every_entry_flat_until_the_table_is_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inside loading() nothing is merged as entries come (a merge per 32,768 was most
+    # of an index load); they wait flat, 58 bytes each, and are built at once.
+    monkeypatch.setattr(BlobTable, "_BULK_MAX", 100)
+    rnd = random.Random(SEED + 7)
+    pack_ids = [rnd.randbytes(16) for _ in range(3)]
+    table = BlobTable()
+    model: dict[bytes, tuple[bytes, BlobLocation]] = {}
+    with table.loading():
+        for _ in range(3):
+            entries = [(rnd.randrange(3), rnd.randbytes(32), *_fields(_loc(rnd))) for _ in range(2000)]
+            entries += entries[:50]  # listed twice: the first location is kept
+            table.add_raw(pack_ids, entries)
+            for i, bid, *fields in entries:
+                model.setdefault(bid, (pack_ids[i], BlobLocation(*fields)))
+            assert table._n == 0 and len(table._bulk) == 256
+            assert sum(map(len, table._bulk)) == table._bulk_n * 58
+    assert table._n == len(model) == 6000 and not table._bulk
+    _same(table, model)
+    ids = list(model)
+    assert table.records(ids) == [table.record(b) for b in ids]
+    with pytest.raises(ValueError):
+        table.add_raw(pack_ids, [(0, b"short", *_fields(_loc(rnd)))] * 1100)
