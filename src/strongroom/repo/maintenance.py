@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 
 #: A pack with less than this share of its blob bytes still in use is repacked.
 REPACK_BELOW = 0.5
+#: A pack stored in less than this share of the pack target size is *small*.  When
+#: prune finds two or more small packs of one blob type, it copies their live blobs
+#: together into new packs: each daily backup adds a small pack (and an index
+#: object), and restore and check would otherwise open ever more objects.  What the
+#: copy leaves is at most one small pack per type, which the next prune keeps.
+SMALL_PACK_SHARE = 0.25
 #: Temporary files of interrupted writes older than this (seconds) are removed by prune.
 #: Prune's exclusive lock already excludes backups; the age also spares a write in
 #: flight by a process that ignores locks or runs on a skewed clock.
@@ -115,7 +121,8 @@ def prune(engine: Engine, progress: Progress, cancel: Cancel = NEVER) -> PruneSu
         lost = [pid for pid in index.packs if pack_name(pid) not in present]
         for pid in lost:
             per_pack.pop(pid, None)
-        dead, repack = _classify(index, per_pack, used)
+        small_below = int(engine.config.chunker.pack_target * SMALL_PACK_SHARE)
+        dead, repack = _classify(index, per_pack, used, small_below)
         dead = [pid for pid in dead if pid not in lost]
         repack = [pid for pid in repack if pid not in lost]
         condemned_before = set(index.trashed)
@@ -161,17 +168,27 @@ def prune(engine: Engine, progress: Progress, cancel: Cancel = NEVER) -> PruneSu
     return PruneSummary(len(delete_now), len(repack), bytes_freed, 1, len(trash))
 
 
-def _classify(index: Index, per_pack: dict[bytes, list[bytes]], used: set[bytes]
-              ) -> tuple[list[bytes], list[bytes]]:
+def _classify(index: Index, per_pack: dict[bytes, list[bytes]], used: set[bytes],
+              small_below: int) -> tuple[list[bytes], list[bytes]]:
+    """Packs with no live blob (``dead``), and packs to copy the live blobs of
+    (``repack``): mostly unused ones, and small ones when a type has two or more."""
     dead, repack = [], []
+    small: dict[int, list[bytes]] = defaultdict(list)  # blob type -> small packs
     for pid in index.packs:
         blobs = per_pack.get(pid, [])
         total = sum(index.blobs[b][1].length for b in blobs) or 1
         live = sum(index.blobs[b][1].length for b in blobs if b in used)
         if live == 0:
             dead.append(pid)
-        elif live / total < REPACK_BELOW and pid not in index.trashed:
+        elif pid in index.trashed:
+            continue
+        elif live / total < REPACK_BELOW:
             repack.append(pid)
+        elif index.packs[pid].size < small_below:
+            small[index.blobs[blobs[0]][1].type].append(pid)
+    for pids in small.values():
+        if len(pids) >= 2:
+            repack += pids
     return dead, repack
 
 

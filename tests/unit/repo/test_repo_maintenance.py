@@ -128,3 +128,50 @@ def test_lost_pack_heals_after_prune_and_backup(repo: Repository, tree: Path,
     assert repo.check(read_data=True).ok
     repo.restore(healed.snapshot_id, tmp_path / "out")
     assert tree_state(restored_root(tmp_path / "out", tree)) == tree_state(tree)
+
+
+def _pack_sizes(repo: Repository) -> dict[int, list[int]]:
+    """Blob type -> stored sizes of the packs the index lists (not the condemned)."""
+    index = repo._engine.index()
+    by_type: dict[int, set[bytes]] = {}
+    for pid, loc in index.blobs.values():
+        if pid not in index.trashed:
+            by_type.setdefault(loc.type, set()).add(pid)
+    return {t: sorted(index.packs[p].size for p in pids) for t, pids in by_type.items()}
+
+
+def test_prune_merges_the_small_packs_daily_backups_leave(tmp_path: Path, key: BackupKey) -> None:
+    """Ten daily backups, each adding one small file: ten small data packs (and file
+    lists).  Prune copies each type's small packs together; every snapshot restores
+    the same; a second prune has none left to merge."""
+    from strongroom.repo.maintenance import SMALL_PACK_SHARE
+
+    backend = SpyBackend()
+    repo = Repository.create(backend, key, clock=Clock(step=DAY), rng=Rng(3))
+    small_below = repo._engine.config.chunker.pack_target * SMALL_PACK_SHARE
+    src = make_tree(tmp_path / "src")
+    states = []
+    for day in range(10):
+        (src / f"day-{day}.txt").write_bytes(Rng(day)(20_000))
+        repo.backup([src])
+        states.append(tree_state(src))
+    ids = [s.id for s in repo.snapshots()]
+    before = _pack_sizes(repo)
+    # (the first backup's data pack holds the whole tree: not small)
+    assert all(len([s for s in sizes if s < small_below]) >= 9 for sizes in before.values()), before
+
+    first = repo.prune()
+    assert first.packs_repacked >= 18  # nine or ten small packs of each of two types
+    after = _pack_sizes(repo)
+    assert all(len([s for s in sizes if s < small_below]) <= 1 for sizes in after.values()), after
+    assert sum(map(len, after.values())) < sum(map(len, before.values())) / 5
+    again = repo.prune()  # deletes the condemned packs; nothing left to merge
+    assert again.packs_repacked == 0 and again.packs_deleted >= 18
+    assert len(list(backend.list("index/"))) == 1
+
+    fresh = Repository.open(backend, key)
+    assert fresh.check(read_data=True).ok
+    for day in (0, 4, 9):
+        out = tmp_path / f"out{day}"
+        fresh.restore(ids[day], out)
+        assert tree_state(restored_root(out, src)) == states[day]
