@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--clients", type=int, default=8, help="load processes")
     ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="the vault's worker threads (default: its own)")
     ap.set_defaults(db="cluster")  # what bench.vault_bench._run reports as the store
     a = ap.parse_args()
     cluster = VaultCluster(a.dir)
@@ -96,7 +97,8 @@ def main() -> None:
     server = subprocess.Popen(
         ["taskset", "-c", str(a.server_cpu), sys.executable, "-m", "strongroom.cli.main",
          "vault", "serve", "--secrets", str(cluster.root / "vault-secrets.json"),
-         "--port", str(port), "--attempt-limit", "10"],
+         "--port", str(port), "--attempt-limit", "10",
+         *(["--threads", str(a.threads)] if a.threads else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait(port)
