@@ -6,7 +6,10 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+import httpx
 
 from strongroom.client.vault_client import VaultClient
 from strongroom.vault import _opaque as opaque
@@ -19,6 +22,45 @@ from . import pg
 from .conftest import Clock, DetRng, small_config
 
 ACCOUNT = "alice"
+
+
+class ForwardingHandler(BaseHTTPRequestHandler):
+    """A proxy in front of one realm (``backend``): subclasses decide in :meth:`answer`."""
+
+    backend = ""
+
+    def upstream(self, method: str) -> httpx.Response:
+        """The request, forwarded to the realm as it came."""
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {"authorization": self.headers.get("authorization", ""),
+                   "content-type": "application/json"}
+        return httpx.request(method, self.backend + self.path, content=body or None,
+                             headers=headers, timeout=10)
+
+    def answer(self, method: str) -> tuple[int, bytes]:
+        """Status and JSON body to send back (default: the realm's own)."""
+        r = self.upstream(method)
+        return r.status_code, r.content
+
+    def _forward(self, method: str) -> None:
+        status, out = self.answer(method)
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def do_GET(self) -> None:
+        self._forward("GET")
+
+    def do_POST(self) -> None:
+        self._forward("POST")
+
+    def do_DELETE(self) -> None:
+        self._forward("DELETE")
+
+    def log_message(self, *_args: object) -> None:
+        pass
 
 
 class _Server:

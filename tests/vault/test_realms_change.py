@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-import httpx
 import pytest
 
 from strongroom.client.vault_client import VaultClient
@@ -32,6 +31,7 @@ from strongroom.vault.params import KsfBounds
 
 from . import pg
 from .conftest import SMALL_KSF, VaultProcess
+from .realm_helpers import ForwardingHandler
 
 ACCOUNT = "alice"
 OLD, NEW = b"old password", b"new password"
@@ -39,40 +39,16 @@ BOUNDS = KsfBounds(minimum={"memory_kib": 8, "iterations": 1, "parallelism": 1})
 LIMIT = 10
 
 
-class _Gate(BaseHTTPRequestHandler):
+class _Gate(ForwardingHandler):
     """Forwards to one realm; answers 503 to the request kinds in ``refuse``."""
 
-    backend = ""
     refuse: ClassVar[set[str]] = set()
 
-    def _forward(self, method: str) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        kind = self.path.rsplit("/", 1)[-1]
-        if kind in self.refuse:
-            status, out = 503, json.dumps({"error": "unavailable", "message": "gated"}).encode()
-        else:
-            headers = {"authorization": self.headers.get("authorization", ""),
-                       "content-type": "application/json"}
-            r = httpx.request(method, self.backend + self.path, content=body or None,
-                              headers=headers, timeout=10)
-            status, out = r.status_code, r.content
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def do_GET(self) -> None:
-        self._forward("GET")
-
-    def do_POST(self) -> None:
-        self._forward("POST")
-
-    def do_DELETE(self) -> None:
-        self._forward("DELETE")
-
-    def log_message(self, *_args: object) -> None:
-        pass
+    def answer(self, method: str) -> tuple[int, bytes]:
+        if self.path.rsplit("/", 1)[-1] in self.refuse:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            return 503, json.dumps({"error": "unavailable", "message": "gated"}).encode()
+        return super().answer(method)
 
 
 class GatedRealms:
@@ -124,22 +100,22 @@ class GatedRealms:
             p.stop()
 
 
-@pytest.fixture
-def four(tmp_path: Path) -> Iterator[GatedRealms]:
-    r = GatedRealms(tmp_path, 4)
+def _gated(tmp: Path, n: int) -> Iterator[GatedRealms]:
+    r = GatedRealms(tmp, n)
     try:
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture
+def four(tmp_path: Path) -> Iterator[GatedRealms]:
+    yield from _gated(tmp_path, 4)
 
 
 @pytest.fixture
 def three(tmp_path: Path) -> Iterator[GatedRealms]:
-    r = GatedRealms(tmp_path, 3)
-    try:
-        yield r
-    finally:
-        r.close()
+    yield from _gated(tmp_path, 3)
 
 
 def _enabled(realms: GatedRealms, k: int) -> tuple[MemoryBackend, BackupKey]:

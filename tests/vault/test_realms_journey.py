@@ -138,12 +138,17 @@ def test_enable_below_the_register_threshold_leaves_nothing(
         assert all("\x1e" not in name for name, _s, _u in rows)
 
 
-def _roll_back_head(realm: InProcessRealm, slot: str, counter: int) -> None:
+def _set_head(realm: InProcessRealm, slot: str, column: str, value: object) -> None:
+    """What a database writer does to a realm's head row (``counter`` or ``tag``)."""
     conn = sqlite3.connect(realm.vault.store.path)  # type: ignore[attr-defined]
     with conn:
-        conn.execute("UPDATE heads SET counter = ? WHERE account_id = ?",
-                     (counter, f"{ACCOUNT}\x1f{slot}"))
+        conn.execute(f"UPDATE heads SET {column} = ? WHERE account_id = ?",
+                     (value, f"{ACCOUNT}\x1f{slot}"))
     conn.close()
+
+
+def _roll_back_head(realm: InProcessRealm, slot: str, counter: int) -> None:
+    _set_head(realm, slot, "counter", counter)
 
 
 def test_one_rolled_back_realm_cannot_hide_snapshots_but_the_provider_is_caught(
@@ -212,11 +217,7 @@ def test_a_realm_down_during_backups_is_brought_up_to_the_head(
 
 
 def _forge_head_tag(realm: InProcessRealm, slot: str, tag: bytes) -> None:
-    conn = sqlite3.connect(realm.vault.store.path)  # type: ignore[attr-defined]
-    with conn:
-        conn.execute("UPDATE heads SET tag = ? WHERE account_id = ?",
-                     (tag, f"{ACCOUNT}\x1f{slot}"))
-    conn.close()
+    _set_head(realm, slot, "tag", tag)
 
 
 def test_a_lying_realm_tied_with_the_only_honest_one_at_the_head_raises_no_false_alarm(

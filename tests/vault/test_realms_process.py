@@ -18,11 +18,10 @@ import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from strongroom.client.vault_client import VaultClient
@@ -39,6 +38,7 @@ from strongroom.vault.store_sqlite import SqliteStore
 
 from . import pg
 from .conftest import SMALL_KSF, VaultProcess
+from .realm_helpers import ForwardingHandler
 
 ACCOUNT = "alice"
 PASSWORD = b"correct horse battery staple"
@@ -125,17 +125,11 @@ def test_recovery_with_one_realm_killed(realms: Realms) -> None:
     assert "VaultUnreachable" in got.excluded[realms.urls[2]]
 
 
-class _Tamper(BaseHTTPRequestHandler):
+class _Tamper(ForwardingHandler):
     """A proxy in front of one realm that doubles every evaluation it forwards."""
 
-    backend = ""
-
-    def _forward(self, method: str) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        headers = {"authorization": self.headers.get("authorization", ""),
-                   "content-type": "application/json"}
-        r = httpx.request(method, self.backend + self.path, content=body or None,
-                          headers=headers, timeout=10)
+    def answer(self, method: str) -> tuple[int, bytes]:
+        r = self.upstream(method)
         out = r.content
         if self.path.endswith("/realm/evaluate") and r.status_code == 200:
             doc = r.json()
@@ -143,23 +137,7 @@ class _Tamper(BaseHTTPRequestHandler):
             doc["evaluation"] = base64.urlsafe_b64encode(
                 _group.element_add(z, z)).rstrip(b"=").decode()
             out = json.dumps(doc).encode()
-        self.send_response(r.status_code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def do_GET(self) -> None:
-        self._forward("GET")
-
-    def do_POST(self) -> None:
-        self._forward("POST")
-
-    def do_DELETE(self) -> None:
-        self._forward("DELETE")
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        return r.status_code, out
 
 
 def test_a_realm_returning_wrong_evaluations_is_named_and_left_out(realms: Realms) -> None:

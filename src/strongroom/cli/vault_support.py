@@ -40,25 +40,24 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return callback
 
 
-def _store_vaults(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
-    """One ``--vault`` is a vault (as before); several are the realms of a realm set."""
-    urls = tuple(value or ())
-    if len(urls) == 1:
-        ctx.ensure_object(AppContext).extra["vault"] = urls[0]
-    elif len(urls) > 1:
-        ctx.ensure_object(AppContext).extra["realm_urls"] = urls
-    return value
+def _store_one_or_many(one: str, many: str) -> Any:
+    """A callback storing a repeatable option: one value under ``one`` (a vault, as
+    before), several under ``many`` (the realms of a realm set, in ``--vault`` order)."""
+    def callback(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
+        values = tuple(value or ())
+        if len(values) == 1:
+            ctx.ensure_object(AppContext).extra[one] = values[0]
+        elif len(values) > 1:
+            ctx.ensure_object(AppContext).extra[many] = values
+        return value
+    return callback
 
 
-def _store_vault_keys(ctx: click.Context, _p: click.Parameter, value: Any) -> Any:
-    """One ``--vault-key`` pins a vault (as before); several pin the realms of a set, in the
-    order of ``--vault`` (an environment value: separated by spaces)."""
-    keys = tuple(value or ())
-    if len(keys) == 1:
-        ctx.ensure_object(AppContext).extra["vault_key"] = keys[0]
-    elif len(keys) > 1:
-        ctx.ensure_object(AppContext).extra["realm_keys"] = keys
-    return value
+#: ``--vault``: one is a vault; several are the realms of a realm set.
+_store_vaults = _store_one_or_many("vault", "realm_urls")
+#: ``--vault-key``: one pins a vault; several pin the realms of a set, in the order of
+#: ``--vault`` (an environment value: separated by spaces).
+_store_vault_keys = _store_one_or_many("vault_key", "realm_keys")
 
 
 def has_password(backend: Any) -> bool:
