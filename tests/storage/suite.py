@@ -171,7 +171,7 @@ def check_put_atomic_for_readers(b: Backend, p: Profile) -> None:
         stop.set()
         for t in readers:
             t.join()
-    assert bad == []
+    assert bad == [], bad[:5]
     assert reads[0] > 0
     assert b.get("index/hot") in versions
 
