@@ -453,11 +453,12 @@ class RestoreRun:
                     i += 1
                     continue
                 if k in spread:
-                    at = spread.pop(k, None)
-                    if at is not None:
+                    at = spread[k]
+                    if at:  # the first time: every piece; later runs were planned with it
                         for c in range(0, len(at), MAX_STEP_PIECES):
                             yield k, recs[k], [(offsets[j], pieces[j])
                                                for j in at[c:c + MAX_STEP_PIECES]]
+                        spread[k] = []
                     i += 1
                     continue
                 j = i + 1
