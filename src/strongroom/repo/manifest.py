@@ -160,7 +160,15 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
                 need = _record_length(b"".join(carry)[: _REC.size], what)
             if need is None or carried < need:
                 continue
-            data, carry, carried, need = b"".join(carry), [], 0, None
+            data, carry, carried = b"".join(carry), [], 0
+            # The carried record alone is yielded from the joined buffer; the rest of the
+            # last segment goes on as a copy, so a record far larger than a segment (a
+            # database's chunk list) is not held twice while its file is being backed up.
+            head = _REC.unpack_from(data, 0)
+            entry = _decode_one(data, _REC.size, head, what)
+            data, need = data[need:], None
+            yield entry
+            del entry
         else:
             data = seg
         pos = 0
