@@ -384,6 +384,11 @@ class BackupRun:
                 if total > _SMALL_FILE:  # grew meanwhile: streamed, not held in memory
                     os.lseek(fd, 0, os.SEEK_SET)
                     return None
+                if total == st.st_size and len(parts) == 1:
+                    # Asked for one byte more than fstat counted and got exactly its
+                    # count: that is the whole file (a file growing meanwhile is caught
+                    # by the stat after the read, as on the streamed path).
+                    break
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             if self.chats.enabled and self.chats.detect(arch, io.BytesIO(data)) is not None:
                 os.lseek(fd, 0, os.SEEK_SET)  # chat data: parsed from the file, as it streams

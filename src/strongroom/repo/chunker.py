@@ -28,6 +28,9 @@ _MEDIA_MAGIC = ((0, b"\xff\xd8\xff"), (0, b"\x89PNG"), (0, b"GIF8"), (0, b"OggS"
                 (0, b"ID3"), (0, b"PK\x03\x04"), (0, b"\x1f\x8b"), (0, b"\x28\xb5\x2f\xfd"),
                 (0, b"7z\xbc\xaf"), (0, b"\x1aE\xdf\xa3"), (4, b"ftyp"), (8, b"WEBP"),
                 (0, b"#!AMR"), (0, b"fLaC"))
+#: The same, split for speed (classify runs once per file): one startswith for offset 0.
+_MAGIC_AT_0 = tuple(m for o, m in _MEDIA_MAGIC if o == 0)
+_MAGIC_LATER = tuple((o, m) for o, m in _MEDIA_MAGIC if o)
 _READ_SLAB = 4 * 1024 * 1024
 KIND_SQLITE, KIND_MEDIA, KIND_CDC = "sqlite", "media", "cdc"
 
@@ -48,7 +51,8 @@ def classify(name: str, head: bytes) -> tuple[str, int]:
     if page:
         return KIND_SQLITE, page
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext in _MEDIA_EXT or any(head[o : o + len(m)] == m for o, m in _MEDIA_MAGIC):
+    if (ext in _MEDIA_EXT or head.startswith(_MAGIC_AT_0)
+            or any(head[o : o + len(m)] == m for o, m in _MAGIC_LATER)):
         return KIND_MEDIA, 0
     return KIND_CDC, 0
 
