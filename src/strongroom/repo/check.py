@@ -316,7 +316,11 @@ class CheckRun:
 
     def _check_group(self, group: list[bytes], name: str, index: Index) -> None:
         if group:
-            for entry in read_records(group, name):
+            # Handed over one by one (and dropped from ``group``): a record spanning many
+            # segments (a database's chunk list) is not held as segments and as a record.
+            segments = (group.pop() for _ in range(len(group)))
+            group.reverse()
+            for entry in read_records(segments, name):
                 self._check_entry(entry, name, index)
 
     def _check_entry(self, entry: Entry, snap: str, index: Index) -> bool:
