@@ -305,14 +305,17 @@ class BackupRun:
                  siblings: Sequence[str]) -> Entry | None:
         if self._report_item is not None:
             self._report_item("/" + arch)
-        entry = self._file(arch, path, st, cursor.lookup(arch), siblings)
+        entry = self._file(arch, path, st, cursor, siblings)
         if entry is not None:
             self.files += 1
             self.total_bytes += entry.size
         return entry
 
     def _file(self, arch: str, path: str, st: os.stat_result,
-              old: Entry | None, siblings: Sequence[str] = ()) -> Entry | None:
+              cursor: ParentCursor, siblings: Sequence[str] = ()) -> Entry | None:
+        # Looked up here, not by the caller: then ``old = None`` below really frees the
+        # parent's record (a database's old chunk list) while the file is read.
+        old = cursor.lookup(arch)
         if (old is not None and old.kind == KIND_FILE and old.size == st.st_size
                 and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino
                 and old.ctime_ns == st.st_ctime_ns and self._all_indexed(old.chunks)):

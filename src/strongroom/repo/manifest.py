@@ -166,10 +166,9 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
             # last segment goes on as a copy, so a record far larger than a segment (a
             # database's chunk list) is not held twice while its file is being backed up.
             head = _REC.unpack_from(data, 0)
-            entry = _decode_one(data, _REC.size, head, what)
+            out = [_decode_one(data, _REC.size, head, what)]
             data, need = data[need:], None
-            yield entry
-            del entry
+            yield out.pop()  # not held here while the caller works on it
         else:
             data = seg
         pos = 0
