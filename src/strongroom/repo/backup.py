@@ -396,7 +396,7 @@ class BackupRun:
             if self.chats.enabled and self.chats.detect(arch, io.BytesIO(data)) is not None:
                 os.lseek(fd, 0, os.SEEK_SET)  # chat data: parsed from the file, as it streams
                 return None
-            result = self._chunks(io.BytesIO(data), os.path.basename(path), len(data))
+            result = self._chunks(data, os.path.basename(path), len(data))
             if self.engine._test_only_after_read is not None:
                 self.engine._test_only_after_read(Path(path))
         except BaseException:
@@ -432,11 +432,14 @@ class BackupRun:
         self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable", exc)
 
     def _chunks(self, f: object, name: str, size: int) -> tuple[ChunkIds, int]:
+        """Store the chunks of ``f``, an open file or (read whole) its bytes."""
         # A BytesIO hands its buffer over without a copy (getvalue): a database's chunk
         # list (32 bytes a page) is held once, not twice, at the end of its read.
         ids, total, unreported = io.BytesIO(), 0, 0
         index, known = self.engine.index(), self.packer.known
-        for data, compressible in chunker.chunks(f, name, size, self.params):  # type: ignore[arg-type]
+        pieces = (chunker.chunks_of(f, name, self.params) if isinstance(f, bytes)
+                  else chunker.chunks(f, name, size, self.params))  # type: ignore[arg-type]
+        for data, compressible in pieces:
             bid = self.engine.blob_id(data)
             if bid not in index and bid not in known:
                 self.packer.add(bid, BLOB_DATA, data, compressible)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -73,6 +74,30 @@ def chunks(f: BinaryIO, name: str, size: int, params: ChunkerParams
             yield data, True
     else:
         yield from _cdc(f, params)
+
+
+def chunks_of(data: bytes, name: str, params: ChunkerParams) -> Iterator[tuple[bytes, bool]]:
+    """:func:`chunks` of a whole file held in ``data``: the same pieces, no file object
+    (a backup reads a small file with one read)."""
+    if not data:
+        return
+    kind, page = classify(name, data[:100])
+    if kind == KIND_SQLITE:
+        piece, compressible = page * params.sqlite_pages_per_blob, True
+    elif kind == KIND_MEDIA:
+        piece, compressible = params.media_piece, False
+    elif len(data) <= params.cdc_min:
+        yield data, True
+        return
+    else:
+        yield from _cdc(io.BytesIO(data), params)
+        return
+    if len(data) <= piece:
+        yield data, compressible
+        return
+    # As _fixed cuts it: pieces from the start of the file, the last one shorter.
+    for i in range(0, len(data), piece):
+        yield data[i : i + piece], compressible
 
 
 def _fixed(f: BinaryIO, piece: int, compressible: bool) -> Iterator[tuple[bytes, bool]]:
