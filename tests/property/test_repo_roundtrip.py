@@ -99,3 +99,19 @@ def test_restore_of_backup_is_identity(first: dict, second: dict) -> None:  # ty
     finally:
         manifest.SEGMENT_TARGET = old_target
         shutil.rmtree(tmp)
+
+
+@settings(max_examples=200, deadline=None)
+@given(KINDS, SIZES, st.integers(0, 10))
+def test_chunks_of_bytes_are_the_streamed_chunks(kind: str, size: int, seed: int) -> None:
+    # A backup cuts a small file from its bytes (chunker.chunks_of) and a large one as it
+    # streams (chunker.chunks): the same file must give the same chunks either way.
+    import io
+
+    from strongroom.repo import chunker
+
+    data = _content(kind, size, seed)
+    name = f"f.{kind}"
+    streamed = list(chunker.chunks(io.BytesIO(data), name, len(data), PARAMS))
+    assert list(chunker.chunks_of(data, name, PARAMS)) == streamed
+    assert b"".join(c for c, _ in streamed) == data

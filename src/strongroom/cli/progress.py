@@ -20,24 +20,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import (
-    Progress as RichBars,
-)
+if TYPE_CHECKING:  # rich is imported when a bar is drawn: a piped backup never loads it
+    from rich.console import Console
+    from rich.progress import Progress as RichBars
+    from rich.progress import ProgressColumn, TaskID
 
 from ..progress import NullProgress, Progress, Status, StatusReporter
 from .errors import tidy
@@ -62,6 +50,18 @@ class TerminalProgress:
 
     def start(self, task: str, total: int | None, unit: str) -> None:
         """Begin a phase: a new bar, in bytes or in ``unit`` counts."""
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichBars
+
         self.finish()
         columns: tuple[ProgressColumn, ...] = (MofNCompleteColumn(),)
         if unit == "bytes":
@@ -146,6 +146,8 @@ def make_progress(*, enabled: bool = True, json_lines: bool = False,
     if not enabled:
         return NullProgress()
     if terminal:
+        from rich.console import Console
+
         return TerminalProgress(Console(file=stream, force_terminal=True))
     if json_lines:
         return JsonLinesProgress(stream)

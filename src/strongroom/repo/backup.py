@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import io
 import os
 import socket
 import stat
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..cancel import NEVER, Cancel
 from ..errors import DataDamaged, ObjectNotFound
-from ..progress import Progress, report_item, report_totals
+from ..progress import NullProgress, Progress, report_totals
 from . import chunker
 from .chatcat import Cataloguer, load_catalogue
 from .index import PackInfo, write_index
@@ -60,6 +61,9 @@ _READAHEAD_MIN = 1024 * 1024
 #: FIFO; fstat then requires the regular file that lstat saw.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _PROGRESS_STEP = 8 * 1024 * 1024
+#: Files up to this size are read whole with one read (:meth:`BackupRun._small`).
+_SMALL_FILE = 1024 * 1024
+_MIN_READ = 64 * 1024
 
 
 def _key(path: str) -> tuple[str, ...]:
@@ -74,6 +78,7 @@ class ParentCursor:
         self._it = records
         self._progress = progress
         self._cur: Entry | None = None
+        self._cur_key: tuple[str, ...] = ()
         self._advance()
 
     def _advance(self) -> None:
@@ -83,13 +88,25 @@ class ParentCursor:
             # A damaged parent only costs speed: the remaining files are read again.
             self._progress.warn(f"parent snapshot unreadable, reading all files: {exc.message}")
             self._it, self._cur = None, None
+        if self._cur is not None:
+            self._cur_key = _key(self._cur.path)
 
     def lookup(self, path: str) -> Entry | None:
         """The parent's record for ``path``, if any (paths must be asked in walk order)."""
-        key = _key(path)
-        while self._cur is not None and _key(self._cur.path) < key:
+        cur = self._cur
+        if cur is None:
+            return None
+        if cur.path == path:  # the common case: the same tree as last time
             self._advance()
-        return self._cur if self._cur is not None and self._cur.path == path else None
+            return cur
+        key = _key(path)
+        while self._cur is not None and self._cur_key < key:
+            self._advance()
+        cur = self._cur
+        if cur is not None and cur.path == path:
+            self._advance()
+            return cur
+        return None
 
 
 def archive_path(source: str | Path) -> str:
@@ -121,6 +138,7 @@ class BackupRun:
         self.files = self.dirs = self.unchanged = 0
         self.bytes_read = self.total_bytes = 0
         self.chats = Cataloguer(None, progress.warn, enabled=False)  # set up by _store
+        self._report_item = getattr(progress, "item", None)  # report_item, looked up once
 
     def run(self, sources: Sequence[str | Path]) -> BackupSummary:
         """Back up ``sources`` into a new snapshot and return the summary."""
@@ -134,7 +152,10 @@ class BackupRun:
                            key=lambda kv: _key(kv[0]))
             paths = ["/" + a for a, _ in roots]
             self.exclude = PatternSet.of(self.exclude_patterns, paths)
-            self.scanned = scan(roots, self.progress, self.cancel, self.exclude)
+            if type(self.progress) is not NullProgress:  # a subclass may listen
+                # The totals only feed a progress display: with none (a pipe, --quiet)
+                # the first pass would double the file-system work for nothing.
+                self.scanned = scan(roots, self.progress, self.cancel, self.exclude)
             parent = self._parent(paths)
             packer = Packer(self.engine)
             packer.before_index = lock.ensure_held
@@ -217,8 +238,8 @@ class BackupRun:
             self.packer.add(bid, BLOB_META, data, True)
         return bid
 
-    def _walk(self, arch: str, path: Path, cursor: ParentCursor,
-              siblings: Sequence[str] = ()) -> Iterator[Entry]:
+    def _walk(self, arch: str, path: Path, cursor: ParentCursor) -> Iterator[Entry]:
+        """The records under the source ``path`` (named ``arch``), in walk order."""
         if self.exclude and self.exclude.matches(_key(arch)):
             return  # --exclude: neither it nor (for a folder) anything below it
         try:
@@ -227,18 +248,14 @@ class BackupRun:
             self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable",
                        exc)
             return
+        yield from self._walk_one(arch, str(path), st, cursor, ())
+
+    def _walk_one(self, arch: str, path: str, st: os.stat_result, cursor: ParentCursor,
+                  siblings: Sequence[str]) -> Iterator[Entry]:
+        # ``path`` is a plain string (the source's normalised absolute path, then
+        # "/name" per level): a Path object per file cost more than its lstat.
         if stat.S_ISDIR(st.st_mode):
-            if arch:  # the file-system root itself has no record
-                yield Entry(KIND_DIR, arch, st.st_mode, st.st_mtime_ns)
-                self.dirs += 1
-            try:
-                names = sorted(os.listdir(path))
-            except OSError as exc:
-                self._warn(path, "unreadable", exc)
-                return
-            for name in names:
-                yield from self._walk(f"{arch}/{name}" if arch else name, path / name, cursor,
-                                      names)
+            yield from self._walk_dir(arch, path, st, cursor)
         elif stat.S_ISLNK(st.st_mode):
             try:
                 link = os.readlink(path)
@@ -247,29 +264,70 @@ class BackupRun:
                 return
             yield Entry(KIND_SYMLINK, arch, st.st_mode, st.st_mtime_ns, link=link)
         elif stat.S_ISREG(st.st_mode):
-            report_item(self.progress, "/" + arch)
-            entry = self._file(arch, path, st, cursor.lookup(arch), siblings)
+            entry = self._regular(arch, path, st, cursor, siblings)
             if entry is not None:
-                self.files += 1
-                self.total_bytes += entry.size
                 yield entry
         else:
             self._warn(path, "skipped (not a regular file, directory or symlink)", None)
 
-    def _file(self, arch: str, path: Path, st: os.stat_result,
-              old: Entry | None, siblings: Sequence[str] = ()) -> Entry | None:
+    def _walk_dir(self, arch: str, path: str, st: os.stat_result,
+                  cursor: ParentCursor) -> Iterator[Entry]:
+        if arch:  # the file-system root itself has no record
+            yield Entry(KIND_DIR, arch, st.st_mode, st.st_mtime_ns)
+            self.dirs += 1
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as exc:
+            self._warn(path, "unreadable", exc)
+            return
+        base = path if path.endswith("/") else path + "/"
+        prefix = arch + "/" if arch else ""
+        exclude = self.exclude
+        lstat, isreg = os.lstat, stat.S_ISREG
+        for name in names:
+            child_arch, child = prefix + name, base + name
+            if exclude and exclude.matches(_key(child_arch)):
+                continue  # --exclude: neither it nor (for a folder) anything below it
+            try:
+                child_st = lstat(child)
+            except OSError as exc:
+                self._warn(child, "vanished" if isinstance(exc, FileNotFoundError)
+                           else "unreadable", exc)
+                continue
+            if isreg(child_st.st_mode):  # most entries: no generator per file
+                entry = self._regular(child_arch, child, child_st, cursor, names)
+                if entry is not None:
+                    yield entry
+            else:
+                yield from self._walk_one(child_arch, child, child_st, cursor, names)
+
+    def _regular(self, arch: str, path: str, st: os.stat_result, cursor: ParentCursor,
+                 siblings: Sequence[str]) -> Entry | None:
+        if self._report_item is not None:
+            self._report_item("/" + arch)
+        entry = self._file(arch, path, st, cursor, siblings)
+        if entry is not None:
+            self.files += 1
+            self.total_bytes += entry.size
+        return entry
+
+    def _file(self, arch: str, path: str, st: os.stat_result,
+              cursor: ParentCursor, siblings: Sequence[str] = ()) -> Entry | None:
+        # Looked up here, not by the caller: then ``old = None`` below really frees the
+        # parent's record (a database's old chunk list) while the file is read.
+        old = cursor.lookup(arch)
         if (old is not None and old.kind == KIND_FILE and old.size == st.st_size
                 and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino
-                and old.ctime_ns == st.st_ctime_ns
-                and all(c in self.engine.index() for c in old.chunks)):
+                and old.ctime_ns == st.st_ctime_ns and self._all_indexed(old.chunks)):
             self.unchanged += 1
             self.chats.unchanged(arch, path, siblings)
             self.progress.advance(st.st_size)  # done without reading: the total counts it
             return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
                          st.st_ctime_ns, chunks=old.chunks)
+        old = None  # not needed any more: a database's old chunk list is not held meanwhile
         try:
             if self.engine._test_only_before_read is not None:
-                self.engine._test_only_before_read(path)
+                self.engine._test_only_before_read(Path(path))
             fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # a symlink swapped in after the listing
@@ -278,50 +336,114 @@ class BackupRun:
             self._open_failed(path, exc)
             return None
         try:
-            with open(fd, "rb", buffering=0) as f:
-                listed = st
-                st = os.fstat(f.fileno())
-                if (not stat.S_ISREG(st.st_mode)
-                        or (st.st_dev, st.st_ino) != (listed.st_dev, listed.st_ino)):
-                    # A FIFO, device or another file swapped in after the listing:
-                    # reading it could hang or store an outside file under this name.
-                    self._warn(path, "replaced by another file after it was listed; not read",
-                               None)
-                    return None
-                if st.st_size > _READAHEAD_MIN and hasattr(os, "posix_fadvise"):
-                    # Let the kernel read ahead while we hash and encrypt (cold caches).
-                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
-                fmt = self.chats.detect(arch, f)
-                src = self.chats.source(fmt, f, st.st_size)
-                if src is None:
-                    self.chats.too_large(arch)
-                ids, size = self._chunks(f if src is None else src, path.name, st.st_size)
-                if fmt is not None and src is not None:
-                    self.chats.parse(arch, fmt, src, siblings)
-                if self.engine._test_only_after_read is not None:
-                    self.engine._test_only_after_read(path)
+            listed = st
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            if (not stat.S_ISREG(st.st_mode)
+                    or (st.st_dev, st.st_ino) != (listed.st_dev, listed.st_ino)):
+                # A FIFO, device or another file swapped in after the listing:
+                # reading it could hang or store an outside file under this name.
+                os.close(fd)
+                self._warn(path, "replaced by another file after it was listed; not read",
+                           None)
+                return None
+            read = self._small(arch, path, fd, st) if st.st_size <= _SMALL_FILE else None
+            if read is None:
+                ids, size = self._stream(arch, path, fd, st, siblings)
+            else:
+                ids, size = read
             after = os.stat(path)
         except OSError as exc:
             self._open_failed(path, exc)
             return None
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns) or size != st.st_size:
             # Stored as read; the next backup will pick up the new content.
-            self.changed.append(str(path))
+            self.changed.append(path)
             self.progress.warn(f"{path}: changed while it was being read")
         return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, size, st.st_ino,
                      st.st_ctime_ns, chunks=ids)
 
-    def _open_failed(self, path: Path, exc: OSError) -> None:
+    def _small(self, arch: str, path: str, fd: int, st: os.stat_result
+               ) -> tuple[ChunkIds, int] | None:
+        """Store a small file read whole in one go (closes ``fd``), or None, ``fd`` still
+        open at its start, for the streamed path: chat data, or a file that grew.
+
+        Most of a chat folder is small media: one open, fstat and read to EOF, no file
+        object, no separate reads of the head by the chat detector and the chunker.
+        The chunks are the ones the streamed path cuts (the same chunker runs on the
+        bytes), so deduplication does not depend on which path read a file.
+        """
+        parts, total = [], 0
+        try:
+            while True:
+                data = os.read(fd, max(st.st_size + 1 - total, _MIN_READ))
+                if not data:
+                    break
+                parts.append(data)
+                total += len(data)
+                if total > _SMALL_FILE:  # grew meanwhile: streamed, not held in memory
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    return None
+                if total == st.st_size and len(parts) == 1:
+                    # Asked for one byte more than fstat counted and got exactly its
+                    # count: that is the whole file (a file growing meanwhile is caught
+                    # by the stat after the read, as on the streamed path).
+                    break
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if self.chats.enabled and self.chats.detect(arch, io.BytesIO(data)) is not None:
+                os.lseek(fd, 0, os.SEEK_SET)  # chat data: parsed from the file, as it streams
+                return None
+            result = self._chunks(data, os.path.basename(path), len(data))
+            if self.engine._test_only_after_read is not None:
+                self.engine._test_only_after_read(Path(path))
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return result
+
+    def _stream(self, arch: str, path: str, fd: int, st: os.stat_result,
+                siblings: Sequence[str]) -> tuple[ChunkIds, int]:
+        """Store the open file ``fd`` (closed here) as it is read, in slabs."""
+        with open(fd, "rb", buffering=0) as f:
+            if st.st_size > _READAHEAD_MIN and hasattr(os, "posix_fadvise"):
+                # Let the kernel read ahead while we hash and encrypt (cold caches).
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+            fmt = self.chats.detect(arch, f)
+            src = self.chats.source(fmt, f, st.st_size)
+            if src is None:
+                self.chats.too_large(arch)
+            ids, size = self._chunks(f if src is None else src, os.path.basename(path),
+                                     st.st_size)
+            if fmt is not None and src is not None:
+                self.chats.parse(arch, fmt, src, siblings)
+            if self.engine._test_only_after_read is not None:
+                self.engine._test_only_after_read(Path(path))
+        return ids, size
+
+    def _all_indexed(self, chunks: ChunkIds) -> bool:
+        index = self.engine.index()
+        return all(c in index for c in chunks)
+
+    def _open_failed(self, path: str, exc: OSError) -> None:
         self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable", exc)
 
     def _chunks(self, f: object, name: str, size: int) -> tuple[ChunkIds, int]:
-        ids, total, unreported = bytearray(), 0, 0
+        """Store the chunks of ``f``, an open file or (read whole) its bytes."""
+        # A BytesIO hands its buffer over without a copy (getvalue): a database's chunk
+        # list (32 bytes a page) is held once, not twice, at the end of its read.
+        ids, total, unreported = io.BytesIO(), 0, 0
         index, known = self.engine.index(), self.packer.known
-        for data, compressible in chunker.chunks(f, name, size, self.params):  # type: ignore[arg-type]
+        pieces = (chunker.chunks_of(f, name, self.params) if isinstance(f, bytes)
+                  else chunker.chunks(f, name, size, self.params))  # type: ignore[arg-type]
+        for data, compressible in pieces:
             bid = self.engine.blob_id(data)
             if bid not in index and bid not in known:
                 self.packer.add(bid, BLOB_DATA, data, compressible)
-            ids += bid
+            ids.write(bid)
             total += len(data)
             self.cancel.check()
             unreported += len(data)
@@ -330,9 +452,9 @@ class BackupRun:
                 unreported = 0
         self.bytes_read += total
         self.progress.advance(unreported)
-        return ChunkIds(bytes(ids)), total
+        return ChunkIds(ids.getvalue()), total
 
-    def _warn(self, path: Path, what: str, exc: OSError | None) -> None:
+    def _warn(self, path: str | Path, what: str, exc: OSError | None) -> None:
         reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
         message = f"{path}: {what}{reason}"
         self.warnings.append(message)

@@ -72,7 +72,7 @@ class Cataloguer:
         self._pending: list[tuple[str, Future[Summary]]] = []
 
     # -- backup side -----------------------------------------------------------------
-    def unchanged(self, arch: str, path: Path, neighbours: Sequence[str]) -> None:
+    def unchanged(self, arch: str, path: str | Path, neighbours: Sequence[str]) -> None:
         """*arch* is stored from the parent's chunks: carry its entries over.  Only when
         the parent has no catalogue at all is the file looked at (once, after upgrading)."""
         if not self.enabled:
@@ -215,7 +215,7 @@ def _present(e: CatalogueEntry, roots: Sequence[str]) -> CatalogueEntry:
     return e if files == e.files else dataclasses.replace(e, files=files)
 
 
-def _read_head(path: Path, n: int) -> bytes:
+def _read_head(path: str | Path, n: int) -> bytes:
     try:
         fd = os.open(path, _OPEN)
     except OSError:

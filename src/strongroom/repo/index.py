@@ -518,6 +518,21 @@ class BlobTable:
             numbers[self._REC.unpack(rec)[0]].append(bid)
         return {self._pack_ids[no]: blobs for no, blobs in numbers.items()}
 
+    def id_runs_by_pack(self) -> dict[bytes, bytes]:
+        """Pack id -> the ids of its blobs joined (32 bytes each, in id order): what
+        :meth:`ids_by_pack` gives, without an object per blob (``check``)."""
+        if self._bulk:
+            self._merge()
+        ids, gone = self._ids, self._GONE
+        runs: dict[int, bytearray] = defaultdict(bytearray)
+        with memoryview(ids) as view:
+            for i, (no, *_rest) in enumerate(self._REC.iter_unpack(self._recs)):
+                if no != gone:
+                    runs[no] += view[i * 32:i * 32 + 32]
+        for bid, rec in self._pending.items():
+            runs[self._REC.unpack(rec)[0]] += bid
+        return {self._pack_ids[no]: bytes(run) for no, run in runs.items()}
+
     def absent(self, blob_ids: Iterable[bytes]) -> list[bytes]:
         """Those of ``blob_ids`` not in the table (``check``: one call per file)."""
         if self._bulk:
@@ -728,6 +743,11 @@ def read_index(data: bytes, key: BackupKey, name: str
 
 def read_index_raw(data: bytes, key: BackupKey, name: str) -> RawIndex:
     """Decrypt and parse the index object ``name`` (entries as :data:`RawEntry`)."""
+    return decode_index_raw(open_index_object(data, key, name), name)
+
+
+def open_index_object(data: bytes, key: BackupKey, name: str) -> bytes:
+    """Decrypt the index object ``name``: its plaintext, for :func:`decode_index_raw`."""
     if len(data) > INDEX_MAX:
         raise FormatError(f"{name}: larger than {INDEX_MAX} bytes")
-    return decode_index_raw(open_object(key, labels.INDEX, INDEX_MAGIC, name, data), name)
+    return open_object(key, labels.INDEX, INDEX_MAGIC, name, data)

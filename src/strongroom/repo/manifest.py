@@ -16,9 +16,9 @@ bounded for any number of files.
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -128,7 +128,8 @@ class Entry:
 
     def encode_head(self) -> bytes:
         """The record up to its chunk ids (fixed fields, path, symlink target)."""
-        p, ln = os.fsencode(self.path), os.fsencode(self.link)
+        p = self.path.encode(_FS_ENCODING, _FS_ERRORS)
+        ln = self.link.encode(_FS_ENCODING, _FS_ERRORS) if self.link else b""
         return b"".join([_REC.pack(self.kind, self.mode, self.mtime_ns, self.size, self.inode,
                                    self.ctime_ns, len(p), len(ln), len(self.chunks)), p, ln])
 
@@ -160,7 +161,14 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
                 need = _record_length(b"".join(carry)[: _REC.size], what)
             if need is None or carried < need:
                 continue
-            data, carry, carried, need = b"".join(carry), [], 0, None
+            data, carry, carried = b"".join(carry), [], 0
+            # The carried record alone is yielded from the joined buffer; the rest of the
+            # last segment goes on as a copy, so a record far larger than a segment (a
+            # database's chunk list) is not held twice while its file is being backed up.
+            head = _REC.unpack_from(data, 0)
+            out = [_decode_one(data, _REC.size, head, what)]
+            data, need = data[need:], None
+            yield out.pop()  # not held here while the caller works on it
         else:
             data = seg
         pos = 0
@@ -194,6 +202,8 @@ def _checked_length(head: tuple[Any, ...], what: str) -> int:
 
 
 _UNSAFE_PARTS = frozenset(("", ".", ".."))
+#: What os.fsencode/os.fsdecode use, called directly (once per record, per file).
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entry:
@@ -203,12 +213,12 @@ def _decode_one(data: bytes, pos: int, head: tuple[Any, ...], what: str) -> Entr
         # No file system has NUL in a name or link target; the OS calls of a
         # restore would refuse it with a ValueError.
         raise FormatError(f"{what}: NUL byte in a manifest path or link target")
-    path = os.fsdecode(data[pos : pos + lp])
+    path = data[pos : pos + lp].decode(_FS_ENCODING, _FS_ERRORS)
     if path.startswith("/") or not _UNSAFE_PARTS.isdisjoint(path.split("/")):
         # Only a holder of K can write a manifest, but a restore must never
         # be steered outside its target even then.
         raise FormatError(f"{what}: unsafe path in manifest record")
-    link = os.fsdecode(data[pos + lp : pos + lp + ll])
+    link = data[pos + lp : pos + lp + ll].decode(_FS_ENCODING, _FS_ERRORS) if ll else ""
     base = pos + lp + ll
     chunks = ChunkIds(data[base : base + ID_SIZE * nc])
     return Entry(kind, path, mode, mt, size, ino, ct, link, chunks)

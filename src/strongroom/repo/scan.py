@@ -36,35 +36,57 @@ def scan(roots: Iterable[tuple[str, Path]], progress: Progress, cancel: Cancel,
     """
     files = nbytes = unreported = 0
     progress.start("scan", None, "files")
-    stack = list(roots)
-    seen: set[Path] = set()
-    while stack:
-        arch, path = stack.pop()
-        if path in seen:  # a source nested in another one
-            continue
-        seen.add(path)
+    # Plain strings, and scandir's file types: no Path object per file and no lstat per
+    # folder.  A source nested in another one is counted with the outer one only.
+    sources = sorted({str(p): a for a, p in roots}.items())
+    outer: list[tuple[str, str]] = []
+    for path, arch in sources:
+        if not any(path == o or path.startswith(o.rstrip("/") + "/") for o, _ in outer):
+            outer.append((path, arch))
+    for source, arch in outer:
         if exclude and exclude.matches(tuple(arch.split("/"))):
             continue
         try:
-            st = os.lstat(path)
+            st = os.lstat(source)
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode):
-            cancel.check()
-            try:
-                with os.scandir(path) as it:
-                    stack.extend((f"{arch}/{e.name}" if arch else e.name, Path(e.path))
-                                 for e in it)
-            except OSError:
-                continue
-        elif stat.S_ISREG(st.st_mode):
+        if stat.S_ISREG(st.st_mode):
             files += 1
             nbytes += st.st_size
             unreported += 1
-            if unreported >= _REPORT_EVERY:
-                progress.advance(unreported)
-                unreported = 0
-                cancel.check()
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        stack = [(arch, source)]
+        while stack:
+            folder_arch, folder = stack.pop()
+            cancel.check()
+            prefix = folder_arch + "/" if folder_arch else ""
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError:
+                continue  # unreadable: counts as empty (the backup reports it)
+            for e in entries:
+                name = prefix + e.name
+                if exclude and exclude.matches(tuple(name.split("/"))):
+                    continue
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append((name, e.path))
+                        continue
+                    if not e.is_file(follow_symlinks=False):
+                        continue
+                    size = e.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+                files += 1
+                nbytes += size
+                unreported += 1
+                if unreported >= _REPORT_EVERY:
+                    progress.advance(unreported)
+                    unreported = 0
+                    cancel.check()
     progress.advance(unreported)
     progress.finish()
     return files, nbytes

@@ -256,6 +256,10 @@ def test_bulk_additions_keep_the_first_location_like_a_dict(small_merges: None) 
             for bid, (pack, _loc_) in model.items():
                 grouped.setdefault(pack, set()).add(bid)
             assert {p: set(ids) for p, ids in table.ids_by_pack().items()} == grouped
+            runs = table.id_runs_by_pack()
+            assert {p: {r[i:i + 32] for i in range(0, len(r), 32)} for p, r in runs.items()} \
+                == grouped
+            assert all(len(r) % 32 == 0 for r in runs.values())
         if step % 50 == 0:
             _same(table, model)
     table.compact()
