@@ -36,7 +36,7 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
-from .route import Caller, legacy_slot, path_slot, route_class
+from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -257,7 +257,8 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
                     check_slot(slot)  # a slot id with a '/' in it
         raise _Http(404, "not_found", "no such endpoint")
 
-    return BodyLimit(app, max_body) if max_body else app
+    direct = DirectRoutes(app)
+    return BodyLimit(direct, max_body) if max_body else direct
 
 
 def _status_doc(st: Any) -> dict[str, Any]:
