@@ -205,11 +205,29 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
             raise _Http(403, "forbidden", "this token belongs to another account")
         return account
 
+    def authorize_later(header: str, account: str) -> str:
+        """``authorize``, with the token lookup perhaps deferred to the request's first
+        store round trip (``Authenticator.account_later``); settled before any answer."""
+        check_account_id(account)
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+
+        def then(who: str | None) -> None:
+            if who is None:
+                raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+            if who != account:
+                raise _Http(403, "forbidden", "this token belongs to another account")
+
+        auth.account_later(token.strip(), then)
+        return account
+
     # The check runs before the body is validated (401 before 400): in the endpoint's
     # worker-thread call (route.VaultRoute), or, where FastAPI's own handler serves a
     # request, as a dependency on the event loop when it never waits (a local token
     # table, a JWT signature) and in a worker thread when it may wait on a database server.
-    check = Caller(authorize, may_wait=auth.may_wait)
+    check = Caller(authorize, may_wait=auth.may_wait, later=authorize_later,
+                   settle=auth.settle)
     app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
                   description="OPAQUE (RFC 9807) key escrow with a guess limit. "
                   "See docs/spec/vault-protocol.md.", lifespan=lifespan)

@@ -84,8 +84,12 @@ class Caller:
     in the same worker-thread call as the endpoint.
     """
 
-    def __init__(self, authorize: Authorize, *, may_wait: bool) -> None:
+    def __init__(self, authorize: Authorize, *, may_wait: bool, later: Authorize | None = None,
+                 settle: Callable[..., None] | None = None) -> None:
         self.authorize = authorize
+        #: The check with its token lookup perhaps deferred to the request's first store
+        #: round trip, and how to settle it before answering (``Authenticator.settle``).
+        self.later, self.settle = later, settle
         self.dependency: Callable[..., Any] = self._in_thread if may_wait else self._on_loop
 
     def _in_thread(self, request: Request, account: str) -> str:
@@ -112,21 +116,37 @@ class VaultRoute(APIRoute):
             return standard
         takes_account, slot_of, model = plan
         endpoint, status = self.endpoint, self.status_code or 200
-        authorize = self.caller.authorize if self.caller is not None else None
+        caller = self.caller
+        authorize = caller.authorize if caller is not None else None
+        settle = caller.settle if caller is not None and caller.later is not None else None
+        if settle is not None:
+            authorize = caller.later  # type: ignore[union-attr]
 
         def run(authorization: str, path: dict[str, Any], body: Any) -> Any:
-            # FastAPI's order: the dependencies (the caller: 401/403), then the body's validation.
+            # FastAPI's order: the dependencies (the caller: 401/403), then the body's
+            # validation.  A deferred token lookup (Caller.later) is settled before any
+            # answer, and before any error the endpoint raised: 401/403 comes first.
             kwargs: dict[str, Any] = {}
             if takes_account and authorize is not None:
                 kwargs["account"] = authorize(authorization, path["account"])
-            if slot_of is not None:
-                kwargs["slot"] = slot_of(path)
-            if model is not None:
-                try:
-                    kwargs["body"] = model.model_validate(body)
-                except ValidationError:
-                    return _FALLBACK
-            return pydantic_core.to_json(endpoint(**kwargs))
+            try:
+                if slot_of is not None:
+                    kwargs["slot"] = slot_of(path)
+                if model is not None:
+                    try:
+                        kwargs["body"] = model.model_validate(body)
+                    except ValidationError:
+                        if settle is not None:
+                            settle(run=False)  # FastAPI's handler checks the token itself
+                        return _FALLBACK
+                result = endpoint(**kwargs)
+            except BaseException:
+                if settle is not None:
+                    settle()
+                raise
+            if settle is not None:
+                settle()
+            return pydantic_core.to_json(result)
 
         async def direct(headers: list[tuple[bytes, bytes]], path: dict[str, Any],
                          raw: bytes | None) -> bytes | object:
