@@ -11,6 +11,7 @@ larger than ``max_body`` are refused with 413 before they are parsed.
 import base64
 import binascii
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -36,7 +37,7 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
-from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class
+from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class, worker_yields
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -190,10 +191,18 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
     if threads < 1:
         raise UsageError("the vault needs at least one worker thread")
 
+    # The endpoints' worker threads (route.VaultRoute); FastAPI's own handler, for what
+    # those do not take, runs in anyio's pool, bounded the same.
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vault-worker",
+                              initializer=worker_yields)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
+        try:
+            yield
+        finally:
+            pool.shutdown(wait=False)
 
     def authorize(header: str, account: str) -> str:
         check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
@@ -231,7 +240,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
     app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
                   description="OPAQUE (RFC 9807) key escrow with a guess limit. "
                   "See docs/spec/vault-protocol.md.", lifespan=lifespan)
-    app.router.route_class = route_class(check)
+    app.router.route_class = route_class(check, pool)
     _install_errors(app)
     caller = check.dependency
 
