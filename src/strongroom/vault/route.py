@@ -19,6 +19,12 @@ than ``application/json``, a missing or empty body, a body that is not JSON or
 does not validate — goes to FastAPI's own handler, which decides exactly as
 before: every error answer is FastAPI's.  Any other endpoint (a ``Request``
 parameter, an optional body) is FastAPI's entirely.
+
+:class:`DirectRoutes`, in front of the FastAPI app, hands a request for such an
+endpoint to that call without Starlette's middleware and router, and the call
+runs in the app's own thread pool (a bare executor hand-off, its threads
+SCHED_BATCH: :func:`worker_yields`).  FastAPI's native telemetry does not see
+the requests served this way (the vault configures none).
 """
 
 from __future__ import annotations

@@ -19,6 +19,13 @@ statements: under READ COMMITTED a statement's snapshot is taken when it
 starts, so a read in the same statement as the lock could miss the commit of
 the lock's previous holder.  PostgreSQL stops a query string at its first
 failing statement, so a failed lock, read or write never reaches ``COMMIT``.
+A bearer token whose lookup was deferred (``defer_token_lookup``) is read in
+the first round trip of the request's first ``get`` or ``transact`` (one
+statement more, inside the transaction) and checked before ``fn`` runs or
+anything is returned: a refused token rolls the transaction back.  With the
+login start in one transaction (``locks_per_record``), a complete login is 4
+round trips: 2 per request (it was 7: two token lookups and a record read of
+their own, docs/vault-operations.md §8).
 
 Connections.  A vault node holds at most ``max_connections`` connections
 (default 40, as many as the vault's worker threads by default, so no request
