@@ -37,7 +37,7 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
-from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class, worker_yields
+from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -193,8 +193,7 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
 
     # The endpoints' worker threads (route.VaultRoute); FastAPI's own handler, for what
     # those do not take, runs in anyio's pool, bounded the same.
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vault-worker",
-                              initializer=worker_yields)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vault-worker")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:

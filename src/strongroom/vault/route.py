@@ -22,8 +22,7 @@ parameter, an optional body) is FastAPI's entirely.
 
 :class:`DirectRoutes`, in front of the FastAPI app, hands a request for such an
 endpoint to that call without Starlette's middleware and router, and the call
-runs in the app's own thread pool (a bare executor hand-off, its threads
-SCHED_BATCH: :func:`worker_yields`).  FastAPI's native telemetry does not see
+runs in the app's own thread pool (a bare executor hand-off).  FastAPI's native telemetry does not see
 the requests served this way (the vault configures none).
 """
 
@@ -32,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import os
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -54,24 +52,6 @@ _JSON_BYTES = _JSON.encode()
 _FALLBACK = object()
 #: What Starlette's ``ServerErrorMiddleware`` answers for an exception no handler takes.
 _SERVER_ERROR = b"Internal Server Error"
-
-
-def worker_yields() -> None:
-    """Make the calling worker thread SCHED_BATCH (Linux): the worker pool's initializer.
-
-    A thread woken by the event loop (a request handed to it) or by its socket (the
-    database answered) otherwise preempts the thread that holds the interpreter lock
-    when both share a CPU, only to block on that lock at once: two context switches
-    per hand-off.  A batch thread waits for the running one to block or for the
-    scheduler tick; it gets the same CPU share.  No privilege is needed; where the
-    call does not exist or is refused, nothing changes.
-    """
-    policy = getattr(os, "SCHED_BATCH", None)
-    if policy is not None:
-        try:
-            os.sched_setscheduler(0, policy, os.sched_param(0))
-        except OSError:
-            pass
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -389,5 +369,4 @@ def route_class(caller: Caller, pool: Executor | None = None) -> type[VaultRoute
     return type("VaultRoute", (VaultRoute,), {"caller": caller, "pool": pool})
 
 
-__all__ = ["Authorize", "Caller", "DirectRoutes", "VaultRoute", "legacy_slot", "path_slot", "route_class",
-           "worker_yields"]
+__all__ = ["Authorize", "Caller", "DirectRoutes", "VaultRoute", "legacy_slot", "path_slot", "route_class"]
