@@ -11,6 +11,7 @@ larger than ``max_body`` are refused with 413 before they are parsed.
 import base64
 import binascii
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -36,7 +37,7 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
-from .route import Caller, legacy_slot, path_slot, route_class
+from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -190,10 +191,17 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
     if threads < 1:
         raise UsageError("the vault needs at least one worker thread")
 
+    # The endpoints' worker threads (route.VaultRoute); FastAPI's own handler, for what
+    # those do not take, runs in anyio's pool, bounded the same.
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vault-worker")
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
+        try:
+            yield
+        finally:
+            pool.shutdown(wait=False)
 
     def authorize(header: str, account: str) -> str:
         check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
@@ -205,15 +213,33 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
             raise _Http(403, "forbidden", "this token belongs to another account")
         return account
 
+    def authorize_later(header: str, account: str) -> str:
+        """``authorize``, with the token lookup perhaps deferred to the request's first
+        store round trip (``Authenticator.account_later``); settled before any answer."""
+        check_account_id(account)
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+
+        def then(who: str | None) -> None:
+            if who is None:
+                raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+            if who != account:
+                raise _Http(403, "forbidden", "this token belongs to another account")
+
+        auth.account_later(token.strip(), then)
+        return account
+
     # The check runs before the body is validated (401 before 400): in the endpoint's
     # worker-thread call (route.VaultRoute), or, where FastAPI's own handler serves a
     # request, as a dependency on the event loop when it never waits (a local token
     # table, a JWT signature) and in a worker thread when it may wait on a database server.
-    check = Caller(authorize, may_wait=auth.may_wait)
+    check = Caller(authorize, may_wait=auth.may_wait, later=authorize_later,
+                   settle=auth.settle)
     app = FastAPI(title="Strongroom Backup Key Vault", version=str(PROTOCOL),
                   description="OPAQUE (RFC 9807) key escrow with a guess limit. "
                   "See docs/spec/vault-protocol.md.", lifespan=lifespan)
-    app.router.route_class = route_class(check)
+    app.router.route_class = route_class(check, pool)
     _install_errors(app)
     caller = check.dependency
 
@@ -257,7 +283,8 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
                     check_slot(slot)  # a slot id with a '/' in it
         raise _Http(404, "not_found", "no such endpoint")
 
-    return BodyLimit(app, max_body) if max_body else app
+    direct = DirectRoutes(app)
+    return BodyLimit(direct, max_body) if max_body else direct
 
 
 def _status_doc(st: Any) -> dict[str, Any]:

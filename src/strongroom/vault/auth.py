@@ -43,6 +43,17 @@ class Authenticator(ABC):
     def account(self, bearer: str) -> str | None:
         """The account this credential proves, or None if it proves nothing."""
 
+    def account_later(self, bearer: str, then: Callable[[str | None], None]) -> None:
+        """Call ``then`` with :meth:`account` of ``bearer``: here, or (a token table on a
+        database server) in the first round trip of this thread's next store operation,
+        before it returns or keeps anything (``RecordStore.defer_token_lookup``), or at
+        :meth:`settle`.  The caller MUST call :meth:`settle` before it answers."""
+        then(self.account(bearer))
+
+    def settle(self, *, run: bool = True) -> None:
+        """Run the check :meth:`account_later` deferred, if any (``run=False``: drop it,
+        for a request handed on to a path that checks its credential itself)."""
+
 
 def hash_token(token: str) -> bytes:
     """SHA-256 of a standalone token (what the store keeps)."""
@@ -67,6 +78,16 @@ class TokenAuth(Authenticator):
         if not bearer.startswith(TOKEN_PREFIX) or len(bearer) > 100:
             return None
         return self.store.account_for_token(hash_token(bearer))
+
+    def account_later(self, bearer: str, then: Callable[[str | None], None]) -> None:
+        if not bearer.startswith(TOKEN_PREFIX) or len(bearer) > 100:
+            then(None)
+            return
+        # PostgreSQL: the lookup rides on the request's first round trip (one fewer).
+        self.store.defer_token_lookup(hash_token(bearer), then)
+
+    def settle(self, *, run: bool = True) -> None:
+        self.store.settle_token_lookup(run=run)
 
 
 #: A token may live at most this long (``exp - iat``, or ``exp - now`` without ``iat``).

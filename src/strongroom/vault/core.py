@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import (
@@ -263,34 +263,27 @@ class Vault:
         """Count a guess, commit it, then hand out KE2; ``AttemptsExhausted`` if locked."""
         account_id = _key(account_id, slot)
         self._maybe_purge()
+        if self.store.locks_per_record:
+            # One transaction: KE2 is computed from the row read under the lock (the
+            # lock holds up no other record), so there is no separate read to repeat.
+            def fn(cur: RecordRow | None, sess: SessionRow | None) -> Mutation:
+                if cur is not None and cur.state is State.LOCKED:
+                    return Mutation(result="locked")
+                ke2, session_id, sealed_state = self._answer(account_id, cur, ke1)
+                m = self._count_guess_fn(account_id, cur, session_id, sealed_state)(cur, sess)
+                return replace(m, result=(m.result, ke2, session_id))
+
+            outcome = self.store.transact(account_id, fn)
+            if outcome == "locked" or outcome[0] == "locked":
+                raise AttemptsExhausted()
+            if not isinstance(outcome[0], int):  # "changed": cannot be, the row is the one read
+                raise VaultStoreError("the record changed during the login; try again")
+            return LoginStarted(outcome[2], outcome[1], outcome[0])
         for _ in range(3):
             row = self.store.get(account_id)
             if row is not None and row.state is State.LOCKED:
                 raise AttemptsExhausted()
-            row = self._verified(row)
-            if row is not None and row.state is State.ACTIVE:
-                payload = self._open_payload(row)
-                record, cid = payload.record, payload.cid
-            else:
-                # The fake record's credential identifier is fixed per account, so its
-                # evaluated element is as stable as a real record's (spec §1.7).
-                record, cid = None, self._fake_cid(account_id)
-            ke2, server_state = _protocol(
-                opaque.LoginServer.start,
-                self._secrets.setup,
-                record,
-                ke1,
-                cid,
-                config=self.config,
-                rng=self._rng,
-            )
-            session_id = _b64(self._rng(18))
-            sealed_state = seal(
-                self._secrets.record_key,
-                server_state.to_bytes(),
-                frame(labels.SESSION_AD, account_id.encode(), session_id.encode()),
-                self._rng,
-            )
+            ke2, session_id, sealed_state = self._answer(account_id, row, ke1)
             outcome = self.store.transact(
                 account_id, self._count_guess_fn(account_id, row, session_id, sealed_state)
             )
@@ -299,6 +292,35 @@ class Vault:
             if outcome != "changed":
                 return LoginStarted(session_id, ke2, outcome)
         raise VaultStoreError("the record changed during the login; try again")
+
+    def _answer(self, account_id: str, row: RecordRow | None, ke1: bytes) -> tuple[bytes, str, bytes]:
+        """KE2 for the record ``row`` (verified here; a fake one without), its session id
+        and the sealed server state; nothing of it leaves before the guess is committed."""
+        row = self._verified(row)
+        if row is not None and row.state is State.ACTIVE:
+            payload = self._open_payload(row)
+            record, cid = payload.record, payload.cid
+        else:
+            # The fake record's credential identifier is fixed per account, so its
+            # evaluated element is as stable as a real record's (spec §1.7).
+            record, cid = None, self._fake_cid(account_id)
+        ke2, server_state = _protocol(
+            opaque.LoginServer.start,
+            self._secrets.setup,
+            record,
+            ke1,
+            cid,
+            config=self.config,
+            rng=self._rng,
+        )
+        session_id = _b64(self._rng(18))
+        sealed_state = seal(
+            self._secrets.record_key,
+            server_state.to_bytes(),
+            frame(labels.SESSION_AD, account_id.encode(), session_id.encode()),
+            self._rng,
+        )
+        return ke2, session_id, sealed_state
 
     def _count_guess_fn(
         self, account_id: str, seen: RecordRow | None, session_id: str, sealed_state: bytes

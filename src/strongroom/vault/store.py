@@ -138,6 +138,11 @@ class RecordStore(ABC):
     #: True when a read is a local file read that never waits on a server or a
     #: lock (SQLite in WAL mode); the vault may then read tokens on its event loop.
     local_reads: bool = False
+    #: True when ``transact``'s lock covers only the one record key (PostgreSQL's
+    #: per-account advisory lock): work done inside ``fn`` then holds up no other
+    #: record, and the core computes there what it would otherwise compute before
+    #: the transaction from a separate read (one round trip fewer per login start).
+    locks_per_record: bool = False
 
     @abstractmethod
     def get(self, account_id: str) -> RecordRow | None:
@@ -177,6 +182,24 @@ class RecordStore(ABC):
     @abstractmethod
     def account_for_token(self, token_hash: bytes) -> str | None:
         """The account whose token hashes to ``token_hash``, or None."""
+
+    def defer_token_lookup(self, token_hash: bytes, then: Callable[[str | None], None]) -> None:
+        """Look up the account of ``token_hash`` and call ``then`` with it (None: no account).
+
+        Here at once.  A store whose reads are round trips to a server may instead
+        look it up in the first round trip of this thread's next operation and call
+        ``then`` before that operation returns anything or keeps any change (if
+        ``then`` raises, the operation is rolled back and the error propagates), or
+        in :meth:`settle_token_lookup`, whichever comes first.
+        """
+        then(self.account_for_token(token_hash))
+
+    def settle_token_lookup(self, *, run: bool = True) -> None:
+        """Do this thread's deferred token lookup now, if one is pending.
+
+        ``run=False`` drops it unchecked: only for a request that goes on to a path
+        that checks its token itself.
+        """
 
     @abstractmethod
     def list_accounts(self) -> list[tuple[str, str | None, int]]:

@@ -19,6 +19,13 @@ statements: under READ COMMITTED a statement's snapshot is taken when it
 starts, so a read in the same statement as the lock could miss the commit of
 the lock's previous holder.  PostgreSQL stops a query string at its first
 failing statement, so a failed lock, read or write never reaches ``COMMIT``.
+A bearer token whose lookup was deferred (``defer_token_lookup``) is read in
+the first round trip of the request's first ``get`` or ``transact`` (one
+statement more, inside the transaction) and checked before ``fn`` runs or
+anything is returned: a refused token rolls the transaction back.  With the
+login start in one transaction (``locks_per_record``), a complete login is 4
+round trips: 2 per request (it was 7: two token lookups and a record read of
+their own, docs/vault-operations.md §8).
 
 Connections.  A vault node holds at most ``max_connections`` connections
 (default 40, as many as the vault's worker threads by default, so no request
@@ -48,7 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -89,6 +96,7 @@ _BEGIN = "BEGIN"
 # A login finish: its reset may be lost with the leader (the safe side, core.login_finish).
 _BEGIN_UNSYNCED = "BEGIN; SET LOCAL synchronous_commit = off"
 _READ_SQL = f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE account_id = %s"
+_TOKEN_SQL = "SELECT name FROM vault_accounts WHERE token_hash = %s"
 _TAKE_SQL = ("DELETE FROM vault_sessions WHERE session_id = %s AND account_id = %s RETURNING "
              "session_id, account_id, expires_at, generation, sealed_state, sealed_record")
 _UPSERT_SQL = (f"INSERT INTO vault_records ({RecordRow.COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
@@ -99,6 +107,8 @@ _UPSERT_SQL = (f"INSERT INTO vault_records ({RecordRow.COLUMNS}) VALUES (%s, %s,
 
 class PostgresStore(RecordStore):
     """Records in PostgreSQL, through a pool of at most ``max_connections`` connections."""
+
+    locks_per_record = True  # the advisory lock is per record key
 
     def __init__(self, dsn: str, *, max_connections: int = DEFAULT_MAX_CONNECTIONS,
                  pool_timeout: float = POOL_TIMEOUT) -> None:
@@ -130,11 +140,35 @@ class PostgresStore(RecordStore):
         conn.execute("SET synchronous_commit = on")
         conn.add_notice_handler(self._notice)
 
+    # -- a bearer token's lookup in the request's first round trip -----------------------
+
+    def defer_token_lookup(self, token_hash: bytes, then: Callable[[str | None], None]) -> None:
+        # Taken up by this thread's next get() or transact() (one statement more in its
+        # first round trip, checked before anything is returned or written), or settled
+        # on its own by any other operation and by settle_token_lookup().
+        self.settle_token_lookup()
+        self._local.token = (token_hash, then)
+
+    def settle_token_lookup(self, *, run: bool = True) -> None:
+        pending = self._take_token()
+        if pending is not None and run:
+            pending[1](self.account_for_token(pending[0]))
+
+    def _take_token(self) -> tuple[bytes, Callable[[str | None], None]] | None:
+        pending: tuple[bytes, Callable[[str | None], None]] | None = getattr(
+            self._local, "token", None)
+        self._local.token = None
+        return pending
+
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, *, folded: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection for one operation.  A database error (a failed connect, no
         free connection in time, a failed or interrupted statement or COMMIT) is
-        ``VaultStoreError``, and the connection, in an unknown state, is discarded."""
+        ``VaultStoreError``, and the connection, in an unknown state, is discarded.
+        Unless the operation takes up a deferred token lookup itself (``folded``), that
+        lookup is settled first."""
+        if not folded:
+            self.settle_token_lookup()
         try:
             with self._pool.connection() as conn:
                 self._local.unsynced = False
@@ -153,33 +187,57 @@ class PostgresStore(RecordStore):
             raise VaultStoreError() from exc
 
     def get(self, account_id: str) -> RecordRow | None:
-        with self._connection() as conn:
-            r = conn.execute(
-                f"SELECT {RecordRow.COLUMNS} FROM vault_records WHERE account_id = %s",
-                (account_id,)).fetchone()
+        pending = self._take_token()
+        with self._connection(folded=True) as conn:
+            if pending is None:
+                r = conn.execute(_READ_SQL, (account_id,)).fetchone()
+            else:
+                # One round trip: the token's account, then the record.
+                cur = psycopg.ClientCursor(conn)
+                cur.execute(f"{_TOKEN_SQL}; {_READ_SQL}", (pending[0], account_id))
+                who = cur.fetchone()
+                cur.nextset()
+                r = cur.fetchone()
+        if pending is not None:
+            pending[1](None if who is None else str(who[0]))  # raises: nothing returned
         return RecordRow.from_db(r)
 
     def transact(self, account_id: str, fn: Fn, *, take_session: str | None = None,
                  durable: bool = True) -> Any:
         # Any database error, a failed or interrupted COMMIT included, is VaultStoreError
         # (_connection): outcome unknown, guess counted.
-        with self._connection() as conn:
+        pending = self._take_token()
+        with self._connection(folded=True) as conn:
             cur = psycopg.ClientCursor(conn)
-            # Round trip 1: BEGIN, the lock, the read (and the session).
-            sql, args = [_BEGIN if durable else _BEGIN_UNSYNCED, _LOCK_SQL, _READ_SQL], \
-                [_LOCK_KEY + account_id, account_id]
+            # Round trip 1: BEGIN, (the token's account,) the lock, the read (and the session).
+            sql: list[str] = [_BEGIN if durable else _BEGIN_UNSYNCED]
+            args: list[Any] = []
+            if pending is not None:
+                sql.append(_TOKEN_SQL)
+                args.append(pending[0])
+            sql += [_LOCK_SQL, _READ_SQL]
+            args += [_LOCK_KEY + account_id, account_id]
             if take_session:
                 sql.append(_TAKE_SQL)
                 args += [take_session, account_id]
             cur.execute("; ".join(sql), args)
-            for _ in range(2 if durable else 3):
-                cur.nextset()  # past BEGIN (and SET LOCAL) and the lock, to the read
+            for _ in range(1 if durable else 2):
+                cur.nextset()  # past BEGIN (and SET LOCAL)
+            who = None
+            if pending is not None:
+                who = cur.fetchone()
+                cur.nextset()
+            cur.nextset()  # past the lock, to the read
             row = RecordRow.from_db(cur.fetchone())
             sess = None
             if take_session:
                 cur.nextset()
                 sess = self._session(cur.fetchone())
             try:
+                if pending is not None:
+                    # Before fn and any write: a token of no account, or of another one,
+                    # raises here and the transaction (the taken session too) rolls back.
+                    pending[1](None if who is None else str(who[0]))
                 m = fn(row, sess)
             except BaseException:
                 # Ends the transaction and frees the lock; a connection that cannot is
