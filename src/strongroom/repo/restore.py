@@ -64,8 +64,12 @@ if TYPE_CHECKING:
 
 __all__ = ["FileSink", "RestoreOptions", "RestoreRun", "Sink"]
 
-#: Decoded bytes fetched ahead of the writer, per fetch thread (spec §13).
+#: Decoded bytes fetched ahead of the writer, per fetch thread (spec §13): for a
+#: store with more requests in flight than ``FETCH_THREADS`` (network), and for
+#: one with no more (a local folder), where a request costs no round trip and
+#: the read-ahead was the largest part of restore's peak RSS (issue 12).
 PREFETCH_PER_FETCHER = 4 * 1024 * 1024
+PREFETCH_PER_FETCHER_LOCAL = 1024 * 1024
 FETCH_THREADS = 3
 WRITE_THREADS = 3
 MAX_WRITE_BYTES = 8 * 1024 * 1024
@@ -74,8 +78,10 @@ WRITE_UNIT = 1024 * 1024
 MAX_BATCH_WRITES = 64
 #: Files open at once (each holds a descriptor, and one of its directory).
 MAX_OPEN_FILES = 128
-#: Largest span of frames fetched with one ranged read.
+#: Largest span of frames fetched with one ranged read (stored, and decoded):
+#: network stores, and a store with no more than ``FETCH_THREADS`` in flight.
 MAX_SPAN = 8 * 1024 * 1024
+MAX_SPAN_LOCAL = 2 * 1024 * 1024
 #: Bytes between two frames of one span that are read and thrown away (a frame
 #: not needed, or already fetched): cheaper than a second request.
 MAX_GAP = 128 * 1024
@@ -169,10 +175,11 @@ class _FileJob:
 class _Span:
     """Frames of one pack to be fetched with one ranged read, once complete."""
 
-    __slots__ = ("end", "futures", "locs", "opened", "pack_id", "raw", "sent", "start")
+    __slots__ = ("end", "futures", "limit", "locs", "opened", "pack_id", "raw", "sent", "start")
 
-    def __init__(self, pack_id: bytes, opened: int) -> None:
+    def __init__(self, pack_id: bytes, opened: int, limit: int = MAX_SPAN) -> None:
         self.pack_id = pack_id
+        self.limit = limit  # stored bytes, and decoded bytes, at most
         self.locs: list[BlobLocation] = []
         self.futures: list[Future[bytes]] = []
         self.start = self.end = self.raw = 0
@@ -185,8 +192,8 @@ class _Span:
         if self.sent:  # sent early (the writer needed it): never added to
             return False
         return (not self.locs or (self.end <= loc.frame_offset <= self.end + MAX_GAP
-                                  and loc.frame_offset + loc.frame_len - self.start <= MAX_SPAN
-                                  and self.raw + loc.frame_raw <= MAX_SPAN))
+                                  and loc.frame_offset + loc.frame_len - self.start <= self.limit
+                                  and self.raw + loc.frame_raw <= self.limit))
 
     def add(self, loc: BlobLocation) -> Future[bytes]:
         if not self.locs:
@@ -242,6 +249,7 @@ class RestoreRun:
         self._inflight_bytes = 0
         self._lock = threading.Lock()
         self._prefetch_bytes = FETCH_THREADS * PREFETCH_PER_FETCHER
+        self._span_limit = MAX_SPAN
 
     def run(self, ref: str, target: Path, subset: Subset) -> RestoreSummary:
         """Restore snapshot ``ref`` (or the part ``subset`` selects) into ``target``."""
@@ -336,7 +344,12 @@ class RestoreRun:
     def _restore(self, decided: Iterator[_Decided], dirs: DirStack) -> None:
         self._dirs = dirs
         fetchers = max(FETCH_THREADS, self.engine.concurrency())
-        self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER
+        if self.engine.concurrency() <= FETCH_THREADS:  # a local folder: no round trips
+            self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER_LOCAL
+            self._span_limit = MAX_SPAN_LOCAL
+        else:
+            self._prefetch_bytes = fetchers * PREFETCH_PER_FETCHER
+            self._span_limit = MAX_SPAN
         ok = False
         try:
             with ThreadPoolExecutor(fetchers, thread_name_prefix="strongroom-fetch",
@@ -506,7 +519,8 @@ class RestoreRun:
                     if open_span is None:
                         if len(spans) >= MAX_OPEN_SPANS:
                             self._send(spans.pop(next(iter(spans))), pool)
-                        open_span = spans[rec[0]] = _Span(table.pack_id(rec[0]), planned)
+                        open_span = spans[rec[0]] = _Span(table.pack_id(rec[0]), planned,
+                                                           self._span_limit)
                     span = open_span
                     fut = span.add(loc)
                     size = loc.frame_raw
