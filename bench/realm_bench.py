@@ -119,9 +119,9 @@ def client_time(tmp: Path, runs: int) -> dict[str, Any]:
     }
 
 
-def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float,
-            out: mp.Queue) -> None:  # type: ignore[type-arg]
-    os.sched_setaffinity(0, cpus)
+def recovery_step(url: str, token: str, locator: bytes) -> Any:
+    """One complete recovery from the first realm of ``locator``: evaluate, verify
+    the proof, finalize, unlock (a function to call again and again)."""
     from strongroom.client.vault_client import VaultClient
     from strongroom.opaque import _group, dleq
     from strongroom.realms import client as rc
@@ -131,21 +131,32 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
     entry = loc.realms[0]
     pw2 = rc.stretch(PASSWORD.encode(), loc.account, loc.slot, BENCH_KSF)
     h = rc.hash_to_group(pw2)
-    b = _group.scalar_mult_base((1).to_bytes(32, "little"))
+    base = _group.scalar_mult_base((1).to_bytes(32, "little"))
+    client = VaultClient(url, loc.account, token, slot=loc.slot)
+
+    def step() -> None:
+        r = _group.random_scalar(os.urandom)
+        m = _group.scalar_mult(r, h)
+        ans = client.realm_evaluate(m)
+        z = rc._b64d(ans["evaluation"], "evaluation")
+        if not dleq.verify_proof(base, entry.public_share, [m], [z],
+                                 rc._b64d(ans["proof"], "proof")):
+            raise SystemExit("bad proof")
+        y = rc.finalize(pw2, _group.scalar_mult(_group.scalar_invert(r), z))
+        client.realm_unlock(rc.unlock_tag(y, entry.realm_id, loc.account, loc.slot, 1))
+
+    return step
+
+
+def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float,
+            out: mp.Queue) -> None:  # type: ignore[type-arg]
+    os.sched_setaffinity(0, cpus)
+    step = recovery_step(url, token, locator)
     lat: list[float] = []
-    with VaultClient(url, loc.account, token, slot=loc.slot) as client:
-        while time.time() < stop_at:
-            t0 = time.perf_counter()
-            r = _group.random_scalar(os.urandom)
-            m = _group.scalar_mult(r, h)
-            ans = client.realm_evaluate(m)
-            z = rc._b64d(ans["evaluation"], "evaluation")
-            if not dleq.verify_proof(b, entry.public_share, [m], [z],
-                                     rc._b64d(ans["proof"], "proof")):
-                raise SystemExit("bad proof")
-            y = rc.finalize(pw2, _group.scalar_mult(_group.scalar_invert(r), z))
-            client.realm_unlock(rc.unlock_tag(y, entry.realm_id, loc.account, loc.slot, 1))
-            lat.append(time.perf_counter() - t0)
+    while time.time() < stop_at:
+        t0 = time.perf_counter()
+        step()
+        lat.append(time.perf_counter() - t0)
     out.put(lat)
 
 

@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .realm_bench import PASSWORD, recovery_step
 from .vault_bench import BENCH_KSF, _cpu_seconds, _free_port, _wait
-
-PASSWORD = "bench password"
 
 
 def _start(tree: str, tmp: Path, name: str, dsn: str | None, cpu: int, realms: bool
@@ -97,37 +96,10 @@ def _login_step(url: str, token: str, locator: bytes) -> Any:
     return step
 
 
-def _realm_step(url: str, token: str, locator: bytes) -> Any:
-    from strongroom.client.vault_client import VaultClient
-    from strongroom.opaque import _group, dleq
-    from strongroom.realms import client as rc
-    from strongroom.realms.locator import RealmLocator
-
-    loc = RealmLocator.from_json(locator)
-    entry = loc.realms[0]
-    pw2 = rc.stretch(PASSWORD.encode(), loc.account, loc.slot, BENCH_KSF)
-    h = rc.hash_to_group(pw2)
-    base = _group.scalar_mult_base((1).to_bytes(32, "little"))
-    client = VaultClient(url, loc.account, token, slot=loc.slot)
-
-    def step() -> None:
-        r = _group.random_scalar(os.urandom)
-        m = _group.scalar_mult(r, h)
-        ans = client.realm_evaluate(m)
-        z = rc._b64d(ans["evaluation"], "evaluation")
-        if not dleq.verify_proof(base, entry.public_share, [m], [z],
-                                 rc._b64d(ans["proof"], "proof")):
-            raise SystemExit("bad proof")
-        y = rc.finalize(pw2, _group.scalar_mult(_group.scalar_invert(r), z))
-        client.realm_unlock(rc.unlock_tag(y, entry.realm_id, loc.account, loc.slot, 1))
-
-    return step
-
-
 def _worker(targets: list[tuple[str, str, bytes]], realms: bool, cpus: set[int],
             stop_at: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
     os.sched_setaffinity(0, cpus)
-    steps = [(_realm_step if realms else _login_step)(*t) for t in targets]
+    steps = [(recovery_step if realms else _login_step)(*t) for t in targets]
     done = [0] * len(steps)
     while time.time() < stop_at:
         for i, step in enumerate(steps):  # A, then B, then A, ...

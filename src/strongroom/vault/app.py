@@ -37,7 +37,7 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
-from .route import Caller, DirectRoutes, legacy_slot, path_slot, route_class
+from .route import Caller, DirectRoutes, legacy_slot, path_slot, replay_body, route_class
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -160,16 +160,7 @@ class BodyLimit:
                 await _error(413, "too_large", f"request body over {self.limit} bytes")(
                     scope, receive, send)
                 return
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 #: The vault core's worker threads unless ``--threads`` says otherwise (anyio's default).

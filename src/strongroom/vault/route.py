@@ -321,7 +321,7 @@ class DirectRoutes:
             await self._error(exc, scope, receive, send)
             return
         if content is _FALLBACK:
-            await self.app(scope, _replay(raw, receive) if raw is not None else receive, send)
+            await self.app(scope, replay_body(raw, receive) if raw is not None else receive, send)
             return
         assert isinstance(content, bytes)
         await send({"type": "http.response.start", "status": d.status,
@@ -350,7 +350,7 @@ class DirectRoutes:
         exc.__traceback__ = None  # as Starlette: a reused exception keeps no old tracebacks
 
 
-def _replay(body: bytes, receive: Any) -> Any:
+def replay_body(body: bytes, receive: Any) -> Any:
     """An ASGI ``receive`` that yields ``body`` once, then what ``receive`` yields."""
     replayed = False
 
@@ -369,4 +369,5 @@ def route_class(caller: Caller, pool: Executor | None = None) -> type[VaultRoute
     return type("VaultRoute", (VaultRoute,), {"caller": caller, "pool": pool})
 
 
-__all__ = ["Authorize", "Caller", "DirectRoutes", "VaultRoute", "legacy_slot", "path_slot", "route_class"]
+__all__ = ["Authorize", "Caller", "DirectRoutes", "VaultRoute", "legacy_slot", "path_slot", "replay_body",
+           "route_class"]
