@@ -11,6 +11,7 @@ larger than ``max_body`` are refused with 413 before they are parsed.
 import base64
 import binascii
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -37,7 +38,15 @@ from .account_id import check_account_id
 from .auth import Authenticator
 from .core import MAX_HEAD_COUNTER, Vault, check_slot
 from .realm import Realm, RealmRegistration
-from .route import Caller, DirectRoutes, legacy_slot, path_slot, replay_body, route_class
+from .route import (
+    Caller,
+    DirectRoutes,
+    legacy_slot,
+    path_slot,
+    read_body,
+    replay_body,
+    route_class,
+)
 
 MAX_BODY = 16 * 1024
 #: The vault protocol version (spec §3); 3 added slots and the record's KSF parameters.
@@ -149,17 +158,13 @@ class BodyLimit:
             return
         # Read the whole (small) body first, so a stream without a length is
         # cut off at the limit too, then replay it to the app.
-        body, more = b"", True
-        while more:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                return
-            body += msg.get("body", b"")
-            more = msg.get("more_body", False)
-            if len(body) > self.limit:
-                await _error(413, "too_large", f"request body over {self.limit} bytes")(
-                    scope, receive, send)
-                return
+        body = await read_body(receive, self.limit)
+        if body is None:
+            return  # the client went away
+        if len(body) > self.limit:
+            await _error(413, "too_large", f"request body over {self.limit} bytes")(
+                scope, receive, send)
+            return
         await self.app(scope, replay_body(body, receive), send)
 
 
@@ -194,31 +199,32 @@ def create_app(vault: Vault, auth: Authenticator, *, max_body: int = MAX_BODY,
         finally:
             pool.shutdown(wait=False)
 
-    def authorize(header: str, account: str) -> str:
-        check_account_id(account)  # 400 invalid_account before anything else (spec §7.1)
-        scheme, _, token = header.partition(" ")
-        who = auth.account(token.strip()) if scheme.lower() == "bearer" and token else None
-        if who is None:
-            raise _Http(401, "unauthenticated", "missing or invalid bearer token")
-        if who != account:
-            raise _Http(403, "forbidden", "this token belongs to another account")
-        return account
-
-    def authorize_later(header: str, account: str) -> str:
-        """``authorize``, with the token lookup perhaps deferred to the request's first
-        store round trip (``Authenticator.account_later``); settled before any answer."""
+    def bearer(header: str, account: str) -> str:
+        """The token of an ``Authorization`` header (401 without one), after the account
+        id's own check (400 invalid_account before anything else, spec §7.1)."""
         check_account_id(account)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _Http(401, "unauthenticated", "missing or invalid bearer token")
+        return token.strip()
 
+    def judge(account: str) -> Callable[[str | None], None]:
+        """The verdict on the account a token proves (None: none) for ``account``."""
         def then(who: str | None) -> None:
             if who is None:
                 raise _Http(401, "unauthenticated", "missing or invalid bearer token")
             if who != account:
                 raise _Http(403, "forbidden", "this token belongs to another account")
+        return then
 
-        auth.account_later(token.strip(), then)
+    def authorize(header: str, account: str) -> str:
+        judge(account)(auth.account(bearer(header, account)))
+        return account
+
+    def authorize_later(header: str, account: str) -> str:
+        """``authorize``, with the token lookup perhaps deferred to the request's first
+        store round trip (``Authenticator.account_later``); settled before any answer."""
+        auth.account_later(bearer(header, account), judge(account))
         return account
 
     # The check runs before the body is validated (401 before 400): in the endpoint's

@@ -308,13 +308,9 @@ class DirectRoutes:
                      send: Any) -> None:
         raw = None
         if d.has_body:
-            raw, more = b"", True
-            while more:
-                msg = await receive()
-                if msg["type"] != "http.request":
-                    return  # the client went away
-                raw += msg.get("body", b"")
-                more = msg.get("more_body", False)
+            raw = await read_body(receive)
+            if raw is None:
+                return  # the client went away
         try:
             content = await d.call(scope["headers"], path, raw)
         except Exception as exc:  # noqa: BLE001  # answered as the app's handlers answer it
@@ -350,6 +346,21 @@ class DirectRoutes:
         exc.__traceback__ = None  # as Starlette: a reused exception keeps no old tracebacks
 
 
+async def read_body(receive: Any, limit: int | None = None) -> bytes | None:
+    """A request's whole body from ASGI ``receive`` (None if the client went away),
+    read no further than the first message that takes it over ``limit`` bytes."""
+    body, more = b"", True
+    while more:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            return None
+        body += msg.get("body", b"")
+        more = msg.get("more_body", False)
+        if limit is not None and len(body) > limit:
+            break
+    return body
+
+
 def replay_body(body: bytes, receive: Any) -> Any:
     """An ASGI ``receive`` that yields ``body`` once, then what ``receive`` yields."""
     replayed = False
@@ -369,5 +380,5 @@ def route_class(caller: Caller, pool: Executor | None = None) -> type[VaultRoute
     return type("VaultRoute", (VaultRoute,), {"caller": caller, "pool": pool})
 
 
-__all__ = ["Authorize", "Caller", "DirectRoutes", "VaultRoute", "legacy_slot", "path_slot", "replay_body",
-           "route_class"]
+__all__ = ["Authorize", "Caller", "DirectRoutes", "VaultRoute", "legacy_slot", "path_slot", "read_body",
+           "replay_body", "route_class"]
