@@ -240,15 +240,20 @@ class BackupRun:
 
     def _walk(self, arch: str, path: Path, cursor: ParentCursor) -> Iterator[Entry]:
         """The records under the source ``path`` (named ``arch``), in walk order."""
+        st = self._listed(arch, str(path))
+        if st is not None:
+            yield from self._walk_one(arch, str(path), st, cursor, ())
+
+    def _listed(self, arch: str, path: str) -> os.stat_result | None:
+        """The lstat of ``path``, or None when --exclude names ``arch`` (neither it nor,
+        for a folder, anything below it is stored) or it cannot be read (warned)."""
         if self.exclude and self.exclude.matches(_key(arch)):
-            return  # --exclude: neither it nor (for a folder) anything below it
+            return None
         try:
-            st = os.lstat(path)
+            return os.lstat(path)
         except OSError as exc:
-            self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable",
-                       exc)
-            return
-        yield from self._walk_one(arch, str(path), st, cursor, ())
+            self._open_failed(path, exc)
+            return None
 
     def _walk_one(self, arch: str, path: str, st: os.stat_result, cursor: ParentCursor,
                   siblings: Sequence[str]) -> Iterator[Entry]:
@@ -282,17 +287,11 @@ class BackupRun:
             return
         base = path if path.endswith("/") else path + "/"
         prefix = arch + "/" if arch else ""
-        exclude = self.exclude
-        lstat, isreg = os.lstat, stat.S_ISREG
+        isreg = stat.S_ISREG
         for name in names:
             child_arch, child = prefix + name, base + name
-            if exclude and exclude.matches(_key(child_arch)):
-                continue  # --exclude: neither it nor (for a folder) anything below it
-            try:
-                child_st = lstat(child)
-            except OSError as exc:
-                self._warn(child, "vanished" if isinstance(exc, FileNotFoundError)
-                           else "unreadable", exc)
+            child_st = self._listed(child_arch, child)
+            if child_st is None:
                 continue
             if isreg(child_st.st_mode):  # most entries: no generator per file
                 entry = self._regular(child_arch, child, child_st, cursor, names)
