@@ -58,17 +58,29 @@ def classify(name: str, head: bytes) -> tuple[str, int]:
     return KIND_CDC, 0
 
 
+def _cutting(name: str, head: bytes, size: int, params: ChunkerParams
+             ) -> tuple[str, int, bool]:
+    """How a file of ``size`` bytes starting with ``head`` is cut: ("fixed", piece
+    length, compressible), ("whole", 0, True) or ("cdc", 0, True)."""
+    kind, page = classify(name, head)
+    if kind == KIND_SQLITE:
+        return "fixed", page * params.sqlite_pages_per_blob, True
+    if kind == KIND_MEDIA:
+        return "fixed", params.media_piece, False
+    if size <= params.cdc_min:
+        return "whole", 0, True
+    return "cdc", 0, True
+
+
 def chunks(f: BinaryIO, name: str, size: int, params: ChunkerParams
            ) -> Iterator[tuple[bytes, bool]]:
     """Yield (chunk, compressible) for the open file ``f`` of ``size`` bytes."""
     head = f.read(100)
     f.seek(0)
-    kind, page = classify(name, head)
-    if kind == KIND_SQLITE:
-        yield from _fixed(f, page * params.sqlite_pages_per_blob, True)
-    elif kind == KIND_MEDIA:
-        yield from _fixed(f, params.media_piece, False)
-    elif size <= params.cdc_min:
+    how, piece, compressible = _cutting(name, head, size, params)
+    if how == "fixed":
+        yield from _fixed(f, piece, compressible)
+    elif how == "whole":
         data = f.read()
         if data:
             yield data, True
@@ -81,23 +93,14 @@ def chunks_of(data: bytes, name: str, params: ChunkerParams) -> Iterator[tuple[b
     (a backup reads a small file with one read)."""
     if not data:
         return
-    kind, page = classify(name, data[:100])
-    if kind == KIND_SQLITE:
-        piece, compressible = page * params.sqlite_pages_per_blob, True
-    elif kind == KIND_MEDIA:
-        piece, compressible = params.media_piece, False
-    elif len(data) <= params.cdc_min:
-        yield data, True
-        return
-    else:
+    how, piece, compressible = _cutting(name, data[:100], len(data), params)
+    if how == "cdc":
         yield from _cdc(io.BytesIO(data), params)
-        return
-    if len(data) <= piece:
+    elif how == "whole" or len(data) <= piece:
         yield data, compressible
-        return
-    # As _fixed cuts it: pieces from the start of the file, the last one shorter.
-    for i in range(0, len(data), piece):
-        yield data[i : i + piece], compressible
+    else:  # as _fixed cuts it: pieces from the start of the file, the last one shorter
+        for i in range(0, len(data), piece):
+            yield data[i : i + piece], compressible
 
 
 def _fixed(f: BinaryIO, piece: int, compressible: bool) -> Iterator[tuple[bytes, bool]]:
