@@ -505,22 +505,9 @@ class BlobTable:
         for bid, rec in list(self._pending.items()):
             yield bid, self._decode(self._REC.unpack(rec))
 
-    def ids_by_pack(self) -> dict[bytes, list[bytes]]:
-        """Pack id -> the ids of its blobs, without an object per blob but the id."""
-        if self._bulk:
-            self._merge()
-        ids, gone = self._ids, self._GONE
-        numbers: dict[int, list[bytes]] = defaultdict(list)
-        for i, (no, *_rest) in enumerate(self._REC.iter_unpack(self._recs)):
-            if no != gone:
-                numbers[no].append(bytes(ids[i * 32:i * 32 + 32]))
-        for bid, rec in self._pending.items():
-            numbers[self._REC.unpack(rec)[0]].append(bid)
-        return {self._pack_ids[no]: blobs for no, blobs in numbers.items()}
-
     def id_runs_by_pack(self) -> dict[bytes, bytes]:
-        """Pack id -> the ids of its blobs joined (32 bytes each, in id order): what
-        :meth:`ids_by_pack` gives, without an object per blob (``check``)."""
+        """Pack id -> the ids of its blobs joined (32 bytes each, in id order), without
+        an object per blob (``check``)."""
         if self._bulk:
             self._merge()
         ids, gone = self._ids, self._GONE
