@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .vault_bench import BENCH_KSF, _cpu_seconds, _free_port, _wait
+from .vault_bench import BENCH_KSF, _free_port, _wait, measure_window
 
 PASSWORD = "bench password"
 
@@ -152,12 +152,12 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
             out: mp.Queue) -> None:  # type: ignore[type-arg]
     os.sched_setaffinity(0, cpus)
     step = recovery_step(url, token, locator)
-    lat: list[float] = []
+    done: list[tuple[float, float]] = []  # (when it completed, its latency)
     while time.time() < stop_at:
         t0 = time.perf_counter()
         step()
-        lat.append(time.perf_counter() - t0)
-    out.put(lat)
+        done.append((time.time(), time.perf_counter() - t0))
+    out.put(done)
 
 
 def realm_throughput(tmp: Path, seconds: float, clients: int, server_cpu: int) -> dict[str, Any]:
@@ -179,21 +179,12 @@ def realm_throughput(tmp: Path, seconds: float, clients: int, server_cpu: int) -
         procs = [mp.Process(target=_worker, args=(realm.url, realm.token, loc.to_json(),
                                                   load_cpus, stop_at, q))
                  for _ in range(clients)]
-        for p in procs:
-            p.start()
-        time.sleep(1.0)
-        cpu0, t0 = _cpu_seconds(realm.proc.pid), time.time()
-        lats: list[float] = []
-        for _ in procs:
-            lats.extend(q.get())
-        cpu1, t1 = _cpu_seconds(realm.proc.pid), time.time()
-        for p in procs:
-            p.join()
+        # taskset execs python in the same process, so the pid is the realm's.
+        results, t0, t1, (cpu,) = measure_window(procs, q, [realm.proc.pid], stop_at, seconds)
     finally:
         realm.stop()
-    # taskset execs python in the same process, so the pid is the realm's.
-    lats.sort()
-    n, wall, cpu = len(lats), max(t1 - t0, 1e-9), max(cpu1 - cpu0, 1e-9)
+    lats = sorted(lat for done in results for when, lat in done if t0 <= when <= t1)
+    n, wall = len(lats), max(t1 - t0, 1e-9)
     return {
         "recoveries": n,
         "seconds": round(wall, 2),

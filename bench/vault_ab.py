@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .realm_bench import PASSWORD, recovery_step
-from .vault_bench import BENCH_KSF, _cpu_seconds, _free_port, _wait
+from .vault_bench import BENCH_KSF, _free_port, _wait, measure_window
 
 
 def _start(tree: str, tmp: Path, name: str, dsn: str | None, cpu: int, realms: bool
@@ -100,11 +100,11 @@ def _worker(targets: list[tuple[str, str, bytes]], realms: bool, cpus: set[int],
             stop_at: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
     os.sched_setaffinity(0, cpus)
     steps = [(recovery_step if realms else _login_step)(*t) for t in targets]
-    done = [0] * len(steps)
+    done: list[list[float]] = [[] for _ in steps]  # per target: when each one completed
     while time.time() < stop_at:
         for i, step in enumerate(steps):  # A, then B, then A, ...
             step()
-            done[i] += 1
+            done[i].append(time.time())
     out.put(done)
 
 
@@ -129,16 +129,10 @@ def main() -> None:
             targets = [(url, token, loc) for _p, url, token, loc, _n in servers]
             procs = [mp.Process(target=_worker, args=(targets, a.realms, load_cpus, stop_at, q))
                      for _ in range(a.clients)]
-            for p in procs:
-                p.start()
-            time.sleep(1.0)
-            cpu0 = [_cpu_seconds(s[0].pid) for s in servers]
-            done = [0, 0]
-            for _ in procs:
-                done = [x + y for x, y in zip(done, q.get(), strict=True)]
-            cpu1 = [_cpu_seconds(s[0].pid) for s in servers]
-            for p in procs:
-                p.join()
+            results, t0, t1, cpu = measure_window(procs, q, [s[0].pid for s in servers],
+                                                   stop_at, a.seconds)
+            done = [sum(1 for r in results for when in r[i] if t0 <= when <= t1)
+                    for i in range(2)]
         finally:
             for s in servers:
                 s[0].terminate()
@@ -149,7 +143,7 @@ def main() -> None:
                 with psycopg.connect(a.db, autocommit=True) as conn:
                     for s in servers:
                         conn.execute(f"DROP DATABASE IF EXISTS {s[4]} WITH (FORCE)")
-    per = [done[i] / max(cpu1[i] - cpu0[i], 1e-9) for i in range(2)]
+    per = [done[i] / cpu[i] for i in range(2)]
     what = "recoveries" if a.realms else "logins"
     print(json.dumps({
         "utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),

@@ -10,6 +10,11 @@ Reported: logins/s achieved, the vault's CPU seconds per login (from
 /proc/PID/stat) and so logins per vault-CPU-second (what one dedicated core
 sustains when the load generator is not the limit), median and p99 latency.
 
+Only operations that complete inside the CPU sampling window count (workers
+report when each one completed).  Before 2026-12-03 the logins of the 1 s
+warm-up were counted without its CPU, which inflated the per-CPU figure by up
+to the warm-up's share (about 5-10 % at ``--seconds 8``).
+
     python3 -m bench.vault_bench --seconds 20 --clients 8
     python3 -m bench.vault_bench --realms    (threshold realms: bench/realm_bench.py)
 """
@@ -84,7 +89,7 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
 
     loc = flows.VaultLocator.from_json(locator)
     cfg = loc.config(BENCH_KSF)
-    lat: list[float] = []
+    done: list[tuple[float, float]] = []  # (when it completed, its latency)
     with VaultClient(url, loc.account, token, slot=loc.slot) as client:
         while time.time() < stop_at:
             t0 = time.perf_counter()
@@ -95,8 +100,32 @@ def _worker(url: str, token: str, locator: bytes, cpus: set[int], stop_at: float
                                                     expected_server_public_key=loc.server_public_key)
             sealed = client.login_finish(ans.session_id, ke3)
             unwrap_key(ek, open_release(sk, sealed, loc.account, ans.session_id), loc.account)
-            lat.append(time.perf_counter() - t0)
-    out.put(lat)
+            done.append((time.time(), time.perf_counter() - t0))
+    out.put(done)
+
+
+def _sleep_until(when: float) -> None:
+    time.sleep(max(0.0, when - time.time()))
+
+
+def measure_window(procs: list[mp.Process], q: mp.Queue, pids: list[int], stop_at: float,
+                   seconds: float) -> tuple[list, float, float, list[float]]:  # type: ignore[type-arg]
+    """Run the load processes; the servers' CPU over the last ``seconds`` before ``stop_at``.
+
+    Returns what each worker put on ``q``, the window (t0, t1) and each server's CPU seconds in
+    it.  A worker reports when each operation completed; count only those inside the window,
+    so neither the warm-up (imports, connections) nor the tail is counted without its CPU.
+    """
+    for p in procs:
+        p.start()
+    _sleep_until(stop_at - seconds)
+    cpu0, t0 = [_cpu_seconds(pid) for pid in pids], time.time()
+    _sleep_until(stop_at)
+    cpu1, t1 = [_cpu_seconds(pid) for pid in pids], time.time()
+    results = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results, t0, t1, [max(b - a, 1e-9) for a, b in zip(cpu0, cpu1, strict=True)]
 
 
 def main() -> None:
@@ -163,20 +192,11 @@ def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus:
     stop_at = time.time() + 1.0 + a.seconds
     procs = [mp.Process(target=_worker, args=(url, token, locator, load_cpus, stop_at, q))
              for _ in range(a.clients)]
-    for p in procs:
-        p.start()
-    time.sleep(1.0)  # let workers import and connect before measuring the server's CPU
-    cpu0, t0 = _cpu_seconds(server_pid), time.time()
-    lats: list[float] = []
-    for _ in procs:
-        lats.extend(q.get())
-    cpu1, t1 = _cpu_seconds(server_pid), time.time()
-    for p in procs:
-        p.join()
-    lats.sort()
+    # The first second lets workers import and connect; it is not measured.
+    results, t0, t1, (cpu,) = measure_window(procs, q, [server_pid], stop_at, a.seconds)
+    lats = sorted(lat for done in results for when, lat in done if t0 <= when <= t1)
     n = len(lats)
     wall = max(t1 - t0, 1e-9)
-    cpu = max(cpu1 - cpu0, 1e-9)
     return {
         "logins": n,
         "seconds": round(wall, 2),
