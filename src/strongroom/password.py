@@ -243,6 +243,18 @@ def _check_url(loc: VaultLocator, access: VaultAccess) -> None:
                          hint="the repository's vault locator may have been tampered with")
 
 
+def _refuse_a_vanished_locator(repo: Repository, heads: LocalHeads | None) -> None:
+    """No locator, yet this device saw the repository protected by a password: a provider
+    serving an older state or hiding snapshots may not turn the guard off (``RollbackDetected``)."""
+    if heads is not None and heads.knows(repo.id):
+        raise RollbackDetected(
+            "the repository's vault locator (ext/vault.json) is gone, but this device saw the "
+            "repository protected by a password: the storage provider may be serving an older "
+            "state or hiding snapshots",
+            hint="if you turned the password off yourself on another device, remove "
+                 f"{Path(heads.directory) / (repo.id + '.json')} on this one")
+
+
 def head_guard(repo: Repository, access: VaultAccess | RealmAccess) -> HeadGuard | None:
     """The rollback guard of an open repository (None: not in password mode).
 
@@ -259,13 +271,7 @@ def head_guard(repo: Repository, access: VaultAccess | RealmAccess) -> HeadGuard
     loc = flows.read_locator(backend)
     heads = access.heads()
     if loc is None:
-        if heads is not None and heads.knows(repo.id):
-            raise RollbackDetected(
-                "the repository's vault locator (ext/vault.json) is gone, but this device saw the "
-                "repository protected by a password: the storage provider may be serving an older "
-                "state or hiding snapshots",
-                hint="if you turned the password off yourself on another device, remove "
-                     f"{Path(heads.directory) / (repo.id + '.json')} on this one")
+        _refuse_a_vanished_locator(repo, heads)
         return None
     loc.verify(key)
     _check_url(loc, access)
@@ -447,13 +453,7 @@ def _realm_head_guard(repo: Repository, access: RealmAccess) -> HeadGuard | None
         if flows.read_locator(repo.backend) is not None:
             raise UsageError("this repository names a single vault, not a realm set",
                              hint="configure its vault instead of the realms")
-        if heads is not None and heads.knows(repo.id):
-            raise RollbackDetected(
-                "the repository's vault locator (ext/vault.json) is gone, but this device saw the "
-                "repository protected by a password: the storage provider may be serving an older "
-                "state or hiding snapshots",
-                hint="if you turned the password off yourself on another device, remove "
-                     f"{Path(heads.directory) / (repo.id + '.json')} on this one")
+        _refuse_a_vanished_locator(repo, heads)
         return None
     loc.verify(repo.backup_key)
     if heads is not None:

@@ -216,3 +216,33 @@ def test_cli_vault_move_from_one_vault_to_a_realm_set_and_between_sets(tmp_path:
         assert realms[2].vault.store.get(realm_key(ACCOUNT, loc.slot)) is None  # old set gone
         dev3 = {**base, "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev3")}
         assert _run("snapshots", *nset, env=dev3).exit_code == 0
+
+
+def test_cli_a_deleted_realm_locator_is_a_rollback_on_a_device_that_saw_password_mode(
+        tmp_path: Path) -> None:
+    """The realm-set twin of test_rollback's deleted-locator test: a provider that hides the
+    newest snapshot and deletes ``ext/vault.json`` does not turn the head guard off on a
+    device that saw the repository in password mode (exit 17, nothing restored)."""
+    import json
+
+    src = tmp_path / "chats"
+    src.mkdir()
+    with realm_set(tmp_path, 3, seed=b"cli-gone") as realms:
+        opts = _realm_opts(tmp_path, realms)
+        repo = tmp_path / "repo"
+        dev1 = {"STRONGROOM_REPO": str(repo), "STRONGROOM_KEYRING": "no",
+                "STRONGROOM_PASSWORD": "correct horse",
+                "STRONGROOM_CONFIG_DIR": str(tmp_path / "dev1")}
+        assert _run("init", "--password", *opts, "--threshold", "2", env=dev1).exit_code == 0
+        for i in range(2):
+            (src / "msgstore.db").write_bytes(b"chat %d\n" % i * 300)
+            r = _run("--json", "backup", str(src), *opts, env=dev1)
+            assert r.exit_code == 0, r.output
+        newest = json.loads(r.stdout)["snapshot_id"]
+        (repo / "snapshots" / newest).rename(tmp_path / "hidden")
+        (repo / "ext" / "vault.json").unlink()
+        for args in (("restore", "latest", "--target", str(tmp_path / "out")), ("snapshots",)):
+            r = _run(*args, *opts, env=dev1)
+            assert r.exit_code == 17, (args, r.output)
+            assert "vault locator (ext/vault.json) is gone" in r.stderr
+        assert not (tmp_path / "out").exists()
