@@ -1,6 +1,7 @@
 """The ristretto255 prime-order group, through libsodium (pysodium 0.7.19).
 
-This is the only module that touches libsodium.  Every function takes and
+This is the only module that touches libsodium's group functions (through the
+library pysodium loads, see ``_lib``).  Every function takes and
 returns canonical 32-byte encodings.  Two libsodium behaviours are made safe
 here, because both would otherwise leak into the protocol as crashes or as
 accepted garbage:
@@ -19,7 +20,9 @@ Everything pysodium 0.7.19 lacks is not needed: all calls below exist there.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
+from typing import Any
 
 import pysodium
 
@@ -29,18 +32,83 @@ ELEMENT_SIZE = 32  # Noe / Npk: a serialized ristretto255 element
 SCALAR_SIZE = 32  # Nok / Nsk: a serialized scalar
 IDENTITY = bytes(ELEMENT_SIZE)
 _ZERO_SCALAR = bytes(SCALAR_SIZE)
+_HASH_SIZE = 64  # crypto_core_ristretto255_HASHBYTES, NONREDUCEDSCALARBYTES
 
-# pysodium ships no type information; these are the signatures it implements.
-_is_valid_point: Callable[[bytes], bool] = pysodium.crypto_core_ristretto255_is_valid_point
-_scalarmult: Callable[[bytes, bytes], bytes] = pysodium.crypto_scalarmult_ristretto255
-_scalarmult_base: Callable[[bytes], bytes] = pysodium.crypto_scalarmult_ristretto255_base
-_from_hash: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_from_hash
-_reduce: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_reduce
-_invert: Callable[[bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_invert
-_scalar_add: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_add
-_scalar_sub: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_sub
-_scalar_mul: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_mul
-_add: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_add
+if not pysodium.sodium_version_check(1, 0, 18):  # pysodium's own bound for ristretto255
+    raise ImportError("ristretto255 needs libsodium 1.0.18 or later")
+# The library pysodium loaded, called through a ``ctypes.PyDLL`` handle: the same C
+# functions with the same arguments and checks as pysodium 0.7.19's wrappers, but the
+# interpreter lock stays held for the call (pysodium's ``CDLL`` releases and retakes it
+# around every call, even a 1 µs scalar reduction).  A vault worker thread that released
+# it this way handed it to the event loop or another worker, and waited to get it back,
+# about 10 times per login (docs/vault-operations.md §8, 2026-12-03).  A
+# multiplication takes ~65 µs on the shared development machine.
+_lib = ctypes.PyDLL(pysodium.sodium._name)
+_lib.crypto_core_ristretto255_is_valid_point.restype = ctypes.c_int
+
+
+def _arg(data: bytes, size: int, what: str) -> bytes:
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if len(data) != size:
+        raise ValueError(f"{what} must be {size} bytes")
+    return data
+
+
+def _call(fn: Any, size: int, *args: bytes, checked: bool = True) -> bytes:
+    out = ctypes.create_string_buffer(size)
+    if fn(out, *args) != 0 and checked:
+        raise ValueError("libsodium refused the operation")
+    return out.raw
+
+
+def _is_valid_point(p: bytes) -> bool:
+    return len(p) == ELEMENT_SIZE and _lib.crypto_core_ristretto255_is_valid_point(
+        _arg(p, ELEMENT_SIZE, "point")) == 1
+
+
+def _scalarmult(n: bytes, p: bytes) -> bytes:
+    return _call(_lib.crypto_scalarmult_ristretto255, ELEMENT_SIZE,
+                 _arg(n, SCALAR_SIZE, "scalar"), _arg(p, ELEMENT_SIZE, "point"))
+
+
+def _scalarmult_base(n: bytes) -> bytes:
+    return _call(_lib.crypto_scalarmult_ristretto255_base, ELEMENT_SIZE,
+                 _arg(n, SCALAR_SIZE, "scalar"))
+
+
+def _from_hash(r: bytes) -> bytes:
+    return _call(_lib.crypto_core_ristretto255_from_hash, ELEMENT_SIZE,
+                 _arg(r, _HASH_SIZE, "hash"))
+
+
+def _reduce(s: bytes) -> bytes:  # void in C
+    return _call(_lib.crypto_core_ristretto255_scalar_reduce, SCALAR_SIZE,
+                 _arg(s, _HASH_SIZE, "wide scalar"), checked=False)
+
+
+def _invert(s: bytes) -> bytes:
+    return _call(_lib.crypto_core_ristretto255_scalar_invert, SCALAR_SIZE,
+                 _arg(s, SCALAR_SIZE, "scalar"))
+
+
+def _scalar_op(fn: Any) -> Callable[[bytes, bytes], bytes]:
+    def op(x: bytes, y: bytes) -> bytes:  # void in C
+        return _call(fn, SCALAR_SIZE, _arg(x, SCALAR_SIZE, "scalar"),
+                     _arg(y, SCALAR_SIZE, "scalar"), checked=False)
+    return op
+
+
+_scalar_add = _scalar_op(_lib.crypto_core_ristretto255_scalar_add)
+_scalar_sub = _scalar_op(_lib.crypto_core_ristretto255_scalar_sub)
+_scalar_mul = _scalar_op(_lib.crypto_core_ristretto255_scalar_mul)
+
+
+def _add(p: bytes, q: bytes) -> bytes:
+    return _call(_lib.crypto_core_ristretto255_add, ELEMENT_SIZE,
+                 _arg(p, ELEMENT_SIZE, "point"), _arg(q, ELEMENT_SIZE, "point"))
+
+
 #: The generator (the ristretto255 base point), encoded.  ``scalar_mult_base(k)`` is
 #: ``scalar_mult(k, GENERATOR)`` computed with libsodium's fixed-base tables.
 GENERATOR = _scalarmult_base((1).to_bytes(SCALAR_SIZE, "little"))
