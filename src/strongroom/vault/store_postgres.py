@@ -10,9 +10,9 @@ purpose, and the caller sends no KE2 — an unknown commit counts as a guess.
 
 Round trips.  A ``transact`` costs two round trips to the server, whatever
 it writes, each one query string of several statements (the simple query
-protocol, values bound by psycopg's client-side quoting): ``BEGIN`` + lock +
-read (+ take the session) in the first, every write + ``COMMIT`` in the
-second.  One ``execute`` per round trip costs the vault a fraction of the
+protocol, values quoted client-side; sent and read through libpq by
+:class:`_Wire`): ``BEGIN`` + lock + read (+ take the session) in the first,
+every write + ``COMMIT`` in the second.  One ``execute`` per round trip costs the vault a fraction of the
 CPU that libpq pipeline mode did with one ``execute`` per statement
 (docs/vault-operations.md §8).  The lock and the read stay separate
 statements: under READ COMMITTED a statement's snapshot is taken when it
@@ -121,9 +121,9 @@ class _Wire:
     The same query strings, the same simple query protocol and the same client-side
     quoting as ``psycopg.ClientCursor`` (values become SQL literals: a string by libpq's
     ``PQescapeLiteral``, bytes as a hex ``bytea`` literal, numbers by their Python
-    spelling), without the cursor's per-statement machinery: a login's transaction cost
-    the vault ~230-280 µs of CPU through the cursor and ~105 µs this way, in-process on
-    this machine (docs/vault-operations.md §8, 2026-12-03).  Every result's status is
+    spelling), without the cursor's per-statement machinery: a login start's transaction
+    cost the vault 310-390 µs of CPU through the cursor and 197-274 µs this way
+    (``bench.vault_store_micro``, docs/vault-operations.md §8, 2026-12-03).  Every result's status is
     checked, and a failed one raises psycopg's own error for it (so the caller's
     ``psycopg.Error`` handling is unchanged); a ``COMMIT`` that did not commit raises.
     """
