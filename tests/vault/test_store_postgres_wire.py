@@ -42,6 +42,10 @@ def test_values_come_back_as_sent(pg_server, conforming: str) -> None:  # type: 
         assert wire.row(r, ("b",)) is None  # no row: NULL = NULL is not true
         with pytest.raises(TypeError):
             wire.literal(True)
+        with pytest.raises(psycopg.DataError):
+            wire.run(["SELECT %s"], ["a\x00'; SELECT 1 --"])
+        (r,) = wire.run(["SELECT %s"], ["still usable"])
+        assert wire.row(r, ("t",)) == ("still usable",)
 
 
 def test_a_failed_statement_or_a_commit_that_did_not_commit_raises(pg_server) -> None:  # type: ignore[no-untyped-def]

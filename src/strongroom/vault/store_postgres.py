@@ -148,6 +148,8 @@ class _Wire:
         if isinstance(v, float):
             return b"'" + repr(v).encode() + b"'::float8"
         if isinstance(v, str):
+            if "\x00" in v:  # as psycopg: text cannot hold NUL (nor could the query string)
+                raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
             return bytes(self._escaping.escape_literal(v.encode(self.encoding)))
         raise TypeError(f"cannot send a {type(v).__name__}")
 
