@@ -263,3 +263,38 @@ def test_a_lagging_head_catches_up_in_one_step_only_with_the_record_proof(vault:
         vault.advance_head("alice", 72, b"B" * 32, slot=SLOT)  # ordinary advances: +1 only
     vault.advance_head("alice", 71, b"B" * 32, slot=SLOT)
     assert vault.head("alice", slot=SLOT).counter == 71
+
+
+def test_where_the_lock_is_per_record_an_evaluation_is_one_transaction(
+        vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: the evaluation is computed from the row read under the lock, with no
+    read of its own before the transaction; a share the record does not hold rolls the
+    counted guess back; the count is committed when the answer comes back."""
+    realm, rng = Realm(vault), DetRng(b"t8")
+    reg = _registration(rng)
+    realm.register("alice", SLOT, reg)
+    store = vault.store
+    transactions = []
+    transact = store.transact
+
+    def counted(*args: object, **kw: object) -> object:
+        transactions.append(args[0])
+        return transact(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "transact", counted)
+    if store.locks_per_record:
+        def no_read(_key: str) -> None:
+            raise AssertionError("a separate read before the evaluation's transaction")
+        monkeypatch.setattr(store, "get", no_read)
+    m = _element(rng)
+    ev = realm.evaluate("alice", SLOT, m)
+    assert dleq.verify_proof(B, reg.public_share, [m], [ev.evaluation], ev.proof)
+    assert (ev.attempts_left, len(transactions)) == (9, 1)
+    with pytest.raises(RealmNotRegistered):
+        realm.evaluate("alice", SLOT, m, public_share=_element(rng))
+    with pytest.raises(RealmNotRegistered):
+        realm.evaluate("bob", SLOT, m)
+    monkeypatch.undo()
+    row = vault.store.get(realm_key("alice", SLOT))
+    assert row is not None and row.used == 1
+    assert store.kind == ("postgres" if store.locks_per_record else "sqlite")  # type: ignore[attr-defined]

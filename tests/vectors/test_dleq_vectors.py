@@ -63,3 +63,20 @@ def test_a_fresh_proof_verifies_and_a_cheater_cannot_make_one() -> None:
     other, _ = oprf.derive_key_pair(os.urandom(32), b"realm 2")
     forged = dleq.generate_proof(other, GENERATOR, pk, c, d, r)  # the wrong key, the claimed pk
     assert not dleq.verify_proof(GENERATOR, pk, c, d, forged)
+
+
+def test_the_generator_is_multiplied_by_its_fixed_base_tables_to_the_same_element() -> None:
+    """``A = G`` (every realm proof) takes libsodium's fixed-base multiplication: the same
+    element as the generic one, so the proof is the same; any other ``A`` the generic one."""
+    assert _group.GENERATOR == GENERATOR
+    for _ in range(16):
+        r = _group.random_scalar(os.urandom)
+        assert dleq._times(r, GENERATOR) == _group.scalar_mult(r, GENERATOR)
+    a = _group.scalar_mult_base(_group.random_scalar(os.urandom))  # another base
+    key = _group.random_scalar(os.urandom)
+    b = _group.scalar_mult(key, a)
+    c = [oprf.hash_to_group(os.urandom(16)) for _ in range(2)]
+    d = [oprf.blind_evaluate(key, x) for x in c]
+    proof = dleq.generate_proof(key, a, b, c, d, _group.random_scalar(os.urandom))
+    assert dleq.verify_proof(a, b, c, d, proof)
+    assert not dleq.verify_proof(GENERATOR, b, c, d, proof)

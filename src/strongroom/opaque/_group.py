@@ -41,6 +41,9 @@ _scalar_add: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255
 _scalar_sub: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_sub
 _scalar_mul: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_scalar_mul
 _add: Callable[[bytes, bytes], bytes] = pysodium.crypto_core_ristretto255_add
+#: The generator (the ristretto255 base point), encoded.  ``scalar_mult_base(k)`` is
+#: ``scalar_mult(k, GENERATOR)`` computed with libsodium's fixed-base tables.
+GENERATOR = _scalarmult_base((1).to_bytes(SCALAR_SIZE, "little"))
 
 
 def deserialize_element(data: bytes, what: str = "group element") -> bytes:

@@ -243,15 +243,27 @@ class Realm:
         except ProtocolError as exc:
             raise VaultProtocolError(exc.message) from None
         v = self.vault
+        if v.store.locks_per_record:
+            # One transaction (PostgreSQL: the lock is per record, it holds up no other):
+            # the evaluation is computed from the row read under the lock, so there is no
+            # separate read to repeat; it is returned only after the commit.
+            def fn(cur: RecordRow | None, _s: SessionRow | None) -> Mutation:
+                cur = v._verified(cur)
+                _usable(cur)
+                assert cur is not None
+                # A public share the record does not hold raises here: rolled back, not counted.
+                z, proof = self._evaluated(_pick(self._open_all(cur), public_share), m)
+                c = Counter(State.ACTIVE, cur.used + 1, cur.limit)
+                return Mutation(row=v._row(key, c, cur.generation, cur.sealed),
+                                result=Evaluation(z, proof, c.attempts_left))
+
+            return v.store.transact(key, fn)  # type: ignore[no-any-return]
         for _ in range(3):
             row = v._verified(v.store.get(key))
             _usable(row)
             assert row is not None
-            p = _pick(self._open_all(row), public_share)
             # Computed before the transaction (short lock), returned only after its commit.
-            z = _group.scalar_mult(p.oprf_share, m)
-            proof = dleq.generate_proof(p.oprf_share, _group.scalar_mult_base(_ONE), p.public_share,
-                                        [m], [z], _group.random_scalar(v._rng))
+            z, proof = self._evaluated(_pick(self._open_all(row), public_share), m)
             outcome = v.store.transact(key, self._count_fn(key, row.generation))
             if outcome[0] == "ok":
                 return Evaluation(z, proof, outcome[1])
@@ -260,6 +272,12 @@ class Realm:
             if outcome[0] == "locked":
                 raise AttemptsExhausted()
         raise VaultStoreError("the realm record changed during the evaluation; try again")
+
+    def _evaluated(self, p: RealmRegistration, m: bytes) -> tuple[bytes, bytes]:
+        """``s_i·M`` and its DLEQ proof against ``P_i`` (secret until the guess is committed)."""
+        z = _group.scalar_mult(p.oprf_share, m)
+        return z, dleq.generate_proof(p.oprf_share, _group.GENERATOR, p.public_share, [m], [z],
+                                      _group.random_scalar(self.vault._rng))
 
     def _count_fn(self, key: str, generation: int) -> Any:
         v = self.vault
@@ -376,9 +394,6 @@ class Realm:
             return [RealmRegistration.parse(plain)]
         except ValueError:
             raise VaultProtocolError("the stored realm record is malformed") from None
-
-
-_ONE = (1).to_bytes(32, "little")
 
 
 def _ad(key: str, gen: int) -> bytes:

@@ -14,8 +14,9 @@ among ``account`` (the caller, from :class:`Caller`), ``slot`` (the path's
 the caller, validates the body from its bytes and runs the endpoint, and it
 answers with the endpoint's dict as JSON (``pydantic_core.to_json``, the bytes
 FastAPI would send).  The signature is still FastAPI's to read, so the OpenAPI
-schema is unchanged.  Whatever this path does not take — a content type other
-than ``application/json``, a missing or empty body, a body that is not JSON or
+schema is unchanged.  Whatever this path does not take — a content type FastAPI
+would not parse as JSON (``application/json`` and ``application/*+json`` it does,
+with any parameters, ``charset`` included), a missing or empty body, a body that is not JSON or
 does not validate — goes to FastAPI's own handler, which decides exactly as
 before: every error answer is FastAPI's.  Any other endpoint (a ``Request``
 parameter, an optional body) is FastAPI's entirely.
@@ -29,6 +30,8 @@ the requests served this way (the vault configures none).
 from __future__ import annotations
 
 import asyncio
+import email.message
+import functools
 import inspect
 import json
 from collections.abc import Callable, Coroutine
@@ -60,6 +63,30 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if k == name:
             return v
     return None
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """Whether FastAPI's handler parses a body with this ``Content-Type`` as JSON
+    (``json.loads`` of the bytes, whatever its parameters): ``application/json`` or
+    ``application/*+json``, read as FastAPI reads it (``email.message``).  Without
+    one it does not (``strict_content_type``, FastAPI's default)."""
+    if content_type == _JSON_BYTES:
+        return True
+    if content_type is None:
+        return False
+    return _is_json_type(content_type)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_json_type(content_type: bytes) -> bool:
+    # FastAPI's own test (fastapi/routing.py, get_request_handler), on the header as
+    # Starlette decodes it (latin-1); a pure function of the value, so it is cached.
+    message = email.message.Message()
+    message["content-type"] = content_type.decode("latin-1")
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
 
 
 @dataclass(frozen=True)
@@ -165,7 +192,7 @@ class VaultRoute(APIRoute):
             if model is not None:
                 # Parsed before anything else, as FastAPI does (malformed JSON is 400 even
                 # without a token), and with the same parser (json.loads of the bytes).
-                if not raw or _header(headers, b"content-type") != _JSON_BYTES:
+                if not raw or not _is_json(_header(headers, b"content-type")):
                     return _FALLBACK
                 try:
                     body = json.loads(raw)
