@@ -23,3 +23,20 @@ def test_allocations_still_work_after_the_change() -> None:
     for b in bufs:
         b[-1] = 7
     assert [b[-1] for b in bufs] == [7] * len(bufs)
+
+
+def test_collect_less_freezes_what_is_loaded_and_collects_young_objects_less_often() -> None:
+    import gc
+
+    old = gc.get_threshold()
+    try:
+        allocator.collect_less()
+        assert gc.get_threshold() == (allocator.GC_THRESHOLD, *old[1:])
+        assert gc.get_freeze_count() > 0
+        cycle: list[object] = []
+        cycle.append(cycle)  # a cycle made afterwards is still collected
+        del cycle
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*old)

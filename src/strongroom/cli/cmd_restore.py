@@ -8,7 +8,7 @@ from ..errors import DataDamaged, UsageError
 from ..repo.subset import Subset
 from ..repo.target import DEFAULT_OVERWRITE, OVERWRITE_MODES
 from ..results import RestoreSummary
-from .allocator import keep_freed_memory
+from .allocator import collect_less, keep_freed_memory
 from .context import AppContext
 from .errors import say
 from .filters import filter_options, snapshot_filter
@@ -97,6 +97,7 @@ def command(app: AppContext, snapshot: str, target: str, include: tuple[str, ...
                          hint="restore the chat, then the other paths")
     Subset.of(subpath, include, exclude)  # bad paths and patterns: exit 2 before the key prompt
     keep_freed_memory()  # frames and ranged reads: far fewer page faults
+    collect_less()  # young collections held the GIL while the index loads
     repository = app.open_repository()
     snapshot = repository.find_snapshot(ref, snapshot_filter(app)).id + colon + subpath
     if chat is not None:

@@ -44,6 +44,7 @@ from .pack import BlobLocation, open_frame, pack_cipher, pack_name
 from .sealed import INDEX_MAX, SNAPSHOT_MAX, fetch_capped, named_objects
 
 if TYPE_CHECKING:
+    from ..crypto.aead import ObjectCipher
     from ..results import (
         BackupSummary,
         CheckReport,
@@ -58,6 +59,10 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 IndexPacks = tuple[bytes, PackInfo, list[tuple[bytes, BlobLocation]]]
 Rng = Callable[[int], bytes]
+
+
+#: Pack ciphers :meth:`Engine.fetch_frames` keeps, at most.
+_CIPHERS_MAX = 256
 
 
 class LastFrame:
@@ -82,6 +87,10 @@ class Engine:
         self.repo_id_hex = config.repo_id.hex()
         self._blob_key = key.derive(labels.BLOB_ID)
         self._index: Index | None = None
+        #: Frame ciphers of packs read lately (one HKDF per pack, not per ranged
+        #: read: a restore reads a 4 MiB pack in two or more spans), at most
+        #: ``_CIPHERS_MAX``; any thread may add one.
+        self._ciphers: dict[tuple[bytes, bytes], ObjectCipher] = {}
         #: This process's monotonic clock: lock refresh and staleness (spec §9) use it,
         #: never a wall clock, so another device's clock cannot make a lock look stale.
         self.monotonic: Clock = time.monotonic
@@ -123,6 +132,7 @@ class Engine:
     def close(self) -> None:
         """Forget cached state; the backend belongs to the caller."""
         self._index = None
+        self._ciphers = {}
 
     # -- ids, index, blobs -------------------------------------------------------------
     def concurrency(self) -> int:
@@ -247,7 +257,11 @@ class Engine:
         except ObjectNotFound:
             return [DataDamaged(f"{name} is missing") for _ in locs]
         out: list[bytes | DataDamaged] = []
-        cipher = pack_cipher(self.key, info.salt)
+        cipher = self._ciphers.get((pack_id, info.salt))  # by salt too: what the key is derived from
+        if cipher is None:
+            if len(self._ciphers) >= _CIPHERS_MAX:
+                self._ciphers.clear()
+            cipher = self._ciphers[pack_id, info.salt] = pack_cipher(self.key, info.salt)
         for loc in locs:
             lo = loc.frame_offset - start
             try:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate, chain
 from operator import itemgetter
+from typing import NamedTuple
 
 from ..crypto import labels
 from ..crypto.keys import BackupKey
@@ -37,6 +38,21 @@ _U32 = struct.Struct(">I")
 #: Writers start a new index object before the plaintext passes this (spec §6), well
 #: under the read cap ``INDEX_MAX`` even after padding.
 INDEX_OBJECT_TARGET = 16 * 1024 * 1024
+
+
+class TableView(NamedTuple):
+    """:meth:`BlobTable.lookup`: blob ``i`` is ``ids[32*i:32*i+32]`` (sorted), its
+    record (``BlobTable._REC``) at ``recs[size*i:]``; ids whose first two bytes are
+    ``b`` are blobs ``off[b]`` to ``off[b+1]``; a record whose pack number is
+    ``gone`` is deleted.  ``short`` unpacks four fields of a record: pack number,
+    frame offset, offset in the frame, blob length."""
+
+    ids: bytearray
+    off: array[int]
+    recs: bytearray
+    size: int
+    gone: int
+    short: struct.Struct
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +124,8 @@ class BlobTable:
     """
 
     _REC = struct.Struct("<IBBIIIII")
+    #: Pack number, frame offset, offset in frame, length: the fields restore plans with.
+    _SHORT = struct.Struct("<I2xI8xII")
     _GONE = 0xFFFFFFFF
     _MIN_MERGE = 1024
     #: Blob id + record, as held (the same bytes as the id followed by ``_REC``).
@@ -245,6 +263,20 @@ class BlobTable:
             fields = unpack_from(recs, pos // 32 * size)
             add(None if fields[0] == gone else fields)
         return out
+
+    def lookup(self) -> TableView:
+        """The sorted buffers, for a loop that looks up many ids itself (restore's
+        plan: one search and one unpack per chunk, no call and no tuple of all
+        fields per chunk).  Valid until the table changes."""
+        if self._bulk or self._pending:
+            self._merge()
+        if not self._off:
+            self._off = array("I", bytes(4 * 65537))
+        return TableView(self._ids, self._off, self._recs, self._REC.size, self._GONE, self._SHORT)
+
+    def record_at(self, number: int) -> tuple[int, ...]:
+        """The record of blob ``number`` of :meth:`lookup` (the fields :meth:`record` gives)."""
+        return self._REC.unpack_from(self._recs, number * self._REC.size)
 
     def pack_id(self, number: int) -> bytes:
         """The pack id behind a pack number of :meth:`record`."""

@@ -8,11 +8,15 @@ import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from strongroom.repo.restore import FileSink
 from strongroom.repo.target import BLOCK, data_runs
+
+if TYPE_CHECKING:
+    from strongroom import Repository
 
 
 @pytest.fixture
@@ -144,3 +148,95 @@ def test_restore_writes_large_pieces_from_their_frames_and_copies_small_ones(
     for p in src.iterdir():
         assert (root / p.name).read_bytes() == p.read_bytes()
     assert set(seen) == {"memoryview", "bytes"}, set(seen)
+
+
+def _files_backed_up(tmp_path: Path, n: int = 60) -> tuple[Repository, Path]:
+    from repo_helpers import Clock, Rng, SpyBackend
+
+    from strongroom import BackupKey, Repository
+
+    rnd = random.Random(5)
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(n):
+        (src / "d" / f"s{i:03d}.txt").write_bytes(rnd.randbytes(rnd.randrange(1, 5000)))
+        os.chmod(src / "d" / f"s{i:03d}.txt", 0o600 if i % 2 else 0o644)
+    (src / "empty").write_bytes(b"")
+    (src / "big.bin").write_bytes(rnd.randbytes(3 * 1024 * 1024))
+    repo = Repository.create(SpyBackend(), BackupKey.from_bytes(bytes(range(32))),
+                             clock=Clock(), rng=Rng(7))
+    repo.backup([src])
+    return repo, src
+
+
+def _same_files(src: Path, root: Path) -> None:
+    for p in src.rglob("*"):
+        q = root / p.relative_to(src)
+        if p.is_file():
+            assert q.read_bytes() == p.read_bytes(), q
+            sp, sq = p.stat(), q.stat()
+            assert (sq.st_mode & 0o7777, sq.st_mtime_ns) == (sp.st_mode & 0o7777, sp.st_mtime_ns), q
+    assert not [q for q in root.rglob("*") if q.name.startswith(".strongroom-")]
+
+
+def test_small_files_are_finished_and_renamed_by_the_writer_after_their_last_write(
+        tmp_path: Path) -> None:
+    # A small file's writes, its length, mode and mtime, and its rename into place
+    # are one writer task, in that order: the caller's thread does none of it.
+    from repo_helpers import restored_root
+
+    repo, src = _files_backed_up(tmp_path)
+    finished_by: dict[str, str] = {}
+    lock = threading.Lock()
+
+    class Recording(FileSink):
+        def finish(self, size: int, mode: int, mtime_ns: int) -> None:
+            super().finish(size, mode, mtime_ns)
+            with lock:
+                finished_by[self._name] = threading.current_thread().name
+
+    repo._engine._test_only_open_for_write = Recording
+    out = tmp_path / "out"
+    summary = repo.restore("latest", out)
+    root = restored_root(out, src)
+    _same_files(src, root)
+    assert summary.files == 62
+    assert len(finished_by) == 62
+    writers = [t for t in finished_by.values() if t.startswith("strongroom-write")]
+    assert len(writers) >= 61, finished_by  # every small and empty file; the big one may be either
+
+
+def test_a_file_whose_finish_fails_in_a_writer_is_a_local_write_error_and_removed(
+        tmp_path: Path) -> None:
+    import errno
+
+    from repo_helpers import restored_root
+
+    from strongroom.errors import LocalWriteError
+
+    repo, src = _files_backed_up(tmp_path)
+    calls = [0]
+    lock = threading.Lock()
+
+    class FailingFifth(FileSink):
+        def finish(self, size: int, mode: int, mtime_ns: int) -> None:
+            with lock:
+                calls[0] += 1
+                fail = calls[0] == 5
+            if fail:
+                super().close()
+                raise OSError(errno.EDQUOT, "Disk quota exceeded")
+            super().finish(size, mode, mtime_ns)
+
+    repo._engine._test_only_open_for_write = FailingFifth
+    out = tmp_path / "out"
+    with pytest.raises(LocalWriteError) as exc:
+        repo.restore("latest", out)
+    assert exc.value.exit_code == 16 and "quota" in exc.value.message
+    root = restored_root(out, src)
+    # No temporary file is left, and every file that carries its name is complete.
+    assert not [q for q in out.rglob("*") if q.name.startswith(".strongroom-")]
+    placed = [q for q in root.rglob("*") if q.is_file()]
+    assert len(placed) < 62
+    for q in placed:
+        assert q.read_bytes() == (src / q.relative_to(root)).read_bytes(), q

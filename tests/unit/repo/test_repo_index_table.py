@@ -290,3 +290,35 @@ def test_loading_holds_every_entry_flat_until_the_table_is_read(
     assert table.records(ids) == [table.record(b) for b in ids]
     with pytest.raises(ValueError):
         table.add_raw(pack_ids, [(0, b"short", *_fields(_loc(rnd)))] * 1100)
+
+
+def test_lookup_finds_what_records_finds(small_merges: None) -> None:
+    # Restore's plan searches the buffers of ``lookup`` itself; it must agree with
+    # ``records`` for stored, pending (merged by lookup), deleted and absent ids.
+    rnd = random.Random(SEED + 1)
+    table = BlobTable()
+    ids = [rnd.randbytes(32) for _ in range(300)]
+    for bid in ids[:200]:
+        table[bid] = (rnd.choice([b"a" * 16, b"b" * 16]), _loc(rnd))
+    table.compact()
+    for bid in ids[200:250]:  # pending, not merged yet
+        table[bid] = (b"c" * 16, _loc(rnd))
+    for bid in ids[:20]:
+        del table[bid]
+    ids.append(ids[30][:31] + bytes([ids[30][31] ^ 1]))  # a near miss
+    expected = table.records(ids)
+    view = table.lookup()
+    found = []
+    for bid in ids:
+        b = bid[0] << 8 | bid[1]
+        lo, hi = view.off[b] * 32, view.off[b + 1] * 32
+        at = view.ids.find(bid, lo, hi)
+        while at > 0 and at % 32:
+            at = view.ids.find(bid, at + 1, hi)
+        rec = None if at < 0 else table.record_at(at // 32)
+        if rec is not None:
+            assert view.short.unpack_from(view.recs, at // 32 * view.size) == (
+                rec[0], rec[3], rec[6], rec[7])
+        found.append(None if rec is None or rec[0] == view.gone else rec)
+    assert found == expected
+    assert sum(r is None for r in found) == 20 + 50 + 1  # deleted, never added, near miss
