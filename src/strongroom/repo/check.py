@@ -7,9 +7,10 @@ snapshots x files: a file-list segment already found clean in an earlier
 snapshot is not read again (unchanged runs of files give the same segments),
 a record found clean (its kind, path, link target and chunk ids) is neither
 decoded nor looked up again, and a large file (a database) is compared with
-its last clean version, so only the chunk ids that changed are looked up.  With ``read_data``: every pack is downloaded,
-its header decrypted and compared with the index, every frame decrypted and
-every blob re-hashed against its id.
+its last clean version, so only the chunk ids that changed are looked up.
+With ``read_data``: every pack is downloaded, its header decrypted and
+compared with the index, every frame decrypted and every blob re-hashed
+against its id.
 """
 
 from __future__ import annotations
@@ -357,7 +358,7 @@ class CheckRun:
                 raise
             # A record went on into a segment skipped above: read the whole stream.
             for entry in self.engine.entries(doc):
-                self._check_entry(entry, name, index)
+                self._check_decoded(entry, name, index)
 
     def _check_group(self, group: list[bytes], name: str, index: Index) -> None:
         if group:
@@ -366,7 +367,7 @@ class CheckRun:
             segments = (group.pop() for _ in range(len(group)))
             group.reverse()
             for entry in read_records(segments, name):
-                self._check_entry(entry, name, index)
+                self._check_decoded(entry, name, index)
 
     def _check_records(self, data: bytes, spans: list[tuple[int, int, int, int]],
                        snap: str, index: Index) -> bool:
@@ -392,6 +393,22 @@ class CheckRun:
                     if ok:
                         seen.add(key)
                 clean = clean and ok
+        return clean
+
+    def _check_decoded(self, entry: Entry, snap: str, index: Index) -> bool:
+        """:meth:`_check_entry` of a record decoded from a stream of segments (records
+        that span segments, and the ones sharing their segments), with the same skip
+        of records found clean before: the key is made from the record encoded again,
+        the same bytes as stored."""
+        if entry.kind == KIND_FILE and len(entry.chunks) >= BIG_FILE_CHUNKS:
+            return self._check_entry(entry, snap, index)
+        key = hashlib.blake2b(entry.encode_head()[RECORD_TAIL:] + entry.chunks.raw,
+                              digest_size=16, person=_KEY_PERSON[entry.kind]).digest()
+        if key in self._clean_records:
+            return True
+        clean = self._check_entry(entry, snap, index)
+        if clean:
+            self._clean_records.add(key)
         return clean
 
     def _check_entry(self, entry: Entry, snap: str, index: Index) -> bool:

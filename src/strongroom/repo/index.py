@@ -291,8 +291,8 @@ class BlobTable:
         A list of entries inside :meth:`loading` (an index object being
         loaded), or outside it one as large as a merge, is held, with the next
         lists, until the table is read (inside :meth:`loading`; outside, until
-        ``_BULK_MAX`` or as many as stored are held): 58 bytes per entry in 256 flat buffers by the id's first byte,
-        no object per entry.  Then the buffers are built anew one first byte at
+        ``_BULK_MAX`` or as many as stored are held): 58 bytes per entry in 256
+        flat buffers by the id's first byte, no object per entry.  Then the buffers are built anew one first byte at
         a time (:meth:`_build`), or, for fewer than stored, merged in place,
         instead of one lookup and one dict entry per blob and a merge every
         sixteenth.

@@ -329,3 +329,36 @@ def test_a_file_record_is_not_taken_for_a_clean_directory_record(repo: Repositor
     assert not run._check_records(data, spans, "snapshots/x", index)
     assert run.bad_objects == {"snapshots/x": "refers to data that is in no index"}
     assert dict(run.affected) == {"snapshots/x": {"a/b": None}}
+
+
+def test_check_skips_clean_records_read_with_a_record_spanning_segments(
+        db_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Segments cut at 4 KiB: the database's chunk list spans several, so every segment is
+    # read as part of one stream, and the small files' records with it.
+    monkeypatch.setattr(manifest, "SEGMENT_MAX", 4096)
+    monkeypatch.setattr(check_mod, "BIG_FILE_CHUNKS", 16)
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "a.db", rows=20_000)
+    for i in range(20):
+        (src / f"b{i:02d}.txt").write_text(f"note {i}\n")
+    for day in range(3):
+        if day:
+            _change_pages(src / "a.db", seed=day)
+        db_repo.backup([src])
+    eng = db_repo._engine
+    docs = eng.snapshot_docs()
+    assert all(len(d.segments) >= 3 for d in docs)
+    checked: list[str] = []
+    real = check_mod.CheckRun._check_file
+
+    def counted(self, snap, path, chunks, index):  # type: ignore[no-untyped-def]
+        checked.append(path)
+        return real(self, snap, path, chunks, index)
+
+    monkeypatch.setattr(check_mod.CheckRun, "_check_file", counted)
+    eng._index = None
+    assert db_repo.check().ok
+    notes = [p for p in checked if p.endswith(".txt")]
+    assert len(notes) == len(set(notes)) == 20  # each once, not once per snapshot
+    assert sum(p.endswith("a.db") for p in checked) == 3  # the database: each day's version
