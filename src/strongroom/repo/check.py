@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import TYPE_CHECKING, cast
 
 from ..cancel import NEVER, Cancel, adopt, current
@@ -114,16 +114,20 @@ def verify_pack(engine: Engine, pid: bytes, blobs: list[bytes]) -> _Verdict:
     except (DataDamaged, ObjectNotFound) as exc:
         return _Verdict([exc.message], True, [])
     verdict = _Verdict([], False, [])
-    # The index's view in the header's form, (blob id, location fields), built by C calls
-    # (no bytecode per blob): in the common case the two agree as sets, one comparison.
+    # The index's view in the header's form, (blob id, location fields), made by C calls
+    # and compared with the header's entries sorted by id (no bytecode per blob; ``blobs``
+    # come in id order, and a pack indexed during this run, whose may not, just takes the
+    # per-blob path): with as many entries as indexed blobs, all equal means every
+    # header entry equals its blob's index entry.  Nothing is held per blob meanwhile.
     records = index.blobs.records(blobs)
     todo: list[tuple[bytes, int, int, int, int, int, int, int]]
-    if None not in records and set(entries) == set(map(
-            tuple.__add__, zip(blobs), map(_LOCATION, cast("list[tuple[int, ...]]", records)))):
+    if (len(entries) == len(blobs) and None not in records
+            and all(map(eq, sorted(entries), map(tuple.__add__, zip(blobs), map(
+                _LOCATION, cast("list[tuple[int, ...]]", records)))))):
         todo = entries
     else:
         todo = _agreeing(entries, blobs, records, verdict)
-    del entries
+    del entries, records  # not held while the frames are opened
     salt = index.packs[pid].salt
     cipher = pack_cipher(engine.key, salt)
     blob_id = engine.blob_id
