@@ -225,3 +225,33 @@ def test_scale_rejects_bad_arguments(tmp_path: Path) -> None:
 
     assert scale.main(["--cases", "nope", "--workdir", str(tmp_path)]) == UsageError.exit_code
     assert scale.main(["--reps", "0", "--workdir", str(tmp_path)]) == UsageError.exit_code
+
+
+def test_check_pairs_refuses_a_directory_without_kept_repositories(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import check_pairs
+
+    (tmp_path / "repos" / "strongroom").mkdir(parents=True)
+    code = check_pairs.main([str(tmp_path), "--trees", str(REPO_ROOT / "src"), "--reps", "1"])
+    assert code == UsageError.exit_code
+    assert "missing: strongroom-fresh" in capsys.readouterr().err
+
+
+@pytest.mark.bench
+def test_check_pairs_checks_kept_repositories_with_each_tree(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import check_pairs, scale
+
+    work = tmp_path / "w"
+    assert scale.main(["--cases", "days", "--days-mb", "3", "--days", "2", "--reps", "1",
+                       "--tools", "strongroom", "--keep", "--workdir", str(work),
+                       "--out", str(tmp_path / "s.json")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "pairs.json"
+    src = str(REPO_ROOT / "src")
+    assert check_pairs.main([str(work / "days"), "--trees", src, "--reps", "2",
+                             "--out", str(out)]) == 0
+    raw = json.loads(out.read_text())["raw_wall_cpu"][src]
+    assert {r: len(v) for r, v in raw.items()} == {"strongroom": 2, "strongroom-fresh": 2}
+    assert all(wall > 0 and cpu > 0 for v in raw.values() for wall, cpu in v)
+    assert "x" in capsys.readouterr().out

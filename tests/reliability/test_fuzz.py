@@ -43,7 +43,14 @@ from strongroom.errors import (
 )
 from strongroom.repo.config import parse_config
 from strongroom.repo.index import INDEX_MAGIC, decode_index, read_index
-from strongroom.repo.manifest import SNAPSHOT_MAGIC, decode_records, open_snapshot, read_records
+from strongroom.repo.manifest import (
+    SNAPSHOT_MAGIC,
+    decode_record,
+    decode_records,
+    open_snapshot,
+    read_records,
+    record_spans,
+)
 from strongroom.repo.pack import PACK_MAGIC, decode_header, parse_header
 from strongroom.repo.sealed import seal_object
 from strongroom.storage.memory import MemoryBackend
@@ -257,6 +264,18 @@ def test_file_list_segment_parser(data: bytes) -> None:
     _count("file list")
     try:
         list(decode_records(data, "snapshots/x"))
+    except FormatError:
+        pass
+
+
+@_fuzz()
+@given(st.binary(max_size=3000))
+def test_file_list_segment_parser_of_check(data: bytes) -> None:
+    # check reads a segment's fixed fields first, then decodes only records it has not seen.
+    _count("file list spans")
+    try:
+        for pos, _length, _kind, _nc in record_spans(data, "snapshots/x"):
+            decode_record(data, pos, "snapshots/x")
     except FormatError:
         pass
 

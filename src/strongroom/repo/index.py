@@ -320,11 +320,11 @@ class BlobTable:
         indexes ``packs``: pack ids, or numbers from :meth:`record`), keeping the
         location of any blob already known.  No object is built per blob.
 
-        A list of entries as large as a merge (an index object being loaded) is
-        held, with the next lists, until the table is read (inside
-        :meth:`loading`; outside, until ``_BULK_MAX`` or as many as stored are
-        held): 58 bytes per entry in 256 flat buffers by the id's first byte,
-        no object per entry.  Then the buffers are built anew one first byte at
+        A list of entries inside :meth:`loading` (an index object being
+        loaded), or outside it one as large as a merge, is held, with the next
+        lists, until the table is read (inside :meth:`loading`; outside, until
+        ``_BULK_MAX`` or as many as stored are held): 58 bytes per entry in 256
+        flat buffers by the id's first byte, no object per entry.  Then the buffers are built anew one first byte at
         a time (:meth:`_build`), or, for fewer than stored, merged in place,
         instead of one lookup and one dict entry per blob and a merge every
         sixteenth.
@@ -332,8 +332,11 @@ class BlobTable:
         rec = self._REC
         nos = [p if isinstance(p, int) else self._pack_number(p) for p in packs]
         pending = self._pending
-        if isinstance(entries, list) and (
-                self._bulk_n or len(entries) >= max(self._MIN_MERGE, self._n >> 4)):
+        # Inside ``loading`` every index object is held, however small: a small one
+        # first (a daily backup's, in name order) took the lookup path and made the
+        # next ones merge into the buffers in place, several times per load.
+        if isinstance(entries, list) and (self._loading or self._bulk_n
+                                          or len(entries) >= max(self._MIN_MERGE, self._n >> 4)):
             pack = self._ITEM.pack
             if set(map(len, map(_ENTRY_ID, entries))) - {32}:  # "32s" would pad or cut
                 raise ValueError("a blob id is 32 bytes")

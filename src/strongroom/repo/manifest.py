@@ -188,6 +188,43 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
         raise FormatError(f"{what}: truncated manifest record")
 
 
+#: Offset in a record of its three lengths (path, link target, chunk count): the bytes
+#: from here to the record's end are all of it that ``check`` depends on (spec §12);
+#: before it are the kind and the file's attributes (mode, times, size, inode).
+RECORD_TAIL = _REC.size - 8
+
+
+def record_spans(data: bytes, what: str) -> list[tuple[int, int, int, int]]:
+    """(offset, length, kind, chunk count) of each record of a stream held whole in
+    ``data``, read from the fixed fields alone: no path or chunk list is decoded.
+    ``FormatError`` if a record's kind or path length is bad, or ``data`` does not
+    end where a record ends (a record continuing into the next segment)."""
+    spans: list[tuple[int, int, int, int]] = []
+    add, unpack_from, size = spans.append, _REC.unpack_from, _REC.size
+    pos, end = 0, len(data)
+    while pos < end:
+        if end - pos < size:
+            raise FormatError(f"{what}: truncated manifest record")
+        head = unpack_from(data, pos)
+        length = _checked_length(head, what)
+        if pos + length > end:
+            raise FormatError(f"{what}: truncated manifest record")
+        add((pos, length, head[0], head[8]))
+        pos += length
+    return spans
+
+
+def decode_record(data: bytes, pos: int, what: str) -> Entry:
+    """The record at ``pos`` of ``data`` (an offset :func:`record_spans` gave), with every
+    check :func:`read_records` makes; ``FormatError`` on anything malformed."""
+    if len(data) - pos < _REC.size:
+        raise FormatError(f"{what}: truncated manifest record")
+    head = _REC.unpack_from(data, pos)
+    if pos + _checked_length(head, what) > len(data):
+        raise FormatError(f"{what}: truncated manifest record")
+    return _decode_one(data, pos + _REC.size, head, what)
+
+
 def _record_length(head: bytes, what: str) -> int | None:
     """Total length of the record starting with ``head``, or None if ``head`` is short."""
     return _checked_length(_REC.unpack_from(head), what) if len(head) >= _REC.size else None

@@ -197,3 +197,36 @@ def test_backup_still_works_when_the_parent_is_damaged(repo: Repository, backend
     assert again.files_unchanged == 0 and again.files == 6 and again.warnings == []
     repo.restore(again.snapshot_id, tmp_path / "out")
     assert tree_state(restored_root(tmp_path / "out", tree)) == tree_state(tree)
+
+
+def test_an_index_that_moves_a_blob_inside_its_frame_is_named(
+        repo: Repository, backend: SpyBackend, key, tree: Path) -> None:
+    # The index agrees with the pack header on every blob but one, whose offset inside its
+    # frame it gives wrong: check --read-data names that pack and the file using the blob.
+    import dataclasses
+
+    from strongroom.repo.index import write_index
+    from strongroom.repo.pack import pack_name
+
+    _setup(repo, tree)
+    eng = repo._engine
+    doc = eng.find_doc("latest")
+    entry = next(e for e in eng.entries(doc) if e.path.endswith("chats/notes.txt"))
+    victim = entry.chunks[0]
+    pid = eng.index().blobs[victim][0]
+    packs = []
+    for p, info in eng.index().packs.items():
+        locs = [(bid, loc) for bid, (q, loc) in eng.index().blobs.items() if q == p]
+        if p == pid:
+            locs = [(bid, dataclasses.replace(loc, inner=loc.inner + 1, length=loc.length - 1)
+                     if bid == victim else loc) for bid, loc in locs]
+        packs.append((p, info, locs))
+    for name in list(backend.inner.list("index/")):
+        backend.inner.delete(name)
+    write_index(backend.inner.put, eng.key, packs, eng.rng, eng.config.padded)
+    report = Repository.open(backend, key).check(read_data=True)
+    bad = {p.object: p for p in report.problems}
+    name = pack_name(pid)
+    assert list(bad) == [name], report.problems
+    assert "header and index disagree about blob" in bad[name].what
+    assert any(f.endswith("chats/notes.txt") for f in bad[name].files)

@@ -20,7 +20,10 @@ from strongroom.repo.manifest import (
     ChunkIds,
     Entry,
     SegmentWriter,
+    decode_record,
+    decode_records,
     read_records,
+    record_spans,
 )
 
 
@@ -112,6 +115,50 @@ def test_any_cutting_of_the_stream_decodes_the_same(counts: list[int], cuts: lis
         pos += c
     pieces.append(stream[pos:])
     _same(list(read_records(pieces, "s")), entries)
+
+
+def _parsed(parse, data: bytes) -> list[tuple[object, ...]] | str:  # type: ignore[no-untyped-def]
+    try:
+        return [(e.kind, e.path, e.mode, e.mtime_ns, e.size, e.inode, e.ctime_ns, e.link,
+                 e.chunks.raw) for e in parse(data)]
+    except FormatError:  # (with two faults, the two may name different ones first)
+        return "FormatError"
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(counts=st.lists(st.integers(0, 3), min_size=1, max_size=6),
+       at=st.integers(0, 10**6), value=st.integers(0, 255), cut=st.booleans())
+def test_check_s_record_parser_agrees_with_the_stream_parser(
+        counts: list[int], at: int, value: int, cut: bool) -> None:
+    # check reads a segment's fixed fields (record_spans) and decodes a record only when it
+    # has not seen it (decode_record): the pair must accept and refuse what read_records does.
+    entries = [Entry(KIND_FILE if n else KIND_DIR, f"d/f{i}", 0o100644, i, n,
+                     chunks=ChunkIds.of(_ids(n, i))) for i, n in enumerate(counts)]
+    data = bytearray(b"".join(e.encode() for e in entries))
+    at %= len(data)
+    if cut:
+        del data[at:]
+    else:
+        data[at] = value
+    stream = bytes(data)
+    both = _parsed(lambda d: [decode_record(d, s[0], "s") for s in record_spans(d, "s")], stream)
+    assert both == _parsed(lambda d: list(decode_records(d, "s")), stream)
+
+
+def test_record_spans_name_each_record_and_refuse_a_cut_one() -> None:
+    entries = [Entry(KIND_DIR, "d", 0o40755, 1),
+               Entry(KIND_FILE, "d/a", 0o100644, 2, 10, chunks=ChunkIds.of(_ids(3, 1)))]
+    recs = [e.encode() for e in entries]
+    data = b"".join(recs)
+    assert record_spans(data, "s") == [(0, len(recs[0]), KIND_DIR, 0),
+                                       (len(recs[0]), len(recs[1]), KIND_FILE, 3)]
+    for end in (len(data) - 1, len(recs[0]) + 10):
+        with pytest.raises(FormatError, match="snapshots/x: truncated manifest record"):
+            record_spans(data[:end], "snapshots/x")
+    with pytest.raises(FormatError, match="truncated"):
+        decode_record(data[:-1], len(recs[0]), "snapshots/x")
+    with pytest.raises(FormatError, match="bad manifest record"):
+        record_spans(b"\x07" + data[1:], "snapshots/x")
 
 
 def test_backup_of_a_file_whose_id_list_spans_segments(

@@ -9,9 +9,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from repo_helpers import Clock, Rng, SpyBackend, make_db, restored_root
 
 from strongroom import BackupKey, Repository
+from strongroom.progress import NullProgress
 from strongroom.repo import check as check_mod
 from strongroom.repo import manifest
 from strongroom.repo import restore as restore_mod
@@ -155,6 +158,26 @@ def test_changed_chunk_ids_are_found_by_position() -> None:
     got = check_mod._changed(b"".join(new), b"".join(old))
     assert got == [new[i] for i in (0, 5, 6, 7, 1999, 2999, 3000, 3001, 3002)]
     assert check_mod._changed(b"".join(old), b"".join(old)) == []
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(n=st.integers(0, 5000), extra=st.integers(-40, 40),
+       edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 31), st.integers(1, 255)),
+                      max_size=60))
+def test_changed_ids_agree_with_an_id_by_id_comparison(
+        n: int, extra: int, edits: list[tuple[int, int, int]]) -> None:
+    # Edits of single bytes too (an XOR with zero bytes inside one id), across block ends.
+    rnd = random.Random(n)
+    old = rnd.randbytes(manifest.ID_SIZE * n)
+    new = bytearray(old[: manifest.ID_SIZE * max(0, n + min(extra, 0))])
+    new += rnd.randbytes(manifest.ID_SIZE * max(0, extra))
+    for at, byte, flip in edits:
+        if new:
+            new[at % (len(new) // manifest.ID_SIZE) * manifest.ID_SIZE + byte] ^= flip
+    ids = [bytes(new[i : i + manifest.ID_SIZE]) for i in range(0, len(new), manifest.ID_SIZE)]
+    want = [c for i, c in enumerate(ids)
+            if i >= n or c != old[i * manifest.ID_SIZE : (i + 1) * manifest.ID_SIZE]]
+    assert check_mod._changed(bytes(new), old) == want
 
 
 def test_check_names_every_path_of_damaged_content_seen_twice(
@@ -306,3 +329,115 @@ def test_each_pack_s_cipher_is_derived_once_for_its_spans(
     assert len(data_reads) > len(packs)  # some pack was read in more than one span
     # (The file list's pack is read through fetch_frame, which derives its own.)
     assert derived and len(derived) == len(set(derived)) <= len(packs)
+
+
+def _daily_tree(repo: Repository, tmp_path: Path, days: int) -> Path:
+    """Backed up ``days`` times; one file changes every day, so every day's file list is
+    a new segment while the other records stay as they were (or only their times change)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i:02d}.txt").write_text(f"file {i}\n" * (i + 1))
+    for day in range(days):
+        (src / "diary.txt").write_text(f"day {day}\n")
+        if day == 2:  # times and mode only: the same path and chunk ids
+            (src / "f07.txt").touch()
+            (src / "f08.txt").chmod(0o600)
+        repo.backup([src])
+    return src
+
+
+def test_check_decodes_each_distinct_record_once(
+        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _daily_tree(repo, tmp_path, days=4)
+    eng = repo._engine
+    docs = eng.snapshot_docs()
+    assert len({s for d in docs for s in d.segments}) == 4  # no segment is shared
+    listed = [e for d in docs for e in eng.entries(d)]
+    # What a record's check depends on: kind, path, link target, chunk ids.
+    distinct = {(e.kind, e.path, e.link, e.chunks.raw) for e in listed}
+    assert len(distinct) < len(listed) - 100
+    decoded: list[str] = []
+    real = check_mod.decode_record
+
+    def counted(data: bytes, pos: int, what: str) -> manifest.Entry:
+        entry = real(data, pos, what)
+        decoded.append(entry.path)
+        return entry
+
+    monkeypatch.setattr(check_mod, "decode_record", counted)
+    eng._index = None
+    assert repo.check(read_data=True).ok
+    assert len(decoded) == len(distinct)
+
+
+def test_check_names_every_snapshot_whose_unchanged_file_lost_its_data(
+        repo: Repository, backend: SpyBackend, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keep.bin").write_bytes(random.Random(5).randbytes(20_000))
+    (src / "diary.txt").write_text("day 0\n")
+    repo.backup([src], chats=False)  # (an empty chat catalogue would be day 0's blob too)
+    first = {n for n in backend.inner.list("") if n.startswith(("data/", "index/"))}
+    for day in (1, 2, 3):
+        (src / "diary.txt").write_text(f"day {day}\n")
+        repo.backup([src], chats=False)
+    for name in first:  # day 0's packs and their index: keep.bin's data is in no index
+        backend.inner.delete(name)
+    repo._engine._index = None
+    report = repo.check()
+    docs = repo._engine.snapshot_docs()
+    named = {p.object for p in report.problems}
+    # A record that was not clean is checked again in each later snapshot (each is named).
+    assert {f"snapshots/{d.id}" for d in docs} <= named
+    later = [p for p in report.problems if p.object in {f"snapshots/{d.id}" for d in docs[1:]}]
+    assert all(any(f.endswith("keep.bin") for f in p.files) for p in later)
+
+
+def test_a_file_record_is_not_taken_for_a_clean_directory_record(repo: Repository) -> None:
+    # The same path and chunk ids under two kinds: a directory's record is clean without a
+    # look at its ids, so it must not make the file's record look clean.
+    missing = bytes(range(32))
+    rec = {kind: manifest.Entry(kind, "a/b", 0o644, 1, chunks=manifest.ChunkIds(missing)).encode()
+           for kind in (manifest.KIND_DIR, manifest.KIND_FILE)}
+    data = rec[manifest.KIND_DIR] + rec[manifest.KIND_FILE]
+    run = check_mod.CheckRun(repo._engine, progress=NullProgress())
+    index = repo._engine.index()
+    spans = manifest.record_spans(data, "snapshots/x")
+    assert [s[2] for s in spans] == [manifest.KIND_DIR, manifest.KIND_FILE]
+    assert not run._check_records(data, spans, "snapshots/x", index)
+    assert run.bad_objects == {"snapshots/x": "refers to data that is in no index"}
+    assert dict(run.affected) == {"snapshots/x": {"a/b": None}}
+
+
+def test_check_skips_clean_records_read_with_a_record_spanning_segments(
+        db_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Segments cut at 4 KiB: the database's chunk list spans several, so every segment is
+    # read as part of one stream, and the small files' records with it.
+    monkeypatch.setattr(manifest, "SEGMENT_MAX", 4096)
+    monkeypatch.setattr(check_mod, "BIG_FILE_CHUNKS", 16)
+    src = tmp_path / "src"
+    src.mkdir()
+    make_db(src / "a.db", rows=20_000)
+    for i in range(20):
+        (src / f"b{i:02d}.txt").write_text(f"note {i}\n")
+    for day in range(3):
+        if day:
+            _change_pages(src / "a.db", seed=day)
+        db_repo.backup([src])
+    eng = db_repo._engine
+    docs = eng.snapshot_docs()
+    assert all(len(d.segments) >= 3 for d in docs)
+    checked: list[str] = []
+    real = check_mod.CheckRun._check_file
+
+    def counted(self, snap, path, chunks, index):  # type: ignore[no-untyped-def]
+        checked.append(path)
+        return real(self, snap, path, chunks, index)
+
+    monkeypatch.setattr(check_mod.CheckRun, "_check_file", counted)
+    eng._index = None
+    assert db_repo.check().ok
+    notes = [p for p in checked if p.endswith(".txt")]
+    assert len(notes) == len(set(notes)) == 20  # each once, not once per snapshot
+    assert sum(p.endswith("a.db") for p in checked) == 3  # the database: each day's version
