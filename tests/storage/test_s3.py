@@ -78,3 +78,61 @@ def test_unreachable_endpoint_is_transient() -> None:
     port = servers.free_port()
     with pytest.raises(TransientStorageError, match=f"127.0.0.1:{port}"):
         S3Backend(f"http://127.0.0.1:{port}", "bkt", access_key="a", secret_key="b", timeout=2)
+
+
+_CUT_CHILD = r"""
+import os, signal, sys
+from strongroom.storage.s3 import S3Backend
+
+class _DiesOnRead:
+    # A request body whose first read kills the process: the headers are out, no byte of
+    # the body is, as when a phone's app is killed mid-upload.
+    def read(self, n=-1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def _cut(request, **kw):
+    request.body = _DiesOnRead()
+
+url, prefix, how = sys.argv[1:4]
+b = S3Backend(url, "strongroom-test", prefix, access_key=os.environ["AWS_ACCESS_KEY_ID"],
+              secret_key=os.environ["AWS_SECRET_ACCESS_KEY"])
+b._client.meta.events.register("before-send.s3.PutObject", _cut)
+data = b"snapshot bytes " * 200
+if how == "put":
+    b.put("snapshots/" + "a" * 32, data)
+elif how == "put_if_absent":
+    b.put_if_absent("snapshots/" + "a" * 32, data)
+else:  # what the backend sent before the checksum: the body alone
+    b._client.put_object(Bucket="strongroom-test", Key=prefix + "/snapshots/" + "a" * 32,
+                         Body=data)
+"""
+
+
+@pytest.mark.parametrize("how", ["put", "put_if_absent"])
+def test_an_upload_cut_after_its_headers_stores_nothing(seaweedfs: servers.S3Server,
+                                                       how: str) -> None:
+    """docs/spec/storage.md §4: killed after the headers of a ``PutObject`` and before its
+    body, the uploader left SeaweedFS an empty object under the name (the control below);
+    with the body's CRC32 in the request the server stores nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from strongroom.errors import ObjectNotFound
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
+           "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key}
+
+    def killed_upload(prefix: str, kind: str) -> None:
+        r = subprocess.run([sys.executable, "-c", _CUT_CHILD, seaweedfs.url, prefix, kind],
+                           check=False, env=env, capture_output=True, timeout=60)
+        assert r.returncode == -9, r.stderr[-2000:]
+
+    killed_upload(f"cut-control-{how}", "bare")
+    control = _backend(seaweedfs, f"cut-control-{how}")
+    assert control.stat("snapshots/" + "a" * 32).size == 0  # SeaweedFS's behaviour
+    killed_upload(f"cut-{how}", how)
+    b = _backend(seaweedfs, f"cut-{how}")
+    with pytest.raises(ObjectNotFound):
+        b.stat("snapshots/" + "a" * 32)
+    assert list(b.list()) == []

@@ -12,13 +12,20 @@ refuses with 412 when the key exists, so two writers can never both create a
 name.  Objects above ``multipart_threshold`` are uploaded in parts; the object
 only appears when the upload is completed, so readers never see a part.
 
+Every single-request upload carries its CRC32 (``x-amz-checksum-crc32``), which the
+server checks against the body it received: SeaweedFS stored an empty object when
+the uploading process died after sending the headers and before any byte of the body
+(docs/spec/storage.md §4); with the checksum it stores nothing.
+
 botocore's own retries are switched off: retries belong to ``RetryBackend``,
 which knows which of our errors are transient.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -136,7 +143,8 @@ class S3Backend(Backend):
             if len(data) >= self.multipart_threshold:
                 self._multipart(key, data, {})
             else:
-                self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data))
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data),
+                                        ChecksumCRC32=_crc32(data))
         except Exception as exc:
             raise self._error(exc, "put", name) from exc
 
@@ -147,7 +155,7 @@ class S3Backend(Backend):
                 self._multipart(key, data, {"IfNoneMatch": "*"})
             else:
                 self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data),
-                                        IfNoneMatch="*")
+                                        IfNoneMatch="*", ChecksumCRC32=_crc32(data))
         except bexc.ClientError as exc:
             if _status(exc) == 412 or _code(exc) == "PreconditionFailed":
                 return False
@@ -339,6 +347,11 @@ def _make_client(endpoint: str, credentials: tuple[str | None, str | None, str |
     return session.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
                           aws_secret_access_key=secret_key, aws_session_token=session_token,
                           config=config)
+
+
+def _crc32(data: bytes) -> str:
+    """The ``x-amz-checksum-crc32`` value of ``data``: base64 of the big-endian CRC32."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def _code(exc: bexc.ClientError) -> str:
