@@ -89,6 +89,12 @@ def _changed(new: bytes, old: bytes) -> list[bytes]:
     return ids
 
 
+def _record_key(kind: int, tail: bytes | memoryview) -> bytes:
+    """What a record's check depends on, hashed: its kind and the bytes from its
+    path length to its end (path, link target, chunk ids)."""
+    return hashlib.blake2b(tail, digest_size=16, person=_KEY_PERSON[kind]).digest()
+
+
 #: ``bytes.translate`` table: 0 stays 0, any other byte becomes 1.
 _NONZERO = bytes(1) + bytes([1]) * 255
 
@@ -383,19 +389,16 @@ class CheckRun:
         (a day's file list is a new segment as soon as one file in it changed).
         A large file's record is compared with its last clean version instead.
         """
-        clean, seen, person = True, self._clean_records, _KEY_PERSON
+        clean, seen = True, self._clean_records
         with memoryview(data) as view:
             for pos, length, kind, nc in spans:
                 if kind == KIND_FILE and nc >= BIG_FILE_CHUNKS:
                     ok = self._check_entry(decode_record(data, pos, snap), snap, index)
                 else:
-                    key = hashlib.blake2b(view[pos + RECORD_TAIL : pos + length],
-                                          digest_size=16, person=person[kind]).digest()
+                    key = _record_key(kind, view[pos + RECORD_TAIL : pos + length])
                     if key in seen:
                         continue
-                    ok = self._check_entry(decode_record(data, pos, snap), snap, index)
-                    if ok:
-                        seen.add(key)
+                    ok = self._check_new(key, decode_record(data, pos, snap), snap, index)
                 clean = clean and ok
         return clean
 
@@ -406,10 +409,13 @@ class CheckRun:
         the same bytes as stored."""
         if entry.kind == KIND_FILE and len(entry.chunks) >= BIG_FILE_CHUNKS:
             return self._check_entry(entry, snap, index)
-        key = hashlib.blake2b(entry.encode_head()[RECORD_TAIL:] + entry.chunks.raw,
-                              digest_size=16, person=_KEY_PERSON[entry.kind]).digest()
+        key = _record_key(entry.kind, entry.encode_head()[RECORD_TAIL:] + entry.chunks.raw)
         if key in self._clean_records:
             return True
+        return self._check_new(key, entry, snap, index)
+
+    def _check_new(self, key: bytes, entry: Entry, snap: str, index: Index) -> bool:
+        """:meth:`_check_entry` of a record not found clean before; remembered if clean."""
         clean = self._check_entry(entry, snap, index)
         if clean:
             self._clean_records.add(key)

@@ -172,7 +172,7 @@ class _FileJob:
         self.reported = 0  # bytes already shown as progress
         self.replaces = False
         self.name = ""  # its real name in ``where``,
-        self.mode = 0  # and the mode it gets (set when its finish is queued)
+        self.mode = 0  # and the mode it gets (both set by RestoreRun._file)
         #: Finished and renamed by the writer thread after its last write (set
         #: before that task is queued); ``placed`` once the rename is done, or
         #: ``finish_error`` if finishing or renaming failed.
@@ -226,12 +226,17 @@ def _write_all(batch: list[_Write], finishes: list[_FileJob]) -> None:
     # others from being placed).
     for job in finishes:
         try:
-            job.sink.finish(job.length, job.mode, job.entry.mtime_ns)
-            os.rename(job.tmp, job.name, src_dir_fd=job.where.fd, dst_dir_fd=job.where.fd)
+            _place(job)
         except OSError as exc:
             job.finish_error = exc
         else:
             job.placed = True
+
+
+def _place(job: _FileJob) -> None:
+    """Give the written file its length, mode and mtime, and rename it into place."""
+    job.sink.finish(job.length, job.mode, job.entry.mtime_ns)
+    os.rename(job.tmp, job.name, src_dir_fd=job.where.fd, dst_dir_fd=job.where.fd)
 
 
 def _reap(job: _FileJob) -> bool:
@@ -623,6 +628,7 @@ class RestoreRun:
         tmp = self._temp_name()
         job = _FileJob(entry, where, tmp, self._open(where, tmp))
         job.replaces = replaces
+        job.name, job.mode = name, self.options.mode(entry.mode)
         where.refs += 1
         self._jobs.append(job)
         while True:
@@ -657,7 +663,6 @@ class RestoreRun:
                 # writes its last bytes also finishes and renames it, after them.
                 # (A big file, with writes still running in other tasks, is
                 # finished by this thread once they are done.)
-                job.name, job.mode = name, self.options.mode(entry.mode)
                 job.finish_queued = True
                 if not job.in_batch:
                     job.in_batch = True
@@ -802,10 +807,7 @@ class RestoreRun:
             assert job.placed or error is not None  # its task ran to the end, or failed
         elif error is None and job.problem is None:
             try:
-                job.sink.finish(job.length, self.options.mode(job.entry.mode),
-                                job.entry.mtime_ns)
-                name = job.entry.path.rsplit("/", 1)[-1]
-                os.rename(job.tmp, name, src_dir_fd=job.where.fd, dst_dir_fd=job.where.fd)
+                _place(job)
             except OSError as exc:
                 error = exc
         job.sink.close()

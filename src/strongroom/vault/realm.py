@@ -253,9 +253,8 @@ class Realm:
                 assert cur is not None
                 # A public share the record does not hold raises here: rolled back, not counted.
                 z, proof = self._evaluated(_pick(self._open_all(cur), public_share), m)
-                c = Counter(State.ACTIVE, cur.used + 1, cur.limit)
-                return Mutation(row=v._row(key, c, cur.generation, cur.sealed),
-                                result=Evaluation(z, proof, c.attempts_left))
+                row, left = self._counted(key, cur)
+                return Mutation(row=row, result=Evaluation(z, proof, left))
 
             return v.store.transact(key, fn)  # type: ignore[no-any-return]
         for _ in range(3):
@@ -290,11 +289,15 @@ class Realm:
                 return Mutation(result=("locked", 0))
             if cur.generation != generation:
                 return Mutation(result=("changed", 0))  # re-registered meanwhile: recompute
-            c = Counter(State.ACTIVE, cur.used + 1, cur.limit)
-            return Mutation(row=v._row(key, c, cur.generation, cur.sealed),
-                            result=("ok", c.attempts_left))
+            row, left = self._counted(key, cur)
+            return Mutation(row=row, result=("ok", left))
 
         return fn
+
+    def _counted(self, key: str, cur: RecordRow) -> tuple[RecordRow, int]:
+        """``cur`` with one more evaluation counted, and the attempts then left."""
+        c = Counter(State.ACTIVE, cur.used + 1, cur.limit)
+        return self.vault._row(key, c, cur.generation, cur.sealed), c.attempts_left
 
     # -- unlock ---------------------------------------------------------------------
 
