@@ -28,7 +28,7 @@ import os
 import threading
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +143,9 @@ class RestoreOptions:
 class Sink(Protocol):
     """Where a restored file's bytes go (a test can inject one that fails)."""
 
-    def pwrite(self, data: bytes | memoryview, offset: int) -> int:
-        """Write ``data`` at ``offset``; thread-safe for distinct ranges."""
+    def pwritev(self, pieces: Sequence[bytes | memoryview], offset: int) -> int:
+        """Write ``pieces`` one after another from ``offset``; thread-safe for
+        distinct ranges."""
 
     def finish(self, size: int, mode: int, mtime_ns: int) -> None:
         """Set length, mode and mtime on the open file, then close it."""
@@ -216,10 +217,21 @@ class _Span:
 
 
 def _write_all(batch: list[_Write], finishes: list[_FileJob]) -> None:
+    # Writes that continue one another in one file (pieces of different frames,
+    # one after another in the plan) go out in one call.
+    run: list[bytes | memoryview] = []
+    run_sink: Sink | None = None
+    start = end = 0
     for sink, offset, pieces in batch:
-        for data in pieces:
-            sink.pwrite(data, offset)
-            offset += len(data)
+        if run and (sink is not run_sink or offset != end):
+            run_sink.pwritev(run, start)  # type: ignore[union-attr]
+            run = []
+        if not run:
+            run_sink, start, end = sink, offset, offset
+        run.extend(pieces)
+        end += sum(map(len, pieces))
+    if run:
+        run_sink.pwritev(run, start)  # type: ignore[union-attr]
     # Files whose every write is above (or already done): length, mode, mtime and
     # the rename into place here, after their last write, in this thread; the
     # caller's thread only learns the outcome (one file failing does not stop the

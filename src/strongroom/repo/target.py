@@ -18,7 +18,7 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import FormatError, LocalWriteError
@@ -37,6 +37,8 @@ WRITE, REPLACE, SKIP = "write", "replace", "skip"
 #: Zero runs at least this long, aligned in the file, are left as holes.
 BLOCK = 4096
 _ZERO_BLOCK = bytes(BLOCK)
+#: Buffers one ``os.pwritev`` call takes at most (Linux: 1024).
+_IOV_MAX = max(16, os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024)
 
 
 class TempNames:
@@ -146,6 +148,21 @@ def data_runs(data: bytes | memoryview, offset: int) -> list[tuple[int, int]]:
     return runs
 
 
+def _pwritev_all(fd: int, bufs: list[memoryview], offset: int) -> None:
+    """Write every byte of ``bufs`` at ``offset`` (short writes resumed)."""
+    i = 0
+    while i < len(bufs):
+        done = os.pwritev(fd, bufs[i:i + _IOV_MAX], offset)
+        if not done:
+            raise OSError(errno.EIO, "a write made no progress")
+        offset += done
+        while i < len(bufs) and done >= len(bufs[i]):
+            done -= len(bufs[i])
+            i += 1
+        if done:  # part of bufs[i] was written
+            bufs[i] = bufs[i][done:]
+
+
 class FileSink:
     """A new file written with ``os.pwrite``, so several threads can fill it.
 
@@ -181,20 +198,40 @@ class FileSink:
             return self._fd
 
     def pwrite(self, data: bytes | memoryview, offset: int) -> int:
-        """Write ``data`` at ``offset`` (creating the file on the first write).
+        """Write ``data`` at ``offset`` (creating the file on the first write)."""
+        return self.pwritev((data,), offset)
+
+    def pwritev(self, pieces: Sequence[bytes | memoryview], offset: int) -> int:
+        """Write ``pieces`` one after another from ``offset``, in as few system calls
+        as the holes allow (``os.pwritev``, at most ``IOV_MAX`` buffers a call).
 
         Aligned all-zero blocks are skipped: the new file reads as zeros there
-        already, and they stay holes (a sparse file is restored sparse).
+        already, and they stay holes (a sparse file is restored sparse).  One
+        call per piece cost a restore of a 2 GB message store ~64,000 writes,
+        each a release and re-acquisition of the GIL contended by the fetch
+        and writer threads: ~520,000 ``futex`` calls and as much system time
+        as user time (strace -c, issue 12).
         """
         fd = self._descriptor()
-        view = memoryview(data)
-        for start, end in data_runs(data, offset):
-            done = start
-            while done < end:
-                done += os.pwrite(fd, view[done:end], offset + done)
-            # Unlocked: a lost update only costs finish() one ftruncate too many.
-            self._end = max(self._end, offset + end)
-        return len(data)
+        group: list[memoryview] = []  # buffers adjacent in the file
+        start = end = offset  # the file range of ``group``
+        at = offset
+        for data in pieces:
+            view = memoryview(data)
+            for a, b in data_runs(view, at):
+                if group and at + a != end:  # a hole before this run
+                    _pwritev_all(fd, group, start)
+                    group = []
+                if not group:
+                    start = at + a
+                group.append(view[a:b])
+                end = at + b
+            at += len(view)
+        if group:
+            _pwritev_all(fd, group, start)
+        # Unlocked: a lost update only costs finish() one ftruncate too many.
+        self._end = max(self._end, end)
+        return at - offset
 
     def finish(self, size: int, mode: int, mtime_ns: int) -> None:
         """Give the file its length (a zero tail stays a hole), mode and mtime, then close it.

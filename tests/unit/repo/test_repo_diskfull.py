@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -71,13 +71,13 @@ def _limited_sink(budget_bytes: int) -> type[FileSink]:
     lock = threading.Lock()
 
     class Limited(FileSink):
-        def pwrite(self, data: bytes, offset: int) -> int:
+        def pwritev(self, pieces: Sequence[bytes | memoryview], offset: int) -> int:
             with lock:
-                budget[0] -= len(data)
+                budget[0] -= sum(map(len, pieces))
                 full = budget[0] < 0
             if full:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return super().pwrite(data, offset)
+            return super().pwritev(pieces, offset)
 
     return Limited
 

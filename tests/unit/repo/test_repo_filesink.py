@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,12 +134,13 @@ def test_restore_writes_large_pieces_from_their_frames_and_copies_small_ones(
     lock = threading.Lock()
 
     class Recording(FileSink):
-        def pwrite(self, data: bytes | memoryview, offset: int) -> int:
-            if isinstance(data, memoryview):  # raised here, the restore fails
-                assert 2 * len(data) >= len(data.obj)  # type: ignore[arg-type]
-            with lock:
-                seen.append(type(data).__name__)
-            return super().pwrite(data, offset)
+        def pwritev(self, pieces: Sequence[bytes | memoryview], offset: int) -> int:
+            for data in pieces:
+                if isinstance(data, memoryview):  # raised here, the restore fails
+                    assert 2 * len(data) >= len(data.obj)  # type: ignore[arg-type]
+                with lock:
+                    seen.append(type(data).__name__)
+            return super().pwritev(pieces, offset)
 
     repo._engine._test_only_open_for_write = Recording
     out = tmp_path / "out"
@@ -240,3 +241,74 @@ def test_a_file_whose_finish_fails_in_a_writer_is_a_local_write_error_and_remove
     assert len(placed) < 62
     for q in placed:
         assert q.read_bytes() == (src / q.relative_to(root)).read_bytes(), q
+
+
+def test_pieces_are_written_in_few_calls_and_zero_blocks_stay_holes(
+        tmp_path: Path, dir_fd: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo import target
+
+    calls: list[tuple[int, int]] = []  # (buffers, offset) of each os.pwritev
+    real = os.pwritev
+
+    def counting(fd: int, bufs: Sequence[memoryview], offset: int) -> int:
+        calls.append((len(bufs), offset))
+        return real(fd, bufs, offset)
+
+    monkeypatch.setattr(target.os, "pwritev", counting)
+    rnd = random.Random(3)
+    data = [rnd.randbytes(BLOCK) for _ in range(6)]
+    zero = bytes(4 * BLOCK)  # four aligned zero blocks: a hole
+    pieces: list[bytes | memoryview] = [data[0], memoryview(data[1] + data[2])[BLOCK:],
+                                        data[3], zero, data[4], b"", data[5][:100]]
+    sink = FileSink(dir_fd, "f")
+    start = 2 * BLOCK
+    assert sink.pwritev(pieces, start) == sum(map(len, pieces))
+    sink.finish(start + sum(map(len, pieces)), 0o600, 0)
+    expect = bytes(start) + b"".join(bytes(p) for p in pieces)
+    assert (tmp_path / "f").read_bytes() == expect
+    # One call before the hole (three buffers), one after it (two).
+    assert calls == [(3, start), (2, start + 7 * BLOCK)]
+    st = (tmp_path / "f").stat()
+    assert st.st_blocks * 512 <= 6 * BLOCK  # the leading gap and the zero run are holes
+
+
+def test_a_short_write_is_resumed_and_iov_max_is_respected(
+        tmp_path: Path, dir_fd: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo import target
+
+    sizes: list[int] = []
+    real = os.pwritev
+
+    def short(fd: int, bufs: Sequence[memoryview], offset: int) -> int:
+        # At most 3 buffers and 10,000 bytes a call, as a signal or a pipe might cut it.
+        assert len(bufs) <= 3
+        cut: list[memoryview] = []
+        room = 10_000
+        for b in bufs:
+            cut.append(b[:room])
+            room -= len(cut[-1])
+            if not room:
+                break
+        sizes.append(sum(map(len, cut)))
+        return real(fd, cut, offset)
+
+    monkeypatch.setattr(target, "_IOV_MAX", 3)
+    monkeypatch.setattr(target.os, "pwritev", short)
+    rnd = random.Random(5)
+    pieces = [rnd.randbytes(rnd.randrange(1, 9000)) for _ in range(20)]
+    sink = FileSink(dir_fd, "f")
+    sink.pwritev(pieces, 0)
+    sink.finish(sum(map(len, pieces)), 0o600, 0)
+    assert (tmp_path / "f").read_bytes() == b"".join(pieces)
+    assert len(sizes) > 20 // 3 and sum(sizes) == sum(map(len, pieces))
+
+
+def test_a_write_that_makes_no_progress_is_an_error_not_a_loop(
+        tmp_path: Path, dir_fd: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo import target
+
+    monkeypatch.setattr(target.os, "pwritev", lambda fd, bufs, offset: 0)
+    sink = FileSink(dir_fd, "f")
+    with pytest.raises(OSError, match="no progress"):
+        sink.pwritev([b"abc"], 0)
+    sink.close()

@@ -6,6 +6,7 @@ import filecmp
 import itertools
 import random
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -284,13 +285,14 @@ def test_pieces_of_a_frame_spread_over_a_database_are_written_from_the_frame(
     lock = threading.Lock()
 
     class Recording(FileSink):
-        def pwrite(self, data: bytes | memoryview, offset: int) -> int:
-            if isinstance(data, memoryview):
-                with lock:
-                    frame, n = frames.get(id(data.obj), (data.obj, 0))
-                    frames[id(data.obj)] = (frame, n + len(data))
-                    small_views[0] += 2 * len(data) < len(data.obj)  # type: ignore[arg-type]
-            return super().pwrite(data, offset)
+        def pwritev(self, pieces: Sequence[bytes | memoryview], offset: int) -> int:
+            for data in pieces:
+                if isinstance(data, memoryview):
+                    with lock:
+                        frame, n = frames.get(id(data.obj), (data.obj, 0))
+                        frames[id(data.obj)] = (frame, n + len(data))
+                        small_views[0] += 2 * len(data) < len(data.obj)  # type: ignore[arg-type]
+            return super().pwritev(pieces, offset)
 
     db_repo._engine._test_only_open_for_write = Recording
     db_repo.restore("latest", tmp_path / "out")
