@@ -10,12 +10,16 @@ decoded nor looked up again, and a large file (a database) is compared with
 its last clean version, so only the chunk ids that changed are looked up.
 With ``read_data``: every pack is downloaded, its header decrypted and
 compared with the index, every frame decrypted and every blob re-hashed
-against its id.
+against its id.  The snapshot pass runs in a thread beside the pack pass
+(whose workers do the reading and decryption) and its findings are kept when
+no blob was found bad; otherwise it runs again after the pack pass, which
+decides which files a bad blob affects.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -209,6 +213,8 @@ class CheckRun:
         # Records found clean, by a hash of what the check of a record depends on: its kind,
         # path, link target and chunk ids (not mode, times, size or inode).
         self._clean_records: set[bytes] = set()
+        #: Whether a frame found damaged is dropped from the index (not beside the pack pass).
+        self._forget_damaged = True
 
     def run(self, read_data: bool) -> CheckReport:
         """Run the check and build the report."""
@@ -219,8 +225,7 @@ class CheckRun:
             read_config(self.engine.backend).authenticate(self.engine.master)
             index = self._load_indexes()
             self._adopt_orphans(index)
-            self._check_packs(index, read_data)
-            nsnap = self._check_snapshots(index)
+            nsnap = self._packs_and_snapshots(index, read_data)
         finally:
             self.engine._index = None  # orphans adopted above are not really indexed
             lock.release()
@@ -315,7 +320,52 @@ class CheckRun:
         self.lock.refresh_if_due()
         self.cancel.check()
 
-    def _check_snapshots(self, index: Index) -> int:
+    def _packs_and_snapshots(self, index: Index, read_data: bool) -> int:
+        """The pack pass here and, beside it in a thread, the snapshot pass as if no
+        blob were bad; the number of snapshot objects.
+
+        The snapshot pass is the main thread's work and the pack pass mostly waits
+        for its workers, so the two overlap.  What the snapshot pass finds depends
+        on the blobs the pack pass finds bad: its findings are taken as they are
+        when no blob was (the common case), and it runs again, after the pack
+        pass, when one was.  Beside the pack pass it drops nothing from the index
+        (a frame it finds damaged is one the pack pass finds too).
+        """
+        beside = CheckRun(self.engine, self.progress, self.cancel)
+        beside.unindexed, beside.bad_indexes = self.unindexed, self.bad_indexes
+        beside._forget_damaged = False
+        outcome: list[int | Exception] = []
+        stop = threading.Event()
+        token = current()
+
+        def snapshots() -> None:
+            adopt(token)
+            try:
+                outcome.append(beside._check_snapshots(index, stop))
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome.append(exc)
+
+        thread = threading.Thread(target=snapshots, name="strongroom-check-snapshots")
+        thread.start()
+        try:
+            self._check_packs(index, read_data)
+        except BaseException:
+            stop.set()  # the snapshot pass ends at its next snapshot
+            raise
+        finally:
+            thread.join()
+        if self.bad_blobs:
+            return self._check_snapshots(index)
+        (result,) = outcome
+        if isinstance(result, Exception):
+            raise result
+        for name, what in beside.bad_objects.items():
+            self._bad(name, what)
+        for obj, paths in beside.affected.items():
+            self.affected[obj].update(paths)
+        return result
+
+    def _check_snapshots(self, index: Index, stop: threading.Event | None = None) -> int:
         ids = self.engine.snapshot_ids()
         docs: list[SnapshotDoc] = []
         for sid in ids:
@@ -325,6 +375,8 @@ class CheckRun:
                 self._bad(f"snapshots/{sid}", exc.message)
         # Oldest first: each snapshot is checked against what the ones before left clean.
         for doc in sorted(docs, key=lambda d: (d.time, d.id)):
+            if stop is not None and stop.is_set():
+                break
             name = f"snapshots/{doc.id}"
             try:
                 for seg in doc.segments:
@@ -352,7 +404,7 @@ class CheckRun:
                     self._check_group(group, name, index)
                     group, skipped = [], True
                     continue
-                data = self.engine.read_blob(seg, name)
+                data = self.engine.read_blob(seg, name, forget=self._forget_damaged)
                 try:
                     spans = record_spans(data, name)
                 except FormatError:
@@ -367,7 +419,9 @@ class CheckRun:
             if not skipped:
                 raise
             # A record went on into a segment skipped above: read the whole stream.
-            for entry in self.engine.entries(doc):
+            segments = (self.engine.read_blob(seg, name, forget=self._forget_damaged)
+                        for seg in doc.segments)
+            for entry in read_records(segments, name):
                 self._check_decoded(entry, name, index)
 
     def _check_group(self, group: list[bytes], name: str, index: Index) -> None:

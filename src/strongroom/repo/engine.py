@@ -273,12 +273,14 @@ class Engine:
         return out
 
     def read_blob(self, blob_id: bytes, what: str = "blob",
-                  last: LastFrame | None = None) -> bytes:
+                  last: LastFrame | None = None, *, forget: bool = True) -> bytes:
         """The plaintext of one blob, verified against its id.
 
         With ``last``, a blob in the same frame as the previous one read through
         it is cut from that frame instead of fetching and decrypting it again
-        (the consecutive pages of a message store share frames).
+        (the consecutive pages of a message store share frames).  A frame found
+        damaged is dropped from the index (so a backup stores its blobs again)
+        unless ``forget`` is false: a reader beside others that use the index.
         """
         try:
             pack_id, loc = self.index().blobs[blob_id]
@@ -298,7 +300,8 @@ class Engine:
                                   "has wrong content")
         except DataDamaged:
             # Never deduplicate against data known to be damaged.
-            self.index().forget_frame(pack_id, loc.frame_offset)
+            if forget:
+                self.index().forget_frame(pack_id, loc.frame_offset)
             raise
         return data
 
