@@ -58,6 +58,50 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tasks(pid: int) -> dict[int, tuple[int, int, int, int]]:
+    """Per thread of ``pid``: (CPU ticks, voluntary, involuntary context switches, ticks
+    in the kernel).
+
+    ``/proc/PID/status`` counts the main thread's switches only; the threads' are in
+    ``/proc/PID/task/TID/``.  A thread that ends between two samples is not counted."""
+    out: dict[int, tuple[int, int, int, int]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # the thread ended
+        switches = {k: v for k, _, v in (line.partition(":") for line in status.splitlines())
+                    if k.endswith("ctxt_switches")}
+        out[int(task.name)] = (int(fields[11]) + int(fields[12]),
+                               int(switches.get("voluntary_ctxt_switches", 0)),
+                               int(switches.get("nonvoluntary_ctxt_switches", 0)),
+                               int(fields[12]))
+    return out
+
+
+def thread_stats(pid: int, before: dict[int, tuple[int, int, int, int]],
+                 after: dict[int, tuple[int, int, int, int]], n: int) -> dict[str, object]:
+    """Where a server's CPU went between two ``_tasks`` samples, per operation (``n``):
+    the event loop's thread (the main one) against the worker threads, and the context
+    switches of all its threads."""
+    tick = os.sysconf("SC_CLK_TCK")
+    d = {tid: tuple(b - a for a, b in zip(before.get(tid, (0, 0, 0, 0)), v, strict=True))
+         for tid, v in after.items()}
+    main = d.get(pid, (0, 0, 0, 0))
+    workers = [v for tid, v in d.items() if tid != pid]
+    per = max(n, 1)
+    return {
+        "main_thread_cpu_ms_per_op": round(main[0] / tick * 1000 / per, 3),
+        "worker_threads_cpu_ms_per_op": round(sum(v[0] for v in workers) / tick * 1000 / per, 3),
+        "worker_threads_busy": sum(1 for v in workers if v[0] or v[1]),
+        "voluntary_switches_per_op": round(sum(v[1] for v in d.values()) / per, 2),
+        "involuntary_switches_per_op": round(sum(v[2] for v in d.values()) / per, 2),
+        "kernel_cpu_share": round(sum(v[3] for v in d.values())
+                                  / max(sum(v[0] for v in d.values()), 1), 3),
+    }
+
+
 def _fresh_pg_database(dsn: str) -> str:
     """A new empty database on the server of ``dsn``; its DSN."""
     import psycopg
@@ -109,19 +153,25 @@ def _sleep_until(when: float) -> None:
 
 
 def measure_window(procs: list[mp.Process], q: mp.Queue, pids: list[int], stop_at: float,
-                   seconds: float) -> tuple[list, float, float, list[float]]:  # type: ignore[type-arg]
+                   seconds: float,
+                   tasks: list[dict[int, tuple[int, int, int, int]]] | None = None
+                   ) -> tuple[list, float, float, list[float]]:  # type: ignore[type-arg]
     """Run the load processes; the servers' CPU over the last ``seconds`` before ``stop_at``.
 
     Returns what each worker put on ``q``, the window (t0, t1) and each server's CPU seconds in
-    it.  A worker reports when each operation completed; count only those inside the window,
+    it; ``tasks``, if given, receives the first server's ``_tasks`` at t0 and at t1.  A worker reports when each operation completed; count only those inside the window,
     so neither the warm-up (imports, connections) nor the tail is counted without its CPU.
     """
     for p in procs:
         p.start()
     _sleep_until(stop_at - seconds)
     cpu0, t0 = [_cpu_seconds(pid) for pid in pids], time.time()
+    if tasks is not None:
+        tasks.append(_tasks(pids[0]))
     _sleep_until(stop_at)
     cpu1, t1 = [_cpu_seconds(pid) for pid in pids], time.time()
+    if tasks is not None:
+        tasks.append(_tasks(pids[0]))
     results = [q.get() for _ in procs]
     for p in procs:
         p.join()
@@ -193,7 +243,8 @@ def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus:
     procs = [mp.Process(target=_worker, args=(url, token, locator, load_cpus, stop_at, q))
              for _ in range(a.clients)]
     # The first second lets workers import and connect; it is not measured.
-    results, t0, t1, (cpu,) = measure_window(procs, q, [server_pid], stop_at, a.seconds)
+    tasks: list[dict[int, tuple[int, int, int, int]]] = []
+    results, t0, t1, (cpu,) = measure_window(procs, q, [server_pid], stop_at, a.seconds, tasks)
     lats = sorted(lat for done in results for when, lat in done if t0 <= when <= t1)
     n = len(lats)
     wall = max(t1 - t0, 1e-9)
@@ -212,6 +263,8 @@ def _run(a: argparse.Namespace, url: str, token: str, locator: bytes, load_cpus:
         "vault_threads": a.threads or "default",
         "store": "postgresql" if a.db else "sqlite",
         "loadavg_1m": round(os.getloadavg()[0], 2),
+        # Per complete login (two requests): the server's threads, from /proc.
+        **thread_stats(server_pid, tasks[0], tasks[1], n),
     }
 
 
