@@ -17,6 +17,10 @@ committed on the leader and its synchronous standby before KE2 goes out.
 
     scripts/vault-cluster.sh up
     python3 -m bench.vault_cluster_bench --records 1000000 --seconds 20 --clients 8
+    python3 -m bench.vault_cluster_bench --records 1000000 --seconds 20 --clients 8 --cluster-cpus 1
+
+``--cluster-cpus`` moves the cluster's processes off the vault's CPU (on separate hosts in a
+deployment, they share it here unless moved).
 """
 
 from __future__ import annotations
@@ -76,6 +80,46 @@ def fill(cluster: VaultCluster, template_account: str, records: int) -> dict[str
             "bytes_per_record_heap": round(int(heap) / int(rows), 1)}
 
 
+def _cluster_pids(root: Path) -> list[int]:
+    """The cluster's processes: those whose command line names ``root`` (etcd,
+    Patroni, the postmasters) and all their descendants (PostgreSQL backends)."""
+    parent: dict[int, int] = {}
+    named: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(stat.rpartition(")")[2].split()[1])
+        if str(root).encode() in cmdline and pid != os.getpid():
+            named.add(pid)
+    found = set(named)
+    grew = True
+    while grew:
+        kids = {p for p, pp in parent.items() if pp in found and p not in found}
+        found |= kids
+        grew = bool(kids)
+    return sorted(found)
+
+
+def pin_cluster(root: Path, cpus: set[int]) -> int:
+    """Move every thread of the cluster's processes to ``cpus`` (new backends inherit
+    it from their postmaster); the number of processes moved."""
+    moved = 0
+    for pid in _cluster_pids(root):
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.sched_setaffinity(int(task.name), cpus)
+            moved += 1
+        except OSError:  # exited meanwhile
+            continue
+    return moved
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the running cluster's directory")
@@ -84,6 +128,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8, help="load processes")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--threads", type=int, help="the vault's worker threads (default: its own)")
+    ap.add_argument("--cluster-cpus", default="",
+                    help="move the cluster's processes (etcd, Patroni, PostgreSQL) to these CPUs, "
+                         "e.g. 1: off the vault's CPU, as on separate hosts (default: where they are)")
     ap.set_defaults(db="cluster")  # what bench.vault_bench._run reports as the store
     a = ap.parse_args()
     cluster = VaultCluster(a.dir)
@@ -91,6 +138,11 @@ def main() -> None:
         sys.exit(f"vault_cluster_bench: no running cluster in {a.dir} (scripts/vault-cluster.sh up)")
     all_cpus = os.sched_getaffinity(0)
     load_cpus = (all_cpus - {a.server_cpu}) or all_cpus
+    pinned = 0
+    if a.cluster_cpus:
+        pinned = pin_cluster(a.dir, {int(c) for c in a.cluster_cpus.split(",")})
+    else:  # a run without the option undoes an earlier one's pinning
+        pin_cluster(a.dir, all_cpus)
     port = free_port()
     env = cluster.vault_env()
     log = open(cluster.root / f"bench-vault-{port}.log", "wb")  # noqa: SIM115
@@ -122,6 +174,7 @@ def main() -> None:
         server.wait(timeout=10)
         log.close()
     result.update(stored)
+    result.update(cluster_cpus=a.cluster_cpus or "all", cluster_processes_pinned=pinned)
     result.update(store="patroni-cluster (3 nodes, strict synchronous)",
                   loadavg_1m=round(os.getloadavg()[0], 2),
                   command=" ".join(["python3 -m bench.vault_cluster_bench"] + sys.argv[1:]))
