@@ -22,6 +22,9 @@ Cases, each tool on the same data in the same run, tools interleaved:
 
 Check is each tool's check reading all data (as in ``bench.run``).  Every
 restore in the first repetition is compared byte for byte with its source.
+Restored trees of many files are deleted at the end of the run, not before the
+next restore (a restore right after the deletion of 10,000 files paid for it in
+file creation on this machine's file system: ``Scale._restore_and_check``).
 Peak RSS is from ``/usr/bin/time`` (``bench.measure``).  Prints medians,
 ratios strongroom/restic, the 1-minute load average before each case, and
 writes every raw figure to ``bench/results/scale-DATE.json``.
@@ -83,6 +86,7 @@ class Scale:
             lambda: defaultdict(lambda: defaultdict(list)))
         self.verified: dict[str, dict[str, bool]] = defaultdict(dict)
         self.loadavg: dict[str, list[float]] = defaultdict(list)
+        self.set_aside: list[Path] = []  # folders of restored trees deleted by cleanup()
 
     # -- helpers ------------------------------------------------------------------
     def _tool(self, case: str, name: str) -> tools.Tool:
@@ -116,7 +120,19 @@ class Scale:
         return tool
 
     def _restore_and_check(self, case: str, data: Path, marker: str, label: str, tag: str = "") -> None:
-        """Restore and check every tool's repository ``--reps`` times, interleaved."""
+        """Restore and check every tool's repository ``--reps`` times, interleaved.
+
+        A restored tree of many files is not deleted before the next restore but
+        moved aside and deleted at the end of the run (:meth:`cleanup`).  On ext4
+        without a journal (this machine's root file system) the inode allocator
+        passes over every inode freed in the last 60 s (``recently_deleted`` in
+        ``fs/ext4/ialloc.c``; 5 min while its inode table block is dirty), one
+        page-cache lookup each, on every create: after deleting the previous
+        tool's 10,000-file tree a create cost ~0.5-1 ms instead of ~30 us, for
+        every tool, and how much depended on which deletions came shortly before
+        (bench/README.md, "Small files: the harness's own deletions").
+        """
+        keep = _count_files(data) > KEEP_RESTORED_FILES
         for rep in range(self.reps):
             self.loadavg[case].append(os.getloadavg()[0])
             order = self.names[rep % len(self.names):] + self.names[:rep % len(self.names)]
@@ -130,10 +146,26 @@ class Scale:
                 if rep == 0:
                     found = measure.find_restored(target, marker)
                     self.verified[case][name + tag] = found is not None and not measure.tree_diff(data, found)
-                shutil.rmtree(target)
+                if keep:  # deleted at the end of the run, after every measurement
+                    target.rename(self._aside(case, f"{name}{tag}-{rep}"))
+                else:
+                    shutil.rmtree(target)
             for name in order:
                 tool = self._tool(case, name + tag)
                 self._run(case, name + tag, "check", tool.check(self._repo(case, name + tag)), tool)
+
+    def _aside(self, case: str, name: str) -> Path:
+        aside = self.workdir / case / "restored" / name
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        self.set_aside.append(aside.parent)
+        return aside
+
+    def cleanup(self) -> None:
+        """Delete the restored trees set aside (after the last measurement of the run)."""
+        for d in dict.fromkeys(self.set_aside):
+            shutil.rmtree(d, ignore_errors=True)
+        self.set_aside.clear()
 
     # -- cases ---------------------------------------------------------------------
     def msgstore(self, db_mb: float, seed: int) -> None:
@@ -194,6 +226,14 @@ class Scale:
 
 
 SMALL_MARKER = "small-files-marker.txt"
+#: A restored tree of more files than this is kept until the end of the run
+#: (:meth:`Scale._restore_and_check`); smaller ones (the message store) are deleted
+#: at once, so a --full run does not hold nine copies of a 2 GB store.
+KEEP_RESTORED_FILES = 1000
+
+
+def _count_files(root: Path) -> int:
+    return sum(len(files) for _d, _dirs, files in os.walk(root))
 
 
 def precompile(trees: list[Path]) -> None:
@@ -316,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     run.days(sizes["days_mb"], int(sizes["days"]), args.seed)
         finally:
+            run.cleanup()
             if not args.keep:
                 shutil.rmtree(args.workdir, ignore_errors=True)
     except StrongroomError as exc:
