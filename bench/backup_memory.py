@@ -172,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", type=Path, help="run Strongroom from this src/ tree (e.g. the base)")
     args = ap.parse_args(args_in)
     work = args.workdir.resolve()
+    import strongroom
+    from bench.scale import precompile
+
+    # As bench.scale does: a tree compiled at every start would count the compiler.
+    precompile([Path(strongroom.__file__).parent]
+               + ([args.src.resolve() / "strongroom"] if args.src is not None else []))
     env = prepare(work, args.db_mb, args.seed)
     print(f"load average at start: {os.getloadavg()[0]:.2f}, UTC {time.strftime('%H:%M:%S', time.gmtime())}")
     for _ in range(args.runs):
