@@ -13,7 +13,7 @@ interpreter (``--child``) whose own thread samples ``/proc/self/statm`` every
 main thread's innermost Strongroom frames are noted: the report is the
 resident set at each phase's high and the stack at the overall peak.  With
 ``--tracemalloc`` the child also traces Python allocations and keeps a
-snapshot taken at each new traced high (slow: sizes only, not times), then
+snapshot taken at each new resident high (slow: sizes only, not times), then
 prints the biggest allocation sites of the last one.  ``/usr/bin/time``'s
 figure for the same child is printed beside it (``bench.measure``).
 ``--floor``: the same for ``strongroom --version`` and ``snapshots`` (the
@@ -70,10 +70,11 @@ def child(argv: list[str], traced: bool) -> int:
                 last = rss
                 frame = sys._current_frames().get(main_id)
                 highs.append((time.perf_counter() - t0, rss, _where(frame)))
-            if traced:
-                cur, _peak = tracemalloc.get_traced_memory()
-                if cur > state["traced_high"] + (1 << 20):
-                    state["traced_high"] = cur
+                if traced and rss > state["traced_high"] + (1 << 20):
+                    # At a new resident high, not a traced one: a read asks for the cap
+                    # of its object kind (64 MiB) and is shrunk, which tracemalloc counts
+                    # whole although only the bytes read were ever resident.
+                    state["traced_high"] = rss
                     state["snap"] = tracemalloc.take_snapshot()
             time.sleep(0.002)
 
@@ -94,7 +95,7 @@ def child(argv: list[str], traced: bool) -> int:
     if traced and state["snap"] is not None:
         snap = state["snap"].filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
         out["traced_high"] = state["traced_high"]
-        out["top"] = [(str(s.traceback.format(limit=3)), s.size, s.count)
+        out["top"] = [(str(s.traceback.format(limit=4)), s.size, s.count)
                       for s in snap.statistics("traceback")[:25]]
     print("BACKUP_MEMORY " + json.dumps(out), file=sys.stderr)
     return code
@@ -148,7 +149,8 @@ def report(doc: dict[str, Any]) -> str:
         t, rss, where = doc["highs"][-1]
         lines.append(f"overall high {rss / MB:.1f} MB at {t:.2f} s in {where}")
     if "top" in doc:
-        lines.append(f"tracemalloc at its last traced high ({doc['traced_high'] / MB:.1f} MB):")
+        lines.append(f"tracemalloc at the last resident high ({doc['traced_high'] / MB:.1f} MB resident, "
+                     f"{sum(t[1] for t in doc['top']) / MB:.1f} MB in these sites):")
         for tb, size, count in doc["top"]:
             first = tb.replace("\n", " | ")
             lines.append(f"  {size / MB:7.2f} MB {count:8d}  {first[:230]}")

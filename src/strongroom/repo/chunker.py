@@ -102,18 +102,31 @@ def chunks_of(data: bytes, name: str, params: ChunkerParams) -> Iterator[tuple[b
 
 
 def _fixed(f: BinaryIO, piece: int, compressible: bool) -> Iterator[tuple[bytes, bool]]:
+    # One slab buffer read into again and again: a new 4 MiB bytes object per read
+    # made glibc raise its mmap threshold and keep freed slabs resident (issue 12).
     slab = max(piece, _READ_SLAB // piece * piece)
-    while True:
-        data = f.read(slab)
-        if not data:
-            return
-        if len(data) <= piece:
-            yield data, compressible
-            continue
-        view = memoryview(data)
-        for i in range(0, len(data), piece):
-            yield bytes(view[i : i + piece]), compressible
-        view.release()
+    buf = bytearray(slab)
+    with memoryview(buf) as view:
+        while True:
+            n = _read_into(f, view)
+            if not n:
+                return
+            for i in range(0, n, piece):
+                yield bytes(view[i : min(n, i + piece)]), compressible
+            if n < slab:
+                return
+
+
+def _read_into(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f`` (several reads if a read comes back short); bytes read."""
+    readinto = f.readinto  # type: ignore[attr-defined]
+    got = 0
+    while got < len(view):
+        n = readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return int(got)
 
 
 def _cdc(f: BinaryIO, params: ChunkerParams) -> Iterator[tuple[bytes, bool]]:
