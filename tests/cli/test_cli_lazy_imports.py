@@ -92,3 +92,30 @@ def test_every_command_is_in_the_module_the_table_names(name: str, module: str) 
 def test_an_unknown_command_is_a_usage_error_not_an_import(tmp_path: Path) -> None:
     assert cli.get_command(None, "nonesuch") is None  # type: ignore[arg-type]
     assert "nonesuch" not in cli.commands
+
+
+def test_a_local_backup_loads_no_second_openssl(repo: tuple[list[str], dict[str, str]],
+                                                tmp_path: Path) -> None:
+    # hashlib (through hmac or secrets) loads the system OpenSSL beside pyca's own: 3.5 MB
+    # of a backup's resident set (issue 12).  A message store and media need no CDC either.
+    base, env = repo
+    src = tmp_path / "second"
+    src.mkdir()
+    (src / "photo.jpg").write_bytes(os.urandom(3000))
+    loaded = _modules_after([*base, "backup", str(src)], env)
+    assert "strongroom.repo.backup" in loaded and "strongroom.client.rollback" in loaded
+    assert sorted(m for m in loaded if m in ("_hashlib", "hashlib", "hmac", "secrets",
+                                             "pyfastcdc.cy")) == []
+
+
+def test_the_digests_are_the_standard_library_s() -> None:
+    import hashlib
+    import hmac
+
+    from strongroom.crypto.hashing import equal, hmac_sha256, sha256
+
+    for data in (b"", b"abc", os.urandom(1000)):
+        assert sha256(data) == hashlib.sha256(data).digest()
+        assert hmac_sha256(b"k" * 32, data) == hmac.new(b"k" * 32, data, hashlib.sha256).digest()
+    assert equal(b"ab", b"ab") and not equal(b"ab", b"ac") and not equal(b"ab", b"abc")
+    assert equal("f00d", "f00d") and not equal("f00d", "f00e")

@@ -9,8 +9,6 @@ key, and the OPAQUE parameters (KSF and context).  Nothing in it is secret.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -19,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..crypto.hashing import equal, hmac_sha256, sha256
 from ..crypto.keys import BackupKey
 from ..errors import (
     AttemptsExhausted,
@@ -87,8 +86,7 @@ class VaultLocator:
 
     def signed(self, key: BackupKey) -> VaultLocator:
         """This locator with its MAC under ``HKDF(K, LOCATOR_MAC)``."""
-        mac = hmac.new(key.derive(labels.LOCATOR_MAC), self._mac_input(), hashlib.sha256).digest()
-        return replace(self, mac=mac, legacy_ksf=None)
+        return replace(self, mac=hmac_sha256(key.derive(labels.LOCATOR_MAC), self._mac_input()), legacy_ksf=None)
 
     def verify(self, key: BackupKey) -> None:
         """``FormatError`` unless this (version-2) locator's MAC verifies under K.
@@ -98,8 +96,8 @@ class VaultLocator:
         """
         if self.legacy_ksf is not None and self.mac is None:
             return
-        want = hmac.new(key.derive(labels.LOCATOR_MAC), self._mac_input(), hashlib.sha256).digest()
-        if self.mac is None or not hmac.compare_digest(self.mac, want):
+        want = hmac_sha256(key.derive(labels.LOCATOR_MAC), self._mac_input())
+        if self.mac is None or not equal(self.mac, want):
             raise FormatError(f"{LOCATOR} does not authenticate under this backup's key: the "
                               "storage provider (or someone with write access) altered it",
                               hint="the repository's password settings cannot be trusted; "
@@ -219,7 +217,7 @@ def _register(client: VaultClient, loc: VaultLocator, key: BackupKey, pw: bytes,
         raise _pin_error() from None
     proof = record_proof(key, loc.account)
     client.registration_finish(registration_id, record, wrap_key(export_key, key, loc.account, rng),
-                               hashlib.sha256(proof).digest(), proof, ksf)
+                               sha256(proof), proof, ksf)
 
 
 def _check_bounds(ksf: Any, bounds: KsfBounds) -> dict[str, int]:
@@ -408,3 +406,4 @@ __all__ = [
     "status",
     "wrong_password",
 ]
+

@@ -27,8 +27,6 @@ The spec is ``docs/spec/vault-protocol.md`` §10.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -37,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..crypto.hashing import equal, hmac_sha256, sha256
 from ..crypto.keys import BackupKey
 from ..errors import BackupHeadConflict, LocalWriteError, ObjectNotFound, RollbackDetected
 from ..securefile import check_private_dir, ensure_private_dir, write_secret_file
@@ -78,7 +77,7 @@ def head_key(key: BackupKey) -> bytes:
 
 def set_hash(snapshot_ids: Iterable[str]) -> bytes:
     """SHA-256 over the framed, sorted snapshot ids (ASCII hex)."""
-    return hashlib.sha256(frame(*(s.encode("ascii") for s in sorted(snapshot_ids)))).digest()
+    return sha256(frame(*(s.encode("ascii") for s in sorted(snapshot_ids))))
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class HeadState:
         """HMAC-SHA256 of this state under K_head (the spec's byte layout)."""
         msg = frame(labels.BACKUP_HEAD, repo_id.encode("ascii"), self.counter.to_bytes(8, "big"),
                     self.newest.encode("ascii"), set_hash(self.snapshots))
-        return hmac.new(k_head, msg, hashlib.sha256).digest()
+        return hmac_sha256(k_head, msg)
 
     def to_json(self, repo_id: str) -> bytes:
         """The bytes of the head record stored in the repository."""
@@ -284,7 +283,7 @@ class HeadGuard:
         except DataDamaged:
             data = b""  # oversize: not a record this client wrote
         state = HeadState.from_json(data)
-        if state is None or state.counter != counter or not hmac.compare_digest(
+        if state is None or state.counter != counter or not equal(
                 state.tag(self._k_head, self.repo.id), tag):
             raise RollbackDetected(
                 f"the backup head #{counter} does not authenticate: the head at the vault or its "
@@ -296,7 +295,7 @@ class HeadGuard:
     def _without_record(self, counter: int, tag: bytes) -> HeadState:
         newest, ids = listing(self.repo)
         state = HeadState(counter, newest, ids)
-        if hmac.compare_digest(state.tag(self._k_head, self.repo.id), tag):
+        if equal(state.tag(self._k_head, self.repo.id), tag):
             return state  # the listing is exactly what the head commits to
         if self._records_of(counter):
             raise RollbackDetected(
@@ -319,7 +318,7 @@ class HeadGuard:
         except RollbackDetected:
             return False
         newest, ids = listing(self.repo)
-        return hmac.compare_digest(HeadState(counter, newest, ids).tag(self._k_head, self.repo.id),
+        return equal(HeadState(counter, newest, ids).tag(self._k_head, self.repo.id),
                                    tag)
 
     def _records_of(self, counter: int) -> list[str]:

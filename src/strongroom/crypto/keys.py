@@ -8,7 +8,6 @@ another.
 
 from __future__ import annotations
 
-import hmac
 import os
 import re
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import InvalidKeyFormat
 from . import labels
+from .hashing import equal
 
 KEY_SIZE = 32
 _SEPARATORS = re.compile(r"[\s\-_]+")
@@ -85,7 +85,7 @@ class BackupKey:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BackupKey):
             return NotImplemented
-        return hmac.compare_digest(self._raw, other._raw)
+        return equal(self._raw, other._raw)
 
     __hash__ = None  # type: ignore[assignment]  # keys are not dict keys: no hash of a secret
 

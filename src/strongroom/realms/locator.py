@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass, field, replace
 
+from ..crypto.hashing import equal, hmac_sha256
 from ..crypto.keys import BackupKey
 from ..errors import FormatError, ObjectNotFound, ProtocolError
 from ..storage.base import Backend
@@ -60,8 +59,7 @@ class RealmLocator:
         return frame(*parts)
 
     def _mac(self, key: BackupKey) -> bytes:
-        return hmac.new(derive(key.secret_bytes(), labels.LOCATOR_MAC), self._mac_input(),
-                        hashlib.sha256).digest()
+        return hmac_sha256(derive(key.secret_bytes(), labels.LOCATOR_MAC), self._mac_input())
 
     def signed(self, key: BackupKey) -> RealmLocator:
         """This locator with its MAC under ``HKDF(K, LOCATOR_MAC)``."""
@@ -69,7 +67,7 @@ class RealmLocator:
 
     def verify(self, key: BackupKey) -> None:
         """``FormatError`` unless the MAC verifies under K (constant-time compare)."""
-        if self.mac is None or not hmac.compare_digest(self.mac, self._mac(key)):
+        if self.mac is None or not equal(self.mac, self._mac(key)):
             raise FormatError(f"{LOCATOR} does not authenticate under this backup's key: the "
                               "storage provider (or someone with write access) altered it",
                               hint="open it with the 64-digit key, turn the password off and "

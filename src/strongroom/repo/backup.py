@@ -16,7 +16,7 @@ import io
 import os
 import socket
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ from .manifest import (
     KIND_SYMLINK,
     ChunkIds,
     Entry,
+    RecordReader,
     SegmentWriter,
     SnapshotDoc,
     seal_snapshot,
@@ -64,6 +65,8 @@ _PROGRESS_STEP = 8 * 1024 * 1024
 #: Files up to this size are read whole with one read (:meth:`BackupRun._small`).
 _SMALL_FILE = 1024 * 1024
 _MIN_READ = 64 * 1024
+#: A streamed file's chunk ids are handed to its record this many bytes at a time.
+_IDS_STEP = 64 * 1024
 
 
 def _key(path: str) -> tuple[str, ...]:
@@ -72,41 +75,61 @@ def _key(path: str) -> tuple[str, ...]:
 
 
 class ParentCursor:
-    """Merge-join over the parent snapshot's records (both are in walk order)."""
+    """Merge-join over the parent snapshot's records (both are in walk order).
 
-    def __init__(self, records: Iterator[Entry] | None, progress: Progress) -> None:
-        self._it = records
+    A record's chunk ids are read only when asked for (:meth:`chunks`): a changed
+    database's old list (32 bytes a page) is skipped as its segments stream past.
+    """
+
+    def __init__(self, records: RecordReader | None, progress: Progress) -> None:
+        self._reader = records
         self._progress = progress
         self._cur: Entry | None = None
         self._cur_key: tuple[str, ...] = ()
+        self._taken = False  # ``_cur`` was given out by ``lookup``: the next one moves on
         self._advance()
 
+    def _damaged(self, exc: DataDamaged) -> None:
+        # A damaged parent only costs speed: the remaining files are read again.
+        self._progress.warn(f"parent snapshot unreadable, reading all files: {exc.message}")
+        self._reader, self._cur = None, None
+
     def _advance(self) -> None:
+        self._taken = False
         try:
-            self._cur = next(self._it, None) if self._it is not None else None
+            self._cur = self._reader.head() if self._reader is not None else None
         except DataDamaged as exc:
-            # A damaged parent only costs speed: the remaining files are read again.
-            self._progress.warn(f"parent snapshot unreadable, reading all files: {exc.message}")
-            self._it, self._cur = None, None
+            self._damaged(exc)
         if self._cur is not None:
             self._cur_key = _key(self._cur.path)
 
     def lookup(self, path: str) -> Entry | None:
-        """The parent's record for ``path``, if any (paths must be asked in walk order)."""
+        """The parent's record for ``path``, if any (paths must be asked in walk order);
+        its chunk ids come from :meth:`chunks`."""
+        if self._taken:
+            self._advance()
         cur = self._cur
         if cur is None:
             return None
-        if cur.path == path:  # the common case: the same tree as last time
-            self._advance()
-            return cur
-        key = _key(path)
-        while self._cur is not None and self._cur_key < key:
-            self._advance()
-        cur = self._cur
-        if cur is not None and cur.path == path:
-            self._advance()
-            return cur
-        return None
+        if cur.path != path:  # the common case is the same tree as last time
+            key = _key(path)
+            while self._cur is not None and self._cur_key < key:
+                self._advance()
+            cur = self._cur
+            if cur is None or cur.path != path:
+                return None
+        self._taken = True
+        return cur
+
+    def chunks(self) -> ChunkIds | None:
+        """The chunk ids of the record :meth:`lookup` gave last (None if unreadable)."""
+        if not self._taken or self._reader is None:
+            return None
+        try:
+            return self._reader.chunks()
+        except DataDamaged as exc:
+            self._damaged(exc)
+            return None
 
 
 def archive_path(source: str | Path) -> str:
@@ -138,6 +161,7 @@ class BackupRun:
         self.files = self.dirs = self.unchanged = 0
         self.bytes_read = self.total_bytes = 0
         self.chats = Cataloguer(None, progress.warn, enabled=False)  # set up by _store
+        self.segments = SegmentWriter(self._store_meta)  # the file list (replaced by _store)
         self._report_item = getattr(progress, "item", None)  # report_item, looked up once
 
     def run(self, sources: Sequence[str | Path]) -> BackupSummary:
@@ -191,8 +215,8 @@ class BackupRun:
         v2 = self.engine.config.version >= 2 and self.catalogue_chats
         self.chats = Cataloguer(self._parent_catalogue(parent) if v2 else None,
                                 self.progress.warn, enabled=v2, roots=[a for a, _ in roots])
-        cursor = ParentCursor(self.engine.entries(parent) if parent else None, self.progress)
-        segments = SegmentWriter(self._store_meta)
+        cursor = ParentCursor(self.engine.records(parent) if parent else None, self.progress)
+        segments = self.segments = SegmentWriter(self._store_meta)
         report_totals(self.progress, *self.scanned)  # before start: its first status has them
         self.progress.start("backup", self.scanned[1], "bytes")
         prev: list[tuple[str, ...]] = []
@@ -317,13 +341,17 @@ class BackupRun:
         old = cursor.lookup(arch)
         if (old is not None and old.kind == KIND_FILE and old.size == st.st_size
                 and old.mtime_ns == st.st_mtime_ns and old.inode == st.st_ino
-                and old.ctime_ns == st.st_ctime_ns and self._all_indexed(old.chunks)):
-            self.unchanged += 1
-            self.chats.unchanged(arch, path, siblings)
-            self.progress.advance(st.st_size)  # done without reading: the total counts it
-            return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
-                         st.st_ctime_ns, chunks=old.chunks)
-        old = None  # not needed any more: a database's old chunk list is not held meanwhile
+                and old.ctime_ns == st.st_ctime_ns):
+            # Only now the parent's chunk list is read (a changed file's is skipped).
+            chunks = cursor.chunks()
+            if chunks is not None and self._all_indexed(chunks):
+                self.unchanged += 1
+                self.chats.unchanged(arch, path, siblings)
+                self.progress.advance(st.st_size)  # done without reading: the total counts it
+                return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, st.st_size, st.st_ino,
+                             st.st_ctime_ns, chunks=chunks)
+            chunks = None  # not held while the file is read
+        old = None
         try:
             if self.engine._test_only_before_read is not None:
                 self.engine._test_only_before_read(Path(path))
@@ -350,18 +378,26 @@ class BackupRun:
                            None)
                 return None
             read = self._small(arch, path, fd, st) if st.st_size <= _SMALL_FILE else None
+            streamed = read is None
             if read is None:
+                # Its record is written as its chunks are cut: a database's chunk list
+                # (32 bytes a page) is never held whole (SegmentWriter.begin).
+                self.segments.begin(Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns,
+                                          st.st_size, st.st_ino, st.st_ctime_ns))
                 ids, size = self._stream(arch, path, fd, st, siblings)
             else:
                 ids, size = read
             after = os.stat(path)
         except OSError as exc:
+            self.segments.abort()  # a record begun for this file is dropped
             self._open_failed(path, exc)
             return None
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns) or size != st.st_size:
             # Stored as read; the next backup will pick up the new content.
             self.changed.append(path)
             self.progress.warn(f"{path}: changed while it was being read")
+        if streamed:
+            return self.segments.end(size)  # the walk's add() of it is a no-op
         return Entry(KIND_FILE, arch, st.st_mode, st.st_mtime_ns, size, st.st_ino,
                      st.st_ctime_ns, chunks=ids)
 
@@ -416,7 +452,7 @@ class BackupRun:
             if src is None:
                 self.chats.too_large(arch)
             ids, size = self._chunks(f if src is None else src, os.path.basename(path),
-                                     st.st_size)
+                                     st.st_size, self.segments.write_ids)
             if fmt is not None and src is not None:
                 self.chats.parse(arch, fmt, src, siblings)
             if self.engine._test_only_after_read is not None:
@@ -430,11 +466,12 @@ class BackupRun:
     def _open_failed(self, path: str, exc: OSError) -> None:
         self._warn(path, "vanished" if isinstance(exc, FileNotFoundError) else "unreadable", exc)
 
-    def _chunks(self, f: object, name: str, size: int) -> tuple[ChunkIds, int]:
-        """Store the chunks of ``f``, an open file or (read whole) its bytes."""
-        # A BytesIO hands its buffer over without a copy (getvalue): a database's chunk
-        # list (32 bytes a page) is held once, not twice, at the end of its read.
-        ids, total, unreported = io.BytesIO(), 0, 0
+    def _chunks(self, f: object, name: str, size: int,
+                sink: Callable[[bytes], None] | None = None) -> tuple[ChunkIds, int]:
+        """Store the chunks of ``f``, an open file or (read whole) its bytes; their ids go
+        to ``sink`` as they come, 2,048 at a time (then none are returned), or are returned."""
+        ids, total, unreported = bytearray(), 0, 0
+        step = _IDS_STEP if sink is not None else 1 << 62
         index, known = self.engine.index(), self.packer.known
         pieces = (chunker.chunks_of(f, name, self.params) if isinstance(f, bytes)
                   else chunker.chunks(f, name, size, self.params))  # type: ignore[arg-type]
@@ -442,7 +479,10 @@ class BackupRun:
             bid = self.engine.blob_id(data)
             if bid not in index and bid not in known:
                 self.packer.add(bid, BLOB_DATA, data, compressible)
-            ids.write(bid)
+            ids += bid
+            if len(ids) >= step:
+                sink(bytes(ids))  # type: ignore[misc]
+                ids.clear()
             total += len(data)
             self.cancel.check()
             unreported += len(data)
@@ -451,7 +491,10 @@ class BackupRun:
                 unreported = 0
         self.bytes_read += total
         self.progress.advance(unreported)
-        return ChunkIds(ids.getvalue()), total
+        if sink is not None:
+            sink(bytes(ids))
+            return ChunkIds(), total
+        return ChunkIds(bytes(ids)), total
 
     def _warn(self, path: str | Path, what: str, exc: OSError | None) -> None:
         reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""

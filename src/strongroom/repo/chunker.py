@@ -15,8 +15,6 @@ import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from pyfastcdc.cy import FastCDC
-
 from .config import ChunkerParams
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -104,18 +102,31 @@ def chunks_of(data: bytes, name: str, params: ChunkerParams) -> Iterator[tuple[b
 
 
 def _fixed(f: BinaryIO, piece: int, compressible: bool) -> Iterator[tuple[bytes, bool]]:
+    # One slab buffer read into again and again: a new 4 MiB bytes object per read
+    # made glibc raise its mmap threshold and keep freed slabs resident (issue 12).
     slab = max(piece, _READ_SLAB // piece * piece)
-    while True:
-        data = f.read(slab)
-        if not data:
-            return
-        if len(data) <= piece:
-            yield data, compressible
-            continue
-        view = memoryview(data)
-        for i in range(0, len(data), piece):
-            yield bytes(view[i : i + piece]), compressible
-        view.release()
+    buf = bytearray(slab)
+    with memoryview(buf) as view:
+        while True:
+            n = _read_into(f, view)
+            if not n:
+                return
+            for i in range(0, n, piece):
+                yield bytes(view[i : min(n, i + piece)]), compressible
+            if n < slab:
+                return
+
+
+def _read_into(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f`` (several reads if a read comes back short); bytes read."""
+    readinto = f.readinto  # type: ignore[attr-defined]
+    got = 0
+    while got < len(view):
+        n = readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return int(got)
 
 
 def _cdc(f: BinaryIO, params: ChunkerParams) -> Iterator[tuple[bytes, bool]]:
@@ -123,6 +134,8 @@ def _cdc(f: BinaryIO, params: ChunkerParams) -> Iterator[tuple[bytes, bool]]:
     # process with SIGBUS.  A FastCDC cut depends only on the bytes since the previous
     # cut, so cutting slab by slab and carrying the last (possibly short) chunk over
     # gives the same chunks as cutting the whole file at once.
+    from pyfastcdc.cy import FastCDC  # imported when first needed: 1.6 MB of resident set
+
     cdc = FastCDC(avg_size=params.cdc_avg, min_size=params.cdc_min, max_size=params.cdc_max)
     slab = max(2 * params.cdc_max, _READ_SLAB)
     carry = b""

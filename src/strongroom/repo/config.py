@@ -9,13 +9,12 @@ repository key RK, so a provider cannot change parameters unnoticed.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..crypto import labels
+from ..crypto.hashing import equal, hmac_sha256
 from ..crypto.keys import BackupKey
 from ..errors import (
     DataDamaged,
@@ -89,7 +88,7 @@ def canonical(doc: dict[str, Any]) -> bytes:
 
 def config_mac(repo_key: BackupKey, doc: dict[str, Any]) -> str:
     """HMAC-SHA256 (hex) of the canonical config under HKDF(RK, "strongroom/v1/config")."""
-    return hmac.new(repo_key.derive(labels.CONFIG), canonical(doc), hashlib.sha256).hexdigest()
+    return hmac_sha256(repo_key.derive(labels.CONFIG), canonical(doc)).hex()
 
 
 @dataclass(frozen=True)
@@ -125,14 +124,13 @@ class Config:
         Both comparisons are constant time.  The key check comes first so that a
         wrong key is never reported as damage.
         """
-        if not hmac.compare_digest(key.keycheck(self.repo_id), self.keycheck):
+        if not equal(key.keycheck(self.repo_id), self.keycheck):
             raise WrongKey()
         repo_key = repository_key(key, self.repo_id)
         mac = self.doc.get("mac")
-        if not isinstance(mac, str) or not hmac.compare_digest(config_mac(repo_key, self.doc),
-                                                               mac):
+        if not isinstance(mac, str) or not equal(config_mac(repo_key, self.doc), mac):
             raise DataDamaged("config has been changed since the repository was created")
-        if self.raw is not None and not hmac.compare_digest(self.raw, self.encode()):
+        if self.raw is not None and not equal(self.raw, self.encode()):
             # Same fields, other bytes (whitespace, key order, escapes): harmless in
             # itself, but a change all the same, and a tamper check must see every one.
             raise DataDamaged("config has been changed since the repository was created "

@@ -39,7 +39,14 @@ from .index import (
     open_index_object,
 )
 from .locks import REFRESH_EVERY, Lock, default_observations
-from .manifest import SNAPSHOT_PREFIX, Entry, SnapshotDoc, open_snapshot, read_records
+from .manifest import (
+    SNAPSHOT_PREFIX,
+    Entry,
+    RecordReader,
+    SnapshotDoc,
+    open_snapshot,
+    read_records,
+)
 from .pack import BlobLocation, open_frame, pack_cipher, pack_name
 from .sealed import INDEX_MAX, SNAPSHOT_MAX, fetch_capped, named_objects
 
@@ -377,6 +384,12 @@ class Engine:
         """Stream a snapshot's records, one segment (and one record) in memory at a time."""
         what = f"snapshots/{doc.id}"
         yield from read_records((self.read_blob(seg, what) for seg in doc.segments), what)
+
+    def records(self, doc: SnapshotDoc) -> RecordReader:
+        """A snapshot's records for a reader that needs few chunk lists (backup's parent):
+        a record's chunk ids are read only when asked for (:class:`RecordReader`)."""
+        what = f"snapshots/{doc.id}"
+        return RecordReader((self.read_blob(seg, what) for seg in doc.segments), what)
 
     # -- operations (each in its own module) ---------------------------------------------
     def backup(self, sources: Sequence[str | Path], *, progress: Progress,

@@ -15,6 +15,7 @@ bounded for any number of files.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import struct
@@ -188,6 +189,109 @@ def read_records(segments: Iterable[bytes], what: str) -> Iterator[Entry]:
         raise FormatError(f"{what}: truncated manifest record")
 
 
+class RecordReader:
+    """A record stream read one record at a time, a record's chunk ids only on request.
+
+    :meth:`head` gives the next record; of a record that continues into
+    later segments (a database's list of 32 bytes a page) the chunk ids are
+    not read yet: :meth:`chunks` reads them, and the next :meth:`head` skips
+    those not asked for, holding one segment at a time.  (A backup needs the
+    parent's chunk list of a file only when the file looks unchanged.)  Every
+    check of :func:`read_records` is made; ``FormatError`` on anything
+    malformed, ``DataDamaged`` from the segments as they are read.
+    """
+
+    def __init__(self, segments: Iterable[bytes], what: str) -> None:
+        self._segs = iter(segments)
+        self._what = what
+        self._data = b""
+        self._pos = 0
+        self._ids_left = 0  # bytes of chunk ids of the last head not read yet
+        self._chunks: ChunkIds | None = None  # the last head's, when read with it
+
+    def _next_segment(self) -> bool:
+        for seg in self._segs:
+            if seg:
+                self._data, self._pos = seg, 0
+                return True
+        self._data, self._pos = b"", 0
+        return False
+
+    def _take(self, n: int) -> bytes:
+        """The next ``n`` bytes (a record's fixed fields, path or target), across segments."""
+        data, pos = self._data, self._pos
+        parts = [data[pos:pos + n]]
+        got = len(parts[0])
+        self._pos = pos + got
+        while got < n:
+            if not self._next_segment():
+                raise FormatError(f"{self._what}: truncated manifest record")
+            piece = self._data[: n - got]
+            parts.append(piece)
+            got += len(piece)
+            self._pos = len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def head(self) -> Entry | None:
+        """The next record (see :meth:`chunks` for its chunk ids), or None at the end."""
+        if self._ids_left:
+            self._skip()
+        self._chunks = None
+        data, pos = self._data, self._pos
+        if pos >= len(data):
+            if not self._next_segment():
+                return None
+            data, pos = self._data, 0
+        if pos + _REC.size <= len(data):
+            head = _REC.unpack_from(data, pos)
+            length = _checked_length(head, self._what)
+            if pos + length <= len(data):  # the whole record in this segment
+                entry = _decode_one(data, pos + _REC.size, head, self._what)
+                self._pos = pos + length
+                self._chunks = entry.chunks
+                return entry
+        fixed = self._take(_REC.size)
+        head = _REC.unpack(fixed)
+        _checked_length(head, self._what)
+        text = self._take(head[6] + head[7])
+        entry = _decode_one(text, 0, (*head[:8], 0), self._what)
+        self._ids_left = ID_SIZE * head[8]
+        return entry
+
+    def chunks(self) -> ChunkIds:
+        """The chunk ids of the record :meth:`head` gave last (read now, if not yet)."""
+        if self._chunks is None:
+            out = io.BytesIO()  # grows in place; getvalue hands its buffer over
+            left = self._ids_left
+            while left:
+                avail = len(self._data) - self._pos
+                if not avail:
+                    if not self._next_segment():
+                        raise FormatError(f"{self._what}: truncated manifest record")
+                    continue
+                step = min(avail, left)
+                with memoryview(self._data) as view:
+                    out.write(view[self._pos:self._pos + step])
+                self._pos += step
+                left -= step
+            self._ids_left = 0
+            self._chunks = ChunkIds(out.getvalue())
+        return self._chunks
+
+    def _skip(self) -> None:
+        left = self._ids_left
+        while left:
+            avail = len(self._data) - self._pos
+            if not avail:
+                if not self._next_segment():
+                    raise FormatError(f"{self._what}: truncated manifest record")
+                continue
+            step = min(avail, left)
+            self._pos += step
+            left -= step
+        self._ids_left = 0
+
+
 #: Offset in a record of its three lengths (path, link target, chunk count): the bytes
 #: from here to the record's end are all of it that ``check`` depends on (spec §12);
 #: before it are the kind and the file's attributes (mode, times, size, inode).
@@ -267,19 +371,99 @@ class SegmentWriter:
     A segment ends after the record that brings it to ``SEGMENT_TARGET`` bytes
     (so an unchanged run of files gives the same segments, which deduplicate),
     or inside a record at exactly ``SEGMENT_MAX`` bytes.
+
+    A file's record may also be written as its chunks are cut (:meth:`begin`,
+    :meth:`write_ids`, :meth:`end`), so that the chunk list of a large file (32
+    bytes a page of a database) is never held whole: segments are stored as
+    they fill, except those holding the record's fixed fields, which are held
+    until :meth:`end` writes the size and chunk count into them.  The segments
+    are byte for byte those :meth:`add` gives for the finished record.
     """
 
     def __init__(self, store: Callable[[bytes], bytes]) -> None:
         self._store = store
         self._buf = bytearray()
         self.segments: list[bytes] = []
+        self._flushed = 0  # stream bytes in segments already handed on (or held)
+        # The record being streamed: its entry, its stream offset, its chunk count
+        # so far, and the held segments (index in ``segments``, stream offset, bytes).
+        self._open: Entry | None = None
+        self._start = 0
+        self._count = 0
+        self._held: list[tuple[int, int, bytearray]] = []
+        self._lengths: tuple[int, int] = (0, 0)
+        self._written: Entry | None = None
 
     def add(self, entry: Entry) -> None:
-        """Append one record."""
+        """Append one record (a no-op for the entry :meth:`end` just finished)."""
+        if entry is self._written:
+            self._written = None
+            return
+        if self._open is not None:
+            raise RuntimeError("a streamed record is still open")
         self._append(entry.encode_head())
         self._append(entry.chunks.raw)
         if len(self._buf) >= SEGMENT_TARGET:
             self.flush()
+
+    def begin(self, entry: Entry) -> None:
+        """Start the record of ``entry`` (a file; its size and chunks come with :meth:`end`
+        and :meth:`write_ids`)."""
+        if self._open is not None:
+            raise RuntimeError("a streamed record is still open")
+        head = entry.encode_head()
+        self._open, self._start, self._count, self._written = entry, self._flushed + len(self._buf), 0, None
+        self._lengths = _REC.unpack_from(head)[6:8]  # of the path and the link target
+        self._append(head)
+
+    def write_ids(self, ids: bytes) -> None:
+        """Append chunk ids (32 bytes each) to the open record."""
+        if self._open is None or len(ids) % ID_SIZE:
+            raise ValueError("no open record, or not a whole number of chunk ids")
+        self._count += len(ids) // ID_SIZE
+        self._append(ids)
+
+    def end(self, size: int) -> Entry:
+        """Finish the open record: ``size`` bytes were read.  Returns its entry (with that
+        size and no chunk ids held); :meth:`add` of it does nothing."""
+        entry = self._open
+        if entry is None:
+            raise RuntimeError("no open record")
+        entry.size = size
+        fixed = _REC.pack(entry.kind, entry.mode, entry.mtime_ns, size, entry.inode,
+                          entry.ctime_ns, *self._lengths, self._count)
+        self._patch(self._start, fixed)
+        for i, _at, data in self._held:
+            self.segments[i] = self._store(bytes(data))
+        self._open, self._held, self._written = None, [], entry
+        if len(self._buf) >= SEGMENT_TARGET:
+            self.flush()
+        return entry
+
+    def abort(self) -> None:
+        """Drop the open record (its file could not be read): the stream is as it was
+        before :meth:`begin`.  Segments already stored stay as unreferenced blobs."""
+        if self._open is None:
+            return
+        if self._held:  # the record began in a segment handed on: that is the buffer again
+            i, at, data = self._held[0]
+            self._buf = bytearray(data[: self._start - at])
+            del self.segments[i:]
+            self._flushed = at
+        else:
+            del self._buf[self._start - self._flushed:]
+        self._open, self._held = None, []
+
+    def _patch(self, at: int, data: bytes) -> None:
+        """Overwrite stream bytes from offset ``at`` (held segments, then the buffer)."""
+        end = at + len(data)
+        for _i, start, seg in self._held:
+            lo, hi = max(at, start), min(end, start + len(seg))
+            if lo < hi:
+                seg[lo - start:hi - start] = data[lo - at:hi - at]
+        lo = max(at, self._flushed)
+        if lo < end:
+            self._buf[lo - self._flushed:end - self._flushed] = data[lo - at:]
 
     def _append(self, data: bytes) -> None:
         view = memoryview(data)
@@ -293,7 +477,15 @@ class SegmentWriter:
     def flush(self) -> None:
         """Store the buffered bytes as one segment."""
         if self._buf:
+            if self._open is not None and self._flushed < self._start + _REC.size:
+                # Holds fixed fields of the open record: stored once they are known.
+                self._held.append((len(self.segments), self._flushed, self._buf))
+                self.segments.append(b"")
+                self._flushed += len(self._buf)
+                self._buf = bytearray()
+                return
             data, self._buf = bytes(self._buf), bytearray()
+            self._flushed += len(data)
             self.segments.append(self._store(data))
 
 

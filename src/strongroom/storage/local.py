@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import errno
 import os
-import secrets
 import stat as stat_mode
 import time
 from collections.abc import Callable, Iterator
@@ -177,7 +176,7 @@ class LocalBackend(Backend):
             _fsync_dir(folder.parent)
 
     def _write_temp(self, path: Path, name: str, data: bytes) -> str:
-        tmp = str(path.parent / f"{_TEMP_MARK}{secrets.token_hex(8)}#{path.name}")
+        tmp = str(path.parent / f"{_TEMP_MARK}{os.urandom(8).hex()}#{path.name}")
         try:
             self._make_dirs(path.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
