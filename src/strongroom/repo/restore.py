@@ -492,6 +492,10 @@ class RestoreRun:
                     offsets.append(pos)
                     pos += length
                     prev_end = inner + length
+            # Planned: the file's chunk ids (32 bytes a chunk, 4 MB for a 500 MB store)
+            # are not needed again, and would stay held until the file is written.
+            e.chunks = ChunkIds()
+            del chunks, raw
             record = table.record_at
             spread: dict[int, list[int]] = {k: [] for k, r in runs.items() if r > 1}
             if spread:
