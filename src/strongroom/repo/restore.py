@@ -450,7 +450,7 @@ class RestoreRun:
             recs: dict[int, int] = {}  # frame key -> record number of its first blob
             runs: dict[int, int] = {}
             missing: dict[int, bytes] = {}
-            prev, prev_end, pos = -1, -1, 0
+            prev, prev_end, pos, piece = -1, -1, 0, 0  # piece: where the last one starts in its frame
             chunks = e.chunks
             raw = chunks.raw if isinstance(chunks, ChunkIds) else ChunkIds.of(chunks).raw
             # Searched a batch at a time (``positions``: C calls over the batch), and the
@@ -467,31 +467,34 @@ class RestoreRun:
                 if -1 in found or gone in map(_FIRST, got):
                     lost.extend(raw[start + ID_SIZE * i:start + ID_SIZE * (i + 1)]
                                 for i, no in enumerate(found) if no < 0 or got[i][0] == gone)
+                    got = [(gone, 0, 0, 0) if no < 0 else g for no, g in zip(found, got)]
                 for no, (pack, frame_offset, inner, length) in zip(found, got):
-                    if no < 0 or pack == gone:
+                    k = pack << 32 | frame_offset
+                    if k == prev and inner == prev_end:
+                        # The next blob of the frame follows in the file too (the
+                        # unchanged pages of a database): one longer piece.
+                        prev_end += length
+                        continue
+                    if prev >= 0:  # the piece before ends
+                        pieces.append(piece << 32 | (prev_end - piece))
+                        pos += prev_end - piece
+                    if pack == gone:
                         missing[len(keys)] = lost.popleft()
                         keys.append(_MISSING)
                         pieces.append(0)
                         offsets.append(pos)
                         prev = -1
                         continue
-                    k = pack << 32 | frame_offset
                     if k != prev:
                         runs[k] = runs.get(k, 0) + 1
                         recs.setdefault(k, no)
                         prev = k
-                    elif inner == prev_end:
-                        # The next blob of the frame follows in the file too (the
-                        # unchanged pages of a database): one longer piece.
-                        pieces[-1] += length
-                        prev_end += length
-                        pos += length
-                        continue
                     keys.append(k)
-                    pieces.append(inner << 32 | length)
                     offsets.append(pos)
-                    pos += length
-                    prev_end = inner + length
+                    piece, prev_end = inner, inner + length
+            if prev >= 0:
+                pieces.append(piece << 32 | (prev_end - piece))
+                pos += prev_end - piece
             # Planned: the file's chunk ids (32 bytes a chunk, 4 MB for a 500 MB store)
             # are not needed again, and would stay held until the file is written.
             e.chunks = ChunkIds()
