@@ -21,13 +21,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import accumulate, chain
-from operator import itemgetter
+from itertools import accumulate, chain, repeat
+from operator import and_, itemgetter, mul, rshift
 from typing import NamedTuple
 
 from ..crypto import labels
 from ..crypto.keys import BackupKey
 from ..errors import FormatError
+from .manifest import ChunkIds
 from .pack import ENTRY, FRAME_MAX, BlobLocation
 from .sealed import INDEX_MAX, OVERHEAD, open_object, padded_length, seal_object
 
@@ -78,6 +79,10 @@ _BLOB_ID = itemgetter(slice(0, 32))  # of a blob id + record
 _RECORD = itemgetter(slice(32, None))
 _SECOND_BYTE = itemgetter(1)
 _ENTRY_ID = itemgetter(1)  # of a RawEntry
+_ID = struct.Struct("32s")
+#: Ids searched per call of :meth:`BlobTable.positions` by a caller holding many.
+_SEARCH_BATCH = 4096
+_FIRST = itemgetter(0)
 #: Held entries are kept apart by their blob id's first byte (see ``BlobTable.add_raw``).
 _GROUPS = 256
 
@@ -190,6 +195,8 @@ class BlobTable:
         self._loading = False
         self._pack_ids: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
+        self._bounds_of: array[int] | None = None  # the ``_off`` that ``_bounds_cache`` is of
+        self._bounds_cache: tuple[array[int], array[int]] = (array("I"), array("I"))
 
     # -- encoding --------------------------------------------------------------------
     def _pack_number(self, pack_id: bytes) -> int:
@@ -219,6 +226,54 @@ class BlobTable:
         while pos > 0 and pos % 32:  # a match straddling two ids: keep looking
             pos = self._ids.find(blob_id, pos + 1, hi)
         return pos // 32 if pos >= 0 else -1
+
+    def positions(self, raw: bytes | bytearray | memoryview) -> list[int]:
+        """The record number in the sorted buffers (:meth:`lookup`, :meth:`record_at`)
+        of each 32-byte id in ``raw`` (ids joined), -1 for one not there.  A deleted
+        blob's tombstone is found (its pack number is ``gone``); blobs added since the
+        last merge are not (:meth:`lookup` merges them, :meth:`records` looks first).
+
+        The search of many ids (``records``, ``absent``, restore's plan): each step
+        is one C call over all of them (``map`` of the buffer's ``find`` over the
+        ids and their prefixes' bounds), no bytecode per id.
+        """
+        if self._bulk:
+            self._merge()
+        if len(raw) % 32:
+            raise ValueError("a blob id is 32 bytes")
+        if not self._n:
+            return [-1] * (len(raw) // 32)
+        lo, hi = self._bounds()
+        # The first two bytes of each id as one native u16 (``_bounds`` is indexed so).
+        heads = memoryview(raw).cast("B").cast("H")[::16]
+        hits = list(map(self._ids.find, map(_FIRST, _ID.iter_unpack(raw)),
+                        map(lo.__getitem__, heads), map(hi.__getitem__, heads)))
+        misses = hits.count(-1)
+        # A match straddling two stored ids is not a match: an aligned hit or -1 add
+        # 0 or 31 each to this sum, so anything else means one (or more) to redo.
+        if sum(map(and_, hits, repeat(31))) != 31 * misses:
+            for i, at in enumerate(hits):
+                if at > 0 and at % 32:
+                    hits[i] = self._find(bytes(raw[32 * i:32 * i + 32]))
+                else:
+                    hits[i] = at >> 5
+            return hits
+        return list(map(rshift, hits, repeat(5)))  # byte offset -> record number; -1 stays
+
+    def _bounds(self) -> tuple[array[int], array[int]]:
+        """Byte offsets in ``_ids`` where the ids of each 2-byte prefix start and end,
+        indexed by the prefix read as a native u16 (so ``positions`` reads it with a
+        cast, no arithmetic per id); kept while the buffers do not change."""
+        if self._bounds_of is not self._off:
+            starts = array("I", map(mul, self._off, repeat(32)))
+            ends = starts[1:]
+            del starts[-1]
+            if sys.byteorder == "little":  # u16 = second byte << 8 | first: transposed
+                starts = array("I", chain.from_iterable(starts[i::256] for i in range(256)))
+                ends = array("I", chain.from_iterable(ends[i::256] for i in range(256)))
+            self._bounds_cache = (starts, ends)
+            self._bounds_of = self._off
+        return self._bounds_cache
 
     def _live_record(self, blob_id: bytes) -> int:
         i = self._find(blob_id)
@@ -274,35 +329,20 @@ class BlobTable:
         return None if fields[0] == self._GONE else fields
 
     def records(self, blob_ids: Sequence[bytes]) -> list[tuple[int, ...] | None]:
-        """:meth:`record` of each of ``blob_ids`` (restore plans a file's chunks a
-        batch at a time: one call instead of two per chunk)."""
+        """:meth:`record` of each of ``blob_ids``, searched at once (:meth:`positions`)."""
         if self._bulk:
             self._merge()
-        pending, ids, off, recs, n = self._pending, self._ids, self._off, self._recs, self._n
-        unpack, unpack_from, size, gone = self._REC.unpack, self._REC.unpack_from, self._REC.size, self._GONE
-        out: list[tuple[int, ...] | None] = []
-        add = out.append
-        if not n:
-            return [None if (rec := pending.get(bid)) is None else unpack(rec) for bid in blob_ids]
-        for bid in blob_ids:
-            if pending:
-                rec = pending.get(bid)
-                if rec is not None:
-                    add(unpack(rec))
-                    continue
-            if len(bid) != 32:
-                add(None)
-                continue
-            b = (bid[0] << 8) | bid[1]
-            hi = off[b + 1] * 32
-            pos = ids.find(bid, off[b] * 32, hi)
-            while pos > 0 and pos % 32:  # a match straddling two ids: keep looking
-                pos = ids.find(bid, pos + 1, hi)
-            if pos < 0:
-                add(None)
-                continue
-            fields = unpack_from(recs, pos // 32 * size)
-            add(None if fields[0] == gone else fields)
+        ids = blob_ids if isinstance(blob_ids, list) else list(blob_ids)
+        if set(map(len, ids)) - {32}:  # not ids: no search finds them
+            return [self.record(bid) for bid in ids]
+        unpack_from, size, recs, gone = self._REC.unpack_from, self._REC.size, self._recs, self._GONE
+        out: list[tuple[int, ...] | None] = [
+            None if at < 0 else unpack_from(recs, at * size) for at in self.positions(b"".join(ids))]
+        if self._live < self._n:  # tombstones
+            out = [None if r is None or r[0] == gone else r for r in out]
+        if self._pending:  # never also in the buffers
+            unpack, pending = self._REC.unpack, self._pending
+            out = [r if (p := pending.get(bid)) is None else unpack(p) for bid, r in zip(ids, out)]
         return out
 
     def lookup(self) -> TableView:
@@ -606,23 +646,26 @@ class BlobTable:
         """Those of ``blob_ids`` not in the table (``check``: one call per file)."""
         if self._bulk:
             self._merge()
-        pending, ids, off, recs, n = self._pending, self._ids, self._off, self._recs, self._n
-        unpack_from, size, gone, every = self._REC.unpack_from, self._REC.size, self._GONE, \
-            self._live == self._n
+        if isinstance(blob_ids, ChunkIds):
+            raw = blob_ids.raw
+        else:
+            ids = list(blob_ids)
+            if set(map(len, ids)) - {32}:  # not ids: none is in the table
+                return [bid for bid in ids if bid not in self]
+            raw = b"".join(ids)
         out: list[bytes] = []
-        for bid in blob_ids:
-            if bid in pending:
+        pending, unpack_from, size, gone = self._pending, self._REC.unpack_from, self._REC.size, self._GONE
+        every = self._live == self._n
+        step = 32 * _SEARCH_BATCH  # a large file's ids a slice at a time: flat memory
+        for start in range(0, len(raw), step):
+            found = self.positions(raw[start:start + step])
+            if every and -1 not in found:
                 continue
-            if not n or len(bid) != 32:
-                out.append(bid)
-                continue
-            b = (bid[0] << 8) | bid[1]
-            hi = off[b + 1] * 32
-            pos = ids.find(bid, off[b] * 32, hi)
-            while pos > 0 and pos % 32:  # a match straddling two ids: keep looking
-                pos = ids.find(bid, pos + 1, hi)
-            if pos < 0 or (not every and unpack_from(recs, pos // 32 * size)[0] == gone):
-                out.append(bid)
+            for i, at in enumerate(found):
+                if at < 0 or (not every and unpack_from(self._recs, at * size)[0] == gone):
+                    bid = raw[start + 32 * i:start + 32 * i + 32]
+                    if bid not in pending:
+                        out.append(bid)
         return out
 
     def keys(self) -> Iterator[bytes]:

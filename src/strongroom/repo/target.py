@@ -123,26 +123,38 @@ def data_runs(data: bytes | memoryview, offset: int) -> list[tuple[int, int]]:
     """The ranges of ``data`` (to be written at file ``offset``) that are not whole
     zero blocks (``BLOCK``-aligned in the file).
 
-    Only the aligned blocks are looked at, each first by its first and last
-    byte: a SQLite page full of zero runs made a search for a zero block
-    crawl (0.3 s of CPU per 500 MB restored), and few blocks of real data
-    begin and end with a zero byte.
+    Only blocks that begin with a zero byte are looked at, found by one search in
+    the copied first bytes of all the aligned blocks (a block-by-block loop was a
+    writer thread's largest line in a restore of a message store, holding the
+    GIL for every 4 KiB written), and each first by its last byte: a SQLite
+    page full of zero runs made a search for a zero block crawl (0.3 s of CPU
+    per 500 MB restored), and few blocks of real data begin and end with a zero
+    byte.
     """
     n = len(data)
+    first = (-offset) % BLOCK  # the first aligned block
+    last = n - BLOCK
+    if first > last:
+        return [(0, n)] if n else []
+    view = memoryview(data)
+    heads = bytes(view[first:last + 1:BLOCK])  # byte 0 of each aligned block
+    k = heads.find(0)
+    if k < 0:
+        return [(0, n)]
     runs: list[tuple[int, int]] = []
     start = 0
-    b = (-offset) % BLOCK  # the first aligned block
-    last = n - BLOCK
-    while b <= last:
-        if data[b] or data[b + BLOCK - 1] or data[b : b + BLOCK] != _ZERO_BLOCK:
-            b += BLOCK
+    while k >= 0:
+        b = first + k * BLOCK
+        if view[b + BLOCK - 1] or view[b:b + BLOCK] != _ZERO_BLOCK:
+            k = heads.find(0, k + 1)
             continue
         e = b + BLOCK
-        while e <= last and not data[e] and data[e : e + BLOCK] == _ZERO_BLOCK:
+        while e <= last and not view[e] and view[e:e + BLOCK] == _ZERO_BLOCK:
             e += BLOCK
         if b > start:
             runs.append((start, b))
-        start = b = e
+        start = e
+        k = heads.find(0, (e - first) // BLOCK)
     if start < n:
         runs.append((start, n))
     return runs

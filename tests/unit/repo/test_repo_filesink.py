@@ -3,6 +3,7 @@ first write or by finish, and given length, mode and mtime on the open file."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import threading
@@ -110,6 +111,34 @@ def test_data_runs_skip_exactly_the_aligned_zero_blocks() -> None:
             assert any(written[b : b + BLOCK]) != zero
         head, tail = (-off) % BLOCK, (n + off) // BLOCK * BLOCK - off
         assert all(written[:min(head, n)]) and all(written[max(tail, head):])
+        assert data_runs(memoryview(bytes(data)), off) == data_runs(bytes(data), off) \
+            == _runs_block_by_block(bytes(data), off)
+
+
+def _runs_block_by_block(data: bytes, offset: int) -> list[tuple[int, int]]:
+    """What ``data_runs`` must give, one aligned block at a time: the longest runs
+    between holes (holes, too, as long as they go)."""
+    kinds = []  # (start, end, is a hole) of each part: head, every aligned block, tail
+    cut = [0, *range((-offset) % BLOCK, len(data) + 1, BLOCK), len(data)]
+    for a, b in itertools.pairwise(sorted(set(cut))):
+        hole = b - a == BLOCK and (a + offset) % BLOCK == 0 and data[a:b] == bytes(BLOCK)
+        if kinds and kinds[-1][2] == hole:
+            kinds[-1] = (kinds[-1][0], b, hole)
+        else:
+            kinds.append((a, b, hole))
+    return [(a, b) for a, b, hole in kinds if not hole]
+
+
+def test_data_runs_of_long_writes_with_few_or_many_zero_blocks() -> None:
+    rnd = random.Random(6)
+    for zero_share in (0.0, 0.02, 0.5, 1.0):
+        for _ in range(20):
+            blocks = [bytes(BLOCK) if rnd.random() < zero_share else
+                      bytes([0]) + rnd.randbytes(BLOCK - 2) + bytes([rnd.choice([0, 9])])
+                      for _ in range(rnd.randrange(1, 80))]
+            off = rnd.choice([0, 0, 1, BLOCK - 1, rnd.randrange(BLOCK)])
+            data = rnd.randbytes((-off) % BLOCK) + b"".join(blocks) + rnd.randbytes(rnd.randrange(99))
+            assert data_runs(data, off) == _runs_block_by_block(data, off)
 
 
 def test_restore_writes_large_pieces_from_their_frames_and_copies_small_ones(

@@ -10,6 +10,7 @@ from dataclasses import astuple
 import pytest
 
 from strongroom.repo.index import BlobTable, Index, PackInfo
+from strongroom.repo.manifest import ChunkIds
 from strongroom.repo.pack import BlobLocation
 
 SEED = 4040
@@ -90,6 +91,61 @@ def test_an_id_straddling_two_stored_ids_is_not_found(small_merges: None) -> Non
     table.compact()
     assert table[probe] == (b"q" * 16, loc)
     assert table[a] == (b"p" * 16, loc)
+    # The search of many ids skips the misaligned match too (and so do its callers).
+    assert table.positions(probe + a + b) == [table._find(probe), table._find(a), table._find(b)]
+    assert table.records([probe, a]) == [table.record(probe), table.record(a)]
+
+
+def test_positions_agree_with_the_search_of_one_id(small_merges: None) -> None:
+    # ``positions`` is the search of many ids at once (records, absent, restore's plan):
+    # record numbers of stored ids, -1 for absent ones, a deleted blob's tombstone found,
+    # a pending blob not (it is not in the buffers yet).
+    rnd = random.Random(SEED + 2)
+    table = BlobTable()
+    assert table.positions(rnd.randbytes(64)) == [-1, -1]  # nothing stored yet
+    # Shared first bytes, so that prefixes' ranges hold several ids; every prefix byte
+    # value high and low, so that reading the prefix as a native u16 is tested both ways.
+    ids = [bytes([rnd.choice([0, 1, 255]), rnd.choice([0, 2, 254])]) + rnd.randbytes(30)
+           for _ in range(400)]
+    for bid in ids[:300]:
+        table[bid] = (rnd.choice([b"a" * 16, b"b" * 16]), _loc(rnd))
+    table.compact()
+    for bid in ids[:25]:
+        del table[bid]
+    for bid in ids[300:330]:
+        table[bid] = (b"c" * 16, _loc(rnd))  # pending
+    raw = b"".join(ids)
+    got = table.positions(raw)
+    assert got == [table._find(bid) if bid not in table._pending else -1 for bid in ids]
+    assert all(at >= 0 for at in got[:300]) and got[330:] == [-1] * 70
+    assert got[:25] == [table._find(bid) for bid in ids[:25]]  # tombstones
+    assert all(table.record_at(at)[0] == BlobTable._GONE for at in got[:25])
+    assert table.positions(b"") == []
+    with pytest.raises(ValueError, match="32 bytes"):
+        table.positions(raw[:40])
+    # Its callers: the same answers as one id at a time, pending blobs included.
+    assert table.records(ids) == [table.record(bid) for bid in ids]
+    assert table.absent(ids) == [bid for bid in ids if bid not in table]
+    assert table.absent(ChunkIds(raw)) == table.absent(ids)
+    assert table.records([b"short", ids[40]]) == [None, table.record(ids[40])]
+    assert table.absent([b"short", ids[40]]) == [b"short"]
+    # After a merge (new buffers) the prefix bounds are made again.
+    table.compact()
+    assert table.positions(raw) == [table._find(bid) for bid in ids]
+
+
+def test_absent_searches_a_long_list_a_batch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.repo import index
+
+    monkeypatch.setattr(index, "_SEARCH_BATCH", 7)
+    rnd = random.Random(SEED + 3)
+    table = BlobTable()
+    ids = [rnd.randbytes(32) for _ in range(100)]
+    for bid in ids[::2]:
+        table[bid] = (b"a" * 16, _loc(rnd))
+    table.compact()
+    del table[ids[10]]
+    assert table.absent(ChunkIds(b"".join(ids))) == [bid for bid in ids if bid not in table]
 
 
 def test_missing_and_malformed_ids(small_merges: None) -> None:
@@ -295,7 +351,7 @@ def test_loading_holds_every_entry_flat_until_the_table_is_read(
 
 
 def test_lookup_finds_what_records_finds(small_merges: None) -> None:
-    # Restore's plan searches the buffers of ``lookup`` itself; it must agree with
+    # Restore's plan searches the buffers of ``lookup`` through ``positions``; it must agree with
     # ``records`` for stored, pending (merged by lookup), deleted and absent ids.
     rnd = random.Random(SEED + 1)
     table = BlobTable()
@@ -311,15 +367,10 @@ def test_lookup_finds_what_records_finds(small_merges: None) -> None:
     expected = table.records(ids)
     view = table.lookup()
     found = []
-    for bid in ids:
-        b = bid[0] << 8 | bid[1]
-        lo, hi = view.off[b] * 32, view.off[b + 1] * 32
-        at = view.ids.find(bid, lo, hi)
-        while at > 0 and at % 32:
-            at = view.ids.find(bid, at + 1, hi)
-        rec = None if at < 0 else table.record_at(at // 32)
+    for at in table.positions(b"".join(ids)):
+        rec = None if at < 0 else table.record_at(at)
         if rec is not None:
-            assert view.short.unpack_from(view.recs, at // 32 * view.size) == (
+            assert view.short.unpack_from(view.recs, at * view.size) == (
                 rec[0], rec[3], rec[6], rec[7])
         found.append(None if rec is None or rec[0] == view.gone else rec)
     assert found == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 import itertools
 import random
@@ -267,6 +268,60 @@ def test_a_blob_in_no_index_inside_a_database_names_the_file(
     assert summary.damaged == [entry.path]
     root = restored_root(tmp_path / "out2", src)
     assert (root / "z.txt").read_text() == "after" and not (root / "msgstore.db").exists()
+
+
+def test_the_plan_of_a_database_is_the_same_searched_in_short_batches(
+        db_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plan searches a file's chunks PLAN_BATCH at a time; runs of a frame, pieces
+    # and blobs in no index must not depend on where a batch ends.
+    from strongroom.errors import DataDamaged
+
+    src = _db_backed_up_twice(db_repo, tmp_path, seed=8, also="after")
+    eng = db_repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith(".db"))
+    run = restore_mod.RestoreRun(eng, NullProgress(), restore_mod.RestoreOptions())
+
+    def plan() -> list[tuple[int, object, object]]:
+        planned = dataclasses.replace(entry)  # the plan drops its chunk ids
+        return list(run._steps(iter([(planned, "write", "")])))
+
+    whole = plan()
+    assert len(entry.chunks) < restore_mod.PLAN_BATCH and len(whole) >= 20
+    for batch in (1, 5, 64):
+        monkeypatch.setattr(restore_mod, "PLAN_BATCH", batch)
+        assert plan() == whole
+    db_repo.restore("latest", tmp_path / "out")
+    assert filecmp.cmp(src / "msgstore.db", restored_root(tmp_path / "out", src) / "msgstore.db",
+                       shallow=False)
+    # Blobs in no index (a tombstone, a blob never stored) in two different batches.
+    table = eng.index().blobs
+    lost = entry.chunks[len(entry.chunks) // 2]
+    del table[entry.chunks[7]], table[lost]
+    missing = [s for s in plan() if s[0] == restore_mod._MISSING]
+    assert [m[1] for m in missing] == [entry.chunks[7], lost]
+    with pytest.raises(DataDamaged, match=r"is in no index \(affects .*msgstore\.db\)"):
+        db_repo.restore("latest", tmp_path / "out2")
+
+
+def test_a_planned_file_s_chunk_ids_are_not_held_while_it_is_written(
+        db_repo: Repository, tmp_path: Path) -> None:
+    # 32 bytes per chunk (4 MB for a 500 MB store) held until the file is written
+    # otherwise: the plan is done with them once its first step is out.
+    src = _db_backed_up_twice(db_repo, tmp_path, seed=9)
+    eng = db_repo._engine
+    entry = next(e for e in eng.entries(eng.find_doc("latest")) if e.path.endswith(".db"))
+    chunks = entry.chunks
+    run = restore_mod.RestoreRun(eng, NullProgress(), restore_mod.RestoreOptions())
+    steps = run._steps(iter([(entry, "write", ""), (entry, "skip", "")]))
+    first = next(steps)
+    rec = eng.index().blobs.record(chunks[0])
+    assert rec is not None and first[0] == rec[0] << 32 | rec[3]  # the first frame
+    assert len(entry.chunks) == 0
+    rest = list(steps)
+    assert rest[-1][2] is None and rest[-1][0] == entry.size  # planned in full
+    db_repo.restore("latest", tmp_path / "out")
+    assert filecmp.cmp(src / "msgstore.db", restored_root(tmp_path / "out", src) / "msgstore.db",
+                       shallow=False)
 
 
 def test_pieces_of_a_frame_spread_over_a_database_are_written_from_the_frame(
